@@ -1,0 +1,141 @@
+"""The FastAPI application: camera API, live WebSockets and the wall page. It wires ``streams`` to HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, WebSocket, status
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from streams.hub import CameraHub
+from streams.session import CameraSession
+from wall.access import (
+    NOT_FOUND,
+    Principal,
+    camera_or_404,
+    current_principal,
+    visible_sessions,
+    websocket_principal,
+)
+from wall.config import SiteConfig
+from wall.live import stream_live
+
+STATIC = Path(__file__).with_name("static")
+Viewer = Annotated[Principal, Depends(current_principal)]
+
+
+class CameraOut(BaseModel):
+    """What a client may know of a camera: never its URLs (they carry credentials of the police network)."""
+
+    id: str
+    name: str
+    national_id: str | None
+    group: str | None
+    grid_code: str | None
+    street: str | None
+    community: str | None
+    address: str | None
+    lon: float | None
+    lat: float | None
+    has_main_stream: bool
+    state: str
+    since: float
+    last_error: str | None
+    last_error_kind: str | None
+    fps: float | None
+    bitrate_kbps: float | None
+    gop_seconds: float | None
+    reconnects: int
+    codec: str | None
+    profile: str | None
+    width: int | None
+    height: int | None
+    viewers: int
+
+
+def camera_out(session: CameraSession) -> CameraOut:
+    cam = session.camera
+    health = session.health.snapshot()
+    return CameraOut(
+        id=cam.id, name=cam.name, national_id=cam.national_id, group=cam.group, grid_code=cam.grid_code,
+        street=cam.street, community=cam.community, address=cam.address, lon=cam.lon, lat=cam.lat,
+        has_main_stream=cam.main_url is not None, viewers=session.remux.viewer_count,
+        **{k: health[k] for k in ("state", "since", "last_error", "last_error_kind", "fps", "bitrate_kbps",
+                                  "gop_seconds", "reconnects", "codec", "profile", "width", "height")},
+    )
+
+
+def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
+    hub = hub or CameraHub(site.cameras, site.streams)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub.start()
+        try:
+            yield
+        finally:
+            hub.stop()
+
+    app = FastAPI(title="citywall", version="0.1.0", lifespan=lifespan)
+    app.state.hub = hub
+    app.state.site = site
+    app.state.allowed_origins = list(site.server.allowed_origins)
+    app.state.started = time.time()
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        """Liveness for load balancers and Docker: the process serves and knows its cameras."""
+        states: dict[str, int] = {}
+        for session in hub:
+            state = session.health.current_state().value
+            states[state] = states.get(state, 0) + 1
+        return {"status": "ok", "cameras": len(hub), "states": states, "uptime_s": round(time.time() - app.state.started)}
+
+    @app.get("/api/cameras")
+    def list_cameras(principal: Viewer) -> list[CameraOut]:
+        return [camera_out(s) for s in visible_sessions(principal, list(hub))]
+
+    @app.get("/api/cameras/{camera_id}", responses={404: {"description": NOT_FOUND}})
+    def get_camera(camera_id: str, principal: Viewer) -> CameraOut:
+        return camera_out(camera_or_404(principal, hub.get(camera_id)))
+
+    @app.get(
+        "/api/cameras/{camera_id}/snapshot.jpg",
+        response_class=Response,
+        responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": NOT_FOUND},
+                   204: {"description": "no picture from this camera yet"}},
+    )
+    def snapshot(camera_id: str, principal: Viewer, width: int | None = None) -> Response:
+        """Newest keyframe as JPEG: the tile's fallback when the browser cannot play the camera's codec."""
+        session = camera_or_404(principal, hub.get(camera_id))
+        if width is not None and not 16 <= width <= 3840:
+            return JSONResponse({"detail": "width must be 16..3840"}, status.HTTP_422_UNPROCESSABLE_ENTITY)
+        data = session.snapshot_jpeg(width)
+        if data is None:
+            return Response(status_code=status.HTTP_204_NO_CONTENT)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.websocket("/ws/live/{camera_id}")
+    async def live(websocket: WebSocket, camera_id: str) -> None:
+        principal = websocket_principal(websocket)
+        if principal is None:
+            await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+            return
+        session = hub.get(camera_id)
+        if session is None or not principal.may_view(camera_id):
+            await websocket.close(code=4404, reason=NOT_FOUND)
+            return
+        await websocket.accept()
+        await stream_live(websocket, session, site.streams.viewer_buffer_seconds)
+
+    @app.get("/", include_in_schema=False)
+    def index(request: Request) -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

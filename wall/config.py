@@ -1,0 +1,221 @@
+"""Loading a site's configuration directory: ``cameras.yaml`` (required) and ``server.yaml`` (optional).
+
+Each package owns the schema of its part (``streams.config`` for cameras and ingest); this module reads the
+files, substitutes ``${ENV}`` references (so camera passwords stay out of the files), resolves ``file:`` demo
+sources relative to the directory, and reports *every* problem as ``file: key.path: reason`` before anything
+starts — a bad config never starts half a system.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from streams.config import DEFAULT_GRID_CODE_LENGTH, CameraConfig, StreamSettings, Strict
+from streams.source import file_path, is_file_url
+
+CAMERAS_FILE = "cameras.yaml"
+SERVER_FILE = "server.yaml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """All problems found in a configuration, one ``file: key: reason`` line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class ServerSettings(Strict):
+    host: str = Field(default="127.0.0.1", description="Address to listen on; keep 127.0.0.1 behind a proxy.")
+    port: int = Field(default=8080, ge=1, le=65535)
+    data_dir: str = Field(default="data", description="Database and evidence, relative to the config directory.")
+    grid_code_length: int = Field(
+        default=DEFAULT_GRID_CODE_LENGTH, ge=6, le=20, description="Digits in a unit-grid code at this site."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Extra Origins allowed for WebSockets (the server's own is always)."
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"'{origin}' is not an origin like https://wall.example.org")
+        return value
+
+
+class ServerFile(Strict):
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    streams: StreamSettings = Field(default_factory=StreamSettings)
+
+
+class CamerasFile(Strict):
+    cameras: list[CameraConfig] = Field(min_length=1, description="At least one camera.")
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    directory: Path
+    server: ServerSettings
+    streams: StreamSettings
+    cameras: list[CameraConfig]
+
+    @property
+    def data_dir(self) -> Path:
+        path = Path(self.server.data_dir)
+        return path if path.is_absolute() else self.directory / path
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; in a config that hides a mistake, so it is an error here."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _value in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (first at line {seen[key].start_mark.line + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    """('cameras', 3, 'url') → 'cameras[3].url'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _reason(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "is required"
+    msg = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        msg += f", got {error.get('input')!r}"
+    return msg
+
+
+def _read_yaml(path: Path, shown: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{shown}: not UTF-8 text ({exc.reason})"]) from exc
+    except OSError as exc:
+        raise ConfigError([f"{shown}: cannot read: {exc.strerror}"]) from exc
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ConfigError([f"{shown}{where}: invalid YAML: {exc.problem or exc}"]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{shown}: invalid YAML: {exc}"]) from exc
+
+
+def _substitute_env(node: Any, loc: tuple[Any, ...], problems: list[tuple[tuple[Any, ...], str]]) -> Any:
+    if isinstance(node, dict):
+        return {k: _substitute_env(v, (*loc, k), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute_env(v, (*loc, i), problems) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            value = os.environ.get(name)
+            if value is None:
+                if default is not None:
+                    return default
+                problems.append((loc, f"environment variable '{name}' is not set"))
+                return ""
+            return value
+
+        return _ENV_REF.sub(replace, node)
+    return node
+
+
+def _validate(model: type[BaseModel], data: Any, shown: str, context: dict[str, Any]) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{shown}: (top level): must be a mapping of keys, got {type(data).__name__}"])
+    env_problems: list[tuple[tuple[Any, ...], str]] = []
+    data = _substitute_env(data, (), env_problems)
+    if env_problems:
+        raise ConfigError([f"{shown}: {key_path(loc)}: {why}" for loc, why in env_problems])
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(
+            [f"{shown}: {key_path(tuple(e['loc']))}: {_reason(e)}" for e in exc.errors()]  # type: ignore[arg-type]
+        ) from exc
+
+
+def _check_cameras(cameras: list[CameraConfig], directory: Path, shown: str) -> list[CameraConfig]:
+    problems: list[str] = []
+    first_index: dict[str, int] = {}
+    national: dict[str, int] = {}
+    resolved: list[CameraConfig] = []
+    for i, cam in enumerate(cameras):
+        if cam.id in first_index:
+            problems.append(f"{shown}: cameras[{i}].id: duplicate id '{cam.id}' (also cameras[{first_index[cam.id]}])")
+        first_index.setdefault(cam.id, i)
+        if cam.national_id:
+            if cam.national_id in national:
+                problems.append(
+                    f"{shown}: cameras[{i}].national_id: duplicate national id (also cameras[{national[cam.national_id]}])"
+                )
+            national.setdefault(cam.national_id, i)
+        updates: dict[str, str] = {}
+        for key in ("url", "main_url"):
+            url = getattr(cam, key)
+            if url and is_file_url(url):
+                path = file_path(url)
+                path = path if path.is_absolute() else (directory / path).resolve()
+                if not path.is_file():
+                    problems.append(f"{shown}: cameras[{i}].{key}: file '{path}' does not exist")
+                updates[key] = f"file:{path}"
+        resolved.append(cam.model_copy(update=updates))
+    if problems:
+        raise ConfigError(problems)
+    return resolved
+
+
+def load_config(directory: str | Path) -> SiteConfig:
+    """Read and validate a config directory; raises :class:`ConfigError` listing every problem found."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError([f"{directory}: not a directory (expected {CAMERAS_FILE} and optionally {SERVER_FILE})"])
+    server_path, cameras_path = directory / SERVER_FILE, directory / CAMERAS_FILE
+    server_file = ServerFile()
+    if server_path.exists():
+        server_file = _validate(ServerFile, _read_yaml(server_path, str(server_path)), str(server_path), {})
+    if not cameras_path.exists():
+        raise ConfigError([f"{cameras_path}: missing (a site needs at least one camera)"])
+    context = {"grid_code_length": server_file.server.grid_code_length}
+    cams = _validate(CamerasFile, _read_yaml(cameras_path, str(cameras_path)), str(cameras_path), context)
+    cameras = _check_cameras(cams.cameras, directory, str(cameras_path))
+    return SiteConfig(directory=directory, server=server_file.server, streams=server_file.streams, cameras=cameras)

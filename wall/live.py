@@ -1,0 +1,69 @@
+"""``/ws/live/{camera}``: fMP4 from the camera's shared LiveRemux to one browser tile.
+
+Protocol (server → client): a JSON text ``{"type": "init", "mime": …, "codec": …}`` followed by the binary init
+segment; then binary fragments; ``{"type": "state", …}`` texts when the camera's health changes. A new init
+(after the camera reconnected) means "rebuild your MediaSource". The sender drains the viewer's bounded outbox;
+if the browser is slow the outbox skips to the next keyframe instead of growing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+from streams.remux import Fragment, InitSegment, LiveViewer
+from streams.session import CameraSession
+
+log = logging.getLogger(__name__)
+
+STATE_POLL_SECONDS = 1.0
+
+
+def state_message(session: CameraSession) -> dict[str, object]:
+    snap = session.health.snapshot()
+    return {"type": "state", "camera": session.id, "state": snap["state"], "last_error": snap["last_error"],
+            "fps": snap["fps"], "bitrate_kbps": snap["bitrate_kbps"]}
+
+
+async def stream_live(websocket: WebSocket, session: CameraSession, buffer_seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    viewer = LiveViewer(buffer_seconds, notify=lambda: loop.call_soon_threadsafe(wake.set))
+    last_state: object = None
+    session.watch(viewer)
+    log.info("live view start camera=%s", session.id)
+    receiver = asyncio.create_task(_wait_for_close(websocket))
+    try:
+        while not receiver.done():
+            message = state_message(session)
+            if message["state"] != last_state:
+                last_state = message["state"]
+                await websocket.send_json(message)
+            for item in viewer.drain():
+                if isinstance(item, InitSegment):
+                    await websocket.send_json({"type": "init", "camera": session.id, "mime": item.mime,
+                                               "codec": item.codec, "width": item.width, "height": item.height})
+                    await websocket.send_bytes(item.data)
+                elif isinstance(item, Fragment):
+                    await websocket.send_bytes(item.data)
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), STATE_POLL_SECONDS)
+    except (WebSocketDisconnect, RuntimeError, ConnectionError):
+        pass  # the browser went away; nothing to clean up beyond unwatch
+    finally:
+        receiver.cancel()
+        session.unwatch(viewer)
+        log.info("live view stop camera=%s skips=%d", session.id, viewer.skips)
+
+
+async def _wait_for_close(websocket: WebSocket) -> None:
+    """Read (and ignore) client messages so a close is noticed even while no video flows."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return

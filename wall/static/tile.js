@@ -1,0 +1,129 @@
+// One live tile: a <video> fed by MediaSource from /ws/live/{camera}, or JPEG stills when the browser
+// cannot play the camera's codec. Reconnects by itself; never drifts more than MAX_LAG_S behind live.
+import { t } from "./i18n.js";
+
+const MAX_LAG_S = 3;        // a tile further behind than this jumps back to live
+const KEEP_BEHIND_S = 20;   // buffered video kept behind the play head (memory of long-running walls)
+const STILL_PERIOD_MS = 1000;
+
+export class LiveTile {
+  constructor(element, camera) {
+    this.el = element;
+    this.camera = camera;
+    this.video = element.querySelector("video");
+    this.img = element.querySelector("img");
+    this.badge = element.querySelector(".state");
+    this.queue = [];
+    this.retryMs = 500;
+    this.closed = false;
+    this.setState(camera.state);
+    this.connect();
+  }
+
+  setState(state) {
+    this.el.dataset.state = state;
+    this.badge.textContent = t(state);
+    this.badge.className = `state ${state}`;
+  }
+
+  connect() {
+    if (this.closed) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/live/${encodeURIComponent(this.camera.id)}`);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    ws.onmessage = (event) => this.onMessage(event);
+    ws.onopen = () => { this.retryMs = 500; };
+    ws.onclose = () => {
+      if (this.closed) return;
+      setTimeout(() => this.connect(), this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, 10000);
+    };
+  }
+
+  onMessage(event) {
+    if (typeof event.data === "string") {
+      const msg = JSON.parse(event.data);
+      if (msg.type === "state") this.setState(msg.state);
+      if (msg.type === "init") this.startStream(msg);
+      return;
+    }
+    if (this.still) return;
+    this.queue.push(event.data);
+    this.pump();
+  }
+
+  startStream(msg) {
+    // A new init means a new stream (first connect or the camera reconnected): start a fresh MediaSource.
+    this.queue = [];
+    this.sourceBuffer = null;
+    if (!msg.mime || !window.MediaSource || !MediaSource.isTypeSupported(msg.mime)) {
+      this.startStills();
+      return;
+    }
+    this.stopStills();
+    const ms = new MediaSource();
+    this.mediaSource = ms;
+    this.video.src = URL.createObjectURL(ms);
+    ms.addEventListener("sourceopen", () => {
+      if (this.mediaSource !== ms) return;
+      URL.revokeObjectURL(this.video.src);
+      const sb = ms.addSourceBuffer(msg.mime);
+      sb.mode = "segments";
+      sb.addEventListener("updateend", () => { this.keepLive(); this.pump(); });
+      this.sourceBuffer = sb;
+      this.pump();
+    }, { once: true });
+  }
+
+  pump() {
+    const sb = this.sourceBuffer;
+    if (!sb || sb.updating || this.queue.length === 0) return;
+    try {
+      sb.appendBuffer(this.queue.shift());
+    } catch (err) {
+      // QuotaExceeded or a decode error: drop the buffer and let the next init/keyframe recover.
+      this.queue = [];
+      try { sb.abort(); } catch (_) { /* already detached */ }
+    }
+  }
+
+  keepLive() {
+    const v = this.video;
+    const b = v.buffered;
+    if (b.length === 0) return;
+    const end = b.end(b.length - 1);
+    const start = b.start(b.length - 1);
+    if (v.currentTime < start || end - v.currentTime > MAX_LAG_S) {
+      v.currentTime = Math.max(start, end - 0.2);  // late joiner, gap after a skip, or drift: go live
+    }
+    if (v.paused) v.play().catch(() => {});
+    const sb = this.sourceBuffer;
+    if (sb && !sb.updating && v.currentTime - b.start(0) > KEEP_BEHIND_S * 2) {
+      sb.remove(0, v.currentTime - KEEP_BEHIND_S);
+    }
+  }
+
+  startStills() {
+    this.still = true;
+    this.el.classList.add("still");
+    const refresh = () => {
+      this.img.src = `/api/cameras/${encodeURIComponent(this.camera.id)}/snapshot.jpg?ts=${Date.now()}`;
+    };
+    refresh();
+    clearInterval(this.stillTimer);
+    this.stillTimer = setInterval(refresh, STILL_PERIOD_MS);
+  }
+
+  stopStills() {
+    this.still = false;
+    this.el.classList.remove("still");
+    clearInterval(this.stillTimer);
+  }
+
+  close() {
+    this.closed = true;
+    this.stopStills();
+    if (this.ws) this.ws.close();
+  }
+}
