@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 SCHEMES = ("rtsp", "rtsps", "file")
 CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-NATIONAL_ID = re.compile(r"^\d{20}$")
+NATIONAL_ID = re.compile(r"^[0-9]{20}$")  # ASCII only: \d would also match full-width digits
 DEFAULT_GRID_CODE_LENGTH = 14
 
 

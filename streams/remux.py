@@ -123,7 +123,7 @@ class LiveRemux:
         self._pending_keys: deque[tuple[bool, float, float]] = deque()
         self._prefix = b""
         self._epoch: Epoch | None = None
-        self._base_dts = 0
+        self._base_dts: int | None = None
         self.init: InitSegment | None = None
         self.gop: list[Fragment] = []
         self.fragments = 0
@@ -158,13 +158,13 @@ class LiveRemux:
             self._stream = self._out.add_stream_from_template(epoch.stream)
             if epoch.info.codec == "hevc":
                 self._stream.codec_tag = "hvc1"  # what browsers (and Safari only) accept for HEVC in MSE
-            self._base_dts = -1
+            self._base_dts = None
 
     def on_packet(self, item: TimedPacket) -> None:
         with self._lock:
             if self._out is None or item.epoch is not self._epoch:
                 return
-            if self._base_dts < 0:
+            if self._base_dts is None:
                 if not item.keyframe:
                     return  # a fragmented stream must start at a keyframe
                 self._base_dts = item.packet.dts or 0
@@ -209,6 +209,7 @@ class LiveRemux:
         if self._out is not None:
             try:
                 self._out.close()
+                self._collect()  # the last frame's fragment is written only when the muxer closes
             except Exception as exc:  # a half-written muxer after a drop: nothing to save
                 log.debug("closing muxer of %s: %s", self.camera_id, exc)
         self._out = None

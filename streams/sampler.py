@@ -5,7 +5,8 @@ So at each keyframe the sampler decides whether the group of pictures it opens c
 - no  → the whole GOP is skipped without touching the decoder;
 - yes → packets are decoded until the sample is taken and the next one falls past this GOP.
 When the interval is at least the GOP this reduces to decoding due keyframes only; when it is shorter, to
-decoding up to each k-th frame. Scaling and colour conversion happen in FFmpeg (``frame.reformat``).
+decoding up to each k-th frame. Until the second keyframe of a connection the GOP length is unknown, so the
+first GOP is decoded as needed — a one-off per connection. Scaling and colour conversion happen in FFmpeg (``frame.reformat``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ class FrameSampler:
         self._gop: float | None = None
         self._last_key_s: float | None = None
         self._decoding = False
-        self._emitted_in_gop = False
         self._arrivals: dict[int, TimedPacket] = {}
         self.decoded = 0  # frames that went through the decoder
         self.skipped = 0  # packets never decoded
@@ -120,7 +120,6 @@ class FrameSampler:
             self._next_due = pts_s
         if self._decoding:
             self._stop_gop()
-        self._emitted_in_gop = False
         # A sample is due in this GOP if it is due before the next keyframe (GOP unknown: assume yes); with
         # keyframes only, this keyframe serves if it is the one nearest the due time.
         if self._gop is None:
@@ -139,7 +138,7 @@ class FrameSampler:
 
     def _past_gop(self, t: float) -> bool:
         if self._gop is None:
-            return self._emitted_in_gop  # GOP length still unknown: one sample, then wait for the next keyframe
+            return False  # GOP length unknown until the second keyframe: decode the first GOP as needed
         return self._last_key_s is not None and t >= self._last_key_s + self._gop - 1e-6
 
     def _drain(self) -> list[av.VideoFrame]:
@@ -167,9 +166,8 @@ class FrameSampler:
         size = output_size((frame.width, frame.height), self.width, self.height)
         image = frame.reformat(width=size[0], height=size[1], format="bgr24").to_ndarray()
         # Catch up rather than burst if we fell behind (e.g. after a stall).
-        self._next_due = max(self._next_due + self.interval, t + self.interval - tolerance)
+        self._next_due = max(self._next_due + self.interval, t + self.interval)
         self.emitted += 1
-        self._emitted_in_gop = True
         sampled = SampledFrame(
             camera_id=self.camera_id, image=image, pts_s=t,
             wall=arrival.wall if arrival else 0.0, mono=arrival.mono if arrival else 0.0,

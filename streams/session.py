@@ -46,7 +46,6 @@ class CameraSession:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._reader: PacketReader | None = None
         self._epoch: Epoch | None = None
         self._backoff = Backoff(settings.backoff_initial, settings.backoff_max)
         self._snapshot: tuple[int, bytes] | None = None
@@ -65,13 +64,12 @@ class CameraSession:
         """Signal the thread without waiting (lets a hub stop many cameras in parallel)."""
         self._stop.set()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop and wait. The container is closed by its own thread: closing it under a running demux crashes
+        FFmpeg, so a frozen camera holds us for at most ``read_timeout`` (its read gives up by then)."""
         self._stop.set()
-        reader = self._reader
-        if reader is not None:
-            reader.close()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(timeout if timeout is not None else self.settings.read_timeout + 2)
         self.health.set_state(CameraState.STOPPED)
 
     @property
@@ -173,7 +171,6 @@ class CameraSession:
             read_timeout=self.settings.read_timeout,
             realtime=self.realtime,
         )
-        self._reader = reader
         got = False
         try:
             info = reader.open()
@@ -213,5 +210,4 @@ class CameraSession:
                     self._call(consumer.on_drop)
             if self._stop.is_set():
                 reader.close()
-            self._reader = None
         return got

@@ -8,6 +8,7 @@ then sees one clean, monotonic packet stream per connection.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
 import time
@@ -107,6 +108,7 @@ class PacketReader:
         self.info: StreamInfo | None = None
 
     def open(self) -> StreamInfo:
+        started = time.monotonic()
         try:
             if self.is_file:
                 path = file_path(self.url)
@@ -120,7 +122,13 @@ class PacketReader:
                     timeout=(self.open_timeout, self.read_timeout),
                 )
         except Exception as exc:  # PyAV raises many types; all become a classified SourceError
-            raise classify(exc) from exc
+            error = classify(exc)
+            waited = time.monotonic() - started
+            if error.kind in ("invalid_data", "io") and waited >= 0.9 * min(self.open_timeout, self.read_timeout):
+                # A server that accepts the connection and then says nothing makes FFmpeg give up with
+                # "invalid data"; what the operator needs to hear is that the camera did not answer.
+                error = SourceError("timeout", f"no answer within {waited:.1f}s: {error}")
+            raise error from exc
         if not container.streams.video:
             container.close()
             raise SourceError("not_a_video", "the source has no video stream")
@@ -185,10 +193,8 @@ class PacketReader:
 
     def close(self) -> None:
         if self.container is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a half-dead RTSP session can raise; nothing is lost
                 self.container.close()
-            except Exception:  # closing a half-dead RTSP session can raise; nothing is lost
-                pass
 
 
 @dataclass(frozen=True, eq=False)

@@ -3,11 +3,13 @@
 Accounts, grants and sessions arrive with the access-control work; until then every request is an anonymous
 principal allowed all cameras, and that change will touch only this module. Two rules already hold:
 - a camera the principal may not see is answered exactly like one that does not exist (404, same body);
-- a WebSocket handshake from a foreign Origin is refused (cross-site WebSocket hijacking).
+- a WebSocket handshake from a foreign Origin is refused (cross-site WebSocket hijacking);
+- camera URLs never leave the server, not even inside an error message (:func:`public_error`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, WebSocket, status
@@ -15,6 +17,8 @@ from fastapi import HTTPException, Request, WebSocket, status
 from streams.session import CameraSession
 
 NOT_FOUND = "camera not found"
+CAMERA_URL = "<camera url>"
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"<>]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -60,3 +64,10 @@ def camera_or_404(principal: Principal, session: CameraSession | None) -> Camera
     if session is None or not principal.may_view(session.id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
     return session
+
+
+def public_error(message: str | None) -> str | None:
+    """A camera error as a client may see it: every URL in it replaced, because FFmpeg quotes the camera's
+    URL in its messages and even with the password redacted (``rtsp://***@host:port/path``) the address of a
+    camera on the police network is not for the browser."""
+    return None if message is None else _URL.sub(CAMERA_URL, message)

@@ -20,6 +20,7 @@ from wall.access import (
     Principal,
     camera_or_404,
     current_principal,
+    public_error,
     visible_sessions,
     websocket_principal,
 )
@@ -66,7 +67,8 @@ def camera_out(session: CameraSession) -> CameraOut:
         id=cam.id, name=cam.name, national_id=cam.national_id, group=cam.group, grid_code=cam.grid_code,
         street=cam.street, community=cam.community, address=cam.address, lon=cam.lon, lat=cam.lat,
         has_main_stream=cam.main_url is not None, viewers=session.remux.viewer_count,
-        **{k: health[k] for k in ("state", "since", "last_error", "last_error_kind", "fps", "bitrate_kbps",
+        last_error=public_error(health["last_error"]),  # type: ignore[arg-type]
+        **{k: health[k] for k in ("state", "since", "last_error_kind", "fps", "bitrate_kbps",
                                   "gop_seconds", "reconnects", "codec", "profile", "width", "height")},
     )
 
@@ -94,7 +96,8 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
         for session in hub:
             state = session.health.current_state().value
             states[state] = states.get(state, 0) + 1
-        return {"status": "ok", "cameras": len(hub), "states": states, "uptime_s": round(time.time() - app.state.started)}
+        uptime = round(time.time() - app.state.started)
+        return {"status": "ok", "cameras": len(hub), "states": states, "uptime_s": uptime}
 
     @app.get("/api/cameras")
     def list_cameras(principal: Viewer) -> list[CameraOut]:
@@ -114,7 +117,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
         """Newest keyframe as JPEG: the tile's fallback when the browser cannot play the camera's codec."""
         session = camera_or_404(principal, hub.get(camera_id))
         if width is not None and not 16 <= width <= 3840:
-            return JSONResponse({"detail": "width must be 16..3840"}, status.HTTP_422_UNPROCESSABLE_ENTITY)
+            return JSONResponse({"detail": "width must be 16..3840"}, 422)
         data = session.snapshot_jpeg(width)
         if data is None:
             return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -127,10 +130,12 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
             await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
             return
         session = hub.get(camera_id)
+        await websocket.accept()
         if session is None or not principal.may_view(camera_id):
+            # Accept first: a close before the handshake reaches the client only as HTTP 403, and a tile
+            # must be able to tell "no such camera" (4404, don't retry) from a refused or dropped socket.
             await websocket.close(code=4404, reason=NOT_FOUND)
             return
-        await websocket.accept()
         await stream_live(websocket, session, site.streams.viewer_buffer_seconds)
 
     @app.get("/", include_in_schema=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,18 @@ from streams.source import file_path, is_file_url
 CAMERAS_FILE = "cameras.yaml"
 SERVER_FILE = "server.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_USERINFO = re.compile(r"(://)[^/@\s]*@")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class ConfigError(Exception):
     """All problems found in a configuration, one ``file: key: reason`` line each."""
 
     def __init__(self, problems: list[str]) -> None:
+        # A value quoted in a reason may hold a newline or another control character: escape it, so that each
+        # problem stays one line (and a terminal shows what is in the file).
+        problems = [_LINE_BREAKING.sub(lambda m: m.group().encode("unicode_escape").decode(), p) for p in problems]
         super().__init__("\n".join(problems))
         self.problems = problems
 
@@ -82,7 +89,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, yaml.Node] = {}
     for key_node, _value in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue  # '<<: *anchor' is YAML's merge; keys written beside it override the merged ones
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if not isinstance(key, Hashable):
+            continue  # construct_mapping below reports it as "found unhashable key", with its line
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key '{key}' (first at line {seen[key].start_mark.line + 1})",
@@ -106,6 +117,16 @@ def key_path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+def _shown_input(value: Any) -> str:
+    """An offending value for a message: containers by kind only and URLs without credentials, because the
+    value was read after ``${ENV}`` substitution and may hold a camera password."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return _USERINFO.sub(r"\1***@", repr(value))
+
+
 def _reason(error: dict[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -116,7 +137,7 @@ def _reason(error: dict[str, Any]) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        msg += f", got {error.get('input')!r}"
+        msg += f", got {_shown_input(error.get('input'))}"
     return msg
 
 
@@ -143,12 +164,17 @@ def _substitute_env(node: Any, loc: tuple[Any, ...], problems: list[tuple[tuple[
     if isinstance(node, list):
         return [_substitute_env(v, (*loc, i), problems) for i, v in enumerate(node)]
     if isinstance(node, str) and "${" in node:
+        for start in (m.start() for m in re.finditer(r"\$\{", node)):
+            if not _ENV_REF.match(node, start):
+                ref = re.match(r"\$\{[^}]{0,40}\}?", node[start:]).group(0)  # type: ignore[union-attr]
+                problems.append((loc, f"'{ref}' is not a ${{NAME}} or ${{NAME:-default}} reference"))
+
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             value = os.environ.get(name)
+            if default is not None and not value:
+                return default  # as in a shell: ':-' stands in for a variable that is unset or empty
             if value is None:
-                if default is not None:
-                    return default
                 problems.append((loc, f"environment variable '{name}' is not set"))
                 return ""
             return value
@@ -157,21 +183,31 @@ def _substitute_env(node: Any, loc: tuple[Any, ...], problems: list[tuple[tuple[
     return node
 
 
-def _validate(model: type[BaseModel], data: Any, shown: str, context: dict[str, Any]) -> Any:
+def _validate(
+    model: type[BaseModel], data: Any, shown: str, context: dict[str, Any], unchecked: frozenset[str] = frozenset()
+) -> Any:
+    """Validate one file's data; ``unchecked`` names keys whose schema errors are not reported this time."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([f"{shown}: (top level): must be a mapping of keys, got {type(data).__name__}"])
     env_problems: list[tuple[tuple[Any, ...], str]] = []
     data = _substitute_env(data, (), env_problems)
-    if env_problems:
-        raise ConfigError([f"{shown}: {key_path(loc)}: {why}" for loc, why in env_problems])
+    problems = [f"{shown}: {key_path(loc)}: {why}" for loc, why in env_problems]
     try:
-        return model.model_validate(data, context=context)
+        result = model.model_validate(data, context=context)
     except ValidationError as exc:
-        raise ConfigError(
-            [f"{shown}: {key_path(tuple(e['loc']))}: {_reason(e)}" for e in exc.errors()]  # type: ignore[arg-type]
-        ) from exc
+        # A value whose reference could not be resolved was blanked: what the schema then says of it is noise.
+        blanked = {loc for loc, _ in env_problems}
+        problems += [
+            f"{shown}: {key_path(tuple(e['loc']))}: {_reason(e)}"  # type: ignore[arg-type]
+            for e in exc.errors()
+            if tuple(e["loc"]) not in blanked and not (e["loc"] and e["loc"][-1] in unchecked)
+        ]
+    if problems:
+        # 'from None': a chained ValidationError would print every input value, camera passwords included.
+        raise ConfigError(problems) from None
+    return result
 
 
 def _check_cameras(cameras: list[CameraConfig], directory: Path, shown: str) -> list[CameraConfig]:
@@ -185,9 +221,8 @@ def _check_cameras(cameras: list[CameraConfig], directory: Path, shown: str) -> 
         first_index.setdefault(cam.id, i)
         if cam.national_id:
             if cam.national_id in national:
-                problems.append(
-                    f"{shown}: cameras[{i}].national_id: duplicate national id (also cameras[{national[cam.national_id]}])"
-                )
+                other = national[cam.national_id]
+                problems.append(f"{shown}: cameras[{i}].national_id: duplicate national id (also cameras[{other}])")
             national.setdefault(cam.national_id, i)
         updates: dict[str, str] = {}
         for key in ("url", "main_url"):
@@ -210,12 +245,26 @@ def load_config(directory: str | Path) -> SiteConfig:
     if not directory.is_dir():
         raise ConfigError([f"{directory}: not a directory (expected {CAMERAS_FILE} and optionally {SERVER_FILE})"])
     server_path, cameras_path = directory / SERVER_FILE, directory / CAMERAS_FILE
-    server_file = ServerFile()
+    problems: list[str] = []
+    server_file: ServerFile | None = ServerFile()
     if server_path.exists():
-        server_file = _validate(ServerFile, _read_yaml(server_path, str(server_path)), str(server_path), {})
+        try:
+            server_file = _validate(ServerFile, _read_yaml(server_path, str(server_path)), str(server_path), {})
+        except ConfigError as exc:
+            problems += exc.problems
+            server_file = None
     if not cameras_path.exists():
-        raise ConfigError([f"{cameras_path}: missing (a site needs at least one camera)"])
-    context = {"grid_code_length": server_file.server.grid_code_length}
-    cams = _validate(CamerasFile, _read_yaml(cameras_path, str(cameras_path)), str(cameras_path), context)
-    cameras = _check_cameras(cams.cameras, directory, str(cameras_path))
+        raise ConfigError([*problems, f"{cameras_path}: missing (a site needs at least one camera)"])
+    # With server.yaml broken the site's grid-code length is unknown: check cameras.yaml all the same, so that
+    # one run reports both files, but leave its grid codes to the run after server.yaml is fixed.
+    length = server_file.server.grid_code_length if server_file else DEFAULT_GRID_CODE_LENGTH
+    try:
+        data = _read_yaml(cameras_path, str(cameras_path))
+        unchecked = frozenset() if server_file else frozenset({"grid_code"})
+        cams = _validate(CamerasFile, data, str(cameras_path), {"grid_code_length": length}, unchecked)
+        cameras = _check_cameras(cams.cameras, directory, str(cameras_path))
+    except ConfigError as exc:
+        problems += exc.problems
+    if problems or server_file is None:
+        raise ConfigError(problems)
     return SiteConfig(directory=directory, server=server_file.server, streams=server_file.streams, cameras=cameras)

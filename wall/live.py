@@ -16,6 +16,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from streams.remux import Fragment, InitSegment, LiveViewer
 from streams.session import CameraSession
+from wall.access import public_error
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,8 @@ STATE_POLL_SECONDS = 1.0
 
 def state_message(session: CameraSession) -> dict[str, object]:
     snap = session.health.snapshot()
-    return {"type": "state", "camera": session.id, "state": snap["state"], "last_error": snap["last_error"],
+    return {"type": "state", "camera": session.id, "state": snap["state"],
+            "last_error": public_error(snap["last_error"]),  # type: ignore[arg-type]
             "fps": snap["fps"], "bitrate_kbps": snap["bitrate_kbps"]}
 
 
