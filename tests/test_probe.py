@@ -44,7 +44,7 @@ def test_probe_plain_line(rtsp: RtspServer) -> None:
         (lambda rtsp: rtsp.url("no-such-mount"), 4, "not_found"),
     ],
 )
-def test_probe_failures(rtsp: RtspServer, make_url, code: int, kind: str) -> None:  # noqa: ANN001
+def test_probe_failures(rtsp: RtspServer, make_url, code: int, kind: str) -> None:
     result = probe(make_url(rtsp), "--json")
     assert result.returncode == code
     facts = json.loads(result.stdout)
@@ -61,7 +61,7 @@ def test_probe_unauthorized_hides_the_password(media_dir: Path) -> None:
         assert ok.returncode == 0, ok.stdout
 
 
-def test_probe_timeout_on_a_frozen_camera(own_rtsp) -> None:  # noqa: ANN001
+def test_probe_timeout_on_a_frozen_camera(own_rtsp) -> None:
     server = own_rtsp()
     server.freeze()
     result = probe(server.url("cam"), "--open-timeout", "2", "--read-timeout", "2", timeout=30)

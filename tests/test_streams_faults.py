@@ -115,7 +115,7 @@ def test_garbage_camera_is_classified_and_isolated(rtsp: RtspServer, garbage: Ga
         hub.stop()
 
 
-def test_frozen_camera_stalls_times_out_and_recovers(rtsp: RtspServer, own_rtsp) -> None:  # noqa: ANN001
+def test_frozen_camera_stalls_times_out_and_recovers(rtsp: RtspServer, own_rtsp) -> None:
     frozen = own_rtsp()
     hub = CameraHub([*good_cameras(rtsp), cam("frozen", frozen.url("cam"))], FAST)
     hub.start()
@@ -136,7 +136,7 @@ def test_frozen_camera_stalls_times_out_and_recovers(rtsp: RtspServer, own_rtsp)
         hub.stop()
 
 
-def test_killed_camera_recovers_when_restarted(rtsp: RtspServer, own_rtsp, media_dir) -> None:  # noqa: ANN001
+def test_killed_camera_recovers_when_restarted(rtsp: RtspServer, own_rtsp, media_dir) -> None:
     dead = own_rtsp()
     port = dead.port
     hub = CameraHub([*good_cameras(rtsp), cam("dead", dead.url("cam"))], FAST)
@@ -157,7 +157,7 @@ def test_killed_camera_recovers_when_restarted(rtsp: RtspServer, own_rtsp, media
         hub.stop()
 
 
-def test_stop_is_prompt_even_with_a_frozen_camera(own_rtsp) -> None:  # noqa: ANN001
+def test_stop_is_prompt_even_with_a_frozen_camera(own_rtsp) -> None:
     frozen = own_rtsp()
     hub = CameraHub([cam("f", frozen.url("cam"))], FAST)
     hub.start()

@@ -132,8 +132,8 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
         session = hub.get(camera_id)
         await websocket.accept()
         if session is None or not principal.may_view(camera_id):
-            # Accept first: a close before the handshake reaches the client only as HTTP 403, and a tile
-            # must be able to tell "no such camera" (4404, don't retry) from a refused or dropped socket.
+            # Accept first: a close before the handshake reaches the client only as HTTP 403, and a
+            # client must be able to tell "no such camera" (4404) from a refused or dropped socket.
             await websocket.close(code=4404, reason=NOT_FOUND)
             return
         await stream_live(websocket, session, site.streams.viewer_buffer_seconds)

@@ -24,9 +24,13 @@ from streams.source import file_path, is_file_url
 CAMERAS_FILE = "cameras.yaml"
 SERVER_FILE = "server.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_USERINFO = re.compile(r"(://)[^/@\s]*@")
+_USERINFO = re.compile(r"(://)[^\s'\"]*@")  # up to the last '@': a password may hold '/' or '@' itself
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode()
 
 
 class ConfigError(Exception):
@@ -35,7 +39,7 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         # A value quoted in a reason may hold a newline or another control character: escape it, so that each
         # problem stays one line (and a terminal shows what is in the file).
-        problems = [_LINE_BREAKING.sub(lambda m: m.group().encode("unicode_escape").decode(), p) for p in problems]
+        problems = [_LINE_BREAKING.sub(_escape, p) for p in problems]
         super().__init__("\n".join(problems))
         self.problems = problems
 
@@ -184,7 +188,11 @@ def _substitute_env(node: Any, loc: tuple[Any, ...], problems: list[tuple[tuple[
 
 
 def _validate(
-    model: type[BaseModel], data: Any, shown: str, context: dict[str, Any], unchecked: frozenset[str] = frozenset()
+    model: type[BaseModel],
+    data: Any,
+    shown: str,
+    context: dict[str, Any],
+    unchecked: frozenset[str] = frozenset(),
 ) -> Any:
     """Validate one file's data; ``unchecked`` names keys whose schema errors are not reported this time."""
     if data is None:
@@ -249,7 +257,8 @@ def load_config(directory: str | Path) -> SiteConfig:
     server_file: ServerFile | None = ServerFile()
     if server_path.exists():
         try:
-            server_file = _validate(ServerFile, _read_yaml(server_path, str(server_path)), str(server_path), {})
+            data = _read_yaml(server_path, str(server_path))
+            server_file = _validate(ServerFile, data, str(server_path), {})
         except ConfigError as exc:
             problems += exc.problems
             server_file = None

@@ -1,0 +1,223 @@
+"""Generate the field tables of docs/configuration.md from the pydantic models that validate the config.
+
+    python docs/gen_config_reference.py           # print the generated reference (markdown)
+    python docs/gen_config_reference.py --write   # replace the generated block in docs/configuration.md
+    python docs/gen_config_reference.py --check   # exit 1 if docs/configuration.md is out of date
+
+Types, defaults, bounds and descriptions come from the models themselves. What a validator function checks
+cannot be read off the model, so it is written in RULES / MODEL_RULES below, next to the constants it quotes;
+the script refuses to run while a validator has no entry there (or an entry names no validator), so a new
+check cannot reach the code without reaching the doc.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import annotated_types as at
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from streams.config import (  # noqa: E402
+    CAMERA_ID,
+    DEFAULT_GRID_CODE_LENGTH,
+    SCHEMES,
+    CameraConfig,
+    StreamSettings,
+)
+from wall.config import CamerasFile, ServerFile, ServerSettings  # noqa: E402
+
+DOC = ROOT / "docs" / "configuration.md"
+BEGIN = "<!-- BEGIN GENERATED: python docs/gen_config_reference.py --write -->"
+END = "<!-- END GENERATED -->"
+
+_URL_RULE = (
+    f"scheme one of {', '.join(SCHEMES)}; `rtsp`/`rtsps` need a host and a port in 1-65535 "
+    "(if one is given); `file:` needs a path, relative to the config directory, of a file that exists"
+)
+
+# What field validators check, per (model, field). Uniqueness is checked by wall.config across cameras.
+RULES: dict[tuple[type[BaseModel], str], str] = {
+    (CameraConfig, "id"): f"matches `{CAMERA_ID.pattern}`; unique in the file",
+    (CameraConfig, "national_id"): "exactly 20 ASCII digits (quote it); unique in the file",
+    (CameraConfig, "url"): _URL_RULE,
+    (CameraConfig, "main_url"): _URL_RULE,
+    (CameraConfig, "grid_code"): (
+        f"exactly `server.grid_code_length` ASCII digits (default {DEFAULT_GRID_CODE_LENGTH}; quote it)"
+    ),
+    (ServerSettings, "allowed_origins"): "each `http://host[:port]` or `https://host[:port]`, no path",
+}
+# What model validators check, per (model, validator function name).
+MODEL_RULES: dict[tuple[type[BaseModel], str], str] = {
+    (CameraConfig, "_position"): "`lon` and `lat` are given together or not at all.",
+    (StreamSettings, "_backoff"): "`backoff_max` must be at least `backoff_initial`.",
+}
+
+# (heading, YAML location, model), in the order the doc shows them.
+SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
+    ("cameras.yaml", "at the top level of `cameras.yaml`", CamerasFile),
+    ("cameras.yaml: one camera", "of each item of `cameras:`", CameraConfig),
+    ("server.yaml", "at the top level of `server.yaml`", ServerFile),
+    ("server.yaml: server", "under `server:` in `server.yaml`", ServerSettings),
+    ("server.yaml: streams", "under `streams:` in `server.yaml`", StreamSettings),
+]
+
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def type_name(annotation: Any) -> str:
+    """A Python annotation in the words of a YAML author."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        name = " or ".join(type_name(a) for a in args)
+        return f"{name} (optional)" if len(args) < len(typing.get_args(annotation)) else name
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        return f"list of {type_name(item)}"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return f"mapping ({annotation.__name__}, below)"
+    return _TYPE_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def default_text(field: Any) -> str:
+    if field.default_factory is not None:
+        value = field.default_factory()
+        if isinstance(value, BaseModel):
+            return "all defaults"
+        return f"`{value!r}`"
+    if field.default is PydanticUndefined:
+        return "**required**"
+    if field.default is None:
+        return "not set"
+    if isinstance(field.default, bool):
+        return f"`{str(field.default).lower()}`"
+    return f"`{field.default}`"
+
+
+def constraints(model: type[BaseModel], name: str, field: Any) -> str:
+    parts: list[str] = []
+    for item in field.metadata:
+        if isinstance(item, at.Ge):
+            parts.append(f"≥ {item.ge}")
+        elif isinstance(item, at.Gt):
+            parts.append(f"> {item.gt}")
+        elif isinstance(item, at.Le):
+            parts.append(f"≤ {item.le}")
+        elif isinstance(item, at.Lt):
+            parts.append(f"< {item.lt}")
+        elif isinstance(item, at.MinLen):
+            parts.append(f"at least {_count(item.min_length, field)}")
+        elif isinstance(item, at.MaxLen):
+            parts.append(f"at most {_count(item.max_length, field)}")
+        else:
+            raise SystemExit(
+                f"{model.__name__}.{name}: no wording for constraint {item!r}; add it to this script"
+            )
+    if (model, name) in RULES:
+        parts.append(RULES[(model, name)])
+    return "; ".join(parts)
+
+
+def _count(n: int, field: Any) -> str:
+    unit = "item" if typing.get_origin(field.annotation) is list else "character"
+    return f"{n} {unit}" + ("" if n == 1 else "s")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def check_rules() -> None:
+    """Every validator has a RULES/MODEL_RULES entry and every entry names a validator."""
+    wanted_fields: set[tuple[type[BaseModel], str]] = set()
+    wanted_models: set[tuple[type[BaseModel], str]] = set()
+    for _heading, _where, model in SECTIONS:
+        decorators = model.__pydantic_decorators__
+        for dec in decorators.field_validators.values():
+            wanted_fields.update((model, f) for f in dec.info.fields)
+        wanted_models.update((model, name) for name in decorators.model_validators)
+    problems = [
+        f"validator of {m.__name__}.{f} has no entry in RULES" for m, f in wanted_fields - RULES.keys()
+    ]
+    problems += [
+        f"RULES entry {m.__name__}.{f} matches no validator" for m, f in RULES.keys() - wanted_fields
+    ]
+    problems += [
+        f"model validator {m.__name__}.{v} has no entry in MODEL_RULES"
+        for m, v in wanted_models - MODEL_RULES.keys()
+    ]
+    problems += [
+        f"MODEL_RULES entry {m.__name__}.{v} matches no validator"
+        for m, v in MODEL_RULES.keys() - wanted_models
+    ]
+    if problems:
+        raise SystemExit("gen_config_reference: " + "; ".join(sorted(problems)))
+
+
+def generate() -> str:
+    check_rules()
+    out: list[str] = []
+    for heading, where, model in SECTIONS:
+        out += [f"### {heading}", ""]
+        doc = model.__dict__.get("__doc__")
+        out.append(f"Keys {where}." + (f" {' '.join(doc.split())}" if doc else ""))
+        out.append("")
+        out += ["| key | type | default | constraints | description |", "|---|---|---|---|---|"]
+        for name, field in model.model_fields.items():
+            row = [
+                f"`{name}`",
+                type_name(field.annotation),
+                default_text(field),
+                constraints(model, name, field),
+                field.description or "",
+            ]
+            out.append("| " + " | ".join(_cell(c) for c in row) + " |")
+        rules = [text for (m, _v), text in MODEL_RULES.items() if m is model]
+        if rules:
+            out += ["", "Across keys: " + " ".join(rules)]
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def generated_block(doc_text: str) -> str:
+    """The text between the markers of a doc (what ``generate()`` must equal)."""
+    try:
+        start = doc_text.index(BEGIN) + len(BEGIN)
+        end = doc_text.index(END, start)
+    except ValueError as exc:
+        raise SystemExit(f"{DOC}: markers {BEGIN!r} … {END!r} not found") from exc
+    return doc_text[start:end].strip("\n") + "\n"
+
+
+def main(argv: list[str]) -> int:
+    text = generate()
+    if not argv:
+        sys.stdout.write(text)
+        return 0
+    if argv == ["--check"]:
+        if generated_block(DOC.read_text(encoding="utf-8")) != text:
+            print(f"{DOC} is out of date: run python docs/gen_config_reference.py --write", file=sys.stderr)
+            return 1
+        return 0
+    if argv == ["--write"]:
+        doc = DOC.read_text(encoding="utf-8")
+        generated_block(doc)  # markers present
+        head, rest = doc.split(BEGIN, 1)
+        _old, tail = rest.split(END, 1)
+        DOC.write_text(f"{head}{BEGIN}\n\n{text}\n{END}{tail}", encoding="utf-8")
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
