@@ -6,7 +6,8 @@ So at each keyframe the sampler decides whether the group of pictures it opens c
 - yes → packets are decoded until the sample is taken and the next one falls past this GOP.
 When the interval is at least the GOP this reduces to decoding due keyframes only; when it is shorter, to
 decoding up to each k-th frame. Until the second keyframe of a connection the GOP length is unknown, so the
-first GOP is decoded as needed — a one-off per connection. Scaling and colour conversion happen in FFmpeg (``frame.reformat``).
+first GOP is decoded as needed — a one-off per connection.
+Scaling and colour conversion happen in FFmpeg (``frame.reformat``).
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def own_rtsp(media_dir: Path) -> Iterator[Callable[..., RtspServer]]:
 class LiveServer:
     """The real app under uvicorn on a free loopback port, in a thread of the test process."""
 
-    def __init__(self, app, port: int) -> None:  # noqa: ANN001
+    def __init__(self, app, port: int) -> None:
         import uvicorn
 
         self.port = port

@@ -1,4 +1,4 @@
-"""LiveRemux: stream-copied fMP4 that decodes to exactly the input frames, starts at keyframes, never grows unbounded."""
+"""LiveRemux: stream-copied fMP4 that decodes to exactly the input frames, starts at keyframes, stays bounded."""
 
 from __future__ import annotations
 
