@@ -277,3 +277,11 @@ def load_config(directory: str | Path) -> SiteConfig:
     if problems or server_file is None:
         raise ConfigError(problems)
     return SiteConfig(directory=directory, server=server_file.server, streams=server_file.streams, cameras=cameras)
+
+
+def load_model_file(path: str | Path, model: type[BaseModel], context: dict[str, Any] | None = None) -> Any:
+    """Read one YAML file into ``model`` with the same error lines as the site config (used for camera rules)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"{path}: missing"])
+    return _validate(model, _read_yaml(path, str(path)), str(path), context or {})

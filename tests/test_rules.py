@@ -1,0 +1,156 @@
+"""Places, dwell, schedules, zones: the rule logic, on synthetic tracks over real frames where it matters."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+import supervision as sv
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from streams.sampler import SampledFrame
+from vision.analyzer import CameraAnalyzer
+from vision.catalogue import load_catalogue
+from vision.places import PlaceTracker
+from vision.rules_config import CameraRules, TimeRange, ZoneConfig
+
+FAMILIES = {"person": ["person"], "street_stall": ["umbrella", "dining table"], "road_occupation": ["car"],
+            "garbage": []}
+FRAME = np.full((432, 768, 3), 90, np.uint8)
+
+
+def zone(**kw: object) -> ZoneConfig:
+    base: dict[str, object] = {"id": "z", "polygon": [(0, 0), (1, 0), (1, 1), (0, 1)], "family": "road_occupation",
+                               "dwell_seconds": 10, "grace_seconds": 4, "clear_after_seconds": 6,
+                               "alarm_interval_seconds": 60, "confirm": {"hits": 2, "looks": 3}}
+    base.update(kw)
+    return ZoneConfig.model_validate(base)
+
+
+def box_at(x: float, y: float, size: float = 40) -> np.ndarray:
+    return np.array([x - size / 2, y - size, x + size / 2, y], np.float32)
+
+
+def run(tracker: PlaceTracker, timeline: list[tuple[float, list[tuple[float, float]]]]) -> list[tuple[str, float]]:
+    out = []
+    for t, points in timeline:
+        sightings = [((x, y), box_at(x, y), "car") for x, y in points]
+        out += [(c.kind, c.t) for c in tracker.update(t, sightings, active=True)]
+    return out
+
+
+def test_event_opens_after_dwell_once_and_clears_after_absence() -> None:
+    tracker = PlaceTracker(zone(), 768)
+    timeline = [(t, [(300.0, 300.0)]) for t in range(0, 21, 2)] + [(t, []) for t in range(22, 40, 2)]
+    assert run(tracker, timeline) == [("opened", 10), ("cleared", 26)]
+
+
+def test_jitter_within_a_cell_and_brief_occlusion_keep_the_clock() -> None:
+    tracker = PlaceTracker(zone(), 768)
+    jitter = [(0, [(300, 300)]), (2, [(330, 310)]), (4, []), (6, [(290, 295)]), (8, [(310, 300)]),
+              (10, [(305, 300)])]
+    assert run(tracker, jitter) == [("opened", 10)]
+
+
+def test_moving_object_never_dwells() -> None:
+    tracker = PlaceTracker(zone(), 768)
+    drive = [(t, [(50.0 + 60 * t, 300.0)]) for t in range(0, 12)]
+    assert run(tracker, drive) == []
+
+
+def test_alarm_interval_suppresses_a_repeat_at_the_same_place() -> None:
+    tracker = PlaceTracker(zone(alarm_interval_seconds=100), 768)
+    visit = [(t, [(300.0, 300.0)]) for t in range(0, 13, 2)]
+    gone = [(t, []) for t in range(14, 30, 2)]
+    again = [(t, [(300.0, 300.0)]) for t in range(30, 50, 2)]
+    assert [k for k, _ in run(tracker, visit + gone + again)] == ["opened", "cleared"]
+    tracker2 = PlaceTracker(zone(alarm_interval_seconds=20), 768)
+    assert [k for k, _ in run(tracker2, visit + gone + again)] == ["opened", "cleared", "opened"]
+
+
+def test_n_of_m_confirmation() -> None:
+    tracker = PlaceTracker(zone(dwell_seconds=0, grace_seconds=10, clear_after_seconds=10,
+                                confirm={"hits": 3, "looks": 4}), 768)
+    assert run(tracker, [(0, [(300, 300)]), (2, []), (4, [(300, 300)])]) == []
+    assert run(tracker, [(6, [(300, 300)])]) == [("opened", 6)]
+
+
+def test_dwell_survives_tracker_id_switches_on_real_frames() -> None:
+    """Same car, a new track id every look (as ByteTrack does after occlusion): dwell keeps counting."""
+    rules = CameraRules(zones=[zone(dwell_seconds=8)], ptz_guard=False)
+    analyzer = CameraAnalyzer("cam", rules, FAMILIES, load_catalogue())
+    kinds = []
+    for i, t in enumerate(range(0, 14, 2)):
+        det = sv.Detections(xyxy=np.array([[300 + i % 2, 200, 380, 260]], np.float32),
+                            confidence=np.array([0.8], np.float32), class_id=np.array([2]),
+                            tracker_id=np.array([100 + i]), data={"class_name": np.array(["car"], dtype=object)})
+        frame = SampledFrame("cam", FRAME, float(t), 1_700_000_000.0 + t, float(t), (768, 432), True)
+        changes = analyzer.analyse(frame, det)
+        kinds += [(c.kind, c.t_stream, c.code) for c in changes]
+    assert kinds == [("opened", 8.0, "0507")]
+
+
+def test_class_map_renames_per_camera() -> None:
+    rules = CameraRules(zones=[zone(dwell_seconds=0, confirm={"hits": 1, "looks": 1})], class_map={"cell phone": "car"},
+                        ptz_guard=False)
+    analyzer = CameraAnalyzer("cam", rules, FAMILIES, load_catalogue())
+    det = sv.Detections(xyxy=np.array([[300, 200, 380, 260]], np.float32), confidence=np.array([0.8], np.float32),
+                        class_id=np.array([67]), data={"class_name": np.array(["cell phone"], dtype=object)})
+    changes = analyzer.analyse(SampledFrame("cam", FRAME, 0.0, 1.0, 0.0, (768, 432), True), det)
+    assert [c.kind for c in changes] == ["opened"]
+    assert changes[0].boxes[0].label == "car"
+
+
+def test_zone_validation_messages() -> None:
+    with pytest.raises(ValidationError, match="outside 0–1"):
+        zone(polygon=[(0, 0), (2, 0), (1, 1)])
+    with pytest.raises(ValidationError, match="no area"):
+        zone(polygon=[(0, 0), (0.5, 0.5), (1, 1)])
+    with pytest.raises(ValidationError, match="hits must not exceed looks"):
+        zone(confirm={"hits": 5, "looks": 2})
+    with pytest.raises(ValidationError, match="not a time"):
+        TimeRange(start="25:00")
+    assert zone(family="garbage").code == "0102"
+    assert zone(family="street_stall").code == "0501"
+
+
+@given(st.integers(0, 6), st.integers(0, 6), st.integers(0, 1439), st.integers(0, 1439), st.integers(1, 1440))
+@settings(max_examples=400, deadline=None)
+def test_schedule_boundaries(listed_day: int, weekday: int, minute_of_day: int, start: int, length: int) -> None:
+    """A window [start, start+length) on a listed day — past midnight when it must — holds exactly its minutes."""
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    fmt = lambda m: f"{m // 60:02d}:{m % 60:02d}"  # noqa: E731
+    end = "24:00" if start + length == 1440 else fmt((start + length) % 1440)
+    rng = TimeRange(days=[days[listed_day]], start=fmt(start), end=end)
+    when = datetime(2026, 11, 23) + timedelta(days=weekday, minutes=minute_of_day)  # 2026-11-23 is a Monday
+    m = minute_of_day
+    if start + length <= 1440:
+        expected = weekday == listed_day and start <= m < start + length
+    else:
+        yesterday = (weekday - 1) % 7
+        expected = (weekday == listed_day and m >= start) or (yesterday == listed_day and m < start + length - 1440)
+    assert rng.contains(when) == expected
+
+
+@given(st.floats(0.01, 0.99), st.floats(0.01, 0.99))
+@settings(max_examples=200, deadline=None)
+def test_polygon_membership_bottom_centre(x: float, y: float) -> None:
+    """A box's bottom-centre inside the zone polygon triggers it; the same box shifted outside does not."""
+    rules = CameraRules(zones=[zone(polygon=[(0.25, 0.25), (0.75, 0.25), (0.75, 0.75), (0.25, 0.75)],
+                                    dwell_seconds=0, confirm={"hits": 1, "looks": 1})], ptz_guard=False)
+    analyzer = CameraAnalyzer("cam", rules, FAMILIES, load_catalogue())
+    px, py = x * 768, y * 432
+    det = sv.Detections(xyxy=np.array([[px - 15, py - 30, px + 15, py]], np.float32),
+                        confidence=np.array([0.9], np.float32), class_id=np.array([2]),
+                        data={"class_name": np.array(["car"], dtype=object)})
+    changes = analyzer.analyse(SampledFrame("cam", FRAME, 0.0, 1.0, 0.0, (768, 432), True), det)
+    margin = 2 / 432  # rasterised polygon edges: allow a pixel or two either way
+    clearly_in = 0.25 + margin < x < 0.75 - margin and 0.25 + margin < y < 0.75 - margin
+    clearly_out = not (0.25 - margin <= x <= 0.75 + margin and 0.25 - margin <= y <= 0.75 + margin)
+    if clearly_in:
+        assert [c.kind for c in changes] == ["opened"]
+    if clearly_out:
+        assert changes == []

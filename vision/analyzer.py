@@ -1,0 +1,217 @@
+"""CameraAnalyzer: one camera's detections → tracker → zones → per-place dwell → event changes with evidence.
+
+Pure logic over (frame, detections): the same object runs live (frames from the hub's samplers) and in
+``citywall replay`` (frames from a file), so what a site tunes on a clip is what runs on the street.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import cv2
+import numpy as np
+import supervision as sv
+from trackers import ByteTrackTracker
+
+from streams.sampler import SampledFrame
+from vision.catalogue import Catalogue
+from vision.events import Box, EventChange
+from vision.places import PlaceChange, PlaceTracker
+from vision.rules_config import CameraRules, ZoneConfig
+from vision.scene_guard import SceneGuard
+from vision.static_change import StaticChangeDetector
+
+PERSON = "person"
+ANCHORS = {"bottom_center": sv.Position.BOTTOM_CENTER, "center": sv.Position.CENTER}
+
+
+@dataclass
+class _Zone:
+    config: ZoneConfig
+    polygon: np.ndarray  # pixels
+    area: sv.PolygonZone
+    places: PlaceTracker
+    classes: set[str]
+    static: StaticChangeDetector | None
+    event_ids: dict[tuple[int, int], str]
+
+
+class CameraAnalyzer:
+    def __init__(self, camera_id: str, rules: CameraRules, families: dict[str, list[str]], catalogue: Catalogue,
+                 *, snapshot_quality: int = 85) -> None:
+        self.camera_id = camera_id
+        self.rules = rules
+        self.families = {k: set(v) for k, v in families.items()}
+        self.catalogue = catalogue
+        self.snapshot_quality = snapshot_quality
+        # Looks are seconds apart, not frames: a short memory and a low activation bar, since dwell does not
+        # depend on ids anyway (ids only tie an event's boxes together for the operator).
+        self.tracker = ByteTrackTracker(lost_track_buffer=5, frame_rate=1.0, track_activation_threshold=0.3,
+                                        minimum_consecutive_frames=1)
+        self.guard = SceneGuard() if rules.ptz_guard else None
+        self.frame_size: tuple[int, int] | None = None
+        self.zones: list[_Zone] = []
+        self.looks = 0
+
+    @property
+    def scene_moved(self) -> bool:
+        return bool(self.guard and self.guard.moved)
+
+    def _build(self, size: tuple[int, int]) -> None:
+        w, h = size
+        self.frame_size = size
+        self.zones = []
+        for zone in self.rules.zones:
+            polygon = np.round(np.array(zone.polygon, np.float32) * [w, h]).astype(np.int32)
+            classes = set(zone.classes) if zone.classes is not None else set(self.families.get(zone.family, ()))
+            static = None
+            if zone.family == "garbage" and not classes:
+                static = StaticChangeDetector(zone.static_change, polygon.astype(np.float32), size)
+            self.zones.append(_Zone(
+                config=zone, polygon=polygon,
+                area=sv.PolygonZone(polygon, triggering_anchors=(ANCHORS[zone.trigger],)),
+                places=PlaceTracker(zone, w), classes=classes, static=static, event_ids={},
+            ))
+
+    def analyse(self, frame: SampledFrame, detections: sv.Detections) -> list[EventChange]:
+        h, w = frame.image.shape[:2]
+        if self.frame_size != (w, h):
+            self._build((w, h))
+        self.looks += 1
+        detections = self._relabel(detections)
+        detections = self._track(detections)
+        moved = self.guard.update(frame.image) if self.guard else False
+        when = datetime.fromtimestamp(frame.wall) if frame.wall else datetime.now()
+        changes: list[EventChange] = []
+        for zone in self.zones:
+            sightings = [] if moved else self._sightings(zone, frame, detections)
+            active = zone.config.active(when) and not moved
+            for change in zone.places.update(frame.mono, sightings, active):
+                changes.append(self._event(zone, change, frame, detections))
+        return changes
+
+    # -- what counts as "something at a place" per family ---------------------------------------
+    def _relabel(self, detections: sv.Detections) -> sv.Detections:
+        names = detections.data.get("class_name")
+        if names is None or not self.rules.class_map:
+            return detections
+        mapped = np.array([self.rules.class_map.get(str(n), str(n)) for n in names], dtype=object)
+        detections.data["class_name"] = mapped
+        return detections
+
+    def _track(self, detections: sv.Detections) -> sv.Detections:
+        """Attach track ids without letting the tracker drop anything: a low-score stall is still a stall."""
+        tracked = self.tracker.update(detections)
+        ids = np.full(len(detections), -1, dtype=int)
+        if len(tracked) and len(detections) and tracked.tracker_id is not None:
+            iou = sv.box_iou_batch(detections.xyxy, tracked.xyxy)
+            best = iou.argmax(axis=1)
+            hit = iou[np.arange(len(detections)), best] > 0.9
+            ids[hit] = np.asarray(tracked.tracker_id)[best[hit]]
+        detections.tracker_id = ids
+        return detections
+
+    def _filter(self, zone: _Zone, detections: sv.Detections, classes: set[str]) -> sv.Detections:
+        if len(detections) == 0 or not classes:
+            return detections[np.zeros(len(detections), bool)]
+        assert self.frame_size is not None
+        frame_area = float(self.frame_size[0] * self.frame_size[1])
+        names = detections.data["class_name"]
+        rel = detections.box_area / frame_area
+        keep = (
+            np.isin(names.astype(str), list(classes))
+            & (detections.confidence >= zone.config.min_score)
+            & (rel >= zone.config.min_box) & (rel <= zone.config.max_box)
+        )
+        chosen = detections[keep]
+        if len(chosen) == 0:
+            return chosen
+        return chosen[zone.area.trigger(chosen)]
+
+    def _sightings(self, zone: _Zone, frame: SampledFrame,
+                   detections: sv.Detections) -> list[tuple[tuple[float, float], np.ndarray, str]]:
+        cfg = zone.config
+        anchor = ANCHORS[cfg.trigger]
+        if cfg.family == "street_stall":
+            persons = self._filter(zone, detections, self.families.get(PERSON, {PERSON}))
+            if not cfg.require_object:
+                objects = persons
+            else:
+                objects = self._filter(zone, detections, zone.classes)
+                objects = objects[self._lingered(objects, persons, cfg.linger_distance)]
+        elif zone.static is not None:
+            explain = self.families.get(PERSON, {PERSON}) | self.families.get("road_occupation", set())
+            names = detections.data.get("class_name", np.array([], dtype=object)).astype(str)
+            explained = detections.xyxy[np.isin(names, list(explain))] if len(detections) else np.zeros((0, 4))
+            blobs = zone.static.update(frame.image, explained)
+            if len(blobs) == 0:
+                return []
+            objects = sv.Detections(xyxy=blobs.astype(np.float32), confidence=np.ones(len(blobs), np.float32),
+                                    class_id=np.full(len(blobs), -1),
+                                    data={"class_name": np.array(["static change"] * len(blobs), dtype=object)})
+            objects = objects[zone.area.trigger(objects)]
+        else:
+            objects = self._filter(zone, detections, zone.classes)
+        if len(objects) == 0:
+            return []
+        points = objects.get_anchors_coordinates(anchor)
+        names = objects.data["class_name"]
+        return [((float(p[0]), float(p[1])), objects.xyxy[i].copy(), str(names[i])) for i, p in enumerate(points)]
+
+    @staticmethod
+    def _lingered(objects: sv.Detections, persons: sv.Detections, distance: float) -> np.ndarray:
+        """Objects with a person within ``distance`` object-sizes of them (a stall needs its vendor)."""
+        if len(objects) == 0 or len(persons) == 0:
+            return np.zeros(len(objects), bool)
+        centres = objects.get_anchors_coordinates(sv.Position.CENTER)[:, None, :]
+        feet = persons.get_anchors_coordinates(sv.Position.BOTTOM_CENTER)[None, :, :]
+        sizes = np.maximum(objects.xyxy[:, 2] - objects.xyxy[:, 0], objects.xyxy[:, 3] - objects.xyxy[:, 1])
+        gap = np.linalg.norm(centres - feet, axis=2)
+        return (gap <= distance * sizes[:, None]).any(axis=1)
+
+    # -- evidence ------------------------------------------------------------------------------
+    def _event(self, zone: _Zone, change: PlaceChange, frame: SampledFrame,
+               detections: sv.Detections) -> EventChange:
+        place = change.place
+        cfg = zone.config
+        assert cfg.code is not None and self.frame_size is not None
+        if change.kind == "opened":
+            zone.event_ids[place.cell] = uuid.uuid4().hex
+        event_id = zone.event_ids.get(place.cell, uuid.uuid4().hex)
+        if change.kind == "cleared":
+            zone.event_ids.pop(place.cell, None)
+        entry = self.catalogue.get(cfg.code)
+        in_zone = detections[zone.area.trigger(detections)] if len(detections) else detections
+        boxes = [
+            Box(str(in_zone.data["class_name"][i]), float(in_zone.confidence[i]),
+                tuple(float(v) for v in in_zone.xyxy[i]),  # type: ignore[arg-type]
+                int(in_zone.tracker_id[i]) if in_zone.tracker_id is not None and in_zone.tracker_id[i] >= 0 else None)
+            for i in range(len(in_zone))
+        ]
+        since_first = frame.mono - place.first_seen
+        return EventChange(
+            kind=change.kind, event_id=event_id, camera_id=self.camera_id, zone_id=cfg.id, family=cfg.family,
+            code=cfg.code, code_name=entry.name if entry else cfg.code, catalogue_version=self.catalogue.version,
+            place=place.key, place_box=tuple(float(v) for v in place.box),  # type: ignore[arg-type]
+            frame_size=self.frame_size, first_seen=frame.wall - since_first, t=frame.wall, t_stream=frame.pts_s,
+            dwell=place.dwell, boxes=boxes, snapshot_jpeg=self._snapshot(zone, change, frame, boxes),
+        )
+
+    def _snapshot(self, zone: _Zone, change: PlaceChange, frame: SampledFrame, boxes: list[Box]) -> bytes:
+        """The picture an operator decides on: zone outline, every box in the zone, the place in red."""
+        image = frame.image.copy()
+        cv2.polylines(image, [zone.polygon], True, (0, 215, 255), 2)
+        for box in boxes:
+            x1, y1, x2, y2 = (int(v) for v in box.xyxy)
+            cv2.rectangle(image, (x1, y1), (x2, y2), (255, 160, 0), 1)
+            cv2.putText(image, f"{box.label} {box.score:.2f}", (x1, max(10, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.4, (255, 160, 0), 1, cv2.LINE_AA)
+        if change.kind != "cleared":
+            x1, y1, x2, y2 = (int(v) for v in change.place.box)
+            cv2.rectangle(image, (x1, y1), (x2, y2), (0, 0, 255), 3)
+        label = f"{zone.config.code} {change.kind} dwell {change.place.dwell:.0f}s"
+        cv2.putText(image, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 255), 2, cv2.LINE_AA)
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.snapshot_quality])
+        return buf.tobytes() if ok else b""

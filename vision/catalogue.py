@@ -1,0 +1,47 @@
+"""The event-code catalogue (CJ/T 214 lineage) as data: cities differ, so codes and names come from a file whose
+version is stored with every case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import Field
+
+from streams.config import Strict
+
+DEFAULT_CATALOGUE = Path(__file__).resolve().parents[1] / "config" / "event_codes.yaml"
+
+
+class EventCode(Strict):
+    name: str
+    name_en: str = ""
+    major: str = ""
+    family: str | list[str] | None = None
+
+    def families(self) -> list[str]:
+        if self.family is None:
+            return []
+        return [self.family] if isinstance(self.family, str) else list(self.family)
+
+
+class Catalogue(Strict):
+    version: str = Field(min_length=1)
+    codes: dict[str, EventCode]
+
+    def get(self, code: str) -> EventCode | None:
+        return self.codes.get(code)
+
+    def check(self, code: str, family: str) -> str | None:
+        """Why ``code`` cannot be raised by rule ``family``, or None when it can."""
+        entry = self.codes.get(code)
+        if entry is None:
+            return f"code '{code}' is not in catalogue {self.version}"
+        if family not in entry.families():
+            return f"code '{code}' ({entry.name}) is not a {family} code in catalogue {self.version}"
+        return None
+
+
+def load_catalogue(path: Path = DEFAULT_CATALOGUE) -> Catalogue:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Catalogue.model_validate(data)
