@@ -10,10 +10,6 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
-import supervision as sv
 
 from streams.ring import ClipUnavailable, PacketRing
 from streams.sampler import FrameSampler, SampledFrame
@@ -21,14 +17,11 @@ from streams.source import Epoch, PacketReader, TimedPacket
 from vision.analyzer import CameraAnalyzer
 from vision.catalogue import Catalogue
 from vision.events import EventChange
+from vision.pipeline import AnalysisPipeline, Detects
 from vision.rules_config import CameraRules
 
 CLIP_PRE_SECONDS = 5.0
 CLIP_POST_SECONDS = 5.0
-
-
-class Detects(Protocol):
-    def detect(self, images: list[np.ndarray]) -> list[sv.Detections]: ...
 
 
 def store_evidence(out_dir: Path, data: bytes, suffix: str) -> Path:
@@ -50,8 +43,9 @@ class Replay:
                  out_dir: Path | None = None, camera_id: str = "replay", start_wall: float | None = None,
                  progress: Callable[[float, float], None] | None = None) -> None:
         self.clip = clip
-        self.detector = detector
         self.analyzer = CameraAnalyzer(camera_id, rules, families, catalogue)
+        self._changes: list[EventChange] = []
+        self.pipeline = AnalysisPipeline(detector, {camera_id: self.analyzer}, self._changes.append)
         self.interval, self.width, self.realtime = interval, width, realtime
         self.out_dir = out_dir
         self.start_wall = time.time() if start_wall is None else start_wall
@@ -96,8 +90,9 @@ class Replay:
         self.looks += 1
         if self.progress:
             self.progress(frame.pts_s, self.duration)
-        detections = self.detector.detect([frame.image])[0]
-        for change in self.analyzer.analyse(frame, detections):
+        self.pipeline.process([frame])  # the live path, one frame at a time
+        changes, self._changes[:] = list(self._changes), []
+        for change in changes:
             if self.out_dir is not None and change.snapshot_jpeg:
                 name = "snapshot" if change.kind != "cleared" else "after_snapshot"
                 change.evidence[name] = str(store_evidence(self.out_dir, change.snapshot_jpeg, ".jpg"))

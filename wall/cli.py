@@ -1,4 +1,4 @@
-"""The ``citywall`` command line: probe a stream, serve a site, run the demo."""
+"""The ``citywall`` command line: probe a stream, serve a site, run the demo, detect objects in images."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo"
+DEFAULT_CARD = Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml"
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -43,6 +44,92 @@ def _serve(config_dir: Path, host: str | None, port: int | None) -> int:
     return 0
 
 
+def _detect(args: argparse.Namespace) -> int:
+    """Run a model card on still images: one tab-separated line per box, or one JSON document."""
+    import cv2
+
+    from vision.card import CardError
+    from vision.detector import Detector
+
+    try:
+        detector = Detector(args.model, providers=args.providers.split(",") if args.providers else None)
+    except (CardError, ValueError) as exc:
+        print(f"citywall: cannot load the model:\n  {str(exc).replace(chr(10), chr(10) + '  ')}", file=sys.stderr)
+        return 2
+    images = []
+    for path in args.images:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            print(f"citywall: {path}: cannot read as an image", file=sys.stderr)
+            return 2
+        images.append(image)
+    results = detector.detect(images, score_threshold=args.score)
+    report = []
+    for path, image, det in zip(args.images, images, results, strict=True):
+        boxes = [{"class": str(name), "class_id": int(cid), "score": round(float(score), 4),
+                  "box": [round(float(v), 1) for v in xyxy]}
+                 for name, cid, score, xyxy in zip(det.data["class_name"], det.class_id, det.confidence, det.xyxy,
+                                                   strict=True)]
+        report.append({"image": str(path), "width": image.shape[1], "height": image.shape[0], "detections": boxes})
+        if not args.json:
+            for b in boxes:
+                print("\t".join([str(path), b["class"], f"{b['score']:.3f}", *(f"{v:.1f}" for v in b["box"])]))
+    if args.json:
+        print(json.dumps({"model": detector.card.display_name, "images": report}, ensure_ascii=False))
+    if args.save:
+        import supervision as sv
+
+        boxes_ann, labels_ann = sv.BoxAnnotator(thickness=2), sv.LabelAnnotator(text_scale=0.5)  # cv2 Hershey text
+        for i, (path, image, det) in enumerate(zip(args.images, images, results, strict=True)):
+            out = args.save if len(images) == 1 else args.save.with_name(f"{args.save.stem}-{i}{args.save.suffix}")
+            labels = [f"{n} {s:.2f}" for n, s in zip(det.data["class_name"], det.confidence, strict=True)]
+            frame = labels_ann.annotate(boxes_ann.annotate(image.copy(), det), det, labels=labels)
+            if not cv2.imwrite(str(out), frame):
+                print(f"citywall: {out}: cannot write the annotated image of {path}", file=sys.stderr)
+                return 2
+            print(f"citywall: wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from vision.card import CardError
+    from vision.catalogue import load_catalogue
+    from vision.detector import Detector
+    from vision.replay import Replay
+    from vision.rules_config import CameraRules
+    from wall.config import ConfigError, load_model_file
+    from wall.progress import Progress
+
+    try:
+        rules = load_model_file(args.camera_config, CameraRules)
+        detector = Detector(args.model)
+    except (ConfigError, CardError) as exc:
+        print(f"citywall replay: {exc}", file=sys.stderr)
+        return 2
+    if not args.clip.is_file():
+        print(f"citywall replay: {args.clip}: no such file", file=sys.stderr)
+        return 2
+    catalogue = load_catalogue()
+    for i, zone in enumerate(rules.zones):
+        problem = catalogue.check(zone.code, zone.family)
+        if problem:
+            print(f"citywall replay: {args.camera_config}: zones[{i}].code: {problem}", file=sys.stderr)
+            return 2
+    progress = Progress("replay", unit="s")
+    run = Replay(args.clip, rules, detector, detector.card.families, catalogue, interval=args.interval,
+                 realtime=args.speed == "realtime", out_dir=args.out, progress=progress.update)
+    for change in run.run():
+        progress.clear()
+        if args.json:
+            print(json.dumps(change.as_dict(), ensure_ascii=False), flush=True)
+        else:
+            d = change.as_dict()
+            print(f"{d['t']:8.1f}s {d['kind']:<8} {d['code']} {d['code_name']} zone={d['zone']} place={d['place']} "
+                  f"dwell={d['dwell']:.0f}s {' '.join(f'{k}={v}' for k, v in d['evidence'].items())}", flush=True)
+    progress.done(f"{run.looks} looks analysed")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="citywall", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -64,11 +151,32 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--host", default=None)
     d.add_argument("--port", type=int, default=None)
 
+    t = sub.add_parser("detect", help="run a model card on images and print the boxes")
+    t.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    t.add_argument("--model", type=Path, default=DEFAULT_CARD, help="model card (default: YOLOX-Nano COCO)")
+    t.add_argument("--json", action="store_true", help="print one JSON document")
+    t.add_argument("--save", type=Path, help="write an annotated image (IMAGE-i for several)")
+    t.add_argument("--score", type=float, help="minimum score for every class (default: the card's)")
+    t.add_argument("--providers", help="execution providers, comma-separated: cpu,cuda,tensorrt (default: auto)")
+
+    r = sub.add_parser("replay", help="run a recorded clip through the live analytics pipeline")
+    r.add_argument("clip", type=Path, help="a video file (H.264/H.265 MP4 …)")
+    r.add_argument("--camera-config", type=Path, required=True, help="YAML with the camera's zones and rules")
+    r.add_argument("--model", type=Path, default=DEFAULT_CARD, help="model card (default: YOLOX-Nano COCO)")
+    r.add_argument("--speed", choices=["max", "realtime"], default="max", help="as fast as possible, or paced")
+    r.add_argument("--interval", type=float, default=2.0, help="seconds between analysed frames (default 2)")
+    r.add_argument("--json", action="store_true", help="one JSON object per event change")
+    r.add_argument("--out", type=Path, help="directory for evidence (snapshots, clips); none written without it")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "probe":
         return _probe(args)
+    if args.command == "detect":
+        return _detect(args)
+    if args.command == "replay":
+        return _replay(args)
     if args.command == "serve":
         return _serve(args.config, args.host, args.port)
     return _serve(DEMO_CONFIG, args.host, args.port)
