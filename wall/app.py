@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request, WebSocket, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, status
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -24,6 +24,7 @@ from wall.access import (
     visible_sessions,
     websocket_principal,
 )
+from wall.analytics import SiteAnalytics
 from wall.config import SiteConfig
 from wall.live import stream_live
 
@@ -75,13 +76,18 @@ def camera_out(session: CameraSession) -> CameraOut:
 
 def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
     hub = hub or CameraHub(site.cameras, site.streams)
+    analytics = SiteAnalytics(site, hub) if site.analytics is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
+        if analytics is not None:
+            analytics.start()
         try:
             yield
         finally:
+            if analytics is not None:
+                analytics.stop()
             hub.stop()
 
     app = FastAPI(title="citywall", version="0.1.0", lifespan=lifespan)
@@ -89,6 +95,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
     app.state.site = site
     app.state.allowed_origins = list(site.server.allowed_origins)
     app.state.started = time.time()
+    app.state.analytics = analytics
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         """Liveness for load balancers and Docker: the process serves and knows its cameras."""
@@ -122,6 +129,33 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
         if data is None:
             return Response(status_code=status.HTTP_204_NO_CONTENT)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/events")
+    def list_events(principal: Viewer, camera: str | None = None,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
+        """Latest state of each recent event (newest first), for cameras the user may see."""
+        if analytics is None:
+            return []
+        latest: dict[str, dict[str, Any]] = {}
+        for change in list(analytics.recent):
+            if principal.may_view(change.camera_id) and (camera is None or change.camera_id == camera):
+                earlier = latest.get(change.event_id, {}).get("evidence", {})
+                latest[change.event_id] = change.as_dict()
+                latest[change.event_id]["evidence"] = {**earlier, **change.evidence}  # snapshot, clip, after
+        events = sorted(latest.values(), key=lambda e: e["t_wall"], reverse=True)[:limit]
+        for event in events:
+            event["evidence"] = {k: f"/api/evidence/{Path(v).name}" for k, v in event["evidence"].items()}
+        return events
+
+    @app.get("/api/evidence/{name}", response_class=FileResponse, responses={404: {"description": "not found"}})
+    def evidence(name: str, principal: Viewer) -> FileResponse:
+        """An evidence file (snapshot JPEG, clip MP4), only through an event of a camera the user may see."""
+        found = analytics.evidence(name) if analytics is not None else None
+        if found is None or not principal.may_view(found[1]) or not found[0].is_file():
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+        path = found[0]
+        media = "image/jpeg" if path.suffix == ".jpg" else "video/mp4"
+        return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=86400"})
 
     @app.websocket("/ws/live/{camera_id}")
     async def live(websocket: WebSocket, camera_id: str) -> None:

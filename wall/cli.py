@@ -36,7 +36,13 @@ def _serve(config_dir: Path, host: str | None, port: int | None) -> int:
         for line in exc.problems:
             print(f"  {line}", file=sys.stderr)
         return 2
-    app = create_app(site)
+    from vision.card import CardError
+
+    try:
+        app = create_app(site)
+    except CardError as exc:
+        print(f"citywall: the model card cannot be used; nothing was started:\n  {exc}", file=sys.stderr)
+        return 2
     host = host or site.server.host
     port = port or site.server.port
     print(f"citywall: {len(site.cameras)} cameras; open http://{host}:{port}/", flush=True)

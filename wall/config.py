@@ -20,9 +20,15 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from streams.config import DEFAULT_GRID_CODE_LENGTH, CameraConfig, StreamSettings, Strict
 from streams.source import file_path, is_file_url
+from vision.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
+from vision.rules_config import AnalyticsFile
+
+DEFAULT_CARD = Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml"
 
 CAMERAS_FILE = "cameras.yaml"
 SERVER_FILE = "server.yaml"
+ANALYTICS_FILE = "analytics.yaml"
+CATALOGUE_FILE = "event_codes.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _USERINFO = re.compile(r"(://)[^\s'\"]*@")  # up to the last '@': a password may hold '/' or '@' itself
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -79,6 +85,9 @@ class SiteConfig:
     server: ServerSettings
     streams: StreamSettings
     cameras: list[CameraConfig]
+    analytics: AnalyticsFile | None = None
+    model_card: Path | None = None
+    catalogue: Catalogue | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -274,9 +283,45 @@ def load_config(directory: str | Path) -> SiteConfig:
         cameras = _check_cameras(cams.cameras, directory, str(cameras_path))
     except ConfigError as exc:
         problems += exc.problems
+    analytics, card, catalogue = None, None, None
+    if (directory / ANALYTICS_FILE).exists():
+        try:
+            analytics, card, catalogue = _load_analytics(directory, [c.id for c in cameras] if not problems else None)
+        except ConfigError as exc:
+            problems += exc.problems
     if problems or server_file is None:
         raise ConfigError(problems)
-    return SiteConfig(directory=directory, server=server_file.server, streams=server_file.streams, cameras=cameras)
+    return SiteConfig(directory=directory, server=server_file.server, streams=server_file.streams, cameras=cameras,
+                      analytics=analytics, model_card=card, catalogue=catalogue)
+
+
+def _load_analytics(directory: Path, camera_ids: list[str] | None) -> tuple[AnalyticsFile, Path, Catalogue]:
+    """analytics.yaml: the model card and each camera's zones; codes checked against the site's catalogue."""
+    path = directory / ANALYTICS_FILE
+    shown = str(path)
+    analytics: AnalyticsFile = _validate(AnalyticsFile, _read_yaml(path, shown), shown, {})
+    problems: list[str] = []
+    catalogue_path = directory / CATALOGUE_FILE if (directory / CATALOGUE_FILE).exists() else DEFAULT_CATALOGUE
+    try:
+        catalogue = load_catalogue(catalogue_path)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError([f"{catalogue_path}: {exc}"]) from None
+    card = DEFAULT_CARD
+    if analytics.model:
+        card = Path(analytics.model) if Path(analytics.model).is_absolute() else directory / analytics.model
+        if not card.is_file():
+            problems.append(f"{shown}: model: model card '{card}' does not exist")
+    for cam_id, rules in analytics.cameras.items():
+        if camera_ids is not None and cam_id not in camera_ids:
+            problems.append(f"{shown}: cameras.{cam_id}: no camera with this id in {CAMERAS_FILE}")
+        for i, zone in enumerate(rules.zones):
+            assert zone.code is not None
+            why = catalogue.check(zone.code, zone.family)
+            if why:
+                problems.append(f"{shown}: cameras.{cam_id}.zones[{i}].code: {why}")
+    if problems:
+        raise ConfigError(problems)
+    return analytics, card, catalogue
 
 
 def load_model_file(path: str | Path, model: type[BaseModel], context: dict[str, Any] | None = None) -> Any:

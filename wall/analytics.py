@@ -1,0 +1,125 @@
+"""Live analytics for a site: the hub's cameras → samplers → one detector pipeline → events with evidence.
+
+The service keeps the latest event changes in memory (with their evidence on disk, named by content hash) and
+tells listeners; the case desk that persists them and the wall's alarm pop-up build on this. Evidence clips are
+cut from the camera's packet ring once the post-roll has arrived, by stream copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from streams.hub import CameraHub
+from streams.ring import ClipUnavailable
+from streams.sampler import FrameSampler
+from vision.analyzer import CameraAnalyzer
+from vision.detector import Detector
+from vision.events import EventChange
+from vision.pipeline import AnalysisPipeline
+from vision.replay import CLIP_POST_SECONDS, CLIP_PRE_SECONDS, store_evidence
+from wall.config import SiteConfig
+
+log = logging.getLogger(__name__)
+SAMPLE_WIDTH = 640  # analysis resolution: the detectors' inputs are 320–640 px anyway
+RECENT_EVENTS = 500
+
+
+class SiteAnalytics:
+    def __init__(self, site: SiteConfig, hub: CameraHub) -> None:
+        assert site.analytics is not None and site.model_card is not None and site.catalogue is not None
+        self.hub = hub
+        self.evidence_dir = site.data_dir / "evidence"
+        self.detector = Detector(site.model_card)
+        families = self.detector.card.families
+        self.analyzers = {
+            cam_id: CameraAnalyzer(cam_id, rules, families, site.catalogue)
+            for cam_id, rules in site.analytics.cameras.items() if hub.get(cam_id) is not None and rules.zones
+        }
+        self.pipeline = AnalysisPipeline(self.detector, self.analyzers, self._on_event)
+        self.samplers: dict[str, FrameSampler] = {}
+        cameras = {c.id: c for c in site.cameras}
+        for cam_id in self.analyzers:
+            self.samplers[cam_id] = FrameSampler(cam_id, cameras[cam_id].analysis_interval, self.pipeline.submit,
+                                                 width=SAMPLE_WIDTH)
+        self.recent: deque[EventChange] = deque(maxlen=RECENT_EVENTS)
+        self.listeners: list[Callable[[EventChange], None]] = []
+        self._clips: list[EventChange] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._clipper = threading.Thread(target=self._clip_loop, name="evidence-clips", daemon=True)
+
+    def start(self) -> None:
+        for cam_id, sampler in self.samplers.items():
+            session = self.hub.get(cam_id)
+            assert session is not None
+            session.attach(sampler)
+        self.pipeline.start()
+        self._clipper.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.pipeline.stop()
+        self._clipper.join(5)
+
+    def evidence(self, name: str) -> tuple[Path, str] | None:
+        """(file, camera id) of an evidence file by its content-hash name, if an event in memory refers to it."""
+        with self._lock:
+            for change in self.recent:
+                for path in change.evidence.values():
+                    if Path(path).name == name:
+                        return Path(path), change.camera_id
+        return None
+
+    def _on_event(self, change: EventChange) -> None:
+        if change.snapshot_jpeg:
+            key = "after_snapshot" if change.kind == "cleared" else "snapshot"
+            change.evidence[key] = str(store_evidence(self.evidence_dir, change.snapshot_jpeg, ".jpg"))
+        if change.kind == "opened":
+            change.clip_window = (change.first_seen - CLIP_PRE_SECONDS, change.t + CLIP_POST_SECONDS)
+            with self._lock:
+                self._clips.append(change)
+        self._publish(change)
+
+    def _publish(self, change: EventChange, announce: bool = True) -> None:
+        with self._lock:
+            if change not in self.recent:
+                self.recent.append(change)
+        if announce:
+            log.info("event %s %s camera=%s zone=%s code=%s place=%s", change.kind, change.event_id,
+                     change.camera_id, change.zone_id, change.code, change.place)
+        for listener in list(self.listeners):
+            try:
+                listener(change)
+            except Exception:
+                log.exception("event listener failed")
+
+    def _clip_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            now = time.time()
+            with self._lock:
+                due = [c for c in self._clips if c.clip_window and c.clip_window[1] <= now]
+                self._clips = [c for c in self._clips if c not in due]
+            for change in due:
+                self._write_clip(change)
+
+    def _write_clip(self, change: EventChange) -> None:
+        session = self.hub.get(change.camera_id)
+        if session is None or change.clip_window is None:
+            return
+        tmp = self.evidence_dir / f"clip-{change.event_id}.mp4"
+        try:
+            session.ring.write_clip(tmp, *change.clip_window)
+            change.evidence["clip"] = str(store_evidence(self.evidence_dir, tmp.read_bytes(), ".mp4"))
+        except ClipUnavailable as exc:
+            log.warning("no clip for event %s: %s", change.event_id, exc)
+        except Exception:
+            log.exception("writing the clip of event %s failed", change.event_id)
+        finally:
+            tmp.unlink(missing_ok=True)
+        log.info("evidence clip of event %s: %s", change.event_id, change.evidence.get("clip", "none"))
+        self._publish(change, announce=False)  # listeners learn that the clip is there
