@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
-from streams.source import PacketReader, SourceError, classify, redact
+from streams.secrets import redact
+from streams.source import PacketReader, SourceError, classify
 
 EXIT_CODES = {
     "ok": 0, "refused": 2, "timeout": 3, "not_found": 4, "unauthorized": 5, "not_a_video": 6,

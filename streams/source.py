@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,12 +19,7 @@ from pathlib import Path
 import av
 import av.error
 
-_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    """Remove ``user:password@`` from every URL in ``text``; FFmpeg puts the full URL in its error messages."""
-    return _USERINFO.sub(r"\g<scheme>***@", text)
+from streams.secrets import redact
 
 
 class SourceError(Exception):

@@ -10,16 +10,16 @@ at start-up with a message that says which file and which key, not later as nons
 from __future__ import annotations
 
 import ast
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
 from streams.config import Strict
+from streams.yaml_config import ConfigError, key_path, read_yaml, reason
 
 STRIDES = (8, 16, 32)
 FAMILIES = ("street_stall", "road_occupation", "garbage", "person")
@@ -27,12 +27,8 @@ Family = Literal["street_stall", "road_occupation", "garbage", "person"]
 FROM_METADATA = "metadata"
 
 
-class CardError(Exception):
+class CardError(ConfigError):
     """Every problem found in one card (or between a card and its model), one ``file: key: reason`` line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 class ModelCard(Strict):
@@ -141,40 +137,6 @@ def name_problems(card: ModelCard, names: Sequence[str]) -> list[str]:
     return problems
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys; in a card that hides a mistake, so it is an error here."""
-
-
-def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-        if isinstance(key, Hashable):
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
-            seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
-def _key_path(loc: Sequence[Any]) -> str:
-    """('families', 'person', 0) → 'families.person[0]'."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-def _reason(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    if error["type"] == "missing":
-        return "is required"
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
 def parse_card(data: Any, shown: str = "<card>", path: Path | None = None) -> ModelCard:
     """Validate already-parsed card data; ``shown`` names the card in messages."""
     if not isinstance(data, dict):
@@ -187,7 +149,7 @@ def parse_card(data: Any, shown: str = "<card>", path: Path | None = None) -> Mo
         reasons: dict[str, list[str]] = {}
         for e in exc.errors():
             loc = [p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in ("int", "str")))]
-            reasons.setdefault(_key_path(loc), []).append(_reason(e))
+            reasons.setdefault(key_path(tuple(loc)), []).append(reason(e))  # type: ignore[arg-type]
         lines = [f"{shown}: {key}: {' or '.join(dict.fromkeys(why))}" for key, why in reasons.items()]
         raise CardError(lines) from None
     card._card_path = path
@@ -199,20 +161,11 @@ def parse_card(data: Any, shown: str = "<card>", path: Path | None = None) -> Mo
 def load_card(path: str | Path) -> ModelCard:
     """Read and validate ``path``; raises :class:`CardError` naming the file and key of every problem."""
     path = Path(path)
-    shown = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CardError([f"{shown}: cannot read: {getattr(exc, 'strerror', None) or exc}"]) from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise CardError([f"{shown}{where}: invalid YAML: {exc.problem or exc}"]) from None
-    except yaml.YAMLError as exc:
-        raise CardError([f"{shown}: invalid YAML: {exc}"]) from None
-    return parse_card(data, shown, path)
+        data = read_yaml(path, str(path))
+    except ConfigError as exc:
+        raise CardError(exc.problems) from None
+    return parse_card(data, str(path), path)
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,17 @@ starts — a bad config never starts half a system.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from streams.config import DEFAULT_GRID_CODE_LENGTH, CameraConfig, StreamSettings, Strict
 from streams.source import file_path, is_file_url
+from streams.yaml_config import ConfigError, read_yaml, validate
 from vision.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
 from vision.rules_config import AnalyticsFile
 
@@ -29,27 +28,6 @@ CAMERAS_FILE = "cameras.yaml"
 SERVER_FILE = "server.yaml"
 ANALYTICS_FILE = "analytics.yaml"
 CATALOGUE_FILE = "event_codes.yaml"
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_USERINFO = re.compile(r"(://)[^\s'\"]*@")  # up to the last '@': a password may hold '/' or '@' itself
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    return match.group().encode("unicode_escape").decode()
-
-
-class ConfigError(Exception):
-    """All problems found in a configuration, one ``file: key: reason`` line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        # A value quoted in a reason may hold a newline or another control character: escape it, so that each
-        # problem stays one line (and a terminal shows what is in the file).
-        problems = [_LINE_BREAKING.sub(_escape, p) for p in problems]
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
 class ServerSettings(Strict):
     host: str = Field(default="127.0.0.1", description="Address to listen on; keep 127.0.0.1 behind a proxy.")
     port: int = Field(default=8080, ge=1, le=65535)
@@ -95,138 +73,6 @@ class SiteConfig:
         return path if path.is_absolute() else self.directory / path
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys; in a config that hides a mistake, so it is an error here."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: dict[Any, yaml.Node] = {}
-    for key_node, _value in node.value:
-        if key_node.tag == _MERGE_TAG:
-            continue  # '<<: *anchor' is YAML's merge; keys written beside it override the merged ones
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-        if not isinstance(key, Hashable):
-            continue  # construct_mapping below reports it as "found unhashable key", with its line
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}' (first at line {seen[key].start_mark.line + 1})",
-                key_node.start_mark,
-            )
-        seen[key] = key_node
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def key_path(loc: tuple[Any, ...]) -> str:
-    """('cameras', 3, 'url') → 'cameras[3].url'."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-def _shown_input(value: Any) -> str:
-    """An offending value for a message: containers by kind only and URLs without credentials, because the
-    value was read after ``${ENV}`` substitution and may hold a camera password."""
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return _USERINFO.sub(r"\1***@", repr(value))
-
-
-def _reason(error: dict[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "is required"
-    msg = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        msg = msg.removeprefix(prefix)
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        msg += f", got {_shown_input(error.get('input'))}"
-    return msg
-
-
-def _read_yaml(path: Path, shown: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{shown}: not UTF-8 text ({exc.reason})"]) from exc
-    except OSError as exc:
-        raise ConfigError([f"{shown}: cannot read: {exc.strerror}"]) from exc
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError([f"{shown}{where}: invalid YAML: {exc.problem or exc}"]) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{shown}: invalid YAML: {exc}"]) from exc
-
-
-def _substitute_env(node: Any, loc: tuple[Any, ...], problems: list[tuple[tuple[Any, ...], str]]) -> Any:
-    if isinstance(node, dict):
-        return {k: _substitute_env(v, (*loc, k), problems) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_substitute_env(v, (*loc, i), problems) for i, v in enumerate(node)]
-    if isinstance(node, str) and "${" in node:
-        for start in (m.start() for m in re.finditer(r"\$\{", node)):
-            if not _ENV_REF.match(node, start):
-                ref = re.match(r"\$\{[^}]{0,40}\}?", node[start:]).group(0)  # type: ignore[union-attr]
-                problems.append((loc, f"'{ref}' is not a ${{NAME}} or ${{NAME:-default}} reference"))
-
-        def replace(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            value = os.environ.get(name)
-            if default is not None and not value:
-                return default  # as in a shell: ':-' stands in for a variable that is unset or empty
-            if value is None:
-                problems.append((loc, f"environment variable '{name}' is not set"))
-                return ""
-            return value
-
-        return _ENV_REF.sub(replace, node)
-    return node
-
-
-def _validate(
-    model: type[BaseModel],
-    data: Any,
-    shown: str,
-    context: dict[str, Any],
-    unchecked: frozenset[str] = frozenset(),
-) -> Any:
-    """Validate one file's data; ``unchecked`` names keys whose schema errors are not reported this time."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError([f"{shown}: (top level): must be a mapping of keys, got {type(data).__name__}"])
-    env_problems: list[tuple[tuple[Any, ...], str]] = []
-    data = _substitute_env(data, (), env_problems)
-    problems = [f"{shown}: {key_path(loc)}: {why}" for loc, why in env_problems]
-    try:
-        result = model.model_validate(data, context=context)
-    except ValidationError as exc:
-        # A value whose reference could not be resolved was blanked: what the schema then says of it is noise.
-        blanked = {loc for loc, _ in env_problems}
-        problems += [
-            f"{shown}: {key_path(tuple(e['loc']))}: {_reason(e)}"  # type: ignore[arg-type]
-            for e in exc.errors()
-            if tuple(e["loc"]) not in blanked and not (e["loc"] and e["loc"][-1] in unchecked)
-        ]
-    if problems:
-        # 'from None': a chained ValidationError would print every input value, camera passwords included.
-        raise ConfigError(problems) from None
-    return result
-
-
 def _check_cameras(cameras: list[CameraConfig], directory: Path, shown: str) -> list[CameraConfig]:
     problems: list[str] = []
     first_index: dict[str, int] = {}
@@ -266,8 +112,8 @@ def load_config(directory: str | Path) -> SiteConfig:
     server_file: ServerFile | None = ServerFile()
     if server_path.exists():
         try:
-            data = _read_yaml(server_path, str(server_path))
-            server_file = _validate(ServerFile, data, str(server_path), {})
+            data = read_yaml(server_path, str(server_path))
+            server_file = validate(ServerFile, data, str(server_path), {})
         except ConfigError as exc:
             problems += exc.problems
             server_file = None
@@ -277,9 +123,9 @@ def load_config(directory: str | Path) -> SiteConfig:
     # one run reports both files, but leave its grid codes to the run after server.yaml is fixed.
     length = server_file.server.grid_code_length if server_file else DEFAULT_GRID_CODE_LENGTH
     try:
-        data = _read_yaml(cameras_path, str(cameras_path))
+        data = read_yaml(cameras_path, str(cameras_path))
         unchecked = frozenset() if server_file else frozenset({"grid_code"})
-        cams = _validate(CamerasFile, data, str(cameras_path), {"grid_code_length": length}, unchecked)
+        cams = validate(CamerasFile, data, str(cameras_path), {"grid_code_length": length}, unchecked)
         cameras = _check_cameras(cams.cameras, directory, str(cameras_path))
     except ConfigError as exc:
         problems += exc.problems
@@ -299,7 +145,7 @@ def _load_analytics(directory: Path, camera_ids: list[str] | None) -> tuple[Anal
     """analytics.yaml: the model card and each camera's zones; codes checked against the site's catalogue."""
     path = directory / ANALYTICS_FILE
     shown = str(path)
-    analytics: AnalyticsFile = _validate(AnalyticsFile, _read_yaml(path, shown), shown, {})
+    analytics: AnalyticsFile = validate(AnalyticsFile, read_yaml(path, shown), shown, {})
     problems: list[str] = []
     catalogue_path = directory / CATALOGUE_FILE if (directory / CATALOGUE_FILE).exists() else DEFAULT_CATALOGUE
     try:
@@ -329,4 +175,4 @@ def load_model_file(path: str | Path, model: type[BaseModel], context: dict[str,
     path = Path(path)
     if not path.is_file():
         raise ConfigError([f"{path}: missing"])
-    return _validate(model, _read_yaml(path, str(path)), str(path), context or {})
+    return validate(model, read_yaml(path, str(path)), str(path), context or {})
