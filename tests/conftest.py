@@ -104,10 +104,12 @@ def serve_site(tmp_path: Path) -> Iterator[Callable[[str], LiveServer]]:
 
     servers: list[LiveServer] = []
 
-    def start(cameras_yaml: str, server_yaml: str = "") -> LiveServer:
+    def start(cameras_yaml: str, server_yaml: str = "", analytics_yaml: str = "") -> LiveServer:
         (tmp_path / "cameras.yaml").write_text(cameras_yaml, encoding="utf-8")
         if server_yaml:
             (tmp_path / "server.yaml").write_text(server_yaml, encoding="utf-8")
+        if analytics_yaml:
+            (tmp_path / "analytics.yaml").write_text(analytics_yaml, encoding="utf-8")
         site = load_config(tmp_path)
         live = LiveServer(create_app(site), free_port()).__enter__()
         servers.append(live)
