@@ -33,7 +33,7 @@ cameras:
 """
 
 
-def test_live_event_with_snapshot_and_clip(rtsp: RtspServer, serve_site, tmp_path: Path) -> None:  # noqa: ANN001
+def test_live_event_with_snapshot_and_clip(rtsp: RtspServer, serve_site, tmp_path: Path) -> None:
     cameras = f"""
 cameras:
   - {{id: lobby, name: 大厅, url: "{rtsp.url('person')}", analysis_interval: 2}}
