@@ -154,3 +154,38 @@ def test_polygon_membership_bottom_centre(x: float, y: float) -> None:
         assert [c.kind for c in changes] == ["opened"]
     if clearly_out:
         assert changes == []
+
+
+def _car(x: float) -> sv.Detections:
+    return sv.Detections(xyxy=np.array([[x, 200, x + 80, 260]], np.float32), confidence=np.array([0.8], np.float32),
+                         class_id=np.array([2]), data={"class_name": np.array(["car"], dtype=object)})
+
+
+def _frame(t: float) -> SampledFrame:
+    return SampledFrame("cam", FRAME, t, 1_700_000_000.0 + t, t, (768, 432), True)
+
+
+def test_clearance_watch_reports_cleared_after_absence_with_after_snapshot() -> None:
+    rules = CameraRules(zones=[zone(dwell_seconds=4, alarm_interval_seconds=600)], ptz_guard=False)
+    analyzer = CameraAnalyzer("cam", rules, FAMILIES, load_catalogue())
+    opened = [c for t in range(0, 8, 2) for c in analyzer.analyse(_frame(t), _car(300))]
+    assert [c.kind for c in opened] == ["opened"]
+    analyzer.watch(opened[0], absent_seconds=6, within_seconds=600, now_mono=8)
+    verdicts = []
+    for t in range(8, 30, 2):
+        present = t < 12  # the car is towed away at 12 s; another car parks elsewhere in the zone
+        det = _car(300) if present else _car(600)
+        verdicts += [(c.kind, c.t_stream) for c in analyzer.analyse(_frame(t), det) if c.event_id == opened[0].event_id]
+    assert ("cleared", 18.0) in verdicts
+    cleared = [c for c in verdicts if c[0] == "cleared"]
+    assert len(cleared) == 2  # the place's own event ends (clear_after) and the watch's verdict: both name it
+
+
+def test_clearance_watch_reports_still_present_at_deadline() -> None:
+    rules = CameraRules(zones=[zone(dwell_seconds=4)], ptz_guard=False)
+    analyzer = CameraAnalyzer("cam", rules, FAMILIES, load_catalogue())
+    opened = [c for t in range(0, 8, 2) for c in analyzer.analyse(_frame(t), _car(300))]
+    analyzer.watch(opened[0], absent_seconds=6, within_seconds=10, now_mono=8)
+    kinds = [c.kind for t in range(8, 30, 2) for c in analyzer.analyse(_frame(t), _car(302))]
+    assert kinds.count("still_present") == 1
+    assert "cleared" not in kinds

@@ -17,8 +17,9 @@ from trackers import ByteTrackTracker
 
 from streams.sampler import SampledFrame
 from vision.catalogue import Catalogue
+from vision.clearance import ClearanceWatch
 from vision.events import Box, EventChange
-from vision.places import PlaceChange, PlaceTracker
+from vision.places import Place, PlaceChange, PlaceTracker
 from vision.rules_config import CameraRules, ZoneConfig
 from vision.scene_guard import SceneGuard
 from vision.static_change import StaticChangeDetector
@@ -54,6 +55,12 @@ class CameraAnalyzer:
         self.frame_size: tuple[int, int] | None = None
         self.zones: list[_Zone] = []
         self.looks = 0
+        self.watches: list[ClearanceWatch] = []
+
+    def watch(self, event: EventChange, absent_seconds: float, within_seconds: float, now_mono: float) -> None:
+        """Start a clearance watch (视频核查) on an event's place: a later look reports cleared / still present."""
+        self.watches.append(ClearanceWatch(event.event_id, event.zone_id, np.array(event.place_box, np.float32),
+                                           absent_seconds, now_mono + within_seconds))
 
     @property
     def scene_moved(self) -> bool:
@@ -90,7 +97,24 @@ class CameraAnalyzer:
             active = zone.config.active(when) and not moved
             for change in zone.places.update(frame.mono, sightings, active):
                 changes.append(self._event(zone, change, frame, detections))
+            if not moved:
+                changes += self._check_watches(zone, frame, detections, [box for _, box, _ in sightings])
         return changes
+
+    def _check_watches(self, zone: _Zone, frame: SampledFrame, detections: sv.Detections,
+                       boxes: list[np.ndarray]) -> list[EventChange]:
+        out: list[EventChange] = []
+        for watch in [w for w in self.watches if w.zone_id == zone.config.id]:
+            verdict = watch.update(frame.mono, boxes)
+            if verdict is None:
+                continue
+            self.watches.remove(watch)
+            place = Place(cell=zone.places.cell_of(((watch.box[0] + watch.box[2]) / 2, watch.box[3])),
+                          first_seen=frame.mono, last_seen=frame.mono, box=watch.box)
+            change = self._event(zone, PlaceChange(verdict, place, frame.mono), frame, detections)
+            change.event_id = watch.event_id
+            out.append(change)
+        return out
 
     # -- what counts as "something at a place" per family ---------------------------------------
     def _relabel(self, detections: sv.Detections) -> sv.Detections:

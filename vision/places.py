@@ -17,7 +17,7 @@ import numpy as np
 
 from vision.rules_config import ZoneConfig
 
-Change = Literal["opened", "updated", "cleared"]
+Change = Literal["opened", "updated", "cleared", "still_present"]
 UPDATE_EVERY_SECONDS = 60.0  # how often an open event reports that it is still there (fresh box, dwell)
 
 
