@@ -33,6 +33,14 @@ from streams.config import (  # noqa: E402
     CameraConfig,
     StreamSettings,
 )
+from vision.rules_config import (  # noqa: E402
+    AnalyticsFile,
+    CameraRules,
+    Confirm,
+    StaticChangeSettings,
+    TimeRange,
+    ZoneConfig,
+)
 from wall.config import CamerasFile, ServerFile, ServerSettings  # noqa: E402
 
 DOC = ROOT / "docs" / "configuration.md"
@@ -54,11 +62,21 @@ RULES: dict[tuple[type[BaseModel], str], str] = {
         f"exactly `server.grid_code_length` ASCII digits (default {DEFAULT_GRID_CODE_LENGTH}; quote it)"
     ),
     (ServerSettings, "allowed_origins"): "each `http://host[:port]` or `https://host[:port]`, no path",
+    (TimeRange, "start"): "`HH:MM` (00:00–23:59) or `24:00`",
+    (TimeRange, "end"): "`HH:MM` (00:00–23:59) or `24:00`; before `start` means the window spans midnight",
+    (ZoneConfig, "polygon"): "every point inside 0–1; the polygon must have an area",
 }
 # What model validators check, per (model, validator function name).
 MODEL_RULES: dict[tuple[type[BaseModel], str], str] = {
     (CameraConfig, "_position"): "`lon` and `lat` are given together or not at all.",
     (StreamSettings, "_backoff"): "`backoff_max` must be at least `backoff_initial`.",
+    (Confirm, "_order"): "`hits` must not exceed `looks`.",
+    (ZoneConfig, "_consistent"): (
+        "`min_box` < `max_box`; `clear_after_seconds` ≥ `grace_seconds`; `code` defaults by family "
+        "(street_stall 0501, road_occupation 0507, garbage 0102) and must be a code of that family in the "
+        "catalogue (`config/event_codes.yaml`, or `event_codes.yaml` in the config directory)."
+    ),
+    (CameraRules, "_unique"): "zone ids are unique within a camera.",
 }
 
 # (heading, YAML location, model), in the order the doc shows them.
@@ -68,6 +86,15 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("server.yaml", "at the top level of `server.yaml`", ServerFile),
     ("server.yaml: server", "under `server:` in `server.yaml`", ServerSettings),
     ("server.yaml: streams", "under `streams:` in `server.yaml`", StreamSettings),
+    ("analytics.yaml", "at the top level of `analytics.yaml` (optional; without it nothing is analysed)",
+     AnalyticsFile),
+    ("analytics.yaml: one camera", "of each entry of `cameras:` (keyed by camera id); also the form of a "
+     "`citywall replay --camera-config` file", CameraRules),
+    ("analytics.yaml: one zone", "of each item of a camera's `zones:`", ZoneConfig),
+    ("analytics.yaml: zone schedule", "of each item of a zone's `schedule:`", TimeRange),
+    ("analytics.yaml: zone confirm", "under a zone's `confirm:`", Confirm),
+    ("analytics.yaml: zone static_change", "under a zone's `static_change:` (garbage without a class)",
+     StaticChangeSettings),
 ]
 
 _TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean"}
@@ -118,6 +145,8 @@ def constraints(model: type[BaseModel], name: str, field: Any) -> str:
             parts.append(f"at least {_count(item.min_length, field)}")
         elif isinstance(item, at.MaxLen):
             parts.append(f"at most {_count(item.max_length, field)}")
+        elif getattr(item, "pattern", None):
+            parts.append(f"matches `{item.pattern}`")
         else:
             raise SystemExit(
                 f"{model.__name__}.{name}: no wording for constraint {item!r}; add it to this script"
