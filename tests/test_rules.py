@@ -189,3 +189,26 @@ def test_clearance_watch_reports_still_present_at_deadline() -> None:
     kinds = [c.kind for t in range(8, 30, 2) for c in analyzer.analyse(_frame(t), _car(302))]
     assert kinds.count("still_present") == 1
     assert "cleared" not in kinds
+
+
+def test_ptz_move_pauses_rules_and_flags_the_camera() -> None:
+    """Real frames: the lobby view, then the camera 'turns' to the parking lot, then comes back."""
+    from streams.sampler import FrameSampler
+    from tests.peers.rtsp import SHARED_VIDEOS
+    from tests.streams_helpers import feed
+
+    views: dict[str, list[SampledFrame]] = {"lobby": [], "lot": []}
+    for name, clip in (("lobby", "one-by-one-person-detection.mp4"), ("lot", "car-detection.mp4")):
+        feed(SHARED_VIDEOS / clip, FrameSampler("cam", 2.0, views[name].append, width=640), limit=130)
+    lobby, lot = views["lobby"], views["lot"]
+    rules = CameraRules(zones=[zone(dwell_seconds=4)], ptz_guard=True)
+    analyzer = CameraAnalyzer("cam", rules, FAMILIES, load_catalogue())
+    sequence = [lobby[0], lobby[1], lot[0], lot[1], lot[2], lot[3], lot[4], lobby[2], lobby[3], lobby[4], lobby[5]]
+    moved, kinds = [], []
+    for t, image in enumerate(f.image for f in sequence):
+        frame = SampledFrame("cam", image, 2.0 * t, 1_700_000_000.0 + 2 * t, 2.0 * t, (640, 360), True)
+        kinds.append([c.kind for c in analyzer.analyse(frame, _car(300))])
+        moved.append(analyzer.scene_moved)
+    assert moved == [False] * 3 + [True] * 5 + [False] * 3  # two looks to flag, two to resume
+    # Opened at 4 s (2 looks of dwell); while the camera looks elsewhere nothing opens or clears.
+    assert kinds[2] == ["opened"] and all(k == [] for k in kinds[3:])

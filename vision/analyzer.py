@@ -92,13 +92,13 @@ class CameraAnalyzer:
         moved = self.guard.update(frame.image) if self.guard else False
         when = datetime.fromtimestamp(frame.wall) if frame.wall else datetime.now()
         changes: list[EventChange] = []
+        if moved:
+            return changes  # the zones are not in view: nothing may open, and nothing may clear, until it is back
         for zone in self.zones:
-            sightings = [] if moved else self._sightings(zone, frame, detections)
-            active = zone.config.active(when) and not moved
-            for change in zone.places.update(frame.mono, sightings, active):
+            sightings = self._sightings(zone, frame, detections)
+            for change in zone.places.update(frame.mono, sightings, zone.config.active(when)):
                 changes.append(self._event(zone, change, frame, detections))
-            if not moved:
-                changes += self._check_watches(zone, frame, detections, [box for _, box, _ in sightings])
+            changes += self._check_watches(zone, frame, detections, [box for _, box, _ in sightings])
         return changes
 
     def _check_watches(self, zone: _Zone, frame: SampledFrame, detections: sv.Detections,

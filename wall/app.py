@@ -59,15 +59,19 @@ class CameraOut(BaseModel):
     width: int | None
     height: int | None
     viewers: int
+    analysed: bool
+    scene_moved: bool  # PTZ guard: the view left its preset, rules paused
 
 
-def camera_out(session: CameraSession) -> CameraOut:
+def camera_out(session: CameraSession, analytics: SiteAnalytics | None = None) -> CameraOut:
     cam = session.camera
     health = session.health.snapshot()
+    analyzer = analytics.analyzers.get(cam.id) if analytics is not None else None
     return CameraOut(
         id=cam.id, name=cam.name, national_id=cam.national_id, group=cam.group, grid_code=cam.grid_code,
         street=cam.street, community=cam.community, address=cam.address, lon=cam.lon, lat=cam.lat,
         has_main_stream=cam.main_url is not None, viewers=session.remux.viewer_count,
+        analysed=analyzer is not None, scene_moved=bool(analyzer and analyzer.scene_moved),
         last_error=public_error(health["last_error"]),  # type: ignore[arg-type]
         **{k: health[k] for k in ("state", "since", "last_error_kind", "fps", "bitrate_kbps",
                                   "gop_seconds", "reconnects", "codec", "profile", "width", "height")},
@@ -108,11 +112,11 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
 
     @app.get("/api/cameras")
     def list_cameras(principal: Viewer) -> list[CameraOut]:
-        return [camera_out(s) for s in visible_sessions(principal, list(hub))]
+        return [camera_out(s, analytics) for s in visible_sessions(principal, list(hub))]
 
     @app.get("/api/cameras/{camera_id}", responses={404: {"description": NOT_FOUND}})
     def get_camera(camera_id: str, principal: Viewer) -> CameraOut:
-        return camera_out(camera_or_404(principal, hub.get(camera_id)))
+        return camera_out(camera_or_404(principal, hub.get(camera_id)), analytics)
 
     @app.get(
         "/api/cameras/{camera_id}/snapshot.jpg",
