@@ -1,0 +1,5 @@
+"""Imports every module that defines tables, so Alembic and ``Base.metadata`` see them all."""
+
+from wall.store.db import Base
+
+__all__ = ["Base"]
