@@ -1,7 +1,7 @@
 """``python -m bench``: run every benchmark in bench/ with its defaults, one after the other.
 
 Each benchmark is a module with ``main(argv) -> int`` that prints its own table; this runner only sequences
-them (never in parallel: they measure this process's CPU time, so two at once would count each other).
+them (never in parallel: they measure CPU time on this machine, so two at once would count each other).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("ingest",)
+BENCHMARKS = ("ingest", "analytics")
 
 
 def main(argv: list[str] | None = None) -> int:
