@@ -7,6 +7,7 @@ ones the service runs; only the source is a file (read as fast as it decodes, or
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,9 +30,17 @@ def store_evidence(out_dir: Path, data: bytes, suffix: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{hashlib.sha256(data).hexdigest()}{suffix}"
     if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
+        tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the case row that names it is committed
         tmp.replace(path)
+        dir_fd = os.open(out_dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
     return path
 
 

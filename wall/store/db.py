@@ -35,7 +35,7 @@ def database_url(data_dir: Path, url: str | None = None) -> str:
     return f"sqlite:///{data_dir / 'citywall.sqlite3'}"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer; a crash loses no commit
     cursor.execute("PRAGMA synchronous=FULL")  # a case committed is on disk before anyone is told

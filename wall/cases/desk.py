@@ -1,0 +1,331 @@
+"""CaseDesk: event changes from the vision layer become cases; operators decide; every change is recorded.
+
+Order matters for a command hall: a case and its evidence rows are committed (SQLite WAL, synchronous=FULL)
+*before* anyone is told, so a crash after the push can never lose a case someone saw. One case per place and
+problem: a new event at a place that already has an open case (same camera, zone, family and place) updates
+that case instead of raising another. Every state change appends a case event (who, when, before → after).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from streams.config import CameraConfig
+from vision.catalogue import Catalogue
+from vision.events import EventChange
+from wall.store.cases import OPEN_STATES, Case, CaseEvent, Evidence, Label, OutboxMessage
+from wall.store.db import Database
+
+log = logging.getLogger(__name__)
+SYSTEM = "vision"
+
+# action → (states it may start from, state it leads to)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "confirm": (("pending_review",), "confirmed"),
+    "reject": (("pending_review",), "rejected"),
+    "merge": (("pending_review",), "closed"),
+    "dispatch": (("confirmed",), "dispatched"),
+    "cleared_on_video": (("dispatched", "still_present"), "cleared_on_video"),
+    "still_present": (("dispatched",), "still_present"),
+    "close": (("cleared_on_video", "still_present", "dispatched"), "closed"),
+}
+
+
+class CaseError(Exception):
+    """A request the case's state does not allow (409), or a reference to nothing (404)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+class CaseDesk:
+    def __init__(self, db: Database, cameras: Iterable[CameraConfig], catalogue: Catalogue, evidence_dir: Path,
+                 *, reject_reasons: list[str]) -> None:
+        self.db = db
+        self.cameras = {c.id: c for c in cameras}
+        self.catalogue = catalogue
+        self.evidence_dir = evidence_dir
+        self.reject_reasons = reject_reasons
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._lock = threading.Lock()  # one writer at a time: dedupe must see the previous raise
+
+    # -- from the vision layer -------------------------------------------------------------------
+    def on_event(self, change: EventChange) -> int | None:
+        """Record an event change; returns the case id. Listeners are told only after the commit."""
+        with self._lock, self.db.session() as s:
+            case = s.scalar(select(Case).where(Case.event_id == change.event_id))
+            notice = "updated"
+            if case is None and change.kind == "opened":
+                case = self._open_case_at_place(s, change)
+                if case is None:
+                    case = self._new_case(s, change)
+                    notice = "raised"
+                else:
+                    self._append(s, case, SYSTEM, "seen_again", None, None, {"event_id": change.event_id})
+            if case is None:
+                return None  # an update/clear for an event that never became a case (e.g. before a restart)
+            self._add_evidence(s, case, change)
+            self._apply_change(s, case, change)
+            s.flush()
+            summary = self.summary(case)
+        self._tell({"type": f"case_{notice}", "case": summary})
+        return summary["id"]
+
+    def _open_case_at_place(self, s: Session, change: EventChange) -> Case | None:
+        return s.scalar(select(Case).where(
+            Case.camera_id == change.camera_id, Case.zone_id == change.zone_id, Case.family == change.family,
+            Case.place == change.place, Case.status.in_(OPEN_STATES)).order_by(Case.id.desc()).limit(1))
+
+    def _new_case(self, s: Session, change: EventChange) -> Case:
+        cam = self.cameras.get(change.camera_id)
+        t = now()
+        case = Case(
+            event_id=change.event_id, status="pending_review", camera_id=change.camera_id,
+            camera_name=cam.name if cam else change.camera_id, national_id=cam.national_id if cam else None,
+            zone_id=change.zone_id, family=change.family, place=change.place, place_box=list(change.place_box),
+            code=change.code, code_name=change.code_name, catalogue_version=change.catalogue_version,
+            grid_code=cam.grid_code if cam else None, street=cam.street if cam else None,
+            community=cam.community if cam else None, address=cam.address if cam else None,
+            lon=cam.lon if cam else None, lat=cam.lat if cam else None,
+            description=f"{change.code_name}（{change.zone_id}），持续 {change.dwell:.0f} 秒",
+            boxes=[b.as_dict() for b in change.boxes], first_seen=_ts(change.first_seen), last_seen=_ts(change.t),
+            raised_at=t, updated_at=t,
+        )
+        s.add(case)
+        s.flush()
+        self._append(s, case, SYSTEM, "raised", None, "pending_review",
+                     {"event_id": change.event_id, "dwell": round(change.dwell, 1), "zone": change.zone_id})
+        return case
+
+    def _apply_change(self, s: Session, case: Case, change: EventChange) -> None:
+        case.last_seen = _ts(change.t)
+        case.updated_at = now()
+        if change.kind in ("opened", "updated") and change.boxes:
+            case.boxes = [b.as_dict() for b in change.boxes]
+        if change.kind == "cleared":
+            if case.status in ("dispatched", "still_present"):
+                self._transition(s, case, SYSTEM, "cleared_on_video", {"event_id": change.event_id})
+                case.verified_at = now()
+            else:
+                self._append(s, case, SYSTEM, "gone_from_video", case.status, case.status, {})
+        elif change.kind == "still_present" and case.status == "dispatched":
+            self._transition(s, case, SYSTEM, "still_present", {})
+            case.verified_at = now()
+
+    def _add_evidence(self, s: Session, case: Case, change: EventChange) -> None:
+        for kind, path in change.evidence.items():
+            p = Path(path)
+            sha = p.stem
+            exists = s.scalar(select(Evidence.id).where(Evidence.case_id == case.id, Evidence.sha256 == sha,
+                                                        Evidence.kind == kind))
+            if exists is None and p.is_file():
+                s.add(Evidence(case_id=case.id, kind=kind, sha256=sha, name=p.name, size=p.stat().st_size,
+                               created_at=now()))
+
+    # -- operators -------------------------------------------------------------------------------
+    def confirm(self, case_id: int, user: str, *, code: str | None = None, grid_code: str | None = None,
+                address: str | None = None, note: str | None = None, webhook: bool = True) -> dict[str, Any]:
+        with self._lock, self.db.session() as s:
+            case = self._get(s, case_id)
+            if code is not None and code != case.code:
+                entry = self.catalogue.get(code)
+                if entry is None:
+                    raise CaseError(422, f"code '{code}' is not in catalogue {self.catalogue.version}")
+                case.code, case.code_name, case.catalogue_version = code, entry.name, self.catalogue.version
+            if grid_code is not None:
+                case.grid_code = grid_code
+            if address is not None:
+                case.address = address
+            case.note = note
+            self._transition(s, case, user, "confirm", {"code": case.code, "grid_code": case.grid_code,
+                                                       "address": case.address, "note": note})
+            case.decided_by, case.decided_at = user, now()
+            self._label(s, case, "confirmed", None, note, user)
+            if webhook:
+                s.add(OutboxMessage(case_id=case.id, idempotency_key=f"citywall-case-{case.id}",
+                                    payload=self.platform_record(case), status="pending", attempts=0,
+                                    next_attempt_at=now(), created_at=now()))
+            summary = self.summary(case)
+        self._tell({"type": "case_decided", "case": summary})
+        return summary
+
+    def reject(self, case_id: int, user: str, *, reason: str, text: str | None = None) -> dict[str, Any]:
+        if reason not in self.reject_reasons:
+            raise CaseError(422, f"reason must be one of: {', '.join(self.reject_reasons)}")
+        with self._lock, self.db.session() as s:
+            case = self._get(s, case_id)
+            case.reject_reason, case.note = reason, text
+            self._transition(s, case, user, "reject", {"reason": reason, "text": text})
+            case.decided_by, case.decided_at = user, now()
+            self._label(s, case, "rejected", reason, text, user)
+            summary = self.summary(case)
+        self._tell({"type": "case_decided", "case": summary})
+        return summary
+
+    def merge(self, case_id: int, into: int, user: str) -> dict[str, Any]:
+        if case_id == into:
+            raise CaseError(422, "a case cannot be merged into itself")
+        with self._lock, self.db.session() as s:
+            case, target = self._get(s, case_id), self._get(s, into)
+            if target.status == "rejected" or target.merged_into is not None:
+                raise CaseError(409, f"case {into} is {target.status}; merge into an open case")
+            case.merged_into = target.id
+            self._transition(s, case, user, "merge", {"into": target.id})
+            self._append(s, target, user, "merged_from", target.status, target.status, {"case": case.id})
+            case.closed_at = now()
+            summary = self.summary(case)
+        self._tell({"type": "case_decided", "case": summary})
+        return summary
+
+    def dispatched(self, case_id: int, actor: str, *, department: str | None, ref: str | None) -> dict[str, Any]:
+        with self._lock, self.db.session() as s:
+            case = self._get(s, case_id)
+            self._transition(s, case, actor, "dispatch", {"department": department, "ref": ref})
+            case.department, case.platform_ref, case.dispatched_at = department, ref, now()
+            summary = self.summary(case)
+        self._tell({"type": "case_updated", "case": summary})
+        return summary
+
+    def close(self, case_id: int, user: str, note: str | None = None) -> dict[str, Any]:
+        with self._lock, self.db.session() as s:
+            case = self._get(s, case_id)
+            self._transition(s, case, user, "close", {"note": note})
+            case.closed_at = now()
+            summary = self.summary(case)
+        self._tell({"type": "case_updated", "case": summary})
+        return summary
+
+    # -- reading ---------------------------------------------------------------------------------
+    def list(self, cameras: set[str] | None, *, status: str | None = None, camera: str | None = None,
+             code: str | None = None, since: datetime | None = None, until: datetime | None = None,
+             text: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+        """Cases visible to a principal (``cameras`` None = all), newest first, with the total for paging."""
+        query: Select[tuple[Case]] = select(Case)
+        if cameras is not None:
+            query = query.where(Case.camera_id.in_(sorted(cameras)))
+        if status:
+            query = query.where(Case.status == status)
+        if camera:
+            query = query.where(Case.camera_id == camera)
+        if code:
+            query = query.where(Case.code == code)
+        if since:
+            query = query.where(Case.raised_at >= since)
+        if until:
+            query = query.where(Case.raised_at < until)
+        if text:
+            like = f"%{text}%"
+            query = query.where(or_(Case.description.like(like), Case.address.like(like), Case.note.like(like),
+                                    Case.camera_name.like(like), Case.code_name.like(like)))
+        with self.db.session() as s:
+            total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = s.scalars(query.order_by(Case.raised_at.desc(), Case.id.desc()).limit(limit).offset(offset))
+            return total, [self.summary(c) for c in rows]
+
+    def get(self, case_id: int) -> tuple[dict[str, Any], str]:
+        """(full record with history and evidence, camera id) — the caller checks the camera grant."""
+        with self.db.session() as s:
+            case = self._get(s, case_id)
+            record = self.summary(case)
+            record["events"] = [
+                {"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "before": e.before, "after": e.after,
+                 "detail": e.detail} for e in case.events]
+            record["evidence"] = [
+                {"kind": e.kind, "url": f"/api/evidence/{e.name}", "size": e.size} for e in case.evidence]
+            return record, case.camera_id
+
+    def evidence_owner(self, name: str) -> str | None:
+        """The camera of the case an evidence file belongs to (for the grant check), or None."""
+        with self.db.session() as s:
+            return s.scalar(select(Case.camera_id).join(Evidence, Evidence.case_id == Case.id)
+                            .where(Evidence.name == name).limit(1))
+
+    @staticmethod
+    def summary(case: Case) -> dict[str, Any]:
+        return {
+            "id": case.id, "event_id": case.event_id, "status": case.status, "source": case.source,
+            "camera": case.camera_id, "camera_name": case.camera_name, "zone": case.zone_id, "family": case.family,
+            "place": case.place, "place_box": case.place_box, "code": case.code, "code_name": case.code_name,
+            "catalogue_version": case.catalogue_version, "grid_code": case.grid_code, "street": case.street,
+            "community": case.community, "address": case.address, "lon": case.lon, "lat": case.lat,
+            "description": case.description, "boxes": case.boxes, "first_seen": _iso(case.first_seen),
+            "last_seen": _iso(case.last_seen), "raised_at": _iso(case.raised_at), "updated_at": _iso(case.updated_at),
+            "decided_by": case.decided_by, "decided_at": _iso(case.decided_at), "note": case.note,
+            "reject_reason": case.reject_reason, "merged_into": case.merged_into, "department": case.department,
+            "dispatched_at": _iso(case.dispatched_at), "verified_at": _iso(case.verified_at),
+            "closed_at": _iso(case.closed_at),
+        }
+
+    def platform_record(self, case: Case) -> dict[str, Any]:
+        """What the city's case platform receives (domain.md §3's minimum record)."""
+        major, minor = case.code[:2], case.code[2:]
+        entry = self.catalogue.get(case.code)
+        return {
+            "id": f"citywall-{case.id}", "source": case.source, "major_code": major, "minor_code": minor,
+            "code": case.code, "code_name": case.code_name, "major_name": entry.major if entry else "",
+            "catalogue_version": case.catalogue_version, "grid_code": case.grid_code, "street": case.street,
+            "community": case.community, "address": case.address, "lon": case.lon, "lat": case.lat,
+            "camera": {"id": case.camera_id, "name": case.camera_name, "national_id": case.national_id},
+            "description": case.description, "discovered_at": _iso(case.first_seen),
+            "confirmed_at": _iso(case.decided_at), "confirmed_by": case.decided_by, "note": case.note,
+            "status": case.status,
+        }
+
+    # -- internals -------------------------------------------------------------------------------
+    def _get(self, s: Session, case_id: int) -> Case:
+        case = s.get(Case, case_id)
+        if case is None:
+            raise CaseError(404, "case not found")
+        return case
+
+    def _transition(self, s: Session, case: Case, actor: str, action: str, detail: dict[str, Any]) -> None:
+        sources, target = TRANSITIONS[action]
+        if case.status not in sources:
+            raise CaseError(409, f"case {case.id} is {case.status}; '{action}' needs {' or '.join(sources)}")
+        before = case.status
+        case.status, case.updated_at = target, now()
+        self._append(s, case, actor, action, before, target, detail)
+
+    @staticmethod
+    def _append(s: Session, case: Case, actor: str, action: str, before: str | None, after: str | None,
+                detail: dict[str, Any]) -> None:
+        s.add(CaseEvent(case_id=case.id, at=now(), actor=actor, action=action, before=before, after=after,
+                        detail=detail))
+
+    def _label(self, s: Session, case: Case, decision: str, reason: str | None, text: str | None, by: str) -> None:
+        image = s.scalar(select(Evidence.name).where(Evidence.case_id == case.id, Evidence.kind == "snapshot")
+                         .order_by(Evidence.id).limit(1))
+        s.add(Label(case_id=case.id, decision=decision, reason=reason, text=text, code=case.code, image=image,
+                    boxes=case.boxes, place_box=case.place_box, created_at=now(), by=by))
+
+    def _tell(self, message: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(message)
+            except Exception:
+                log.exception("case listener failed")
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # SQLite returns naive datetimes; we only ever store UTC
+    return value.isoformat()

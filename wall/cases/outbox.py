@@ -1,0 +1,167 @@
+"""Delivery of confirmed cases to the city's case platform: a persistent outbox, HMAC-signed JSON webhooks.
+
+Each message has a fixed idempotency key (one per case), so a retry after a crash — even one that hit after the
+platform received it but before we recorded that — is recognisably the same delivery. Failures back off
+exponentially (with jitter) across restarts because the schedule is in the table; after ``max_attempts`` the
+message is dead-lettered with its last error for an admin to see and retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import random
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from wall.cases.desk import CaseDesk, CaseError
+from wall.store.cases import Evidence, OutboxMessage
+from wall.store.db import Database
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-Citywall-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Outbox:
+    def __init__(self, db: Database, desk: CaseDesk, *, url: str, secret: str, evidence_dir: Path,
+                 evidence_mode: str = "url", public_base_url: str = "", max_attempts: int = 8,
+                 backoff_initial: float = 5.0, backoff_max: float = 600.0, timeout: float = 10.0) -> None:
+        self.db, self.desk = db, desk
+        self.url, self.secret = url, secret
+        self.evidence_dir = evidence_dir
+        self.evidence_mode, self.public_base_url = evidence_mode, public_base_url.rstrip("/")
+        self.max_attempts = max_attempts
+        self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
+        self.client = httpx.Client(timeout=timeout)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(15)
+        self.client.close()
+
+    def kick(self) -> None:
+        """Deliver now (a case was just confirmed) instead of waiting for the next poll."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.deliver_due()
+            except Exception:
+                log.exception("outbox pass failed")
+            self._wake.wait(1.0)
+            self._wake.clear()
+
+    def deliver_due(self) -> int:
+        """Try every message that is due; returns how many were delivered."""
+        with self.db.session() as s:
+            due = list(s.scalars(select(OutboxMessage.id).where(
+                OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= datetime.now(UTC))
+                .order_by(OutboxMessage.id)))
+        return sum(1 for message_id in due if not self._stop.is_set() and self._deliver(message_id))
+
+    def body(self, message: OutboxMessage, evidence: list[Evidence]) -> bytes:
+        items: list[dict[str, Any]] = []
+        for e in evidence:
+            item: dict[str, Any] = {"kind": e.kind, "sha256": e.sha256, "size": e.size}
+            if self.evidence_mode == "base64":
+                item["data"] = base64.b64encode((self.evidence_dir / e.name).read_bytes()).decode()
+            else:
+                item["url"] = f"{self.public_base_url}/api/evidence/{e.name}"
+            items.append(item)
+        document = {**message.payload, "evidence": items, "idempotency_key": message.idempotency_key}
+        return json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
+
+    def _deliver(self, message_id: int) -> bool:
+        with self.db.session() as s:
+            message = s.get(OutboxMessage, message_id)
+            if message is None or message.status != "pending":
+                return False
+            evidence = list(s.scalars(select(Evidence).where(Evidence.case_id == message.case_id)
+                                      .order_by(Evidence.id)))
+            body = self.body(message, evidence)
+            key, case_id = message.idempotency_key, message.case_id
+        headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key,
+                   SIGNATURE_HEADER: sign(self.secret, body)}
+        error, reply = None, None
+        try:
+            response = self.client.post(self.url, content=body, headers=headers)
+            if 200 <= response.status_code < 300:
+                try:
+                    reply = response.json() if response.content else {}
+                except ValueError:
+                    reply = {"text": response.text[:500]}
+            else:
+                error = f"HTTP {response.status_code}: {response.text[:300]}"
+        except httpx.HTTPError as exc:
+            error = f"{exc.__class__.__name__}: {exc}"
+        with self.db.session() as s:
+            message = s.get(OutboxMessage, message_id)
+            assert message is not None
+            message.attempts += 1
+            if error is None:
+                message.status, message.sent_at = "sent", datetime.now(UTC)
+                message.reply, message.last_error = reply, None
+            else:
+                message.last_error = error
+                if message.attempts >= self.max_attempts:
+                    message.status = "dead"
+                else:
+                    ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (message.attempts - 1))
+                    delay = random.uniform(ceiling / 2, ceiling)  # jitter: many failed cases don't retry in step
+                    message.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+        if error is not None:
+            log.warning("delivery of case %s failed (%s)", case_id, error)
+            return False
+        log.info("case %s delivered to the platform", case_id)
+        if isinstance(reply, dict) and (reply.get("dispatched") or reply.get("department")):
+            try:
+                self.desk.dispatched(case_id, "platform", department=reply.get("department"),
+                                     ref=str(reply.get("ref") or reply.get("id") or "") or None)
+            except CaseError as exc:
+                log.info("platform reply for case %s not applied: %s", case_id, exc)
+        return True
+
+    def retry(self, message_id: int) -> None:
+        """An admin's retry of a dead letter: back to pending, attempts reset."""
+        with self.db.session() as s:
+            message = s.get(OutboxMessage, message_id)
+            if message is None:
+                raise CaseError(404, "outbox message not found")
+            if message.status != "dead":
+                raise CaseError(409, f"message is {message.status}; only dead letters are retried")
+            message.status, message.attempts, message.next_attempt_at = "pending", 0, datetime.now(UTC)
+        self.kick()
+
+    def list(self, status: str | None = None) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
+            if status:
+                query = query.where(OutboxMessage.status == status)
+            return [{"id": m.id, "case_id": m.case_id, "status": m.status, "attempts": m.attempts,
+                     "idempotency_key": m.idempotency_key, "last_error": m.last_error,
+                     "next_attempt_at": m.next_attempt_at.isoformat(), "sent_at": m.sent_at.isoformat()
+                     if m.sent_at else None} for m in s.scalars(query.limit(500))]

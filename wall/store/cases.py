@@ -1,0 +1,122 @@
+"""Tables of the case loop: cases, their append-only history, evidence files, the outbox and labelled examples."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from wall.store.db import Base
+
+OPEN_STATES = ("pending_review", "confirmed", "dispatched")
+STATES = ("pending_review", "confirmed", "dispatched", "cleared_on_video", "still_present", "closed", "rejected")
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # the vision event that raised it
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    source: Mapped[str] = mapped_column(String(32), default="视频智能发现")
+    camera_id: Mapped[str] = mapped_column(String(64), index=True)
+    camera_name: Mapped[str] = mapped_column(String(120))
+    national_id: Mapped[str | None] = mapped_column(String(20))
+    zone_id: Mapped[str] = mapped_column(String(64))
+    family: Mapped[str] = mapped_column(String(32))
+    place: Mapped[str] = mapped_column(String(32))
+    place_box: Mapped[list[float]] = mapped_column(JSON)
+    code: Mapped[str] = mapped_column(String(8), index=True)
+    code_name: Mapped[str] = mapped_column(String(64))
+    catalogue_version: Mapped[str] = mapped_column(String(64))
+    grid_code: Mapped[str | None] = mapped_column(String(20))
+    street: Mapped[str | None] = mapped_column(String(120))
+    community: Mapped[str | None] = mapped_column(String(120))
+    address: Mapped[str | None] = mapped_column(String(240))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    description: Mapped[str] = mapped_column(Text, default="")
+    boxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    reject_reason: Mapped[str | None] = mapped_column(String(64))
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    department: Mapped[str | None] = mapped_column(String(120))
+    platform_ref: Mapped[str | None] = mapped_column(String(120))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    events: Mapped[list[CaseEvent]] = relationship(order_by="CaseEvent.id", viewonly=True)
+    evidence: Mapped[list[Evidence]] = relationship(order_by="Evidence.id", viewonly=True)
+
+
+class CaseEvent(Base):
+    """Append-only: who did what to a case, when, with the state before and after (UPDATE/DELETE refused)."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    before: Mapped[str | None] = mapped_column(String(32))
+    after: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+    __table_args__ = (UniqueConstraint("case_id", "sha256", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # snapshot | clip | after_snapshot
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(80))  # file name under the evidence directory
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxMessage(Base):
+    """A confirmed case on its way to the city's case platform; survives restarts, retried with backoff."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | sent | dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reply: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Label(Base):
+    """An operator's decision kept as a training example: the picture, the boxes, confirmed or rejected, why."""
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(String(8))
+    image: Mapped[str | None] = mapped_column(String(80))  # evidence file name
+    boxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    place_box: Mapped[list[float]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    by: Mapped[str] = mapped_column(String(64))
