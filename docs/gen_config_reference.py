@@ -41,7 +41,7 @@ from vision.rules_config import (  # noqa: E402
     TimeRange,
     ZoneConfig,
 )
-from wall.config import CamerasFile, ServerFile, ServerSettings  # noqa: E402
+from wall.config import DATABASE_BACKENDS, CamerasFile, SecuritySettings, ServerFile, ServerSettings  # noqa: E402
 
 DOC = ROOT / "docs" / "configuration.md"
 BEGIN = "<!-- BEGIN GENERATED: python docs/gen_config_reference.py --write -->"
@@ -62,6 +62,10 @@ RULES: dict[tuple[type[BaseModel], str], str] = {
         f"exactly `server.grid_code_length` ASCII digits (default {DEFAULT_GRID_CODE_LENGTH}; quote it)"
     ),
     (ServerSettings, "allowed_origins"): "each `http://host[:port]` or `https://host[:port]`, no path",
+    (ServerSettings, "database_url"): (
+        f"a SQLAlchemy URL of a supported database ({', '.join(DATABASE_BACKENDS)}); put its password in an "
+        "`${ENV}` reference"
+    ),
     (TimeRange, "start"): "`HH:MM` (00:00–23:59) or `24:00`",
     (TimeRange, "end"): "`HH:MM` (00:00–23:59) or `24:00`; before `start` means the window spans midnight",
     (ZoneConfig, "polygon"): "every point inside 0–1; the polygon must have an area",
@@ -86,6 +90,7 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("server.yaml", "at the top level of `server.yaml`", ServerFile),
     ("server.yaml: server", "under `server:` in `server.yaml`", ServerSettings),
     ("server.yaml: streams", "under `streams:` in `server.yaml`", StreamSettings),
+    ("server.yaml: security", "under `security:` in `server.yaml`", SecuritySettings),
     ("analytics.yaml", "at the top level of `analytics.yaml` (optional; without it nothing is analysed)",
      AnalyticsFile),
     ("analytics.yaml: one camera", "of each entry of `cameras:` (keyed by camera id); also the form of a "

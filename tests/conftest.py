@@ -1,18 +1,31 @@
-"""Shared fixtures: real media, a real GStreamer RTSP server, and the real app on a real socket."""
+"""Shared fixtures: real media, a real GStreamer RTSP server, and the real app on a real socket.
+
+Every site started by ``serve_site`` has its own SQLite database under the test's tmp directory and one admin
+(``admin``, password ``TEST_PASSWORD``) unless started with ``admin=False``. ``LiveServer`` makes more users
+straight in that database (``add_user``), hands out sessions (``token``, ``cookie``, ``client``) and logs in
+over HTTP (``login``) — so tests talk to the service with authentication on, as a browser would.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from tests.peers.rtsp import SHARED_VIDEOS, RtspServer, looped_copy, missing_tools, synthetic_clip
 
+if TYPE_CHECKING:
+    from wall.store.db import Database
+
 REPO = Path(__file__).resolve().parents[1]
+TEST_PASSWORD = "Test-passw0rd"  # meets the default policy (10 characters, 3+ classes)
+ADMIN = "admin"
 ARTIFACTS = Path(os.environ.get("CITYWALL_ARTIFACTS", REPO / "artifacts"))
 
 
@@ -78,8 +91,11 @@ class LiveServer:
     def __init__(self, app, port: int) -> None:
         import uvicorn
 
+        self.app = app
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.origin = self.url
+        self.tokens: dict[str, str] = {}
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                                     ws_max_size=1 << 20))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -94,27 +110,121 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(15)
 
+    # -- accounts, straight in the site's database ------------------------------------------------------------
 
-@pytest.fixture
-def serve_site(tmp_path: Path) -> Iterator[Callable[[str], LiveServer]]:
-    """Write a cameras.yaml, load it like ``citywall serve`` does and run the app on a real socket."""
+    @property
+    def db(self) -> Database:
+        return self.app.state.db
+
+    def add_user(self, name: str, role: str = "viewer", password: str = TEST_PASSWORD,
+                 grants: tuple[str, ...] = ()) -> str:
+        """Create a user (and grants of cameras / ``group:NAME`` to them); returns the password."""
+        from wall.auth import users
+
+        with self.db.session() as s:
+            users.create_user(s, name, role, password, self.app.state.security)
+        for target in grants:
+            self.grant(name, target)
+        return password
+
+    def grant(self, subject: str, target: str) -> int:
+        from wall.auth import grants as grant_logic
+
+        configured = [c.id for c in self.app.state.site.cameras]
+        with self.db.session() as s:
+            return grant_logic.add_grant(s, grant_logic.Subject.parse(subject), grant_logic.Target.parse(target),
+                                         configured, by="test").id
+
+    def token(self, name: str = ADMIN) -> str:
+        """A session token of ``name`` (made once per user, in the database, as a login would)."""
+        if name not in self.tokens:
+            from sqlalchemy import select
+
+            from wall.auth import sessions
+            from wall.store.accounts import User
+
+            with self.db.session() as s:
+                user = s.scalar(select(User).where(User.name == name))
+                assert user is not None, f"no user {name}"
+                self.tokens[name], _ = sessions.start(s, user, self.app.state.security, "127.0.0.1", "tests")
+        return self.tokens[name]
+
+    def cookie(self, name: str = ADMIN) -> str:
+        """The Cookie header value of ``name``'s session (for WebSockets)."""
+        from wall.auth.sessions import COOKIE
+
+        return f"{COOKIE}={self.token(name)}"
+
+    def client(self, name: str | None = ADMIN, **kwargs: Any) -> httpx.Client:
+        """An httpx client with ``name``'s session cookie (None: without any)."""
+        from wall.auth.sessions import COOKIE
+
+        cookies = {COOKIE: self.token(name)} if name else None
+        return httpx.Client(base_url=self.url, cookies=cookies, timeout=kwargs.pop("timeout", 20.0), **kwargs)
+
+    def login(self, name: str, password: str = TEST_PASSWORD) -> httpx.Client:
+        """Log in over HTTP like the login page does; the client then holds the session cookie."""
+        client = httpx.Client(base_url=self.url, timeout=20.0)
+        res = client.post("/api/session", json={"username": name, "password": password})
+        assert res.status_code == 200, res.text
+        return client
+
+
+class SiteAuth(httpx.Auth):
+    """Adds the session cookie of ``user`` on whichever site (by port) the request goes to: lets a test keep
+    one plain client for the site it starts later."""
+
+    def __init__(self, sites: list[LiveServer], user: str = ADMIN) -> None:
+        self.sites = sites
+        self.user = user
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        for site in self.sites:
+            if request.url.port == site.port and "cookie" not in request.headers:
+                request.headers["Cookie"] = site.cookie(self.user)
+        yield request
+
+
+class SiteStarter:
+    """``serve_site(cameras_yaml, server_yaml="", analytics_yaml="", admin=True)`` → a started LiveServer."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.servers: list[LiveServer] = []
+
+    def __call__(self, cameras_yaml: str, server_yaml: str = "", analytics_yaml: str = "",
+                 admin: bool = True) -> LiveServer:
+        live = start_site(self.directory, cameras_yaml, server_yaml, analytics_yaml, admin)
+        self.servers.append(live)
+        return live
+
+    def auth(self, user: str = ADMIN) -> SiteAuth:
+        return SiteAuth(self.servers, user)
+
+
+def start_site(directory: Path, cameras_yaml: str, server_yaml: str = "", analytics_yaml: str = "",
+               admin: bool = True) -> LiveServer:
+    """Write the config files, load them like ``citywall serve`` does and run the app on a real socket."""
     from tests.peers.rtsp import free_port
     from wall.app import create_app
     from wall.config import load_config
 
-    servers: list[LiveServer] = []
+    (directory / "cameras.yaml").write_text(cameras_yaml, encoding="utf-8")
+    if server_yaml:
+        (directory / "server.yaml").write_text(server_yaml, encoding="utf-8")
+    if analytics_yaml:
+        (directory / "analytics.yaml").write_text(analytics_yaml, encoding="utf-8")
+    site = load_config(directory)
+    live = LiveServer(create_app(site), free_port()).__enter__()
+    if admin:
+        live.add_user(ADMIN, "admin")
+    return live
 
-    def start(cameras_yaml: str, server_yaml: str = "", analytics_yaml: str = "") -> LiveServer:
-        (tmp_path / "cameras.yaml").write_text(cameras_yaml, encoding="utf-8")
-        if server_yaml:
-            (tmp_path / "server.yaml").write_text(server_yaml, encoding="utf-8")
-        if analytics_yaml:
-            (tmp_path / "analytics.yaml").write_text(analytics_yaml, encoding="utf-8")
-        site = load_config(tmp_path)
-        live = LiveServer(create_app(site), free_port()).__enter__()
-        servers.append(live)
-        return live
 
-    yield start
-    for live in servers:
+@pytest.fixture
+def serve_site(tmp_path: Path) -> Iterator[SiteStarter]:
+    """Start the real app for a config written under ``tmp_path`` (its database in ``tmp_path/data``)."""
+    starter = SiteStarter(tmp_path)
+    yield starter
+    for live in starter.servers:
         live.__exit__(None, None, None)

@@ -2,7 +2,8 @@
 
 Every test runs ``serve_site`` (the app under uvicorn on a loopback port) with cameras from the session's
 GStreamer RTSP server and talks to it the way a browser or a tool would: httpx for HTTP, ``websockets`` for
-``/ws/live``. Nothing is mocked.
+``/ws/live``, logged in as the site's admin (session cookie). Nothing is mocked. Who may see what is tested in
+``test_access.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from streams.mp4 import iter_boxes
-from tests.conftest import LiveServer, wait_until
+from tests.conftest import ADMIN, LiveServer, SiteStarter, wait_until
 from tests.peers.rtsp import RtspServer, free_port
 
 pytestmark = pytest.mark.slow
@@ -40,8 +41,9 @@ def cameras_yaml(*cameras: tuple[str, str]) -> str:
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=HTTP_TIMEOUT) as c:
+def client(serve_site: SiteStarter) -> Iterator[httpx.Client]:
+    """A plain client that carries the admin's session cookie to whichever site the test starts."""
+    with httpx.Client(timeout=HTTP_TIMEOUT, auth=serve_site.auth()) as c:
         yield c
 
 
@@ -70,11 +72,13 @@ def ws_url(site: LiveServer, cam_id: str) -> str:
     return f"ws://127.0.0.1:{site.port}/ws/live/{cam_id}"
 
 
-def open_live(site: LiveServer, cam_id: str, **kwargs: object) -> ClientConnection:
+def open_live(site: LiveServer, cam_id: str, user: str | None = ADMIN, **kwargs: object) -> ClientConnection:
+    """A live WebSocket with ``user``'s session cookie (None: without one)."""
     # max_queue=None: a client that stops reading (the tests do, between checks) must still see the server's
     # close reply behind the video frames, or close() waits for its timeout.
+    headers = {"Cookie": site.cookie(user)} if user else {}
     return connect(ws_url(site, cam_id), open_timeout=HTTP_TIMEOUT, close_timeout=10, max_size=None,
-                   max_queue=None, **kwargs)
+                   max_queue=None, additional_headers=headers, **kwargs)
 
 
 def recv_init(ws: ClientConnection, timeout: float = 30.0) -> tuple[dict, bytes]:

@@ -2,7 +2,8 @@
 
 Never ``playwright install``: the browser is the system's ``/usr/bin/chromium``. Each test runs the real app on a
 loopback port with cameras from the session's GStreamer RTSP server and waits on the page's own state (polling
-in the page, no fixed sleeps), with timeouts sized for a loaded two-core machine.
+in the page, no fixed sleeps), with timeouts sized for a loaded two-core machine. The wall needs a session: one
+test logs in through the login page, the others put the admin's session cookie into the browser first.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
-from tests.conftest import ARTIFACTS
+from tests.conftest import ADMIN, ARTIFACTS, TEST_PASSWORD, LiveServer
 from tests.peers.rtsp import RtspServer, free_port
+from wall.auth.sessions import COOKIE
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -63,6 +66,13 @@ def page(browser: Browser, page_errors: list[str]) -> Iterator[Page]:
     context.close()
 
 
+def open_wall(page: Page, site: LiveServer, user: str = ADMIN) -> None:
+    """Give the browser ``user``'s session cookie (as a login would leave it) and open the wall."""
+    page.context.add_cookies([{"name": COOKIE, "value": site.token(user), "url": site.url, "httpOnly": True,
+                               "sameSite": "Strict"}])
+    page.goto(site.url + "/")
+
+
 def tile_states(page: Page) -> dict[str, str]:
     return page.evaluate(
         """() => Object.fromEntries([...document.querySelectorAll('[data-testid="tile"]')]
@@ -84,7 +94,7 @@ def test_wall_plays_four_live_cameras(serve_site, rtsp: RtspServer, page: Page, 
         ("car", "停车场", rtsp.url("car")), ("person", "大厅 入口", rtsp.url("person")),
         ("bottle", "传送带", rtsp.url("bottle")), ("hd", "路口 1080p", rtsp.url("hd")),
     ))
-    page.goto(site.url + "/")
+    open_wall(page, site)
     tiles = page.locator('[data-testid="tile"]')
     tiles.first.wait_for()
     assert tiles.count() == 4
@@ -121,7 +131,7 @@ def test_offline_camera_tile_is_not_shown_as_live(serve_site, rtsp: RtspServer, 
     site = serve_site(cameras_yaml(
         ("car", "停车场", rtsp.url("car")), ("dead", "已拆除 路口", f"rtsp://127.0.0.1:{closed}/gone"),
     ))
-    page.goto(site.url + "/")
+    open_wall(page, site)
     dead = page.locator('[data-testid="tile"][data-camera="dead"]')
     dead.wait_for()
     # the live camera beside it plays, so the page works and the dead one is judged on its own
@@ -162,7 +172,7 @@ def test_language_switch_shows_english_states(serve_site, rtsp: RtspServer, page
     site = serve_site(cameras_yaml(
         ("car", "停车场", rtsp.url("car")), ("dead", "路口", f"rtsp://127.0.0.1:{closed}/gone"),
     ))
-    page.goto(site.url + "/")
+    open_wall(page, site)
     page.wait_for_function(
         """() => document.querySelector('[data-camera="car"]')?.dataset.state === 'live'
               && document.querySelector('[data-camera="dead"]')?.dataset.state === 'offline'""",
@@ -197,7 +207,8 @@ def test_jpeg_stills_when_the_browser_cannot_play_the_codec(serve_site, rtsp: Rt
     page.add_init_script("MediaSource.isTypeSupported = () => false;")
     snapshots: list[int] = []
     page.on("response", lambda r: snapshots.append(r.status) if "/snapshot.jpg" in r.url else None)
-    page.goto(site.url + "/")
+    open_wall(page, site)
+    page.locator('[data-testid="tile"][data-camera="hd"]').wait_for()  # the page asks /api/me, then lays out tiles
     page.wait_for_function(
         """() => ['car', 'hd'].every((id) => {
              const tile = document.querySelector(`[data-camera="${id}"]`);
@@ -227,4 +238,52 @@ def test_jpeg_stills_when_the_browser_cannot_play_the_codec(serve_site, rtsp: Rt
                            arg=before + 4, timeout=STATE_TIMEOUT_MS, polling=250)
     assert 200 in snapshots
     assert all(status in (200, 204) for status in snapshots), snapshots
+    assert page_errors == []
+
+
+def test_login_page_grants_and_logout(serve_site, rtsp: RtspServer, page: Page, page_errors: list[str]) -> None:
+    site = serve_site(cameras_yaml(("car", "停车场", rtsp.url("car")), ("person", "大厅 入口", rtsp.url("person"))))
+    site.add_user("duty", "operator", grants=("car",))
+    admin = site.client()
+
+    page.goto(site.url + "/")  # no session: the wall sends the browser to the login page
+    page.wait_for_url("**/login")
+    assert page.locator("h1").inner_text() == "数字城管视频墙 · 登录"
+    page.get_by_test_id("login-username").fill("duty")
+    page.get_by_test_id("login-password").fill("wrong-Passw0rd")
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=\"login-error\"]').textContent !== ''")
+    assert page.get_by_test_id("login-error").inner_text() == "用户名或密码错误"
+
+    page.get_by_test_id("login-password").fill(TEST_PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url(site.url + "/")
+    page.wait_for_function(
+        """() => { const v = document.querySelector('[data-camera="car"] video');
+                   return v && v.currentTime > 1; }""",
+        timeout=PLAY_TIMEOUT_MS, polling=250,
+    )
+    assert page.get_by_test_id("wall-user").inner_text() == "duty"
+    cameras = page.evaluate(
+        "() => [...document.querySelectorAll('[data-testid=\"tile\"]')].map((t) => t.dataset.camera)")
+    assert cameras == ["car", "", "", ""], "the operator sees only the granted camera"
+    assert COOKIE not in page.evaluate("() => document.cookie"), "the session cookie must be HttpOnly"
+    cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+    # the admin revokes the camera: the open tile stops within seconds and says so
+    grant = admin.get("/api/grants", params={"subject": "duty"}).json()[0]
+    assert admin.delete(f"/api/grants/{grant['id']}").status_code == 204
+    page.wait_for_function("() => document.querySelector('[data-camera=\"car\"]').dataset.state === 'forbidden'",
+                           timeout=STATE_TIMEOUT_MS, polling=250)
+    assert page.locator('[data-camera="car"] .state').inner_text() == "无权限"
+
+    page.get_by_test_id("logout").click()
+    page.wait_for_url("**/login")
+    old = httpx.get(site.url + "/api/me", cookies={COOKIE: cookie["value"]})
+    assert old.status_code == 401, "the session ended on the server at logout"
+    actions = [(e["user"], e["action"], e["success"]) for e in admin.get("/api/audit").json()["items"]]
+    for expected in [("duty", "login", False), ("duty", "login", True), ("duty", "live.start", True),
+                     ("duty", "live.stop", True), ("duty", "logout", True), (ADMIN, "grant.delete", True)]:
+        assert expected in actions, (expected, actions)
     assert page_errors == []

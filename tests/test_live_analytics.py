@@ -40,7 +40,7 @@ cameras:
   - {{id: lot, name: 停车场, url: "{rtsp.url('car')}"}}
 """
     site = serve_site(cameras, f"server:\n  data_dir: {tmp_path / 'data'}\n", ANALYTICS)
-    client = httpx.Client(base_url=site.url, timeout=10)
+    client = site.client(timeout=10)
 
     def with_clip() -> list[dict]:
         events = client.get("/api/events").json()
@@ -65,6 +65,24 @@ cameras:
     # Evidence is reachable only through an event: a guessed or unknown name is a 404.
     assert client.get("/api/evidence/" + "0" * 64 + ".jpg").status_code == 404
     assert client.get("/api/events", params={"camera": "lot"}).json() == []
+
+    # Events and evidence follow the grants: a viewer of 'lot' sees neither the lobby's events nor its evidence
+    # (404, exactly like a name that does not exist); a viewer granted the lobby sees the same event and files.
+    site.add_user("lot-viewer", grants=("lot",))
+    site.add_user("lobby-viewer", grants=("lobby",))
+    other: httpx.Client = site.client("lot-viewer")
+    granted: httpx.Client = site.client("lobby-viewer")
+    assert other.get("/api/events").json() == []
+    assert other.get("/api/events", params={"camera": "lobby"}).json() == []
+    unknown = other.get("/api/evidence/" + "0" * 64 + ".jpg")
+    for kind in ("snapshot", "clip"):
+        hidden = other.get(event["evidence"][kind])
+        assert (hidden.status_code, hidden.content) == (unknown.status_code, unknown.content), kind
+    assert unknown.status_code == 404
+    seen = granted.get("/api/events", params={"camera": "lobby"}).json()
+    assert event["event_id"] in {e["event_id"] for e in seen}
+    assert granted.get(event["evidence"]["snapshot"]).content == snap.content
+    assert site.client(None).get("/api/events").status_code == 401
 
 
 def test_analytics_config_errors_name_file_and_key(tmp_path: Path) -> None:

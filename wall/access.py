@@ -1,54 +1,229 @@
-"""The one place that decides who may see which camera — every API route and WebSocket goes through here.
+"""The one place that decides who is asking and which cameras they may see — every API route and WebSocket
+goes through here.
 
-Accounts, grants and sessions arrive with the access-control work; until then every request is an anonymous
-principal allowed all cameras, and that change will touch only this module. Two rules already hold:
-- a camera the principal may not see is answered exactly like one that does not exist (404, same body);
-- a WebSocket handshake from a foreign Origin is refused (cross-site WebSocket hijacking);
-- camera URLs never leave the server, not even inside an error message (:func:`public_error`).
+- A request is authenticated by its session cookie (an opaque token; see ``wall.auth.sessions``); no cookie, an
+  unknown, expired or ended session, or a locked or disabled account is 401 on HTTP and close code 4401 on a
+  WebSocket. Roles are checked with ``require_role``.
+- The cameras a principal may see are resolved from the grants at every request (``wall.auth.grants``), so a
+  grant change takes effect at once; an open live WebSocket re-checks every second (``LiveAccess``) and is
+  closed with 4403 when its camera is no longer granted.
+- A camera the principal may not see is answered exactly like one that does not exist (404, same body).
+- State-changing requests (POST, PUT, PATCH, DELETE) and every WebSocket handshake must come from the wall's own
+  Origin or one in ``server.allowed_origins`` (cross-site request forgery, cross-site WebSocket hijacking).
+- Camera URLs never leave the server, not even inside an error message (:func:`public_error`).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import HTTPException, Request, WebSocket, status
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, status
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from streams.session import CameraSession
+from wall.auth import audit, grants, sessions
+from wall.config import SecuritySettings
+from wall.store.accounts import LoginSession, User, utcnow
+from wall.store.db import Database
+
+log = logging.getLogger(__name__)
 
 NOT_FOUND = "camera not found"
+NOT_AUTHENTICATED = "not authenticated"
+FORBIDDEN = "forbidden"
+ORIGIN_REFUSED = "origin not allowed"
 CAMERA_URL = "<camera url>"
+WS_NOT_AUTHENTICATED = 4401  # no session, or it ended (logout, timeout, lock, password change)
+WS_FORBIDDEN = 4403  # the camera is no longer granted
+WS_NOT_FOUND = 4404
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"<>]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Principal:
+    """Who is asking: the user, their role, the cameras they may view right now, and the session it came from."""
+
     name: str
+    role: str = "viewer"
     all_cameras: bool = False
     cameras: frozenset[str] = frozenset()
+    session_id: int | None = None
+    address: str | None = None
 
     def may_view(self, camera_id: str) -> bool:
         return self.all_cameras or camera_id in self.cameras
 
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
-ANONYMOUS = Principal("anonymous", all_cameras=True)
+
+# -- resolving a session ------------------------------------------------------------------------------------
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """The client's address as uvicorn reports it (behind a proxy: from X-Forwarded-For, if the proxy is
+    trusted by uvicorn's ``forwarded_allow_ips``)."""
+    return conn.client.host if conn.client else "unknown"
+
+
+def _camera_ids(app: FastAPI) -> list[str]:
+    return [s.id for s in app.state.hub]
+
+
+def _principal(db_session: Any, app: FastAPI, row: LoginSession, user: User, address: str | None,
+               touch: bool = True) -> Principal | None:
+    settings: SecuritySettings = app.state.security
+    now = utcnow()
+    why = sessions.expired(row, settings, now)
+    if why is None and (user.locked or user.disabled):
+        why = "account locked" if user.locked else "account disabled"
+    if why is not None:
+        sessions.end(db_session, row.id)
+        audit.record(db_session, user=user.name, action="session.expire", target=f"session:{row.id}", success=True,
+                     address=address, detail={"reason": why})
+        return None
+    if touch and sessions.touch_due(row, settings, now):
+        row.last_seen_at = now
+    if user.role == "admin":
+        return Principal(user.name, user.role, all_cameras=True, session_id=row.id, address=address)
+    cameras = grants.visible_cameras(db_session, user, _camera_ids(app))
+    return Principal(user.name, user.role, cameras=cameras, session_id=row.id, address=address)
+
+
+def principal_from_token(app: FastAPI, token: str | None, address: str | None) -> Principal | None:
+    """The principal of a session token, or None (no such session, expired, account locked or disabled)."""
+    if not token:
+        return None
+    db: Database = app.state.db
+    with db.session() as s:
+        found = sessions.lookup(s, token)
+        return None if found is None else _principal(s, app, *found, address)
+
+
+def refresh_principal(app: FastAPI, principal: Principal) -> Principal | None:
+    """The same session seen again now — for long-lived connections (WebSockets) that must notice a logout, a
+    lock or a grant change while they stay open. None when the session has ended."""
+    if principal.session_id is None:
+        return None
+    db: Database = app.state.db
+    with db.session() as s:
+        found = sessions.by_id(s, principal.session_id)
+        if found is None or found[1].name != principal.name:
+            return None
+        return _principal(s, app, *found, principal.address)
+
+
+def _unauthenticated(request: Request) -> HTTPException:
+    headers = None
+    if sessions.COOKIE in request.cookies:  # tell the browser to drop a cookie that no longer opens anything
+        headers = {"Set-Cookie": clear_cookie_header(request)}
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, NOT_AUTHENTICATED, headers=headers)
 
 
 def current_principal(request: Request) -> Principal:
-    """FastAPI dependency for HTTP routes."""
-    return ANONYMOUS
+    """FastAPI dependency for HTTP routes: the logged-in principal, or 401."""
+    principal = principal_from_token(request.app, request.cookies.get(sessions.COOKIE), client_address(request))
+    if principal is None:
+        raise _unauthenticated(request)
+    return principal
 
 
-def websocket_principal(websocket: WebSocket) -> Principal | None:
-    """The principal of a WebSocket handshake, or None to refuse it (bad Origin, later: no session)."""
+def require_role(*roles: str) -> Callable[[Principal], Principal]:
+    """Dependency factory: the principal if their role is one of ``roles`` (admins always pass), else 403.
+
+    ``Admin = Annotated[Principal, Depends(require_role("admin"))]``.
+    """
+
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role != "admin" and principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, FORBIDDEN)
+        return principal
+
+    return dependency
+
+
+async def websocket_principal(websocket: WebSocket) -> Principal | None:
+    """Check a WebSocket handshake: Origin first (refused: HTTP 403 at the handshake), then the session cookie
+    (none or ended: accepted and closed with 4401, so that a client can tell "log in again" from a refusal).
+    Returns None when the socket has been closed; the route just returns."""
     if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host"),
                           websocket.app.state.allowed_origins):
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return None
-    return ANONYMOUS
+    principal = await run_in_threadpool(principal_from_token, websocket.app, websocket.cookies.get(sessions.COOKIE),
+                                        client_address(websocket))
+    if principal is None:
+        await websocket.accept()
+        await websocket.close(code=WS_NOT_AUTHENTICATED, reason=NOT_AUTHENTICATED)
+        return None
+    return principal
+
+
+def audit_action(request: HTTPConnection, principal: Principal, action: str, target: str | None, success: bool,
+                 detail: dict[str, Any] | None = None) -> None:
+    """Audit what ``principal`` did, in a transaction of its own — for a route whose change was committed (or
+    refused) elsewhere, e.g. by the case desk. Inside a unit of work of your own, call ``audit.record`` with
+    that session instead, so the row commits (or rolls back) with the change."""
+    db: Database = request.app.state.db
+    with db.session() as s:
+        audit.record(s, user=principal.name, action=action, target=target, success=success,
+                     address=principal.address or client_address(request), detail=detail)
+
+
+class LiveAccess:
+    """What ``wall.live`` needs to keep one viewer honest: re-check the right to the camera, audit the view."""
+
+    def __init__(self, app: FastAPI, principal: Principal, camera_id: str) -> None:
+        self.app = app
+        self.principal = principal
+        self.camera_id = camera_id
+
+    def check(self) -> int | None:
+        """None while the viewer may still watch; else the close code (4401 session ended, 4403 not granted)."""
+        principal = refresh_principal(self.app, self.principal)
+        if principal is None:
+            return WS_NOT_AUTHENTICATED
+        return None if principal.may_view(self.camera_id) else WS_FORBIDDEN
+
+    def record(self, action: str, detail: dict[str, Any] | None = None) -> None:
+        with self.app.state.db.session() as s:
+            audit.record(s, user=self.principal.name, action=action, target=f"camera:{self.camera_id}",
+                         success=True, address=self.principal.address, detail=detail)
+
+
+# -- cookies --------------------------------------------------------------------------------------------------
+
+
+def is_https(conn: HTTPConnection) -> bool:
+    return conn.url.scheme in ("https", "wss")
+
+
+def session_cookie_header(conn: HTTPConnection, token: str) -> str:
+    """HttpOnly (no script reads it), SameSite=Strict (no other site sends it), Secure over https; no Max-Age:
+    it dies with the browser, and the server ends it earlier by the idle and absolute clocks."""
+    secure = "; Secure" if is_https(conn) else ""
+    return f"{sessions.COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
+
+
+def clear_cookie_header(conn: HTTPConnection) -> str:
+    secure = "; Secure" if is_https(conn) else ""
+    return f"{sessions.COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}"
+
+
+# -- Origin -------------------------------------------------------------------------------------------------
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
-    """Browsers always send Origin on WebSockets; non-browser clients (tools, tests) may omit it."""
+    """Browsers send Origin on every WebSocket handshake and on every state-changing request; a request
+    without one comes from a tool (curl, the tests), which cookies of a browser cannot ride on."""
     if origin is None:
         return True
     if host and origin in (f"http://{host}", f"https://{host}"):
@@ -56,8 +231,34 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
     return origin in allowed
 
 
-def visible_sessions(principal: Principal, sessions: list[CameraSession]) -> list[CameraSession]:
-    return [s for s in sessions if principal.may_view(s.id)]
+class OriginGuard:
+    """ASGI middleware: a POST, PUT, PATCH or DELETE from a foreign Origin (or marked cross-site by the
+    browser's Sec-Fetch-Site) is refused with 403 before any route runs."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], allowed: list[str]) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[..., Awaitable[Any]],
+                       send: Callable[..., Awaitable[None]]) -> None:
+        if scope["type"] == "http" and scope["method"] in STATE_CHANGING:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            allowed = origin_allowed(headers.get("origin"), headers.get("host"), self.allowed)
+            if not allowed or headers.get("sec-fetch-site") == "cross-site":
+                body = json.dumps({"detail": ORIGIN_REFUSED}).encode()
+                await send({"type": "http.response.start", "status": 403,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+# -- cameras ------------------------------------------------------------------------------------------------
+
+
+def visible_sessions(principal: Principal, sessions_: list[CameraSession]) -> list[CameraSession]:
+    return [s for s in sessions_ if principal.may_view(s.id)]
 
 
 def camera_or_404(principal: Principal, session: CameraSession | None) -> CameraSession:

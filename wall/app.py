@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, status
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -17,6 +17,8 @@ from streams.hub import CameraHub
 from streams.session import CameraSession
 from wall.access import (
     NOT_FOUND,
+    LiveAccess,
+    OriginGuard,
     Principal,
     camera_or_404,
     current_principal,
@@ -25,11 +27,21 @@ from wall.access import (
     websocket_principal,
 )
 from wall.analytics import SiteAnalytics
+from wall.api import admin_routes, auth_routes
+from wall.api.common import UNAUTHENTICATED, document_common_answers, error
+from wall.auth.grants import seed_groups
 from wall.config import SiteConfig
 from wall.live import stream_live
+from wall.store.db import Database, open_database
 
 STATIC = Path(__file__).with_name("static")
 Viewer = Annotated[Principal, Depends(current_principal)]
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    # the pages load only their own scripts, styles and media; nothing may frame them (clickjacking)
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+}
 
 
 class CameraOut(BaseModel):
@@ -78,8 +90,13 @@ def camera_out(session: CameraSession, analytics: SiteAnalytics | None = None) -
     )
 
 
-def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
+def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | None = None) -> FastAPI:
+    # The database first: one written by a newer citywall is refused before any camera is opened.
+    own_db = db is None
+    db = db or open_database(site.data_dir, site.server.database_url)
     hub = hub or CameraHub(site.cameras, site.streams)
+    with db.session() as unit:
+        seed_groups(unit, [(cam.id, cam.group) for cam in site.cameras])
     analytics = SiteAnalytics(site, hub) if site.analytics is not None else None
 
     @asynccontextmanager
@@ -93,6 +110,8 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
             if analytics is not None:
                 analytics.stop()
             hub.stop()
+            if own_db:
+                db.dispose()
 
     app = FastAPI(title="citywall", version="0.1.0", lifespan=lifespan)
     app.state.hub = hub
@@ -100,6 +119,24 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
     app.state.allowed_origins = list(site.server.allowed_origins)
     app.state.started = time.time()
     app.state.analytics = analytics
+    app.state.db = db  # wall.store.db.Database: `with app.state.db.session() as s:` is one unit of work
+    app.state.security = site.security
+    app.add_middleware(OriginGuard, allowed=app.state.allowed_origins)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.include_router(auth_routes.router)
+    app.include_router(admin_routes.router)
+    document_common_answers(app, public={("POST", "/api/session")})
+
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         """Liveness for load balancers and Docker: the process serves and knows its cameras."""
@@ -110,31 +147,30 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
         uptime = round(time.time() - app.state.started)
         return {"status": "ok", "cameras": len(hub), "states": states, "uptime_s": uptime}
 
-    @app.get("/api/cameras")
+    @app.get("/api/cameras", responses=UNAUTHENTICATED)
     def list_cameras(principal: Viewer) -> list[CameraOut]:
         return [camera_out(s, analytics) for s in visible_sessions(principal, list(hub))]
 
-    @app.get("/api/cameras/{camera_id}", responses={404: {"description": NOT_FOUND}})
+    @app.get("/api/cameras/{camera_id}", responses={**UNAUTHENTICATED, 404: error(NOT_FOUND)})
     def get_camera(camera_id: str, principal: Viewer) -> CameraOut:
         return camera_out(camera_or_404(principal, hub.get(camera_id)), analytics)
 
     @app.get(
         "/api/cameras/{camera_id}/snapshot.jpg",
         response_class=Response,
-        responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": NOT_FOUND},
+        responses={200: {"content": {"image/jpeg": {}}}, 404: error(NOT_FOUND), **UNAUTHENTICATED,
                    204: {"description": "no picture from this camera yet"}},
     )
-    def snapshot(camera_id: str, principal: Viewer, width: int | None = None) -> Response:
+    def snapshot(camera_id: str, principal: Viewer,
+                 width: Annotated[int | None, Query(ge=16, le=3840)] = None) -> Response:
         """Newest keyframe as JPEG: the tile's fallback when the browser cannot play the camera's codec."""
         session = camera_or_404(principal, hub.get(camera_id))
-        if width is not None and not 16 <= width <= 3840:
-            return JSONResponse({"detail": "width must be 16..3840"}, 422)
         data = session.snapshot_jpeg(width)
         if data is None:
             return Response(status_code=status.HTTP_204_NO_CONTENT)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @app.get("/api/events")
+    @app.get("/api/events", responses=UNAUTHENTICATED)
     def list_events(principal: Viewer, camera: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
         """Latest state of each recent event (newest first), for cameras the user may see."""
@@ -151,7 +187,8 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
             event["evidence"] = {k: f"/api/evidence/{Path(v).name}" for k, v in event["evidence"].items()}
         return events
 
-    @app.get("/api/evidence/{name}", response_class=FileResponse, responses={404: {"description": "not found"}})
+    @app.get("/api/evidence/{name}", response_class=FileResponse,
+             responses={404: error("not found"), **UNAUTHENTICATED})
     def evidence(name: str, principal: Viewer) -> FileResponse:
         """An evidence file (snapshot JPEG, clip MP4), only through an event of a camera the user may see."""
         found = analytics.evidence(name) if analytics is not None else None
@@ -163,9 +200,8 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
 
     @app.websocket("/ws/live/{camera_id}")
     async def live(websocket: WebSocket, camera_id: str) -> None:
-        principal = websocket_principal(websocket)
+        principal = await websocket_principal(websocket)  # foreign Origin: 403; no session: closed with 4401
         if principal is None:
-            await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
             return
         session = hub.get(camera_id)
         await websocket.accept()
@@ -174,11 +210,17 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None) -> FastAPI:
             # client must be able to tell "no such camera" (4404) from a refused or dropped socket.
             await websocket.close(code=4404, reason=NOT_FOUND)
             return
-        await stream_live(websocket, session, site.streams.viewer_buffer_seconds)
+        await stream_live(websocket, session, site.streams.viewer_buffer_seconds,
+                          LiveAccess(app, principal, camera_id))
 
     @app.get("/", include_in_schema=False)
     def index(request: Request) -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+        """The wall; its script asks /api/me first and goes to /login without a session."""
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    @app.get("/login", include_in_schema=False)
+    def login_page(request: Request) -> FileResponse:
+        return FileResponse(STATIC / "login.html", headers=PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

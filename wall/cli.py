@@ -1,4 +1,5 @@
-"""The ``citywall`` command line: probe a stream, serve a site, run the demo, detect objects in images."""
+"""The ``citywall`` command line: probe a stream, serve a site, run the demo, detect objects in images, manage
+users, grants and the audit log."""
 
 from __future__ import annotations
 
@@ -37,15 +38,25 @@ def _serve(config_dir: Path, host: str | None, port: int | None) -> int:
             print(f"  {line}", file=sys.stderr)
         return 2
     from vision.card import CardError
+    from wall.store.db import DatabaseError
 
     try:
         app = create_app(site)
     except CardError as exc:
         print(f"citywall: the model card cannot be used; nothing was started:\n  {exc}", file=sys.stderr)
         return 2
+    except DatabaseError as exc:
+        print(f"citywall: the database cannot be used; nothing was started:\n  {exc}", file=sys.stderr)
+        return 2
     host = host or site.server.host
     port = port or site.server.port
     print(f"citywall: {len(site.cameras)} cameras; open http://{host}:{port}/", flush=True)
+    from wall.auth.users import count
+
+    with app.state.db.session() as s:
+        if count(s) == 0:  # there is no default account, on purpose
+            print(f"citywall: no accounts yet; make the first admin with: citywall user add NAME --role admin "
+                  f"--config {config_dir}", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info", ws_max_size=1 << 20)
     return 0
 
@@ -174,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--json", action="store_true", help="one JSON object per event change")
     r.add_argument("--out", type=Path, help="directory for evidence (snapshots, clips); none written without it")
 
+    from wall.auth import commands
+
+    commands.add_parsers(sub)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -185,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         return _replay(args)
     if args.command == "serve":
         return _serve(args.config, args.host, args.port)
+    account_result = commands.run(args)
+    if account_result is not None:
+        return account_result
     return _serve(DEMO_CONFIG, args.host, args.port)
 
 

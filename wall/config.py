@@ -9,7 +9,7 @@ starts — a bad config never starts half a system.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ CAMERAS_FILE = "cameras.yaml"
 SERVER_FILE = "server.yaml"
 ANALYTICS_FILE = "analytics.yaml"
 CATALOGUE_FILE = "event_codes.yaml"
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+
+
 class ServerSettings(Strict):
     host: str = Field(default="127.0.0.1", description="Address to listen on; keep 127.0.0.1 behind a proxy.")
     port: int = Field(default=8080, ge=1, le=65535)
@@ -36,8 +39,30 @@ class ServerSettings(Strict):
         default=DEFAULT_GRID_CODE_LENGTH, ge=6, le=20, description="Digits in a unit-grid code at this site."
     )
     allowed_origins: list[str] = Field(
-        default_factory=list, description="Extra Origins allowed for WebSockets (the server's own is always)."
+        default_factory=list,
+        description="Extra Origins allowed for WebSockets and state-changing requests (the server's own is always).",
     )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of a PostgreSQL database for larger sites, e.g. "
+        "postgresql+psycopg://citywall:${DB_PASSWORD}@db.example/citywall; default: SQLite in data_dir.",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL like postgresql+psycopg://user:password@host/db") from None
+        if url.get_backend_name() not in DATABASE_BACKENDS:
+            raise ValueError(f"database '{url.get_backend_name()}' is not supported ({', '.join(DATABASE_BACKENDS)})")
+        return value
 
     @field_validator("allowed_origins")
     @classmethod
@@ -48,9 +73,42 @@ class ServerSettings(Strict):
         return value
 
 
+class SecuritySettings(Strict):
+    """Accounts, sessions and the audit log. The defaults follow the usual reading of 等保 2.0 level 3: 5 failed
+    logins in 15 minutes lock the account for 15 minutes, idle sessions end after 30 minutes, passwords of 10
+    characters from 3 classes, audit kept at least 180 days."""
+
+    session_idle_seconds: int = Field(default=1800, ge=1, le=86400,
+                                      description="A session not used for this long ends (idle timeout).")
+    session_absolute_seconds: int = Field(default=43200, ge=1, le=2592000,
+                                          description="A session ends this long after login whatever its use.")
+    lockout_failures: int = Field(default=5, ge=1, le=100,
+                                  description="Failed logins of one account within the window that lock it.")
+    lockout_window_seconds: int = Field(default=900, ge=1, le=86400, description="The window failures count in.")
+    lockout_seconds: int = Field(default=900, ge=1, le=86400,
+                                 description="How long a locked account (or a throttled address) is refused.")
+    address_failures: int = Field(
+        default=20, ge=1, le=10000,
+        description="Failed logins from one client address within the window (any accounts) that make the "
+        "service refuse logins from that address for lockout_seconds.",
+    )
+    password_min_length: int = Field(default=10, ge=8, le=128, description="Shortest password accepted.")
+    password_classes: int = Field(
+        default=3, ge=1, le=4,
+        description="Character classes a password must mix: lower case, upper case, digits, other.",
+    )
+    password_history: int = Field(default=5, ge=0, le=24,
+                                  description="A new password may not equal any of the user's last N passwords.")
+    audit_retention_days: int = Field(
+        default=180, ge=180, le=36500,
+        description="Audit rows older than this may be purged (citywall audit purge); never less than 180.",
+    )
+
+
 class ServerFile(Strict):
     server: ServerSettings = Field(default_factory=ServerSettings)
     streams: StreamSettings = Field(default_factory=StreamSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
 
 class CamerasFile(Strict):
@@ -66,6 +124,7 @@ class SiteConfig:
     analytics: AnalyticsFile | None = None
     model_card: Path | None = None
     catalogue: Catalogue | None = None
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
     @property
     def data_dir(self) -> Path:
@@ -138,7 +197,7 @@ def load_config(directory: str | Path) -> SiteConfig:
     if problems or server_file is None:
         raise ConfigError(problems)
     return SiteConfig(directory=directory, server=server_file.server, streams=server_file.streams, cameras=cameras,
-                      analytics=analytics, model_card=card, catalogue=catalogue)
+                      analytics=analytics, model_card=card, catalogue=catalogue, security=server_file.security)
 
 
 def _load_analytics(directory: Path, camera_ids: list[str] | None) -> tuple[AnalyticsFile, Path, Catalogue]:

@@ -57,12 +57,13 @@ def _ts(value: float) -> datetime:
 
 class CaseDesk:
     def __init__(self, db: Database, cameras: Iterable[CameraConfig], catalogue: Catalogue, evidence_dir: Path,
-                 *, reject_reasons: list[str]) -> None:
+                 *, reject_reasons: list[str], reason_names: dict[str, str] | None = None) -> None:
         self.db = db
         self.cameras = {c.id: c for c in cameras}
         self.catalogue = catalogue
         self.evidence_dir = evidence_dir
         self.reject_reasons = reject_reasons
+        self.reason_names = reason_names or {}
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._lock = threading.Lock()  # one writer at a time: dedupe must see the previous raise
 

@@ -1,4 +1,5 @@
 // The wall page: lays out tiles and keeps camera states fresh. Layouts, tours and alarms come later.
+// Without a session (none yet, logged out, timed out) every API answers 401 and the page goes to /login.
 import { LiveTile } from "./tile.js";
 import { t, toggleLang } from "./i18n.js";
 
@@ -24,8 +25,13 @@ function applyWords() {
   tiles.forEach((tile) => tile.setState(tile.el.dataset.state));
 }
 
+function toLogin() {
+  location.replace("/login");
+}
+
 async function refreshStates() {
   const res = await fetch("/api/cameras");
+  if (res.status === 401) { toLogin(); return; }
   if (!res.ok) return;
   const cameras = await res.json();
   const byId = new Map(cameras.map((c) => [c.id, c]));
@@ -36,8 +42,22 @@ async function refreshStates() {
   document.getElementById("status").textContent = `${cameras.length} ${t("cameras")}`;
 }
 
+async function logout() {
+  try {
+    await fetch("/api/session", { method: "DELETE" });
+  } finally {
+    tiles.forEach((tile) => tile.close());
+    toLogin();
+  }
+}
+
 async function start() {
+  const me = await fetch("/api/me");
+  if (me.status === 401) { toLogin(); return; }
+  if (me.ok) document.getElementById("user").textContent = (await me.json()).name;
+  document.getElementById("logout").addEventListener("click", logout);
   const res = await fetch("/api/cameras");
+  if (res.status === 401) { toLogin(); return; }
   const cameras = res.ok ? await res.json() : [];
   if (cameras.length === 0) {
     wall.textContent = t("noCameras");

@@ -1,5 +1,6 @@
 // One live tile: a <video> fed by MediaSource from /ws/live/{camera}, or JPEG stills when the browser
 // cannot play the camera's codec. Reconnects by itself; never drifts more than MAX_LAG_S behind live.
+// Close codes: 4401 the session ended (→ /login), 4403 the camera is no longer granted, 4404 no such camera.
 import { t } from "./i18n.js";
 
 const MAX_LAG_S = 3;        // a tile further behind than this jumps back to live
@@ -34,8 +35,16 @@ export class LiveTile {
     this.ws = ws;
     ws.onmessage = (event) => this.onMessage(event);
     ws.onopen = () => { this.retryMs = 500; };
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (this.closed) return;
+      if (event.code === 4401) { location.replace("/login"); return; }
+      if (event.code === 4403 || event.code === 4404) {
+        this.closed = true;
+        this.stopStills();
+        this.video.removeAttribute("src");
+        this.setState("forbidden");
+        return;
+      }
       setTimeout(() => this.connect(), this.retryMs);
       this.retryMs = Math.min(this.retryMs * 2, 10000);
     };

@@ -105,6 +105,7 @@ class Grant(Base):
         UniqueConstraint("subject_kind", "subject", "target_kind", "target", name="uq_grants"),
         CheckConstraint("subject_kind IN ('user', 'role')", name="ck_grants_subject_kind"),
         CheckConstraint("target_kind IN ('camera', 'group')", name="ck_grants_target_kind"),
+        {"sqlite_autoincrement": True},  # ids the API hands out are never reused for another grant
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -117,9 +118,11 @@ class Grant(Base):
 
 
 class LoginSession(Base):
-    """A login. Only the SHA-256 of the token is stored: a copy of the database opens no session."""
+    """A login. Only the SHA-256 of the token is stored: a copy of the database opens no session. Ids are never
+    reused (AUTOINCREMENT on SQLite): an open WebSocket re-checks its session by id."""
 
     __tablename__ = "sessions"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -163,7 +166,7 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_username", "username"),
-                      Index("ix_audit_log_action", "action"))
+                      Index("ix_audit_log_action", "action"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -52,6 +52,11 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
+    @property
+    def shown_url(self) -> str:
+        """The URL for messages: a PostgreSQL password never reaches a log line or a terminal."""
+        return self.engine.url.render_as_string(hide_password=True)
+
     def alembic_config(self) -> Config:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
@@ -68,8 +73,9 @@ class Database:
         unknown = [rev for rev in current if rev not in known]
         if unknown:
             raise DatabaseError(
-                f"{self.url}: the database is at revision {', '.join(unknown)}, which this citywall does not know "
-                "(it was written by a newer version). Upgrade citywall, or restore a backup made for this version."
+                f"{self.shown_url}: the database is at revision {', '.join(unknown)}, which this citywall does not "
+                "know (it was written by a newer version). Upgrade citywall, or restore a backup made for this "
+                "version."
             )
         with self.engine.begin() as conn:
             config.attributes["connection"] = conn

@@ -79,6 +79,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("subject_kind", "subject", "target_kind", "target", name="uq_grants"),
         sa.CheckConstraint("subject_kind IN ('user', 'role')", name="ck_grants_subject_kind"),
         sa.CheckConstraint("target_kind IN ('camera', 'group')", name="ck_grants_target_kind"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "sessions",
@@ -91,6 +92,7 @@ def upgrade() -> None:
         sa.Column("address", sa.String(64), nullable=True),
         sa.Column("user_agent", sa.String(200), nullable=True),
         sa.UniqueConstraint("token_hash"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_sessions_user_id", "sessions", ["user_id"])
     op.create_table(
@@ -122,6 +124,7 @@ def upgrade() -> None:
         sa.Column("success", sa.Boolean, nullable=False),
         sa.Column("address", sa.String(64), nullable=True),
         sa.Column("detail", sa.Text, nullable=True),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
     op.create_index("ix_audit_log_username", "audit_log", ["username"])

@@ -1,0 +1,122 @@
+"""Case review over the real app: grants filter cases, operators decide, /ws/wall pushes, the platform receives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.case_helpers import Receiver, event_change
+from tests.conftest import wait_until
+from tests.peers.rtsp import SHARED_VIDEOS
+from vision.catalogue import load_catalogue
+from vision.detector import Detector
+from vision.replay import Replay
+from vision.rules_config import CameraRules
+
+pytestmark = pytest.mark.slow
+
+CAMERAS = """
+cameras:
+  - {id: cam-a, name: 解放路口, url: "rtsp://127.0.0.1:9/a", grid_code: "34010200100101", address: 解放路 18 号}
+  - {id: cam-b, name: 人民路, url: "rtsp://127.0.0.1:9/b", group: renmin}
+  - {id: cam-c, name: 长江路, url: "rtsp://127.0.0.1:9/c", group: renmin}
+"""
+
+
+def server_yaml(tmp_path: Path, receiver: Receiver | None = None) -> str:
+    text = f"server:\n  data_dir: {tmp_path / 'data'}\n"
+    if receiver is not None:
+        text += (f"platform:\n  webhook_url: {receiver.url}\n  secret: webhook-secret\n"
+                 "  backoff_initial: 0.05\n  backoff_max: 0.2\n")
+    return text
+
+
+def raise_case(site, camera: str, place: str = "3-4") -> int:
+    return site.app.state.desk.on_event(event_change(site.app.state.desk.evidence_dir, camera=camera, place=place))
+
+
+def test_cases_are_filtered_by_grants_and_decided_by_operators(serve_site, tmp_path: Path) -> None:
+    site = serve_site(CAMERAS, server_yaml(tmp_path))
+    site.add_user("op", "operator", grants=("group:renmin",))
+    site.add_user("viewer", "viewer", grants=("cam-a",))
+    a, b, c = raise_case(site, "cam-a"), raise_case(site, "cam-b"), raise_case(site, "cam-c")
+    admin, op, viewer = site.client("admin"), site.client("op"), site.client("viewer")
+    assert admin.get("/api/cases").json()["total"] == 3
+    assert {i["id"] for i in op.get("/api/cases").json()["items"]} == {b, c}
+    assert {i["id"] for i in viewer.get("/api/cases").json()["items"]} == {a}
+    hidden, missing = op.get(f"/api/cases/{a}"), op.get("/api/cases/999999")
+    assert hidden.status_code == missing.status_code == 404 and hidden.json() == missing.json()
+    snap = viewer.get(f"/api/cases/{a}").json()["evidence"][0]["url"]
+    assert viewer.get(snap).status_code == 200 and viewer.get(snap).headers["content-type"] == "image/jpeg"
+    assert op.get(snap).status_code == 404  # evidence of a camera the operator may not see
+    assert viewer.post(f"/api/cases/{a}/confirm", json={}, headers={"Origin": site.origin}).status_code == 403
+    done = op.post(f"/api/cases/{b}/confirm", json={"note": "核实", "code": "0504"}, headers={"Origin": site.origin})
+    assert done.status_code == 200 and done.json()["status"] == "confirmed" and done.json()["code"] == "0504"
+    again = op.post(f"/api/cases/{b}/reject", json={"reason": "other"}, headers={"Origin": site.origin})
+    assert again.status_code == 409
+    reasons = op.get("/api/reject-reasons").json()
+    assert reasons["licensed_stall"] == "持证摊点/早餐车"
+    bad = op.post(f"/api/cases/{c}/reject", json={"reason": "nope"}, headers={"Origin": site.origin})
+    assert bad.status_code == 422
+    ok = op.post(f"/api/cases/{c}/reject", json={"reason": "vendor_walking", "text": "路过"},
+                 headers={"Origin": site.origin})
+    assert ok.json()["status"] == "rejected"
+    history = admin.get(f"/api/cases/{c}").json()["events"]
+    assert [(e["action"], e["actor"]) for e in history] == [("raised", "vision"), ("reject", "op")]
+    audit = admin.get("/api/audit", params={"action": "case_reject"}).json()
+    rows = audit["items"] if isinstance(audit, dict) else audit
+    assert any(r["user"] == "op" and r["target"] == f"case:{c}" for r in rows)
+
+
+def test_ws_wall_pushes_raised_cases_only_to_users_who_may_see_them(serve_site, tmp_path: Path) -> None:
+    site = serve_site(CAMERAS, server_yaml(tmp_path))
+    site.add_user("viewer", "viewer", grants=("cam-a",))
+    ws_url = site.url.replace("http", "ws") + "/ws/wall"
+    with connect(ws_url, additional_headers={"Cookie": site.cookie("viewer")}, open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        raise_case(site, "cam-b")  # not granted: never pushed
+        a = raise_case(site, "cam-a")
+        message = json.loads(ws.recv(timeout=10))
+        assert message["type"] == "case_raised" and message["case"]["id"] == a
+        assert message["case"]["camera"] == "cam-a" and message["case"]["code_name"] == "无照经营游商"
+
+
+def test_replayed_clip_raises_a_case_the_operator_confirms_and_the_platform_receives(
+        serve_site, tmp_path: Path) -> None:
+    receiver = Receiver(reply={"department": "城管执法一中队", "ref": "HF-2026-1"})
+    try:
+        site = serve_site(CAMERAS, server_yaml(tmp_path, receiver))
+        site.add_user("op", "operator", grants=("cam-a",))
+        rules = CameraRules.model_validate({"zones": [{
+            "id": "table", "family": "street_stall", "code": "0501", "require_object": False,
+            "polygon": [[0.40, 0.70], [0.80, 0.70], [0.80, 1.0], [0.40, 1.0]], "dwell_seconds": 14,
+            "grace_seconds": 4, "clear_after_seconds": 6, "alarm_interval_seconds": 5}]})
+        detector = Detector(Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml")
+        desk = site.app.state.desk
+        replay = Replay(SHARED_VIDEOS / "one-by-one-person-detection.mp4", rules, detector, detector.card.families,
+                        load_catalogue(), out_dir=desk.evidence_dir, camera_id="cam-a")
+        for change in replay.run():
+            desk.on_event(change)
+            if change.kind == "opened":
+                break
+        op = site.client("op")
+        items = op.get("/api/cases", params={"status": "pending_review"}).json()["items"]
+        assert len(items) == 1 and items[0]["code"] == "0501" and items[0]["grid_code"] == "34010200100101"
+        case_id = items[0]["id"]
+        kinds = {e["kind"] for e in op.get(f"/api/cases/{case_id}").json()["evidence"]}
+        assert {"snapshot", "clip"} <= kinds
+        res = op.post(f"/api/cases/{case_id}/confirm", json={"note": "确认"}, headers={"Origin": site.origin})
+        assert res.status_code == 200
+        assert wait_until(lambda: op.get(f"/api/cases/{case_id}").json()["status"] == "dispatched", 20)
+        assert len(receiver.posts) == 1
+        headers, body = receiver.posts[0]
+        document = json.loads(body)
+        assert headers["Idempotency-Key"] == f"citywall-case-{case_id}"
+        assert document["code"] == "0501" and document["address"] == "解放路 18 号"
+        assert {e["kind"] for e in document["evidence"]} >= {"snapshot", "clip"}
+        assert op.get(f"/api/cases/{case_id}").json()["department"] == "城管执法一中队"
+    finally:
+        receiver.close()

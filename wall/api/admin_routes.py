@@ -1,0 +1,411 @@
+"""Admin API: users, their sessions, camera groups, grants and the audit log. Admins only (403 for others).
+
+Every change is audited with the admin's name and address, in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import Path as PathParam
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from wall.access import Principal, require_role
+from wall.api.common import ADMIN_ONLY, Closed, error, http_error
+from wall.auth import audit, grants, passwords, sessions, throttle, users
+from wall.auth.errors import AccessError
+from wall.store.accounts import ROLES, CameraGroup, Grant, LoginSession, User, utcnow
+
+router = APIRouter(prefix="/api", tags=["admin"], responses=ADMIN_ONLY)
+Admin = Annotated[Principal, Depends(require_role("admin"))]
+ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
+NOT_FOUND = {404: error("no such user, group, grant or session")}
+BAD = {400: error("invalid (the message says why)")}
+CONFLICT = {409: error("conflicts with the current state (exists, last admin, group from cameras.yaml)")}
+RowId = Annotated[int, PathParam(ge=1, le=2**62)]
+
+
+class UserOut(BaseModel):
+    name: str
+    role: str
+    state: str = Field(description="active, locked (by an admin) or disabled")
+    locked: bool
+    disabled: bool
+    locked_out_until: datetime | None = Field(description="Set while failed logins keep the account locked.")
+    created_at: datetime
+    password_changed_at: datetime
+    sessions: int
+
+
+class UserCreate(Closed):
+    name: str = Field(min_length=1, max_length=64, pattern=grants.USER_NAME.pattern)
+    role: str = Field(pattern=ROLE_PATTERN)
+    password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
+
+
+class UserPatch(Closed):
+    role: str | None = Field(default=None, pattern=ROLE_PATTERN)
+    locked: bool | None = Field(default=None, description="true locks (sessions end), false unlocks (also after "
+                                "failed logins)")
+    disabled: bool | None = Field(default=None, description="true disables (as DELETE does), false enables again")
+    password: str | None = Field(default=None, min_length=1, max_length=passwords.MAX_LENGTH,
+                                 description="A new password (policy and history apply); sessions end.")
+
+
+class SessionOut(BaseModel):
+    id: int
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    address: str | None
+    user_agent: str | None
+    current: bool = Field(description="The session this request came with.")
+
+
+class GroupOut(BaseModel):
+    name: str
+    cameras: list[str]
+    source: str = Field(description="config (follows cameras.yaml) or admin")
+
+
+class GroupIn(Closed):
+    name: str = Field(min_length=1, max_length=grants.GROUP_NAME_MAX)
+    cameras: list[str] = Field(default_factory=list, max_length=10000)
+
+
+class GroupCameras(Closed):
+    cameras: list[str] = Field(max_length=10000)
+
+
+class GrantOut(BaseModel):
+    id: int
+    subject: str = Field(description="a user name, or role:NAME")
+    target: str = Field(description="a camera id, or group:NAME")
+    created_at: datetime
+    created_by: str | None
+
+
+class GrantIn(Closed):
+    subject: str = Field(min_length=1, max_length=80, description="a user name, or role:NAME")
+    target: str = Field(min_length=1, max_length=80, description="a camera id, or group:NAME")
+
+
+class AuditOut(BaseModel):
+    id: int
+    time: datetime
+    user: str | None
+    action: str
+    target: str | None
+    success: bool
+    address: str | None
+    detail: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    total: int
+    items: list[AuditOut]
+
+
+def _camera_ids(request: Request) -> list[str]:
+    """Every camera of cameras.yaml (disabled ones too: a grant may wait for its camera to be switched on)."""
+    return [c.id for c in request.app.state.site.cameras]
+
+
+def _record(s: Session, admin: Principal, action: str, target: str, success: bool = True,
+            detail: dict[str, Any] | None = None) -> None:
+    audit.record(s, user=admin.name, action=action, target=target, success=success, address=admin.address,
+                 detail=detail)
+
+
+def _failed(request: Request, admin: Principal, action: str, target: str, exc: AccessError) -> HTTPException:
+    """Audit a refused change (in its own transaction: the change's was rolled back) and answer it."""
+    with request.app.state.db.session() as s:
+        _record(s, admin, action, target, False, {"reason": exc.message})
+    return http_error(exc)
+
+
+def _user_out(s: Session, user: User) -> UserOut:
+    count = s.scalar(select(func.count()).select_from(LoginSession).where(
+        LoginSession.user_id == user.id, LoginSession.expires_at > utcnow())) or 0
+    return UserOut(name=user.name, role=user.role, state=users.user_state(user), locked=user.locked,
+                   disabled=user.disabled, locked_out_until=throttle.account_locked_until(s, user.name),
+                   created_at=user.created_at, password_changed_at=user.password_changed_at, sessions=count)
+
+
+# -- users ----------------------------------------------------------------------------------------------------
+
+
+@router.get("/users")
+def list_users(admin: Admin, request: Request) -> list[UserOut]:
+    with request.app.state.db.session() as s:
+        return [_user_out(s, u) for u in s.scalars(select(User).order_by(User.name))]
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, responses={**BAD, **CONFLICT})
+def create_user(body: UserCreate, admin: Admin, request: Request) -> UserOut:
+    target = f"user:{body.name}"
+    try:
+        with request.app.state.db.session() as s:
+            user = users.create_user(s, body.name, body.role, body.password, request.app.state.security)
+            _record(s, admin, "user.create", target, detail={"role": body.role})
+            return _user_out(s, user)
+    except AccessError as exc:
+        raise _failed(request, admin, "user.create", target, exc) from None
+
+
+@router.get("/users/{name}", responses=NOT_FOUND)
+def get_user(name: str, admin: Admin, request: Request) -> UserOut:
+    with request.app.state.db.session() as s:
+        try:
+            return _user_out(s, users.find_user(s, name))
+        except AccessError as exc:
+            raise http_error(exc) from None
+
+
+@router.patch("/users/{name}", responses={**NOT_FOUND, **BAD, **CONFLICT})
+def update_user(name: str, body: UserPatch, admin: Admin, request: Request) -> UserOut:
+    """Change role, lock or unlock, disable or enable, or set a new password — each audited on its own."""
+    target = f"user:{name}"
+    settings = request.app.state.security
+    action = "user.update"
+    try:
+        with request.app.state.db.session() as s:
+            user = users.find_user(s, name)
+            if body.role is not None and body.role != user.role:
+                action = "user.role"
+                before = user.role
+                users.set_role(s, user, body.role)
+                _record(s, admin, action, target, detail={"from": before, "to": body.role})
+            if body.locked is True:
+                action = "user.lock"
+                ended = users.lock(s, user)
+                _record(s, admin, action, target, detail={"sessions_ended": ended})
+            elif body.locked is False:
+                action = "user.unlock"
+                users.unlock(s, user)
+                _record(s, admin, action, target)
+            if body.disabled is True:
+                action = "user.disable"
+                ended = users.disable(s, user)
+                _record(s, admin, action, target, detail={"sessions_ended": ended})
+            elif body.disabled is False:
+                action = "user.enable"
+                users.enable(s, user)
+                _record(s, admin, action, target)
+            if body.password is not None:
+                action = "user.password"
+                ended = users.set_password(s, user, body.password, settings)
+                _record(s, admin, action, target, detail={"sessions_ended": ended, "by": "admin"})
+            return _user_out(s, user)
+    except AccessError as exc:
+        raise _failed(request, admin, action, target, exc) from None
+
+
+@router.delete("/users/{name}", status_code=status.HTTP_204_NO_CONTENT, responses={**NOT_FOUND, **CONFLICT})
+def disable_user(name: str, admin: Admin, request: Request) -> Response:
+    """Disable the account (it cannot log in, its sessions end). Rows stay for the audit trail."""
+    target = f"user:{name}"
+    try:
+        with request.app.state.db.session() as s:
+            ended = users.disable(s, users.find_user(s, name))
+            _record(s, admin, "user.disable", target, detail={"sessions_ended": ended})
+    except AccessError as exc:
+        raise _failed(request, admin, "user.disable", target, exc) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/users/{name}/sessions", responses=NOT_FOUND)
+def list_sessions(name: str, admin: Admin, request: Request) -> list[SessionOut]:
+    with request.app.state.db.session() as s:
+        try:
+            user = users.find_user(s, name)
+        except AccessError as exc:
+            raise http_error(exc) from None
+        return [SessionOut(id=r.id, created_at=r.created_at, last_seen_at=r.last_seen_at, expires_at=r.expires_at,
+                           address=r.address, user_agent=r.user_agent, current=r.id == admin.session_id)
+                for r in sessions.active(s, user.id, request.app.state.security)]
+
+
+@router.delete("/users/{name}/sessions", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+def end_sessions(name: str, admin: Admin, request: Request) -> Response:
+    """End every session of the user (they must log in again; open live views close within a second)."""
+    with request.app.state.db.session() as s:
+        try:
+            user = users.find_user(s, name)
+        except AccessError as exc:
+            raise http_error(exc) from None
+        ended = sessions.end_all(s, user.id)
+        _record(s, admin, "session.end", f"user:{name}", detail={"sessions_ended": ended})
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/users/{name}/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+def end_session(name: str, session_id: RowId, admin: Admin, request: Request) -> Response:
+    with request.app.state.db.session() as s:
+        row = s.get(LoginSession, session_id)
+        user = s.scalar(select(User).where(User.name == name))
+        if row is None or user is None or row.user_id != user.id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such session")
+        sessions.end(s, session_id)
+        _record(s, admin, "session.end", f"user:{name}", detail={"session": session_id})
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- groups ---------------------------------------------------------------------------------------------------
+
+
+def _group_out(s: Session, group: CameraGroup) -> GroupOut:
+    return GroupOut(name=group.name, cameras=grants.group_members(s, group), source=group.source)
+
+
+@router.get("/groups")
+def list_groups(admin: Admin, request: Request) -> list[GroupOut]:
+    with request.app.state.db.session() as s:
+        return [_group_out(s, g) for g in s.scalars(select(CameraGroup).order_by(CameraGroup.name))]
+
+
+@router.post("/groups", status_code=status.HTTP_201_CREATED, responses={**BAD, **CONFLICT})
+def create_group(body: GroupIn, admin: Admin, request: Request) -> GroupOut:
+    target = f"group:{body.name}"
+    try:
+        with request.app.state.db.session() as s:
+            group = grants.create_group(s, body.name, body.cameras, _camera_ids(request))
+            _record(s, admin, "group.create", target, detail={"cameras": sorted(set(body.cameras))})
+            return _group_out(s, group)
+    except AccessError as exc:
+        raise _failed(request, admin, "group.create", target, exc) from None
+
+
+@router.put("/groups/{name:path}", responses={**NOT_FOUND, **BAD, **CONFLICT})
+def update_group(name: str, body: GroupCameras, admin: Admin, request: Request) -> GroupOut:
+    """Set an admin-made group's cameras (groups from cameras.yaml follow the file)."""
+    target = f"group:{name}"
+    try:
+        with request.app.state.db.session() as s:
+            group = grants.update_group(s, name, body.cameras, _camera_ids(request))
+            _record(s, admin, "group.update", target, detail={"cameras": sorted(set(body.cameras))})
+            return _group_out(s, group)
+    except AccessError as exc:
+        raise _failed(request, admin, "group.update", target, exc) from None
+
+
+@router.delete("/groups/{name:path}", status_code=status.HTTP_204_NO_CONTENT, responses={**NOT_FOUND, **CONFLICT})
+def delete_group(name: str, admin: Admin, request: Request) -> Response:
+    """Delete an admin-made group and every grant of it."""
+    target = f"group:{name}"
+    try:
+        with request.app.state.db.session() as s:
+            removed = grants.delete_group(s, name)
+            _record(s, admin, "group.delete", target, detail={"grants_removed": removed})
+    except AccessError as exc:
+        raise _failed(request, admin, "group.delete", target, exc) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- grants ---------------------------------------------------------------------------------------------------
+
+
+@router.get("/grants", responses=BAD)
+def list_grants(admin: Admin, request: Request,
+                subject: Annotated[str | None, Query(max_length=80)] = None,
+                target: Annotated[str | None, Query(max_length=80)] = None) -> list[GrantOut]:
+    query = select(Grant).order_by(Grant.id)
+    try:
+        if subject is not None:
+            sub = grants.Subject.parse(subject)
+            query = query.where(Grant.subject_kind == sub.kind, Grant.subject == sub.name)
+        if target is not None:
+            tgt = grants.Target.parse(target)
+            query = query.where(Grant.target_kind == tgt.kind, Grant.target == tgt.name)
+    except AccessError as exc:
+        raise http_error(exc) from None
+    with request.app.state.db.session() as s:
+        return [GrantOut(**grants.grant_out(g)) for g in s.scalars(query)]  # type: ignore[arg-type]
+
+
+@router.post("/grants", status_code=status.HTTP_201_CREATED, responses={**BAD, **NOT_FOUND, **CONFLICT})
+def create_grant(body: GrantIn, admin: Admin, request: Request) -> GrantOut:
+    """Grant a camera or a group to a user or a role; takes effect at once (open live views included)."""
+    shown = f"{body.target} → {body.subject}"
+    try:
+        subject, target = grants.Subject.parse(body.subject), grants.Target.parse(body.target)
+        with request.app.state.db.session() as s:
+            grant = grants.add_grant(s, subject, target, _camera_ids(request), by=admin.name)
+            _record(s, admin, "grant.create", str(target), detail={"subject": str(subject), "grant": grant.id})
+            return GrantOut(**grants.grant_out(grant))  # type: ignore[arg-type]
+    except AccessError as exc:
+        raise _failed(request, admin, "grant.create", shown[:200], exc) from None
+
+
+@router.delete("/grants/{grant_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+def delete_grant(grant_id: RowId, admin: Admin, request: Request) -> Response:
+    """Revoke a grant; open live views of cameras no longer granted close within a second (code 4403)."""
+    with request.app.state.db.session() as s:
+        grant = s.get(Grant, grant_id)
+        if grant is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such grant")
+        out = grants.grant_out(grant)
+        s.delete(grant)
+        _record(s, admin, "grant.delete", str(out["target"]), detail={"subject": out["subject"], "grant": grant_id})
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- audit ----------------------------------------------------------------------------------------------------
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A query time as UTC; one without an offset is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "time out of range") from None
+
+
+def audit_filter(
+    user: Annotated[str | None, Query(max_length=80)] = None,
+    action: Annotated[str | None, Query(max_length=64, description="exact, or a prefix ending in '.' or '*'")] = None,
+    target: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[datetime | None, Query(description="from this time (ISO 8601; without offset: UTC)")] = None,
+    until: Annotated[datetime | None, Query(description="before this time")] = None,
+) -> audit.AuditFilter:
+    return audit.AuditFilter(user=user, action=action, target=target, since=_utc(since), until=_utc(until))
+
+
+Filter = Annotated[audit.AuditFilter, Depends(audit_filter)]
+
+
+@router.get("/audit", responses=BAD)
+def list_audit(admin: Admin, request: Request, where: Filter,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+               offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> AuditPage:
+    """The audit log, newest first, filtered and paged."""
+    with request.app.state.db.session() as s:
+        total, items = audit.query(s, where, limit, offset)
+    return AuditPage(total=total, items=[AuditOut(**i) for i in items])
+
+
+@router.get("/audit.csv", response_class=StreamingResponse, responses={
+    **BAD, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "UTF-8 CSV with BOM"}})
+def export_audit(admin: Admin, request: Request, where: Filter) -> StreamingResponse:
+    """The matching audit rows, oldest first, as CSV (for the auditors' own tools). The export is audited."""
+    db = request.app.state.db
+    with db.session() as s:
+        _record(s, admin, "audit.export", "audit_log", detail={
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(where).items() if v is not None})
+
+    def lines() -> Iterator[str]:
+        with db.session() as s:
+            yield from audit.csv_lines(s, where)
+
+    name = f"citywall-audit-{utcnow():%Y%m%d-%H%M%S}.csv"
+    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                      "Cache-Control": "no-store"})

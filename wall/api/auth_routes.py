@@ -1,0 +1,126 @@
+"""Login, logout and the user's own account: ``/api/session``, ``/api/me``, ``/api/me/password``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from pydantic import BaseModel, Field
+
+from wall.access import (
+    Principal,
+    clear_cookie_header,
+    client_address,
+    current_principal,
+    principal_from_token,
+    session_cookie_header,
+)
+from wall.api.common import UNAUTHENTICATED, Closed, ErrorOut, error, http_error
+from wall.auth import audit, login, passwords, sessions, users
+from wall.auth.errors import AccessError
+from wall.store.accounts import LoginSession
+
+router = APIRouter(prefix="/api", tags=["session"])
+Viewer = Annotated[Principal, Depends(current_principal)]
+
+
+class LoginIn(Closed):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
+
+
+class PasswordChangeIn(Closed):
+    current_password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
+    new_password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
+
+
+class MeOut(BaseModel):
+    name: str
+    role: str
+    cameras: list[str] = Field(description="Ids of the cameras this user may view now.")
+    idle_timeout_seconds: int
+    expires_at: datetime | None = Field(description="When the session ends at the latest (absolute lifetime).")
+
+
+def me_out(request: Request, principal: Principal, expires_at: datetime | None) -> MeOut:
+    hub = request.app.state.hub
+    cameras = sorted(s.id for s in hub if principal.may_view(s.id))
+    return MeOut(name=principal.name, role=principal.role, cameras=cameras,
+                 idle_timeout_seconds=request.app.state.security.session_idle_seconds, expires_at=expires_at)
+
+
+def _expires_at(request: Request, principal: Principal) -> datetime | None:
+    with request.app.state.db.session() as s:
+        row = s.get(LoginSession, principal.session_id) if principal.session_id else None
+        return row.expires_at if row else None
+
+
+@router.post(
+    "/session",
+    responses={401: error("wrong user name or password"), 403: error("the account is locked or disabled"),
+               429: {"model": ErrorOut, "description": "too many failed logins from this name or address",
+                     "headers": {"Retry-After": {"schema": {"type": "integer"}}}}},
+)
+def log_in(body: LoginIn, request: Request, response: Response) -> MeOut:
+    """Log in: sets the session cookie (HttpOnly, SameSite=Strict) and returns who the user is."""
+    result = login.login(request.app.state.db, request.app.state.security, body.username, body.password,
+                         client_address(request), request.headers.get("user-agent"),
+                         request.cookies.get(sessions.COOKIE))
+    if result.token is None or result.user is None:
+        headers = {"Retry-After": str(result.retry_after)} if result.retry_after else None
+        raise HTTPException(result.status, result.detail, headers=headers)
+    principal = principal_from_token(request.app, result.token, client_address(request))
+    if principal is None:  # locked in the instant between the two  # pragma: no cover
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, login.BAD_CREDENTIALS)
+    response.headers.append("set-cookie", session_cookie_header(request, result.token))
+    response.headers["cache-control"] = "no-store"
+    return me_out(request, principal, result.expires_at)
+
+
+@router.delete("/session", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHENTICATED)
+def log_out(principal: Viewer, request: Request) -> Response:
+    """Log out: the session ends on the server (the old cookie opens nothing any more) and the cookie is cleared."""
+    with request.app.state.db.session() as s:
+        if principal.session_id is not None:
+            sessions.end(s, principal.session_id)
+        audit.record(s, user=principal.name, action="logout", target=None, success=True, address=principal.address,
+                     detail={"session": principal.session_id})
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"set-cookie": clear_cookie_header(request)})
+
+
+@router.get("/me", responses=UNAUTHENTICATED)
+def me(principal: Viewer, request: Request) -> MeOut:
+    """The logged-in user: name, role and the cameras they may view."""
+    return me_out(request, principal, _expires_at(request, principal))
+
+
+@router.put("/me/password", responses={**UNAUTHENTICATED, 400: error("the new password breaks the policy"),
+                                       403: error("the current password is wrong")})
+def change_password(body: PasswordChangeIn, principal: Viewer, request: Request, response: Response) -> MeOut:
+    """Change one's own password. Every session of the user ends; this browser gets a new one."""
+    db, settings = request.app.state.db, request.app.state.security
+    with db.session() as s:
+        user = users.find_user(s, principal.name)
+        stored = user.password_hash
+    if not passwords.verify_password(stored, body.current_password):
+        with db.session() as s:
+            audit.record(s, user=principal.name, action="user.password", target=f"user:{principal.name}",
+                         success=False, address=principal.address, detail={"reason": "wrong current password"})
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is wrong")
+    try:
+        with db.session() as s:
+            user = users.find_user(s, principal.name)
+            ended = users.set_password(s, user, body.new_password, settings)
+            token, row = sessions.start(s, user, settings, principal.address, request.headers.get("user-agent"))
+            audit.record(s, user=principal.name, action="user.password", target=f"user:{principal.name}",
+                         success=True, address=principal.address, detail={"sessions_ended": ended})
+    except AccessError as exc:
+        with db.session() as s:
+            audit.record(s, user=principal.name, action="user.password", target=f"user:{principal.name}",
+                         success=False, address=principal.address, detail={"reason": exc.message})
+        raise http_error(exc) from None
+    response.headers.append("set-cookie", session_cookie_header(request, token))
+    fresh = Principal(principal.name, principal.role, principal.all_cameras, principal.cameras, row.id,
+                      principal.address)
+    return me_out(request, fresh, row.expires_at)

@@ -1,0 +1,154 @@
+"""Case review API: the operators' desk. Every route filters by the principal's cameras; a case of a camera the
+user may not see answers exactly like a case that does not exist."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
+
+from streams.config import Strict
+from wall.access import Principal, current_principal
+from wall.cases.desk import CaseDesk, CaseError
+from wall.store.cases import STATES
+
+router = APIRouter(prefix="/api", tags=["cases"])
+Viewer = Annotated[Principal, Depends(current_principal)]
+CASE_NOT_FOUND = "case not found"
+CaseId = Annotated[int, PathParam(ge=1, le=2**62)]
+STATUS_PATTERN = "^(" + "|".join(STATES) + ")$"
+
+
+class ConfirmIn(Strict):
+    code: str | None = Field(default=None, pattern=r"^\d{4}$", description="Event code, if the operator corrects it.")
+    grid_code: str | None = Field(default=None, pattern=r"^\d{6,20}$")
+    address: str | None = Field(default=None, max_length=240)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class RejectIn(Strict):
+    reason: str = Field(max_length=64, description="One of GET /api/reject-reasons.")
+    text: str | None = Field(default=None, max_length=2000)
+
+
+class MergeIn(Strict):
+    into: int = Field(ge=1, description="The open case this one duplicates.")
+
+
+class CloseIn(Strict):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class CasePage(BaseModel):
+    total: int
+    items: list[dict[str, Any]]
+
+
+def desk_of(request: Request) -> CaseDesk:
+    desk = getattr(request.app.state, "desk", None)
+    if desk is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "case review is not enabled on this site")
+    return desk
+
+
+Desk = Annotated[CaseDesk, Depends(desk_of)]
+
+
+def visible_cameras(principal: Principal) -> set[str] | None:
+    return None if principal.all_cameras else set(principal.cameras)
+
+
+def require_decider(principal: Principal) -> None:
+    if getattr(principal, "role", "admin") not in ("admin", "operator"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only operators and admins decide cases")
+
+
+def _visible_case(desk: CaseDesk, principal: Principal, case_id: int) -> dict[str, Any]:
+    try:
+        record, camera = desk.get(case_id)
+    except CaseError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, CASE_NOT_FOUND) from None
+    if not principal.may_view(camera):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, CASE_NOT_FOUND)
+    return record
+
+
+def _decide(request: Request, desk: CaseDesk, principal: Principal, case_id: int, action: str,
+            call: Any) -> dict[str, Any]:
+    require_decider(principal)
+    _visible_case(desk, principal, case_id)
+    try:
+        result = call()
+    except CaseError as exc:
+        audit = getattr(request.app.state, "audit_case", None)
+        if audit:
+            audit(request, principal, f"case_{action}", case_id, False, {"error": str(exc)})
+        raise HTTPException(exc.status, str(exc)) from None
+    audit = getattr(request.app.state, "audit_case", None)
+    if audit:
+        audit(request, principal, f"case_{action}", case_id, True, None)
+    outbox = getattr(request.app.state, "outbox", None)
+    if outbox is not None and action == "confirm":
+        outbox.kick()
+    return result
+
+
+@router.get("/reject-reasons")
+def reject_reasons(principal: Viewer, desk: Desk) -> dict[str, str]:
+    """Reasons an operator may give for a rejection (the site's list; keys are what the API takes)."""
+    return {key: desk.reason_names.get(key, key) for key in desk.reject_reasons}
+
+
+@router.get("/cases")
+def list_cases(
+    principal: Viewer, desk: Desk,
+    status_: Annotated[str | None, Query(alias="status", pattern=STATUS_PATTERN)] = None,
+    camera: Annotated[str | None, Query(max_length=64)] = None,
+    code: Annotated[str | None, Query(pattern=r"^\d{4}$")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="text in description, address, note, names")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> CasePage:
+    total, items = desk.list(visible_cameras(principal), status=status_, camera=camera, code=code, since=since,
+                             until=until, text=q, limit=limit, offset=offset)
+    return CasePage(total=total, items=items)
+
+
+@router.get("/cases/{case_id}", responses={404: {"description": CASE_NOT_FOUND}})
+def get_case(case_id: CaseId, principal: Viewer, desk: Desk) -> dict[str, Any]:
+    """A case with its append-only history and evidence links."""
+    return _visible_case(desk, principal, case_id)
+
+
+@router.post("/cases/{case_id}/confirm", responses={404: {}, 409: {}, 422: {}})
+def confirm(case_id: CaseId, body: ConfirmIn, request: Request, principal: Viewer,
+            desk: Desk) -> dict[str, Any]:
+    webhook = getattr(request.app.state, "outbox", None) is not None
+    return _decide(request, desk, principal, case_id, "confirm", lambda: desk.confirm(
+        case_id, principal.name, code=body.code, grid_code=body.grid_code, address=body.address, note=body.note,
+        webhook=webhook))
+
+
+@router.post("/cases/{case_id}/reject", responses={404: {}, 409: {}, 422: {}})
+def reject(case_id: CaseId, body: RejectIn, request: Request, principal: Viewer,
+           desk: Desk) -> dict[str, Any]:
+    return _decide(request, desk, principal, case_id, "reject",
+                   lambda: desk.reject(case_id, principal.name, reason=body.reason, text=body.text))
+
+
+@router.post("/cases/{case_id}/merge", responses={404: {}, 409: {}, 422: {}})
+def merge(case_id: CaseId, body: MergeIn, request: Request, principal: Viewer,
+          desk: Desk) -> dict[str, Any]:
+    _visible_case(desk, principal, body.into)
+    return _decide(request, desk, principal, case_id, "merge", lambda: desk.merge(case_id, body.into, principal.name))
+
+
+@router.post("/cases/{case_id}/close", responses={404: {}, 409: {}})
+def close(case_id: CaseId, body: CloseIn, request: Request, principal: Viewer,
+          desk: Desk) -> dict[str, Any]:
+    return _decide(request, desk, principal, case_id, "close", lambda: desk.close(case_id, principal.name, body.note))

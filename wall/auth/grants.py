@@ -1,0 +1,231 @@
+"""Who may view which camera: camera groups, grants, and the resolution of a user's visible set.
+
+A grant gives a camera or a group to a user or to a role. A user sees the union of the cameras granted to them,
+to their role, and the members of groups granted to either; an admin sees every camera. Groups named in
+cameras.yaml (``group:``) are seeded at every start and follow the file; admins make more through the API.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from streams.config import CAMERA_ID
+from wall.auth import audit
+from wall.auth.errors import AccessError
+from wall.store.accounts import ROLES, CameraGroup, CameraGroupMember, Grant, User
+
+log = logging.getLogger(__name__)
+
+USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+GROUP_NAME_MAX = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+SYSTEM = "system"
+
+
+def check_user_name(name: str) -> str:
+    if not USER_NAME.match(name):
+        raise AccessError(f"'{_shown(name)}' is not a user name: 1-64 of a-z, 0-9, '.', '_', '-', starting with a "
+                          "letter or digit")
+    return name
+
+
+def check_group_name(name: str) -> str:
+    stripped = name.strip()
+    if not stripped or len(stripped) > GROUP_NAME_MAX or _CONTROL.search(stripped) or stripped != name:
+        raise AccessError(f"'{_shown(name)}' is not a group name: 1-{GROUP_NAME_MAX} characters, no control "
+                          "characters, no surrounding spaces")
+    return name
+
+
+def _shown(value: str) -> str:
+    return _CONTROL.sub("?", value[:70])
+
+
+@dataclass(frozen=True)
+class Subject:
+    kind: str  # user | role
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> Subject:
+        if text.startswith("role:"):
+            role = text.removeprefix("role:")
+            if role not in ROLES:
+                raise AccessError(f"'{_shown(role)}' is not a role ({', '.join(ROLES)})")
+            return cls("role", role)
+        return cls("user", check_user_name(text))
+
+    def __str__(self) -> str:
+        return f"role:{self.name}" if self.kind == "role" else self.name
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # camera | group
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        if text.startswith("group:"):
+            return cls("group", check_group_name(text.removeprefix("group:")))
+        if not CAMERA_ID.match(text):
+            raise AccessError(f"'{_shown(text)}' is not a camera id or group:NAME")
+        return cls("camera", text)
+
+    def __str__(self) -> str:
+        return f"group:{self.name}" if self.kind == "group" else self.name
+
+
+# -- resolution ----------------------------------------------------------------------------------------------
+
+
+def visible_cameras(session: Session, user: User, camera_ids: Iterable[str]) -> frozenset[str]:
+    """The configured cameras ``user`` may view right now."""
+    configured = frozenset(camera_ids)
+    if user.role == "admin":
+        return configured
+    grants = session.execute(
+        select(Grant.target_kind, Grant.target).where(or_(
+            (Grant.subject_kind == "user") & (Grant.subject == user.name),
+            (Grant.subject_kind == "role") & (Grant.subject == user.role),
+        ))
+    ).all()
+    cameras = {target for kind, target in grants if kind == "camera"}
+    groups = {target for kind, target in grants if kind == "group"}
+    if groups:
+        cameras.update(session.scalars(
+            select(CameraGroupMember.camera_id).join(CameraGroup).where(CameraGroup.name.in_(groups))))
+    return frozenset(cameras) & configured
+
+
+# -- groups --------------------------------------------------------------------------------------------------
+
+
+def group_members(session: Session, group: CameraGroup) -> list[str]:
+    return sorted(session.scalars(select(CameraGroupMember.camera_id).where(CameraGroupMember.group_id == group.id)))
+
+
+def find_group(session: Session, name: str) -> CameraGroup:
+    group = session.scalar(select(CameraGroup).where(CameraGroup.name == name))
+    if group is None:
+        raise AccessError(f"no group '{_shown(name)}'", 404)
+    return group
+
+
+def _set_members(session: Session, group: CameraGroup, cameras: Iterable[str]) -> None:
+    session.execute(delete(CameraGroupMember).where(CameraGroupMember.group_id == group.id))
+    session.add_all(CameraGroupMember(group_id=group.id, camera_id=c) for c in sorted(set(cameras)))
+
+
+def _check_cameras(cameras: Iterable[str], configured: Iterable[str]) -> list[str]:
+    cameras = list(cameras)
+    unknown = sorted(set(cameras) - set(configured))
+    if unknown:
+        raise AccessError(f"no camera {', '.join(repr(_shown(c)) for c in unknown[:10])} in cameras.yaml")
+    return cameras
+
+
+def seed_groups(session: Session, cameras: Iterable[tuple[str, str | None]]) -> None:
+    """Make the groups named in cameras.yaml and set their members to what the file says (at every start)."""
+    wanted: dict[str, set[str]] = {}
+    for cam_id, group in cameras:
+        if group:
+            wanted.setdefault(group, set()).add(cam_id)
+    existing = {g.name: g for g in session.scalars(select(CameraGroup).where(
+        or_(CameraGroup.source == "config", CameraGroup.name.in_(wanted))))}
+    for name, group in existing.items():
+        members = wanted.get(name, set())
+        if group.source != "config":
+            log.warning("camera group '%s' made by an admin is named in cameras.yaml: the file now owns it", name)
+            group.source = "config"
+        if set(group_members(session, group)) != members:
+            _set_members(session, group, members)
+            audit.record(session, user=SYSTEM, action="group.seed", target=f"group:{name}", success=True,
+                         address=None, detail={"cameras": sorted(members)})
+    for name in sorted(set(wanted) - set(existing)):
+        group = CameraGroup(name=name, source="config")
+        session.add(group)
+        session.flush()
+        _set_members(session, group, wanted[name])
+        audit.record(session, user=SYSTEM, action="group.seed", target=f"group:{name}", success=True, address=None,
+                     detail={"cameras": sorted(wanted[name])})
+
+
+def create_group(session: Session, name: str, cameras: Iterable[str], configured: Iterable[str]) -> CameraGroup:
+    check_group_name(name)
+    members = _check_cameras(cameras, configured)
+    if session.scalar(select(CameraGroup.id).where(CameraGroup.name == name)) is not None:
+        raise AccessError(f"group '{_shown(name)}' exists", 409)
+    group = CameraGroup(name=name, source="admin")
+    session.add(group)
+    session.flush()
+    _set_members(session, group, members)
+    return group
+
+
+def update_group(session: Session, name: str, cameras: Iterable[str], configured: Iterable[str]) -> CameraGroup:
+    group = find_group(session, name)
+    if group.source == "config":
+        raise AccessError(f"group '{_shown(name)}' follows cameras.yaml: change the cameras' group there", 409)
+    _set_members(session, group, _check_cameras(cameras, configured))
+    return group
+
+
+def delete_group(session: Session, name: str) -> int:
+    """Delete an admin-made group and every grant of it; returns the number of grants removed."""
+    group = find_group(session, name)
+    if group.source == "config":
+        raise AccessError(f"group '{_shown(name)}' follows cameras.yaml: remove it there", 409)
+    removed = session.execute(delete(Grant).where(Grant.target_kind == "group", Grant.target == name)
+                              .execution_options(synchronize_session=False)).rowcount
+    session.delete(group)
+    return removed or 0
+
+
+# -- grants --------------------------------------------------------------------------------------------------
+
+
+def _check_subject_and_target(session: Session, subject: Subject, target: Target, configured: Iterable[str]) -> None:
+    if subject.kind == "user" and session.scalar(select(User.id).where(User.name == subject.name)) is None:
+        raise AccessError(f"no user '{subject.name}'", 404)
+    if target.kind == "group":
+        find_group(session, target.name)
+    elif target.name not in set(configured):
+        raise AccessError(f"no camera '{target.name}' in cameras.yaml", 404)
+
+
+def find_grant(session: Session, subject: Subject, target: Target) -> Grant | None:
+    return session.scalar(select(Grant).where(
+        Grant.subject_kind == subject.kind, Grant.subject == subject.name,
+        Grant.target_kind == target.kind, Grant.target == target.name))
+
+
+def add_grant(session: Session, subject: Subject, target: Target, configured: Iterable[str],
+              by: str | None) -> Grant:
+    _check_subject_and_target(session, subject, target, configured)
+    if find_grant(session, subject, target) is not None:
+        raise AccessError(f"{target} is already granted to {subject}", 409)
+    grant = Grant(subject_kind=subject.kind, subject=subject.name, target_kind=target.kind, target=target.name,
+                  created_by=by)
+    session.add(grant)
+    session.flush()
+    return grant
+
+
+def remove_grant(session: Session, grant: Grant | None, subject: Subject, target: Target) -> None:
+    if grant is None:
+        raise AccessError(f"{target} is not granted to {subject}", 404)
+    session.delete(grant)
+
+
+def grant_out(grant: Grant) -> dict[str, object]:
+    subject = Subject(grant.subject_kind, grant.subject)
+    target = Target(grant.target_kind, grant.target)
+    return {"id": grant.id, "subject": str(subject), "target": str(target), "created_at": grant.created_at,
+            "created_by": grant.created_by}

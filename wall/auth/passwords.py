@@ -1,0 +1,78 @@
+"""Password hashing (argon2id, argon2-cffi's defaults) and the site's password policy.
+
+The policy checks what can be checked without the user's history (length, character classes, not the user's
+name); ``reused`` checks a new password against earlier hashes. Messages are short English sentences the API
+and the command line show as they are; they never repeat the password.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from wall.config import SecuritySettings
+
+_HASHER = PasswordHasher()
+_DUMMY_HASH: str | None = None
+MAX_LENGTH = 256  # argon2 takes any length; a cap keeps a megabyte "password" from costing a megabyte of work
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    try:
+        return _HASHER.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
+def burn_time(password: str) -> None:
+    """Spend what a real verification costs, so that an unknown user name answers as slowly as a known one."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _HASHER.hash("citywall-no-such-user")
+    verify_password(_DUMMY_HASH, password)
+
+
+def character_classes(password: str) -> int:
+    """Lower-case ASCII letters, upper-case ASCII letters, digits, and everything else (punctuation, spaces,
+    Chinese characters…)."""
+    classes = [
+        any(c in string.ascii_lowercase for c in password),
+        any(c in string.ascii_uppercase for c in password),
+        any(c in string.digits for c in password),
+        any(not (c.isascii() and c.isalnum()) for c in password),
+    ]
+    return sum(classes)
+
+
+def policy_problems(password: str, settings: SecuritySettings, username: str | None = None) -> list[str]:
+    problems: list[str] = []
+    if len(password) < settings.password_min_length:
+        problems.append(f"the password must have at least {settings.password_min_length} characters")
+    if len(password) > MAX_LENGTH:
+        problems.append(f"the password must have at most {MAX_LENGTH} characters")
+    if character_classes(password) < settings.password_classes:
+        problems.append(
+            f"the password must mix at least {settings.password_classes} of: lower case, upper case, digits, "
+            "other characters"
+        )
+    if username and len(username) >= 4 and username.casefold() in password.casefold():
+        problems.append("the password must not contain the user name")
+    return problems
+
+
+def reused(password: str, earlier_hashes: Iterable[str]) -> bool:
+    return any(verify_password(h, password) for h in earlier_hashes)

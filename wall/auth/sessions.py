@@ -1,0 +1,96 @@
+"""Login sessions: opaque random tokens, only their SHA-256 stored; idle timeout and absolute lifetime.
+
+The token is the cookie's value and nothing else: it carries no data, so ending a session (logout, password
+change, lock, an admin's decision) takes effect on the very next request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from wall.config import SecuritySettings
+from wall.store.accounts import LoginSession, User, utcnow
+
+COOKIE = "citywall_session"
+TOKEN_BYTES = 32
+MAX_TOKEN_LENGTH = 100  # token_urlsafe(32) is 43 characters; anything much longer is not ours
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def start(session: Session, user: User, settings: SecuritySettings, address: str | None,
+          user_agent: str | None) -> tuple[str, LoginSession]:
+    """A new session for ``user``; returns the token (given to the client once, never stored) and the row."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    now = utcnow()
+    row = LoginSession(token_hash=token_hash(token), user_id=user.id, created_at=now, last_seen_at=now,
+                       expires_at=now + timedelta(seconds=settings.session_absolute_seconds), address=address,
+                       user_agent=(user_agent or "")[:200] or None)
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def expired(row: LoginSession, settings: SecuritySettings, now: datetime, idle: bool = True) -> str | None:
+    if now >= row.expires_at:
+        return "absolute"
+    if idle and now - row.last_seen_at >= timedelta(seconds=settings.session_idle_seconds):
+        return "idle"
+    return None
+
+
+def lookup(session: Session, token: str | None) -> tuple[LoginSession, User] | None:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    found = session.execute(select(LoginSession, User).join(User, LoginSession.user_id == User.id)
+                            .where(LoginSession.token_hash == token_hash(token))).first()
+    return None if found is None else (found[0], found[1])
+
+
+def by_id(session: Session, session_id: int) -> tuple[LoginSession, User] | None:
+    found = session.execute(select(LoginSession, User).join(User, LoginSession.user_id == User.id)
+                            .where(LoginSession.id == session_id)).first()
+    return None if found is None else (found[0], found[1])
+
+
+def touch_due(row: LoginSession, settings: SecuritySettings, now: datetime) -> bool:
+    """Whether to write ``last_seen_at`` now: not on every request (the wall polls), but often enough that the
+    idle timeout is off by at most a tenth of itself (and at most 15 s)."""
+    return now - row.last_seen_at >= timedelta(seconds=min(15.0, settings.session_idle_seconds / 10))
+
+
+def end(session: Session, session_id: int) -> bool:
+    return bool(session.execute(delete(LoginSession).where(LoginSession.id == session_id)
+                                .execution_options(synchronize_session=False)).rowcount)
+
+
+def end_token(session: Session, token: str) -> bool:
+    return bool(session.execute(delete(LoginSession).where(LoginSession.token_hash == token_hash(token))
+                                .execution_options(synchronize_session=False)).rowcount)
+
+
+def end_all(session: Session, user_id: int) -> int:
+    return session.execute(delete(LoginSession).where(LoginSession.user_id == user_id)
+                           .execution_options(synchronize_session=False)).rowcount or 0
+
+
+def active(session: Session, user_id: int, settings: SecuritySettings) -> list[LoginSession]:
+    now = utcnow()
+    rows = session.scalars(select(LoginSession).where(LoginSession.user_id == user_id).order_by(LoginSession.id))
+    return [r for r in rows if expired(r, settings, now) is None]
+
+
+def prune(session: Session, settings: SecuritySettings) -> int:
+    """Forget sessions that can no longer be used (expired by either clock)."""
+    now = utcnow()
+    idle_before = now - timedelta(seconds=settings.session_idle_seconds)
+    return session.execute(delete(LoginSession).where((LoginSession.expires_at <= now)
+                                                      | (LoginSession.last_seen_at <= idle_before))
+                           .execution_options(synchronize_session=False)).rowcount or 0

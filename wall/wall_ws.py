@@ -1,0 +1,79 @@
+"""``/ws/wall``: the push channel of the wall and the review desk — "case raised", decisions, updates.
+
+The case desk tells the broadcaster from its own thread *after* the commit; each connected user gets only the
+messages about cameras they may see (checked at send time, so a revoked grant stops the flow at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+from wall.access import Principal
+
+log = logging.getLogger(__name__)
+QUEUE_LIMIT = 500  # a stuck client loses old notices, never the server's memory
+
+
+@dataclass(eq=False)
+class _Client:
+    principal: Principal
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+
+
+class WallBroadcaster:
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.clients: set[_Client] = set()
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """Thread-safe: called by the case desk after its commit."""
+        if self.loop is None:
+            return
+        self.loop.call_soon_threadsafe(self._fan_out, message)
+
+    def _fan_out(self, message: dict[str, Any]) -> None:
+        camera = (message.get("case") or {}).get("camera")
+        for client in list(self.clients):
+            if camera is not None and not client.principal.may_view(camera):
+                continue
+            if client.queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    client.queue.get_nowait()
+            client.queue.put_nowait(message)
+
+    async def serve(self, websocket: WebSocket, principal: Principal) -> None:
+        self.loop = asyncio.get_running_loop()
+        client = _Client(principal)
+        self.clients.add(client)
+        await websocket.send_json({"type": "hello", "user": principal.name})
+        reader = asyncio.create_task(_drain(websocket))
+        try:
+            while not reader.done():
+                getter = asyncio.create_task(client.queue.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                message = getter.result()
+                camera = (message.get("case") or {}).get("camera")
+                if camera is None or client.principal.may_view(camera):
+                    await websocket.send_json(message)
+        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+            pass
+        finally:
+            reader.cancel()
+            self.clients.discard(client)
+
+
+async def _drain(websocket: WebSocket) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
