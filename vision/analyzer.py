@@ -59,7 +59,12 @@ class CameraAnalyzer:
 
     def watch(self, event: EventChange, absent_seconds: float, within_seconds: float, now_mono: float) -> None:
         """Start a clearance watch (视频核查) on an event's place: a later look reports cleared / still present."""
-        self.watches.append(ClearanceWatch(event.event_id, event.zone_id, np.array(event.place_box, np.float32),
+        self.watch_place(event.event_id, event.zone_id, event.place_box, absent_seconds, within_seconds, now_mono)
+
+    def watch_place(self, event_id: str, zone_id: str, box: object, absent_seconds: float, within_seconds: float,
+                    now_mono: float) -> None:
+        """The same for a place known only by its box (a case read back from the database)."""
+        self.watches.append(ClearanceWatch(event_id, zone_id, np.array(box, np.float32).reshape(4),
                                            absent_seconds, now_mono + within_seconds))
 
     @property

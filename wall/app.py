@@ -23,13 +23,16 @@ from wall.access import (
     camera_or_404,
     current_principal,
     public_error,
+    refresh_principal,
     visible_sessions,
     websocket_principal,
 )
 from wall.analytics import SiteAnalytics
 from wall.api import admin_routes, auth_routes
+from wall.api import cases as case_routes
 from wall.api.common import UNAUTHENTICATED, document_common_answers, error
 from wall.auth.grants import seed_groups
+from wall.cases.service import CaseService
 from wall.config import SiteConfig
 from wall.live import stream_live
 from wall.store.db import Database, open_database
@@ -98,10 +101,12 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     with db.session() as unit:
         seed_groups(unit, [(cam.id, cam.group) for cam in site.cameras])
     analytics = SiteAnalytics(site, hub) if site.analytics is not None else None
+    cases = CaseService(site, db, analytics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
+        cases.start()
         if analytics is not None:
             analytics.start()
         try:
@@ -109,6 +114,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         finally:
             if analytics is not None:
                 analytics.stop()
+            cases.stop()
             hub.stop()
             if own_db:
                 db.dispose()
@@ -133,8 +139,10 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    cases.install(app)
     app.include_router(auth_routes.router)
     app.include_router(admin_routes.router)
+    app.include_router(case_routes.router)
     document_common_answers(app, public={("POST", "/api/session")})
 
     @app.get("/healthz")
@@ -190,13 +198,24 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     @app.get("/api/evidence/{name}", response_class=FileResponse,
              responses={404: error("not found"), **UNAUTHENTICATED})
     def evidence(name: str, principal: Viewer) -> FileResponse:
-        """An evidence file (snapshot JPEG, clip MP4), only through an event of a camera the user may see."""
-        found = analytics.evidence(name) if analytics is not None else None
-        if found is None or not principal.may_view(found[1]) or not found[0].is_file():
+        """An evidence file (snapshot JPEG, clip MP4), only through a case or event of a camera the user may see."""
+        owner = cases.desk.evidence_owner(name)
+        path = cases.desk.evidence_dir / name if owner is not None else None
+        if owner is None and analytics is not None and (found := analytics.evidence(name)) is not None:
+            path, owner = found
+        if path is None or owner is None or not principal.may_view(owner) or not path.is_file():
             raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-        path = found[0]
         media = "image/jpeg" if path.suffix == ".jpg" else "video/mp4"
         return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=86400"})
+
+    @app.websocket("/ws/wall")
+    async def wall_channel(websocket: WebSocket) -> None:
+        """Pushes of the case loop (raised, decided, updated) for the cameras the user may see."""
+        principal = await websocket_principal(websocket)
+        if principal is None:
+            return
+        await websocket.accept()
+        await cases.broadcaster.serve(websocket, principal, refresh=lambda p: refresh_principal(app, p))
 
     @app.websocket("/ws/live/{camera_id}")
     async def live(websocket: WebSocket, camera_id: str) -> None:

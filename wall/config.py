@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, field_validator
@@ -21,6 +21,7 @@ from streams.source import file_path, is_file_url
 from streams.yaml_config import ConfigError, read_yaml, validate
 from vision.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
 from vision.rules_config import AnalyticsFile
+from wall.cases.reasons import DEFAULT_REJECT_REASONS
 
 DEFAULT_CARD = Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml"
 
@@ -105,10 +106,37 @@ class SecuritySettings(Strict):
     )
 
 
+class PlatformSettings(Strict):
+    """The city's case platform that confirmed cases are delivered to (a JSON webhook)."""
+
+    webhook_url: str | None = Field(default=None, description="POST target; unset: confirmations stay local.")
+    secret: str = Field(default="", description="HMAC-SHA256 key for X-Citywall-Signature; use ${ENV}.")
+    evidence: Literal["url", "base64"] = Field(default="url", description="Evidence as links or inline.")
+    public_base_url: str = Field(default="", description="How the platform reaches this service (for links).")
+    max_attempts: int = Field(default=8, ge=1, le=100, description="Failures before a dead letter.")
+    backoff_initial: float = Field(default=5.0, gt=0, le=3600, description="First retry delay, seconds.")
+    backoff_max: float = Field(default=600.0, gt=0, le=86400, description="Longest retry delay, seconds.")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"'{value}' is not an http(s) URL")
+        return value
+
+
+class ReviewSettings(Strict):
+    """The review desk: the reasons an operator may give for a rejection (keys and shown names)."""
+
+    reject_reasons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_REJECT_REASONS))
+
+
 class ServerFile(Strict):
     server: ServerSettings = Field(default_factory=ServerSettings)
     streams: StreamSettings = Field(default_factory=StreamSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    platform: PlatformSettings = Field(default_factory=PlatformSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
 
 class CamerasFile(Strict):
@@ -125,6 +153,8 @@ class SiteConfig:
     model_card: Path | None = None
     catalogue: Catalogue | None = None
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    platform: PlatformSettings = field(default_factory=PlatformSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
 
     @property
     def data_dir(self) -> Path:
@@ -197,7 +227,8 @@ def load_config(directory: str | Path) -> SiteConfig:
     if problems or server_file is None:
         raise ConfigError(problems)
     return SiteConfig(directory=directory, server=server_file.server, streams=server_file.streams, cameras=cameras,
-                      analytics=analytics, model_card=card, catalogue=catalogue, security=server_file.security)
+                      analytics=analytics, model_card=card, catalogue=catalogue, security=server_file.security,
+                      platform=server_file.platform, review=server_file.review)
 
 
 def _load_analytics(directory: Path, camera_ids: list[str] | None) -> tuple[AnalyticsFile, Path, Catalogue]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,20 +48,31 @@ class WallBroadcaster:
                     client.queue.get_nowait()
             client.queue.put_nowait(message)
 
-    async def serve(self, websocket: WebSocket, principal: Principal) -> None:
+    async def serve(self, websocket: WebSocket, principal: Principal,
+                    refresh: Callable[[Principal], Principal | None] | None = None) -> None:
+        """Send this client its notices until it leaves; ``refresh`` re-reads the session and grants every second
+        (a logout or lock closes the socket with 4401; a revoked grant stops that camera's notices at once)."""
         self.loop = asyncio.get_running_loop()
         client = _Client(principal)
         self.clients.add(client)
         await websocket.send_json({"type": "hello", "user": principal.name})
         reader = asyncio.create_task(_drain(websocket))
+        getter: asyncio.Task[dict[str, Any]] | None = None
         try:
             while not reader.done():
-                getter = asyncio.create_task(client.queue.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
+                getter = getter or asyncio.create_task(client.queue.get())
+                done, _ = await asyncio.wait({getter, reader}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                if refresh is not None:
+                    current = await asyncio.to_thread(refresh, client.principal)
+                    if current is None:
+                        await websocket.close(code=4401, reason="session ended")
+                        break
+                    client.principal = current
+                if reader in done:
                     break
-                message = getter.result()
+                if getter not in done:
+                    continue
+                message, getter = getter.result(), None
                 camera = (message.get("case") or {}).get("camera")
                 if camera is None or client.principal.may_view(camera):
                     await websocket.send_json(message)
@@ -68,6 +80,8 @@ class WallBroadcaster:
             pass
         finally:
             reader.cancel()
+            if getter is not None:
+                getter.cancel()
             self.clients.discard(client)
 
 

@@ -62,7 +62,7 @@ def visible_cameras(principal: Principal) -> set[str] | None:
 
 
 def require_decider(principal: Principal) -> None:
-    if getattr(principal, "role", "admin") not in ("admin", "operator"):
+    if principal.role not in ("admin", "operator"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only operators and admins decide cases")
 
 
