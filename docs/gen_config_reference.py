@@ -41,7 +41,15 @@ from vision.rules_config import (  # noqa: E402
     TimeRange,
     ZoneConfig,
 )
-from wall.config import DATABASE_BACKENDS, CamerasFile, SecuritySettings, ServerFile, ServerSettings  # noqa: E402
+from wall.config import (  # noqa: E402
+    DATABASE_BACKENDS,
+    CamerasFile,
+    PlatformSettings,
+    ReviewSettings,
+    SecuritySettings,
+    ServerFile,
+    ServerSettings,
+)
 
 DOC = ROOT / "docs" / "configuration.md"
 BEGIN = "<!-- BEGIN GENERATED: python docs/gen_config_reference.py --write -->"
@@ -68,6 +76,7 @@ RULES: dict[tuple[type[BaseModel], str], str] = {
     ),
     (TimeRange, "start"): "`HH:MM` (00:00–23:59) or `24:00`",
     (TimeRange, "end"): "`HH:MM` (00:00–23:59) or `24:00`; before `start` means the window spans midnight",
+    (PlatformSettings, "webhook_url"): "an `http://` or `https://` URL",
     (ZoneConfig, "polygon"): "every point inside 0–1; the polygon must have an area",
 }
 # What model validators check, per (model, validator function name).
@@ -91,6 +100,8 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("server.yaml: server", "under `server:` in `server.yaml`", ServerSettings),
     ("server.yaml: streams", "under `streams:` in `server.yaml`", StreamSettings),
     ("server.yaml: security", "under `security:` in `server.yaml`", SecuritySettings),
+    ("server.yaml: platform", "under `platform:` in `server.yaml` (the city's case platform)", PlatformSettings),
+    ("server.yaml: review", "under `review:` in `server.yaml`", ReviewSettings),
     ("analytics.yaml", "at the top level of `analytics.yaml` (optional; without it nothing is analysed)",
      AnalyticsFile),
     ("analytics.yaml: one camera", "of each entry of `cameras:` (keyed by camera id); also the form of a "

@@ -24,7 +24,30 @@ def _probe(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _serve(config_dir: Path, host: str | None, port: int | None) -> int:
+def _demo_accounts(app: object, site: object) -> None:
+    """The demo's first run: an admin and an operator with generated passwords, printed once (never a fixed one)."""
+    import secrets
+
+    from wall.auth import grants, users
+
+    state = app.state  # type: ignore[attr-defined]
+    with state.db.session() as s:
+        if users.count(s) > 0:
+            return
+        made = []
+        for name, role in (("admin", "admin"), ("operator", "operator")):
+            password = f"Cw-{secrets.token_urlsafe(9)}7a"  # upper, lower, digit, symbol: any sane policy
+            users.create_user(s, name, role, password, state.security)
+            made.append((name, role, password))
+        configured = [c.id for c in site.cameras]  # type: ignore[attr-defined]
+        grants.add_grant(s, grants.Subject.parse("operator"), grants.Target.parse("group:demo"), configured,
+                         by="citywall demo")
+    print("citywall demo: accounts created for this demo (shown once; change them with citywall user passwd):")
+    for name, role, password in made:
+        print(f"  {role:<9} user {name:<9} password {password}")
+
+
+def _serve(config_dir: Path, host: str | None, port: int | None, *, demo: bool = False) -> int:
     import uvicorn
 
     from wall.app import create_app
@@ -53,6 +76,8 @@ def _serve(config_dir: Path, host: str | None, port: int | None) -> int:
     print(f"citywall: {len(site.cameras)} cameras; open http://{host}:{port}/", flush=True)
     from wall.auth.users import count
 
+    if demo:
+        _demo_accounts(app, site)
     with app.state.db.session() as s:
         if count(s) == 0:  # there is no default account, on purpose
             print(f"citywall: no accounts yet; make the first admin with: citywall user add NAME --role admin "
@@ -203,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     account_result = commands.run(args)
     if account_result is not None:
         return account_result
-    return _serve(DEMO_CONFIG, args.host, args.port)
+    return _serve(DEMO_CONFIG, args.host, args.port, demo=True)
 
 
 if __name__ == "__main__":

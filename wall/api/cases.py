@@ -18,7 +18,8 @@ from wall.store.cases import STATES
 router = APIRouter(prefix="/api", tags=["cases"])
 Viewer = Annotated[Principal, Depends(current_principal)]
 CASE_NOT_FOUND = "case not found"
-CaseId = Annotated[int, PathParam(ge=1, le=2**62)]
+MAX_ID = 2**53  # fits SQLite's INTEGER and a JavaScript number
+CaseId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 STATUS_PATTERN = "^(" + "|".join(STATES) + ")$"
 
 
@@ -35,7 +36,7 @@ class RejectIn(Strict):
 
 
 class MergeIn(Strict):
-    into: int = Field(ge=1, description="The open case this one duplicates.")
+    into: int = Field(ge=1, le=2**53, description="The open case this one duplicates.")
 
 
 class CloseIn(Strict):
