@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,44 @@ def test_replayed_clip_raises_a_case_the_operator_confirms_and_the_platform_rece
         assert op.get(f"/api/cases/{case_id}").json()["department"] == "城管执法一中队"
     finally:
         receiver.close()
+
+
+def test_admin_sees_dead_letters_and_retries_them(serve_site, tmp_path: Path) -> None:
+    receiver = Receiver(status=500)
+    try:
+        yaml_text = server_yaml(tmp_path, receiver) + "  max_attempts: 2\n"
+        site = serve_site(CAMERAS, yaml_text)
+        site.add_user("op", "operator", grants=("cam-a",))
+        case_id = raise_case(site, "cam-a")
+        op, admin = site.client("op"), site.client("admin")
+        assert op.post(f"/api/cases/{case_id}/confirm", json={}, headers={"Origin": site.origin}).status_code == 200
+        assert wait_until(lambda: admin.get("/api/outbox", params={"status": "dead"}).json(), 20)
+        dead = admin.get("/api/outbox", params={"status": "dead"}).json()[0]
+        assert dead["case_id"] == case_id and dead["attempts"] == 2 and "HTTP 500" in dead["last_error"]
+        assert op.get("/api/outbox").status_code == 403  # dead letters are for admins
+        receiver.status = 200
+        res = admin.post(f"/api/outbox/{dead['id']}/retry", headers={"Origin": site.origin})
+        assert res.status_code == 200
+        assert wait_until(lambda: admin.get("/api/outbox", params={"status": "sent"}).json(), 20)
+        assert admin.post(f"/api/outbox/{dead['id']}/retry", headers={"Origin": site.origin}).status_code == 409
+    finally:
+        receiver.close()
+
+
+def test_a_revoked_grant_stops_ws_wall_pushes_at_once(serve_site, tmp_path: Path) -> None:
+    from wall.auth import grants as g
+
+    site = serve_site(CAMERAS, server_yaml(tmp_path))
+    site.add_user("viewer", "viewer", grants=("cam-a",))
+    ws_url = site.url.replace("http", "ws") + "/ws/wall"
+    with connect(ws_url, additional_headers={"Cookie": site.cookie("viewer")}, open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        first = raise_case(site, "cam-a", place="1-1")
+        assert json.loads(ws.recv(timeout=10))["case"]["id"] == first
+        with site.db.session() as s:
+            subject, target = g.Subject.parse("viewer"), g.Target.parse("cam-a")
+            g.remove_grant(s, g.find_grant(s, subject, target), subject, target)
+        time.sleep(2.5)  # the channel re-reads the grants every second
+        raise_case(site, "cam-a", place="2-2")
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=3)

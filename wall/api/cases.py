@@ -11,8 +11,9 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from streams.config import Strict
-from wall.access import Principal, current_principal
+from wall.access import Principal, audit_action, current_principal, require_role
 from wall.cases.desk import CaseDesk, CaseError
+from wall.cases.outbox import Outbox
 from wall.store.cases import STATES
 
 router = APIRouter(prefix="/api", tags=["cases"])
@@ -153,3 +154,34 @@ def merge(case_id: CaseId, body: MergeIn, request: Request, principal: Viewer,
 def close(case_id: CaseId, body: CloseIn, request: Request, principal: Viewer,
           desk: Desk) -> dict[str, Any]:
     return _decide(request, desk, principal, case_id, "close", lambda: desk.close(case_id, principal.name, body.note))
+
+
+Admin = Annotated[Principal, Depends(require_role("admin"))]
+
+
+def outbox_of(request: Request) -> Outbox:
+    outbox = getattr(request.app.state, "outbox", None)
+    if outbox is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no case platform is configured (server.yaml platform:)")
+    return outbox
+
+
+@router.get("/outbox", responses={403: {}, 404: {}})
+def list_outbox(admin: Admin, request: Request,
+                status_: Annotated[str | None, Query(alias="status", pattern="^(pending|sent|dead)$")] = None,
+                ) -> list[dict[str, Any]]:
+    """Deliveries to the case platform; ``status=dead`` lists the dead letters with their last error."""
+    return outbox_of(request).list(status_)
+
+
+@router.post("/outbox/{message_id}/retry", responses={403: {}, 404: {}, 409: {}})
+def retry_outbox(message_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], admin: Admin,
+                 request: Request) -> dict[str, str]:
+    """Send a dead letter again (attempts reset)."""
+    try:
+        outbox_of(request).retry(message_id)
+    except CaseError as exc:
+        audit_action(request, admin, "outbox_retry", f"outbox:{message_id}", False, {"error": str(exc)})
+        raise HTTPException(exc.status, str(exc)) from None
+    audit_action(request, admin, "outbox_retry", f"outbox:{message_id}", True)
+    return {"status": "pending"}
