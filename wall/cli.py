@@ -51,14 +51,10 @@ def _serve(config_dir: Path, host: str | None, port: int | None, *, demo: bool =
     import uvicorn
 
     from wall.app import create_app
-    from wall.config import ConfigError, load_config
+    from wall.config import load_config_or_report
 
-    try:
-        site = load_config(config_dir)
-    except ConfigError as exc:
-        print("citywall: the configuration has errors; nothing was started:", file=sys.stderr)
-        for line in exc.problems:
-            print(f"  {line}", file=sys.stderr)
+    site = load_config_or_report(config_dir, "; nothing was started")
+    if site is None:
         return 2
     from vision.card import CardError
     from wall.store.db import DatabaseError

@@ -9,6 +9,7 @@ starts — a bad config never starts half a system.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -266,3 +267,14 @@ def load_model_file(path: str | Path, model: type[BaseModel], context: dict[str,
     if not path.is_file():
         raise ConfigError([f"{path}: missing"])
     return validate(model, read_yaml(path, str(path)), str(path), context or {})
+
+
+def load_config_or_report(directory: str | Path, consequence: str = "") -> SiteConfig | None:
+    """For commands: the site config, or None after printing every problem to stderr (one line each)."""
+    try:
+        return load_config(directory)
+    except ConfigError as exc:
+        print(f"citywall: the configuration has errors{consequence}:", file=sys.stderr)
+        for line in exc.problems:
+            print(f"  {line}", file=sys.stderr)
+        return None

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from wall.auth import audit, grants, sessions, throttle, users
 from wall.auth.errors import AccessError
-from wall.config import ConfigError, SiteConfig, load_config
+from wall.config import SiteConfig, load_config_or_report
 from wall.store.accounts import User
 from wall.store.db import Database, DatabaseError, open_database
 
@@ -39,12 +39,8 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 def _open(config_dir: Path) -> tuple[SiteConfig, Database] | int:
-    try:
-        site = load_config(config_dir)
-    except ConfigError as exc:
-        print("citywall: the configuration has errors:", file=sys.stderr)
-        for line in exc.problems:
-            print(f"  {line}", file=sys.stderr)
+    site = load_config_or_report(config_dir)
+    if site is None:
         return 2
     try:
         db = open_database(site.data_dir, site.server.database_url)
