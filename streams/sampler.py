@@ -73,10 +73,7 @@ class FrameSampler:
 
     def on_epoch(self, epoch: Epoch) -> None:
         with self._lock:
-            cc = epoch.stream.codec_context
-            decoder = av.CodecContext.create(cc.name, "r")
-            if cc.extradata:
-                decoder.extradata = cc.extradata
+            decoder = epoch.new_decoder()
             decoder.thread_type = "SLICE"  # frame threading adds a frame of delay per thread
             self._decoder, self._epoch = decoder, epoch
             self._decoding, self._gop, self._last_key_s = False, None, None

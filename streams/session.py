@@ -118,12 +118,7 @@ class CameraSession:
             return None
         if self._snapshot and self._snapshot[0] == id(key) and width is None:
             return self._snapshot[1]
-        import av  # local: only stills need a decoder outside the sampler
-
-        cc = key.epoch.stream.codec_context
-        decoder = av.CodecContext.create(cc.name, "r")
-        if cc.extradata:
-            decoder.extradata = cc.extradata
+        decoder = key.epoch.new_decoder()
         frames = list(decoder.decode(key.packet)) + list(decoder.decode(None))
         if not frames:
             return None

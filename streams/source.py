@@ -203,6 +203,14 @@ class Epoch:
     stream: av.VideoStream
     reader: PacketReader
 
+    def new_decoder(self) -> av.CodecContext:
+        """A fresh decoder for this connection's packets (its own state: samplers and stills never share one)."""
+        cc = self.stream.codec_context
+        decoder = av.CodecContext.create(cc.name, "r")
+        if cc.extradata:
+            decoder.extradata = cc.extradata
+        return decoder
+
 
 @dataclass(frozen=True, eq=False)
 class TimedPacket:
