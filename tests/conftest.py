@@ -228,3 +228,41 @@ def serve_site(tmp_path: Path) -> Iterator[SiteStarter]:
     yield starter
     for live in starter.servers:
         live.__exit__(None, None, None)
+
+
+# -- the browser (Debian chromium through Playwright; never `playwright install`) --------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless chromium for the whole test session (each test gets its own context)."""
+    import shutil
+
+    from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} missing: apt-get install chromium (never 'playwright install')")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    """Uncaught exceptions of the page's scripts (a test asserts it stays empty)."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Any, page_errors: list[str]) -> Iterator[Any]:
+    """A fresh browser context (own cookies) and page, zh-CN like the hall's seats."""
+    from tests.browser_helpers import STATE_TIMEOUT_MS
+
+    context = browser.new_context(viewport={"width": 1280, "height": 760}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(STATE_TIMEOUT_MS)
+    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    yield page
+    context.close()

@@ -8,69 +8,20 @@ test logs in through the login page, the others put the admin's session cookie i
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, ARTIFACTS, TEST_PASSWORD, LiveServer
+from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, cameras_yaml, open_wall
+from tests.conftest import ADMIN, ARTIFACTS, TEST_PASSWORD
 from tests.peers.rtsp import RtspServer, free_port
 from wall.auth.sessions import COOKIE
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-PLAY_TIMEOUT_MS = 60_000  # four tiles usually play within ~5 s; a busy 2-core CI machine needs room
-STATE_TIMEOUT_MS = 45_000
-
-
-def cameras_yaml(*cameras: tuple[str, str, str]) -> str:
-    lines = ["cameras:"]
-    for cam_id, name, url in cameras:
-        lines += [f"  - id: {cam_id}", f"    name: {name}", f'    url: "{url}"']
-    return "\n".join(lines) + "\n"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} missing: apt-get install chromium (never 'playwright install')")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page_errors() -> list[str]:
-    """Uncaught exceptions of the page's scripts."""
-    return []
-
-
-@pytest.fixture
-def page(browser: Browser, page_errors: list[str]) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 760}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(STATE_TIMEOUT_MS)
-    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
-    yield page
-    context.close()
-
-
-def open_wall(page: Page, site: LiveServer, user: str = ADMIN) -> None:
-    """Give the browser ``user``'s session cookie (as a login would leave it) and open the wall."""
-    page.context.add_cookies([{"name": COOKIE, "value": site.token(user), "url": site.url, "httpOnly": True,
-                               "sameSite": "Strict"}])
-    page.goto(site.url + "/")
 
 
 def tile_states(page: Page) -> dict[str, str]:

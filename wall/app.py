@@ -47,6 +47,16 @@ PAGE_HEADERS = {
 }
 
 
+PAGES = {"/login": "login.html", "/desk": "desk.html", "/admin": "admin.html"}
+
+
+def _page(name: str) -> Any:
+    def serve() -> FileResponse:
+        return FileResponse(STATIC / name, headers=PAGE_HEADERS)
+
+    return serve
+
+
 class CameraOut(BaseModel):
     """What a client may know of a camera: never its URLs (they carry credentials of the police network)."""
 
@@ -232,14 +242,20 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         await stream_live(websocket, session, site.streams.viewer_buffer_seconds,
                           LiveAccess(app, principal, camera_id))
 
+    # The pages are static; their scripts ask /api/me first and go to /login without a session, and every
+    # datum they show comes from the API, which checks the session and grants itself.
     @app.get("/", include_in_schema=False)
-    def index(request: Request) -> FileResponse:
-        """The wall; its script asks /api/me first and goes to /login without a session."""
+    def index() -> FileResponse:
+        """The seat page: the user's own wall, or control of a shared wall."""
         return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
-    @app.get("/login", include_in_schema=False)
-    def login_page(request: Request) -> FileResponse:
-        return FileResponse(STATIC / "login.html", headers=PAGE_HEADERS)
+    @app.get("/wall/{name}", include_in_schema=False)
+    def shared_wall(name: str) -> FileResponse:
+        """A shared wall (``?kiosk=1`` on the hall's displays: full screen, no controls)."""
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    for path, page in PAGES.items():
+        app.add_api_route(path, _page(page), include_in_schema=False)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -22,6 +22,20 @@ const WORDS = {
 let lang = localStorage.getItem("citywall.lang") || "zh-CN";
 document.documentElement.lang = lang;
 
+/** Pages add their own words (desk, admin, wall): one dictionary, no key clashes across pages. */
+export function addWords(words) {
+  for (const [code, dict] of Object.entries(words)) WORDS[code] = { ...(WORDS[code] || {}), ...dict };
+}
+
+/** Put the words of every element with data-i18n (text) or data-i18n-title / -placeholder in place. */
+export function applyWords(root = document) {
+  root.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  root.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
+  root.querySelectorAll("[data-i18n-placeholder]").forEach((el) => {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  });
+}
+
 export function t(key) {
   return (WORDS[lang] && WORDS[lang][key]) || WORDS["zh-CN"][key] || key;
 }

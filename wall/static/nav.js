@@ -1,0 +1,72 @@
+// The header every signed-in page shares: who is logged in, links to the pages their role may use, the
+// language switch and logout. Without a session (none yet, logged out, timed out) it goes to /login.
+import { addWords, applyWords, t, toggleLang } from "./i18n.js";
+
+addWords({
+  "zh-CN": { navWall: "视频墙", navDesk: "案件审核", navAdmin: "系统管理" },
+  en: { navWall: "Wall", navDesk: "Review desk", navAdmin: "Admin" },
+});
+
+const PAGES = [
+  { key: "navWall", href: "/", roles: ["admin", "operator", "viewer"], testid: "nav-wall" },
+  { key: "navDesk", href: "/desk", roles: ["admin", "operator"], testid: "nav-desk" },
+  { key: "navAdmin", href: "/admin", roles: ["admin"], testid: "nav-admin" },
+];
+
+export function toLogin() {
+  location.replace("/login");
+}
+
+/** fetch() that sends a lost session to the login page; returns the Response for everything else. */
+export async function api(path, options = {}) {
+  const init = { ...options, headers: { ...(options.headers || {}) } };
+  if (options.json !== undefined) {
+    init.body = JSON.stringify(options.json);
+    init.headers["Content-Type"] = "application/json";
+    delete init.json;
+  }
+  const res = await fetch(path, init);
+  if (res.status === 401) toLogin();
+  return res;
+}
+
+/** Build the header into `header` (an element with an <h1 data-i18n=…>) and return /api/me, or null. */
+export async function startPage(header, { onLanguage = () => {}, kiosk = false } = {}) {
+  const res = await fetch("/api/me");
+  if (res.status === 401) { toLogin(); return null; }
+  const me = res.ok ? await res.json() : { name: "?", role: "viewer" };
+  if (kiosk) {
+    header.hidden = true;
+    return me;
+  }
+  const nav = document.createElement("nav");
+  nav.className = "pages";
+  for (const page of PAGES.filter((p) => p.roles.includes(me.role))) {
+    const a = document.createElement("a");
+    a.href = page.href;
+    a.dataset.i18n = page.key;
+    a.dataset.testid = page.testid;
+    a.setAttribute("data-testid", page.testid);
+    if (location.pathname === page.href) a.setAttribute("aria-current", "page");
+    nav.appendChild(a);
+  }
+  const actions = document.createElement("span");
+  actions.className = "actions";
+  actions.innerHTML = `<span id="user" data-testid="wall-user"></span>
+    <button id="lang" type="button" data-testid="lang-switch"></button>
+    <button id="logout" type="button" data-testid="logout" data-i18n="logout"></button>`;
+  header.querySelector("h1").after(nav);
+  header.appendChild(actions);
+  actions.querySelector("#user").textContent = me.name;
+  const words = () => {
+    applyWords();
+    actions.querySelector("#lang").textContent = t("switchLang");
+    onLanguage();
+  };
+  actions.querySelector("#lang").addEventListener("click", () => { toggleLang(); words(); });
+  actions.querySelector("#logout").addEventListener("click", async () => {
+    try { await fetch("/api/session", { method: "DELETE" }); } finally { toLogin(); }
+  });
+  words();
+  return me;
+}
