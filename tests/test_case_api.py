@@ -162,3 +162,34 @@ def test_a_revoked_grant_stops_ws_wall_pushes_at_once(serve_site, tmp_path: Path
         raise_case(site, "cam-a", place="2-2")
         with pytest.raises(TimeoutError):
             ws.recv(timeout=3)
+
+
+def test_desk_reads_catalogue_times_with_offsets_and_evidence_times(serve_site, tmp_path: Path) -> None:
+    """What the review desk page relies on: the catalogue to correct a code from, time filters in the hall's own
+    offset (+08:00) and history/evidence times that say they are UTC (a browser reads a bare time as local)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    site = serve_site(CAMERAS, server_yaml(tmp_path))
+    site.add_user("op", "operator", grants=("cam-a",))
+    op = site.client("op")
+    catalogue = op.get("/api/event-codes").json()
+    assert catalogue["version"] == "cjt214-citywall-2026.1"
+    codes = {c["code"]: c for c in catalogue["codes"]}
+    assert codes["0501"]["name"] == "无照经营游商" and codes["0501"]["families"] == ["street_stall"]
+    assert codes["0102"]["name_en"] == "exposed garbage" and codes["0101"]["families"] == []
+    assert site.client(None).get("/api/event-codes").status_code == 401
+
+    case_id = raise_case(site, "cam-a")
+    beijing = timezone(timedelta(hours=8))
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).astimezone(beijing).isoformat()
+    in_half_an_hour = (datetime.now(UTC) + timedelta(minutes=30)).astimezone(beijing).isoformat()
+    assert [i["id"] for i in op.get("/api/cases", params={"since": hour_ago}).json()["items"]] == [case_id]
+    assert op.get("/api/cases", params={"since": in_half_an_hour}).json()["total"] == 0
+    assert op.get("/api/cases", params={"until": hour_ago}).json()["total"] == 0
+    assert op.get("/api/cases", params={"until": in_half_an_hour}).json()["total"] == 1
+
+    record = op.get(f"/api/cases/{case_id}").json()
+    for stamp in [e["at"] for e in record["events"]] + [e["at"] for e in record["evidence"]]:
+        parsed = datetime.fromisoformat(stamp)
+        assert parsed.utcoffset() == timedelta(0), stamp
+        assert abs((parsed - datetime.now(UTC)).total_seconds()) < 120, stamp

@@ -3,7 +3,7 @@ user may not see answers exactly like a case that does not exist."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -98,6 +98,23 @@ def _decide(request: Request, desk: CaseDesk, principal: Principal, case_id: int
     return result
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """Times are stored in UTC and SQLite compares them as text: a bound in another offset (a desk in China sends
+    +08:00) must be moved to UTC first, or the filter is off by the offset. A naive time is taken as UTC."""
+    if value is None:
+        return None
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@router.get("/event-codes")
+def event_codes(principal: Viewer, desk: Desk) -> dict[str, Any]:
+    """The site's event catalogue (version and codes): what an operator may correct a case's code to."""
+    catalogue = desk.catalogue
+    return {"version": catalogue.version, "codes": [
+        {"code": code, "name": entry.name, "name_en": entry.name_en, "major": entry.major,
+         "families": entry.families()} for code, entry in sorted(catalogue.codes.items())]}
+
+
 @router.get("/reject-reasons")
 def reject_reasons(principal: Viewer, desk: Desk) -> dict[str, str]:
     """Reasons an operator may give for a rejection (the site's list; keys are what the API takes)."""
@@ -116,8 +133,8 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> CasePage:
-    total, items = desk.list(visible_cameras(principal), status=status_, camera=camera, code=code, since=since,
-                             until=until, text=q, limit=limit, offset=offset)
+    total, items = desk.list(visible_cameras(principal), status=status_, camera=camera, code=code,
+                             since=as_utc(since), until=as_utc(until), text=q, limit=limit, offset=offset)
     return CasePage(total=total, items=items)
 
 

@@ -246,10 +246,11 @@ class CaseDesk:
             case = self._get(s, case_id)
             record = self.summary(case)
             record["events"] = [
-                {"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "before": e.before, "after": e.after,
+                {"at": _iso(e.at), "actor": e.actor, "action": e.action, "before": e.before, "after": e.after,
                  "detail": e.detail} for e in case.events]
             record["evidence"] = [
-                {"kind": e.kind, "url": f"/api/evidence/{e.name}", "size": e.size} for e in case.evidence]
+                {"kind": e.kind, "url": f"/api/evidence/{e.name}", "size": e.size, "at": _iso(e.created_at)}
+                for e in case.evidence]
             return record, case.camera_id
 
     def evidence_owner(self, name: str) -> str | None:
