@@ -20,7 +20,7 @@ from wall.access import Principal, require_role
 from wall.api.common import ADMIN_ONLY, Closed, error, http_error
 from wall.auth import audit, grants, passwords, sessions, throttle, users
 from wall.auth.errors import AccessError
-from wall.store.accounts import ROLES, CameraGroup, Grant, LoginSession, User, utcnow
+from wall.store.accounts import ROLES, AuditEntry, CameraGroup, Grant, LoginSession, User, utcnow
 
 router = APIRouter(prefix="/api", tags=["admin"], responses=ADMIN_ONLY)
 Admin = Annotated[Principal, Depends(require_role("admin"))]
@@ -41,6 +41,8 @@ class UserOut(BaseModel):
     created_at: datetime
     password_changed_at: datetime
     sessions: int
+    last_login_at: datetime | None = Field(default=None, description="The last successful login (from the audit "
+                                           "log; none if never, or purged past retention).")
 
 
 class UserCreate(Closed):
@@ -81,6 +83,12 @@ class GroupIn(Closed):
 
 class GroupCameras(Closed):
     cameras: list[str] = Field(max_length=10000)
+
+
+class GroupPatch(Closed):
+    name: str | None = Field(default=None, min_length=1, max_length=grants.GROUP_NAME_MAX,
+                             description="A new name; the group's grants follow it.")
+    cameras: list[str] | None = Field(default=None, max_length=10000, description="The new members, if given.")
 
 
 class GrantOut(BaseModel):
@@ -133,9 +141,13 @@ def _failed(request: Request, admin: Principal, action: str, target: str, exc: A
 def _user_out(s: Session, user: User) -> UserOut:
     count = s.scalar(select(func.count()).select_from(LoginSession).where(
         LoginSession.user_id == user.id, LoginSession.expires_at > utcnow())) or 0
+    # The audit log already holds every login (who, when, whether it worked): no second copy on the user row.
+    last_login = s.scalar(select(func.max(AuditEntry.at)).where(
+        AuditEntry.username == user.name, AuditEntry.action == "login", AuditEntry.success.is_(True)))
     return UserOut(name=user.name, role=user.role, state=users.user_state(user), locked=user.locked,
                    disabled=user.disabled, locked_out_until=throttle.account_locked_until(s, user.name),
-                   created_at=user.created_at, password_changed_at=user.password_changed_at, sessions=count)
+                   created_at=user.created_at, password_changed_at=user.password_changed_at, sessions=count,
+                   last_login_at=last_login)
 
 
 # -- users ----------------------------------------------------------------------------------------------------
@@ -295,6 +307,25 @@ def update_group(name: str, body: GroupCameras, admin: Admin, request: Request) 
         raise _failed(request, admin, "group.update", target, exc) from None
 
 
+@router.patch("/groups/{name:path}", responses={**NOT_FOUND, **BAD, **CONFLICT})
+def patch_group(name: str, body: GroupPatch, admin: Admin, request: Request) -> GroupOut:
+    """Rename an admin-made group (its grants follow the new name) and/or set its cameras, in one unit of work."""
+    target, action = f"group:{name}", "group.update"
+    try:
+        with request.app.state.db.session() as s:
+            group = grants.find_group(s, name)
+            if body.cameras is not None:
+                group = grants.update_group(s, name, body.cameras, _camera_ids(request))
+                _record(s, admin, action, target, detail={"cameras": sorted(set(body.cameras))})
+            if body.name is not None and body.name != name:
+                action = "group.rename"
+                group = grants.rename_group(s, name, body.name)
+                _record(s, admin, action, f"group:{body.name}", detail={"from": name})
+            return _group_out(s, group)
+    except AccessError as exc:
+        raise _failed(request, admin, action, target, exc) from None
+
+
 @router.delete("/groups/{name:path}", status_code=status.HTTP_204_NO_CONTENT, responses={**NOT_FOUND, **CONFLICT})
 def delete_group(name: str, admin: Admin, request: Request) -> Response:
     """Delete an admin-made group and every grant of it."""
@@ -375,8 +406,10 @@ def audit_filter(
     target: Annotated[str | None, Query(max_length=200)] = None,
     since: Annotated[datetime | None, Query(description="from this time (ISO 8601; without offset: UTC)")] = None,
     until: Annotated[datetime | None, Query(description="before this time")] = None,
+    success: Annotated[bool | None, Query(description="only successful (true) or refused (false) actions")] = None,
 ) -> audit.AuditFilter:
-    return audit.AuditFilter(user=user, action=action, target=target, since=_utc(since), until=_utc(until))
+    return audit.AuditFilter(user=user, action=action, target=target, since=_utc(since), until=_utc(until),
+                             success=success)
 
 
 Filter = Annotated[audit.AuditFilter, Depends(audit_filter)]

@@ -49,6 +49,7 @@ class AuditFilter:
     target: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    success: bool | None = None  # only refused (False) or only successful (True) actions
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         if self.user is not None:
@@ -65,6 +66,8 @@ class AuditFilter:
             query = query.where(AuditEntry.at >= self.since)
         if self.until is not None:
             query = query.where(AuditEntry.at < self.until)
+        if self.success is not None:
+            query = query.where(AuditEntry.success.is_(self.success))
         return query
 
 
