@@ -44,12 +44,15 @@ from vision.rules_config import (  # noqa: E402
 from wall.config import (  # noqa: E402
     DATABASE_BACKENDS,
     CamerasFile,
+    MetricsSettings,
     PlatformSettings,
     ReviewSettings,
     SecuritySettings,
     ServerFile,
     ServerSettings,
 )
+from wall.walls.layouts import Cell, Layout  # noqa: E402
+from wall.walls.state import TourSpec, WallSpec  # noqa: E402
 
 DOC = ROOT / "docs" / "configuration.md"
 BEGIN = "<!-- BEGIN GENERATED: python docs/gen_config_reference.py --write -->"
@@ -77,6 +80,7 @@ RULES: dict[tuple[type[BaseModel], str], str] = {
     (TimeRange, "start"): "`HH:MM` (00:00–23:59) or `24:00`",
     (TimeRange, "end"): "`HH:MM` (00:00–23:59) or `24:00`; before `start` means the window spans midnight",
     (PlatformSettings, "webhook_url"): "an `http://` or `https://` URL",
+    (MetricsSettings, "allow"): "each an IPv4 or IPv6 address or network in CIDR form (`10.0.0.0/8`)",
     (ZoneConfig, "polygon"): "every point inside 0–1; the polygon must have an area",
 }
 # What model validators check, per (model, validator function name).
@@ -90,6 +94,10 @@ MODEL_RULES: dict[tuple[type[BaseModel], str], str] = {
         "catalogue (`config/event_codes.yaml`, or `event_codes.yaml` in the config directory)."
     ),
     (CameraRules, "_unique"): "zone ids are unique within a camera.",
+    (Layout, "_shape"): (
+        "either `grid` or `columns` + `rows` + `cells`; cells stay inside the grid and do not overlap; at most 64 "
+        "tiles; `alarm_tile` defaults to the biggest tile."
+    ),
 }
 
 # (heading, YAML location, model), in the order the doc shows them.
@@ -98,10 +106,17 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("cameras.yaml: one camera", "of each item of `cameras:`", CameraConfig),
     ("server.yaml", "at the top level of `server.yaml`", ServerFile),
     ("server.yaml: server", "under `server:` in `server.yaml`", ServerSettings),
+    ("server.yaml: server.metrics", "under `server: metrics:` in `server.yaml` (see docs/deployment.md)",
+     MetricsSettings),
     ("server.yaml: streams", "under `streams:` in `server.yaml`", StreamSettings),
     ("server.yaml: security", "under `security:` in `server.yaml`", SecuritySettings),
     ("server.yaml: platform", "under `platform:` in `server.yaml` (the city's case platform)", PlatformSettings),
     ("server.yaml: review", "under `review:` in `server.yaml`", ReviewSettings),
+    ("server.yaml: one layout", "of each item of `layouts:` (the site's own wall layouts)", Layout),
+    ("server.yaml: layout cell", "of each item of a layout's `cells:`", Cell),
+    ("server.yaml: one wall", "of each item of `walls:` (shared walls; each wall's `layout` must be built in or "
+     "in `layouts:`, its cameras in cameras.yaml)", WallSpec),
+    ("server.yaml: wall tour", "under a wall's `tour:`", TourSpec),
     ("analytics.yaml", "at the top level of `analytics.yaml` (optional; without it nothing is analysed)",
      AnalyticsFile),
     ("analytics.yaml: one camera", "of each entry of `cameras:` (keyed by camera id); also the form of a "

@@ -723,3 +723,40 @@ def test_configuration_doc_examples_match_the_loader(tmp_path: Path, monkeypatch
     assert "config/cameras.yaml: cameras[3].url: scheme 'rtps' is not supported (rtsp, rtsps, file)" in lines
     missing = [line for line in lines if line not in doc]
     assert not missing, "docs/configuration.md lacks these lines the loader prints:\n" + "\n".join(missing)
+
+
+# -- walls and layouts in server.yaml ----------------------------------------------------------------------------
+
+
+def test_walls_and_own_layouts_load(tmp_path: Path) -> None:
+    d = site(tmp_path, cameras_yaml(cam(0), cam(1)), {
+        "layouts": [{"name": "2x5", "grid": "2x5"}],
+        "walls": [{"name": "hall", "layout": "3x6", "cameras": ["cam-01"]},
+                  {"name": "east", "layout": "2x5", "tour": {"cameras": ["cam-00", "cam-01"], "interval": 10}}],
+    })
+    loaded = load_config(d)
+    assert [w.name for w in loaded.walls] == ["hall", "east"]
+    assert loaded.layouts["2x5"].tile_count == 10 and loaded.layouts["3x6"].tile_count == 18
+
+
+def test_a_site_without_walls_gets_the_hall(tmp_path: Path) -> None:
+    assert [w.name for w in load_config(site(tmp_path)).walls] == ["hall"]
+
+
+@pytest.mark.parametrize(("walls", "key", "reason"), [
+    ([{"name": "hall", "layout": "5x5"}], "walls[0].layout", "no layout '5x5'"),
+    ([{"name": "hall", "cameras": ["nope"]}], "walls[0].cameras[0]", "no camera 'nope'"),
+    ([{"name": "hall", "layout": "2x2", "alarm_tile": 4}], "walls[0].alarm_tile", "tiles 0..3"),
+    ([{"name": "hall"}, {"name": "hall"}], "walls[1].name", "duplicate wall"),
+    ([{"name": "hall", "tour": {"interval": 2, "cameras": ["cam-00"]}}], "walls[0].tour.interval", "5"),
+    ([{"name": "hall", "tour": {"cameras": ["gone"]}}], "walls[0].tour.cameras[0]", "no camera 'gone'"),
+    ([{"name": "Hall!"}], "walls[0].name", "pattern"),
+])
+def test_bad_walls_name_file_key_and_reason(tmp_path: Path, walls: list[Any], key: str, reason: str) -> None:
+    expect(site(tmp_path, server={"walls": walls}), "server.yaml", key, reason)
+
+
+def test_bad_layout_names_the_reason(tmp_path: Path) -> None:
+    layouts = [{"name": "odd", "columns": 2, "rows": 2, "cells": [{"col": 0, "row": 0, "width": 2},
+                                                                  {"col": 1, "row": 0}]}]
+    expect(site(tmp_path, server={"layouts": layouts}), "server.yaml", "layouts[0]", "overlaps")

@@ -1,7 +1,10 @@
-"""``/ws/wall``: the push channel of the wall and the review desk — "case raised", decisions, updates.
+"""``/ws/wall``: the push channel of the wall and the review desk — "case raised", decisions, updates, and
+every change of a shared wall (``{"type": "wall", "wall": …}``).
 
-The case desk tells the broadcaster from its own thread *after* the commit; each connected user gets only the
-messages about cameras they may see (checked at send time, so a revoked grant stops the flow at once).
+The case desk and the wall service tell the broadcaster from their own threads *after* the commit; each
+connected user gets only the messages about cameras they may see (checked at send time, so a revoked grant stops
+the flow at once). A wall change is published as a function of the user and rendered at send time, so each
+user's copy leaves out the cameras they may not see.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from wall.access import Principal
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 500  # a stuck client loses old notices, never the server's memory
+Render = Callable[[Principal], dict[str, Any] | None]
+Notice = dict[str, Any] | Render
 
 
 @dataclass(eq=False)
 class _Client:
     principal: Principal
-    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    queue: asyncio.Queue[Notice] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
 
 
 class WallBroadcaster:
@@ -32,14 +37,14 @@ class WallBroadcaster:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.clients: set[_Client] = set()
 
-    def publish(self, message: dict[str, Any]) -> None:
-        """Thread-safe: called by the case desk after its commit."""
+    def publish(self, message: Notice) -> None:
+        """Thread-safe: called by the case desk and the wall service after their commits."""
         if self.loop is None:
             return
         self.loop.call_soon_threadsafe(self._fan_out, message)
 
-    def _fan_out(self, message: dict[str, Any]) -> None:
-        camera = (message.get("case") or {}).get("camera")
+    def _fan_out(self, message: Notice) -> None:
+        camera = None if callable(message) else (message.get("case") or {}).get("camera")
         for client in list(self.clients):
             if camera is not None and not client.principal.may_view(camera):
                 continue
@@ -57,7 +62,7 @@ class WallBroadcaster:
         self.clients.add(client)
         await websocket.send_json({"type": "hello", "user": principal.name})
         reader = asyncio.create_task(_drain(websocket))
-        getter: asyncio.Task[dict[str, Any]] | None = None
+        getter: asyncio.Task[Notice] | None = None
         try:
             while not reader.done():
                 getter = getter or asyncio.create_task(client.queue.get())
@@ -72,7 +77,10 @@ class WallBroadcaster:
                     break
                 if getter not in done:
                     continue
-                message, getter = getter.result(), None
+                notice, getter = getter.result(), None
+                message = notice(client.principal) if callable(notice) else notice
+                if message is None:
+                    continue
                 camera = (message.get("case") or {}).get("camera")
                 if camera is None or client.principal.may_view(camera):
                     await websocket.send_json(message)

@@ -1,0 +1,192 @@
+"""``/api/layouts``, ``/api/walls/…``, ``/api/camera-groups``: the wall as operators and the hall's displays use it.
+
+Any signed-in user may watch a shared wall (its tiles of cameras they may not see come without the camera);
+operators and admins change it; a seat (``@me``) belongs to its user alone. Admins create and delete shared
+walls. Every change is audited by :class:`wall.walls.service.WallService` with the new state.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from wall.access import Principal, current_principal, require_role
+from wall.auth import grants
+from wall.store.accounts import CameraGroup
+from wall.walls.service import KEEP, WallError, WallService
+from wall.walls.state import ALARM_TIMEOUT_DEFAULT_S, TOUR_DEFAULT_S, TOUR_MAX_S, TOUR_MIN_S, WallSpec
+
+router = APIRouter(prefix="/api", tags=["walls"])
+Viewer = Annotated[Principal, Depends(current_principal)]
+Admin = Annotated[Principal, Depends(require_role("admin"))]
+WallName = Annotated[str, Path(pattern=r"^(@me|[a-z0-9][a-z0-9_-]{0,31})$")]
+PresetName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^/\x00-\x1f]+$")]
+TileIndex = Annotated[int, Path(ge=0, le=63)]
+CameraId = Annotated[str, Field(min_length=1, max_length=64)]
+ANSWERS: dict[int | str, dict[str, Any]] = {403: {"description": "may watch, not change"},
+                                            404: {"description": "no such wall, tile, camera or preset"},
+                                            409: {"description": "not in a state for this"}}
+
+
+class TileIn(BaseModel):
+    camera: CameraId | None = Field(default=None, description="The camera to show; null empties the tile.")
+    pinned: bool | None = Field(default=None, description="Pinned tiles keep their camera through tours.")
+
+
+class LayoutIn(BaseModel):
+    layout: str = Field(min_length=1, max_length=16)
+
+
+class OptionsIn(BaseModel):
+    title: str | None = Field(default=None, min_length=1, max_length=60)
+    alarms: bool | None = None
+    alarm_tile: int | None = Field(default=None, ge=0, le=63, description="null: the layout's own alarm tile")
+    alarm_timeout: int | None = Field(default=None, ge=10, le=3600)
+
+
+class TourIn(BaseModel):
+    cameras: list[CameraId] = Field(default_factory=list, max_length=500)
+    group: str | None = Field(default=None, min_length=1, max_length=64)
+    interval: int = Field(default=TOUR_DEFAULT_S, ge=TOUR_MIN_S, le=TOUR_MAX_S)
+    order: Literal["sequential", "random"] = "sequential"
+
+
+class PresetIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[^/\x00-\x1f]+$")
+
+
+class WallIn(BaseModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    title: str = Field(default="", max_length=60)
+    layout: str = Field(default="2x2", min_length=1, max_length=16)
+    cameras: list[CameraId] = Field(default_factory=list, max_length=64)
+    alarms: bool = True
+    alarm_timeout: int = Field(default=ALARM_TIMEOUT_DEFAULT_S, ge=10, le=3600)
+
+
+def walls_of(request: Request) -> WallService:
+    return request.app.state.walls  # type: ignore[no-any-return]
+
+
+Walls = Annotated[WallService, Depends(walls_of)]
+
+
+def _run(call: Any) -> Any:
+    try:
+        return call()
+    except WallError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+@router.get("/layouts")
+def list_layouts(principal: Viewer, walls: Walls) -> list[dict[str, Any]]:
+    """Every layout the site offers (built-in and its own), with its grid and alarm tile."""
+    return [layout.model_dump() for layout in walls.layouts.values()]
+
+
+@router.get("/camera-groups")
+def camera_groups(principal: Viewer, request: Request) -> list[dict[str, Any]]:
+    """Camera groups with the members this user may see (groups with none are left out) — for the camera picker
+    and tours."""
+    with request.app.state.db.session() as s:
+        out = []
+        for group in s.scalars(select(CameraGroup).order_by(CameraGroup.name)):
+            members = [c for c in grants.group_members(s, group) if principal.may_view(c)]
+            if members:
+                out.append({"name": group.name, "cameras": members})
+        return out
+
+
+@router.get("/walls")
+def list_walls(principal: Viewer, walls: Walls) -> list[dict[str, Any]]:
+    """The shared walls and the user's own seat (``@me``)."""
+    return walls.list_for(principal)
+
+
+@router.post("/walls", status_code=status.HTTP_201_CREATED, responses=ANSWERS)
+def create_wall(body: WallIn, admin: Admin, walls: Walls) -> dict[str, Any]:
+    spec = WallSpec(name=body.name, title=body.title, layout=body.layout, cameras=body.cameras, alarms=body.alarms,
+                    alarm_timeout=body.alarm_timeout)
+    return _run(lambda: walls.create(admin, spec))  # type: ignore[no-any-return]
+
+
+@router.delete("/walls/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=ANSWERS)
+def delete_wall(name: WallName, admin: Admin, walls: Walls) -> Response:
+    _run(lambda: walls.delete(admin, name))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/walls/{name}", responses=ANSWERS)
+def get_wall(name: WallName, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    return _run(lambda: walls.view(name, principal))  # type: ignore[no-any-return]
+
+
+@router.patch("/walls/{name}", responses=ANSWERS)
+def set_options(name: WallName, body: OptionsIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    tile = body.alarm_tile if "alarm_tile" in body.model_fields_set else KEEP
+    return _run(lambda: walls.set_options(name, principal, title=body.title, alarms=body.alarms,  # type: ignore
+                                          alarm_tile=tile, alarm_timeout=body.alarm_timeout))
+
+
+@router.put("/walls/{name}/layout", responses=ANSWERS)
+def set_layout(name: WallName, body: LayoutIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    return _run(lambda: walls.set_layout(name, principal, body.layout))  # type: ignore[no-any-return]
+
+
+@router.put("/walls/{name}/tiles/{index}", responses=ANSWERS)
+def set_tile(name: WallName, index: TileIndex, body: TileIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    """Show a camera on a tile (or empty it), and pin or unpin the tile."""
+    return _run(lambda: walls.set_tile(name, principal, index, body.camera, body.pinned))  # type: ignore
+
+
+@router.post("/walls/{name}/tour", responses=ANSWERS)
+def start_tour(name: WallName, body: TourIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    """Start (or replace) the wall's tour over a list of cameras or a camera group."""
+    return _run(lambda: walls.start_tour(name, principal, cameras=body.cameras, group=body.group,  # type: ignore
+                                         interval=body.interval, order=body.order))
+
+
+@router.delete("/walls/{name}/tour", responses=ANSWERS)
+def stop_tour(name: WallName, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    return _run(lambda: walls.stop_tour(name, principal))  # type: ignore[no-any-return]
+
+
+@router.post("/walls/{name}/tour/pause", responses=ANSWERS)
+def pause_tour(name: WallName, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    return _run(lambda: walls.pause_tour(name, principal, True))  # type: ignore[no-any-return]
+
+
+@router.post("/walls/{name}/tour/resume", responses=ANSWERS)
+def resume_tour(name: WallName, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    return _run(lambda: walls.pause_tour(name, principal, False))  # type: ignore[no-any-return]
+
+
+@router.post("/walls/{name}/alarm/ack", responses=ANSWERS)
+def acknowledge_alarm(name: WallName, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    """The operator has seen the alarm: the tile reverts and the next queued alarm (if any) shows."""
+    return _run(lambda: walls.acknowledge(name, principal))  # type: ignore[no-any-return]
+
+
+@router.get("/walls/{name}/presets", responses=ANSWERS)
+def list_presets(name: WallName, principal: Viewer, walls: Walls) -> list[dict[str, Any]]:
+    return _run(lambda: walls.presets(name, principal))  # type: ignore[no-any-return]
+
+
+@router.post("/walls/{name}/presets", status_code=status.HTTP_201_CREATED, responses=ANSWERS)
+def save_preset(name: WallName, body: PresetIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    """Save the wall's arrangement (layout, tiles, pins, alarm tile, tour settings) under a name (预案)."""
+    return _run(lambda: walls.save_preset(name, principal, body.name))  # type: ignore[no-any-return]
+
+
+@router.post("/walls/{name}/presets/{preset}/recall", responses=ANSWERS)
+def recall_preset(name: WallName, preset: PresetName, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    return _run(lambda: walls.recall_preset(name, principal, preset))  # type: ignore[no-any-return]
+
+
+@router.delete("/walls/{name}/presets/{preset}", responses=ANSWERS)
+def delete_preset(name: WallName, preset: PresetName, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    return _run(lambda: walls.delete_preset(name, principal, preset))  # type: ignore[no-any-return]

@@ -1,0 +1,101 @@
+"""Wall layouts are data: a grid of columns × rows and the cells that tiles occupy (a 1+N layout has one big
+cell). The built-ins cover what a command hall expects (domain.md §7): 1, 2×2, 3×3, 4×4, 1+5, 1+7 and 3×6 for
+the reference hall's 18-screen splicing wall; a site adds its own under ``layouts:`` in server.yaml.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, model_validator
+
+from streams.config import Strict
+
+GRID = re.compile(r"^(\d{1,2})x(\d{1,2})$")
+NAME = r"^[A-Za-z0-9][A-Za-z0-9+_-]{0,15}$"
+MAX_TILES = 64  # a tile is a decoder in the browser; beyond this a wall is a mosaic, not a wall
+
+
+class Cell(Strict):
+    """One tile's place on the grid: column and row of its top-left corner, and its size in grid units."""
+
+    col: int = Field(ge=0, le=15)
+    row: int = Field(ge=0, le=15)
+    width: int = Field(default=1, ge=1, le=16)
+    height: int = Field(default=1, ge=1, le=16)
+
+
+class Layout(Strict):
+    """A wall layout. Either ``grid: RxC`` (rows × columns of equal tiles) or ``columns``, ``rows`` and
+    ``cells`` (for unequal splits). ``alarm_tile`` is where a new case pops up; by default the biggest tile."""
+
+    name: str = Field(pattern=NAME, description="Short name shown in the layout menu, e.g. 2x2, 1+5.")
+    title: str = Field(default="", max_length=40, description="Longer label; default: the name.")
+    grid: str | None = Field(default=None, description="Equal split, rows x columns, e.g. 3x6.")
+    columns: int = Field(default=0, ge=0, le=16)
+    rows: int = Field(default=0, ge=0, le=16)
+    cells: list[Cell] = Field(default_factory=list, description="Tiles in order; tile 0 is the first.")
+    alarm_tile: int | None = Field(default=None, ge=0, description="Tile index the alarm pop-up takes.")
+
+    @model_validator(mode="after")
+    def _shape(self) -> Layout:
+        if self.grid is not None:
+            match = GRID.match(self.grid)
+            if match is None:
+                raise ValueError(f"grid '{self.grid}' is not rows x columns like 3x6")
+            if self.cells:
+                raise ValueError("give either grid or cells, not both")
+            self.rows, self.columns = int(match[1]), int(match[2])
+            if not (1 <= self.rows <= 16 and 1 <= self.columns <= 16):
+                raise ValueError("grid rows and columns must be 1..16")
+            self.cells = [Cell(col=c, row=r) for r in range(self.rows) for c in range(self.columns)]
+        if not self.cells:
+            raise ValueError("a layout needs grid: RxC or cells")
+        if self.columns < 1 or self.rows < 1:
+            raise ValueError("columns and rows are needed with cells")
+        if len(self.cells) > MAX_TILES:
+            raise ValueError(f"{len(self.cells)} tiles; at most {MAX_TILES}")
+        taken: dict[tuple[int, int], int] = {}
+        for i, cell in enumerate(self.cells):
+            if cell.col + cell.width > self.columns or cell.row + cell.height > self.rows:
+                raise ValueError(f"cells[{i}] reaches outside the {self.columns}x{self.rows} grid")
+            for c in range(cell.col, cell.col + cell.width):
+                for r in range(cell.row, cell.row + cell.height):
+                    if (c, r) in taken:
+                        raise ValueError(f"cells[{i}] overlaps cells[{taken[(c, r)]}]")
+                    taken[(c, r)] = i
+        if self.alarm_tile is None:
+            self.alarm_tile = max(range(len(self.cells)), key=lambda i: self.cells[i].width * self.cells[i].height)
+        elif self.alarm_tile >= len(self.cells):
+            raise ValueError(f"alarm_tile {self.alarm_tile} is not a tile (0..{len(self.cells) - 1})")
+        self.title = self.title or self.name
+        return self
+
+    @property
+    def tile_count(self) -> int:
+        return len(self.cells)
+
+
+def _one_plus(name: str, size: int, big: int) -> Layout:
+    """One big tile of ``big``×``big`` in the top-left of a ``size``×``size`` grid, the rest single tiles."""
+    cells = [Cell(col=0, row=0, width=big, height=big)]
+    cells += [Cell(col=c, row=r) for r in range(size) for c in range(size) if not (c < big and r < big)]
+    return Layout(name=name, columns=size, rows=size, cells=cells, alarm_tile=0)
+
+
+BUILT_IN: tuple[Layout, ...] = (
+    Layout(name="1", grid="1x1"),
+    Layout(name="2x2", grid="2x2"),
+    Layout(name="3x3", grid="3x3"),
+    Layout(name="4x4", grid="4x4"),
+    _one_plus("1+5", 3, 2),
+    _one_plus("1+7", 4, 3),
+    Layout(name="3x6", grid="3x6", title="3x6 (18)"),
+)
+
+
+def layout_table(extra: list[Layout]) -> dict[str, Layout]:
+    """Built-ins, then the site's own (a site layout of the same name replaces the built-in)."""
+    table = {layout.name: layout for layout in BUILT_IN}
+    table.update({layout.name: layout for layout in extra})
+    return table
