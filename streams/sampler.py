@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,6 +71,7 @@ class FrameSampler:
         self.decoded = 0  # frames that went through the decoder
         self.skipped = 0  # packets never decoded
         self.emitted = 0
+        self.decode_seconds = 0.0  # time inside the decoder (for the service's metrics)
 
     def on_epoch(self, epoch: Epoch) -> None:
         with self._lock:
@@ -96,7 +98,7 @@ class FrameSampler:
                 return
             self._arrivals[item.packet.pts] = item
             try:
-                frames = self._decoder.decode(item.packet)
+                frames = self._decode(item.packet)
                 if item.keyframe and not frames and self._keyframe_only():
                     frames = self._drain()  # reorder delay would hold the keyframe until more packets come
             except av.error.FFmpegError as exc:
@@ -139,9 +141,17 @@ class FrameSampler:
             return False  # GOP length unknown until the second keyframe: decode the first GOP as needed
         return self._last_key_s is not None and t >= self._last_key_s + self._gop - 1e-6
 
+    def _decode(self, packet: av.Packet | None) -> list[av.VideoFrame]:
+        assert self._decoder is not None
+        t0 = time.perf_counter()
+        try:
+            return list(self._decoder.decode(packet))
+        finally:
+            self.decode_seconds += time.perf_counter() - t0
+
     def _drain(self) -> list[av.VideoFrame]:
         assert self._decoder is not None
-        frames = list(self._decoder.decode(None))
+        frames = self._decode(None)
         self._decoder.flush_buffers()
         return frames
 

@@ -59,6 +59,9 @@ class AnalysisPipeline:
         self.on_event = on_event
         self.max_batch = max_batch
         self.stats = PipelineStats()
+        # Told (batch size, seconds of the detector call) after every batch: how the service's metrics get
+        # histograms without this package knowing of Prometheus. Called on the worker thread; must be quick.
+        self.batch_observers: list[Callable[[int, float], None]] = []
         self._waiting: dict[str, SampledFrame] = {}
         self._cond = threading.Condition()
         self._stop = False
@@ -113,6 +116,11 @@ class AnalysisPipeline:
         self.stats.batches += 1
         self.stats.batch_sizes[len(batch)] += 1
         self.stats.detect_seconds += t1 - t0
+        for observe in self.batch_observers:
+            try:
+                observe(len(batch), t1 - t0)
+            except Exception:
+                log.exception("batch observer failed")
         changes: list[EventChange] = []
         for frame, detections in zip(batch, results, strict=True):
             analyzer = self.analyzers.get(frame.camera_id)

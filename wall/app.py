@@ -35,6 +35,7 @@ from wall.auth.grants import seed_groups
 from wall.cases.service import CaseService
 from wall.config import SiteConfig
 from wall.live import stream_live
+from wall.metrics import install_metrics
 from wall.store.db import Database, open_database
 
 STATIC = Path(__file__).with_name("static")
@@ -150,6 +151,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         return response
 
     cases.install(app)
+    install_metrics(app, site.server.metrics, hub, db, analytics, cases)  # GET /metrics (wall/metrics.py)
     app.include_router(auth_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(case_routes.router)

@@ -33,6 +33,34 @@ CATALOGUE_FILE = "event_codes.yaml"
 DATABASE_BACKENDS = ("sqlite", "postgresql")
 
 
+class MetricsSettings(Strict):
+    """`/metrics` for Prometheus. It holds no secret (never a camera URL) but names every camera and shows how the
+    site is doing, so only scrapers from `allow` or with `token` get it; the others get 403, and 404 when it is off."""
+
+    enabled: bool = Field(default=True, description="Serve /metrics.")
+    allow: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Client addresses or networks (CIDR) that may scrape without the token. A request relayed by a "
+        "proxy (X-Forwarded-For or Forwarded header) is never let in by its address.",
+    )
+    token: str | None = Field(
+        default=None, min_length=16,
+        description="Bearer token (Authorization: Bearer …) that lets a scraper from any address in; use ${ENV}.",
+    )
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"'{item}' is not an IP address or network like 10.0.0.0/8") from None
+        return value
+
+
 class ServerSettings(Strict):
     host: str = Field(default="127.0.0.1", description="Address to listen on; keep 127.0.0.1 behind a proxy.")
     port: int = Field(default=8080, ge=1, le=65535)
@@ -49,6 +77,7 @@ class ServerSettings(Strict):
         description="SQLAlchemy URL of a PostgreSQL database for larger sites, e.g. "
         "postgresql+psycopg://citywall:${DB_PASSWORD}@db.example/citywall; default: SQLite in data_dir.",
     )
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Who may scrape /metrics.")
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,288 @@
+"""``/metrics`` for Prometheus: how every camera, the analytics and the case loop are doing, read at scrape time.
+
+Why a custom collector rather than counters sprinkled through the code: the truth already lives somewhere —
+camera health in ``streams.health``, decoding in the samplers, the detector's and pipeline's counters in
+``vision``, cases and the outbox in the database, viewers in the remuxes and the ``/ws/wall`` broadcaster. The
+collector reads those when Prometheus asks, so nothing can drift and ``streams``/``vision`` never import
+Prometheus. The only observations made here are the two histograms (detector time per batch, batch size): a
+histogram needs every value, so the pipeline tells its ``batch_observers`` and this module records them.
+
+Every app gets its own ``CollectorRegistry`` (tests start many apps in one process). Labels are camera ids,
+event codes and states — never a camera URL. Who may scrape is ``server.metrics`` in server.yaml.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from streams.health import CameraState
+from wall.store.cases import Case, CaseEvent, OutboxMessage
+
+if TYPE_CHECKING:
+    from streams.hub import CameraHub
+    from wall.analytics import SiteAnalytics
+    from wall.cases.service import CaseService
+    from wall.config import MetricsSettings
+    from wall.store.db import Database
+
+log = logging.getLogger(__name__)
+
+PREFIX = "citywall"
+BATCH_SECONDS_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+BATCH_SIZE_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+# Headers a reverse proxy adds: such a request comes from outside, whatever address the proxy connects from.
+PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+class SiteCollector(Collector):
+    """Reads the running site's state at scrape time: cameras, decoding, analytics, cases, outbox, viewers."""
+
+    def __init__(self, hub: CameraHub, db: Database, analytics: SiteAnalytics | None,
+                 cases: CaseService) -> None:
+        self.hub = hub
+        self.db = db
+        self.analytics = analytics
+        self.cases = cases
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # nothing to check at registration; the names are fixed below and collect() is not cheap
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._cameras()
+        yield from self._viewers()
+        if self.analytics is not None:
+            yield from self._analytics(self.analytics)
+        yield from self._database()
+
+    # -- cameras ------------------------------------------------------------------------------------------------
+    def _cameras(self) -> Iterator[Metric]:
+        state = GaugeMetricFamily(f"{PREFIX}_camera_state", "1 for the camera's current state, 0 for the others "
+                                  "(connecting, live, stalled, offline, stopped)", labels=["camera", "state"])
+        since = GaugeMetricFamily(f"{PREFIX}_camera_state_since_timestamp_seconds",
+                                  "When the camera entered its current state (Unix time)", labels=["camera"])
+        fps = GaugeMetricFamily(f"{PREFIX}_camera_fps", "Frames per second received over the last 10 s "
+                                "(0 unless live)", labels=["camera"])
+        bitrate = GaugeMetricFamily(f"{PREFIX}_camera_bitrate_bits_per_second", "Bits per second received over "
+                                    "the last 10 s (0 unless live)", labels=["camera"])
+        gop = GaugeMetricFamily(f"{PREFIX}_camera_gop_seconds", "Measured keyframe interval", labels=["camera"])
+        reconnects = CounterMetricFamily(f"{PREFIX}_camera_reconnects", "Connection attempts after the first",
+                                         labels=["camera"])
+        packets = CounterMetricFamily(f"{PREFIX}_camera_packets", "Video packets received", labels=["camera"])
+        received = CounterMetricFamily(f"{PREFIX}_camera_received_bytes", "Video bytes received",
+                                       labels=["camera"])
+        error = GaugeMetricFamily(f"{PREFIX}_camera_last_error_timestamp_seconds", "When the camera's last error "
+                                  "happened, by its kind (refused, timeout, unauthorized, …)",
+                                  labels=["camera", "kind"])
+        decode = CounterMetricFamily(f"{PREFIX}_camera_decode_seconds", "Time spent decoding this camera's "
+                                     "video for analytics", labels=["camera"])
+        decoded = CounterMetricFamily(f"{PREFIX}_camera_decoded_frames", "Frames decoded for analytics",
+                                      labels=["camera"])
+        skipped = CounterMetricFamily(f"{PREFIX}_camera_skipped_packets", "Packets analytics never had to decode",
+                                      labels=["camera"])
+        sampled = CounterMetricFamily(f"{PREFIX}_camera_sampled_frames", "Frames handed to the detector pipeline",
+                                      labels=["camera"])
+        samplers = self.analytics.samplers if self.analytics is not None else {}
+        for session in self.hub:
+            cam = session.id
+            health = session.health
+            snap = health.snapshot()
+            current = snap["state"]
+            for value in CameraState:
+                state.add_metric([cam, value.value], 1.0 if value.value == current else 0.0)
+            since.add_metric([cam], float(snap["since"]))  # type: ignore[arg-type]
+            fps.add_metric([cam], float(snap["fps"] or 0.0))  # type: ignore[arg-type]
+            bitrate.add_metric([cam], float(snap["bitrate_kbps"] or 0.0) * 1000)  # type: ignore[arg-type]
+            if snap["gop_seconds"]:
+                gop.add_metric([cam], float(snap["gop_seconds"]))  # type: ignore[arg-type]
+            reconnects.add_metric([cam], float(health.reconnects))
+            packets.add_metric([cam], float(health.packets))
+            received.add_metric([cam], float(health.bytes))
+            if health.last_error_at is not None:
+                error.add_metric([cam, health.last_error_kind or "other"], health.last_error_at)
+            sampler = samplers.get(cam)
+            if sampler is not None:
+                decode.add_metric([cam], sampler.decode_seconds)
+                decoded.add_metric([cam], float(sampler.decoded))
+                skipped.add_metric([cam], float(sampler.skipped))
+                sampled.add_metric([cam], float(sampler.emitted))
+        yield from (state, since, fps, bitrate, gop, reconnects, packets, received, error,
+                    decode, decoded, skipped, sampled)
+
+    def _viewers(self) -> Iterator[Metric]:
+        live = GaugeMetricFamily(f"{PREFIX}_live_viewers", "Open /ws/live sockets (browser tiles) per camera",
+                                 labels=["camera"])
+        for session in self.hub:
+            live.add_metric([session.id], float(session.remux.viewer_count))
+        yield live
+        yield GaugeMetricFamily(f"{PREFIX}_wall_viewers", "Open /ws/wall sockets (walls and review desks)",
+                                value=float(len(self.cases.broadcaster.clients)))
+
+    # -- analytics ------------------------------------------------------------------------------------------------
+    def _analytics(self, analytics: SiteAnalytics) -> Iterator[Metric]:
+        stats = analytics.pipeline.stats
+        for name, value, text in (
+            ("analysis_frames_submitted", stats.frames_in, "Sampled frames offered to the detector pipeline"),
+            ("analysis_frames_analysed", stats.frames_analysed, "Frames that went through detector and rules"),
+            ("analysis_frames_dropped", stats.frames_dropped, "Frames replaced by a newer one of the same camera "
+             "before the detector got to them (the detector is behind)"),
+            ("analysis_events", stats.events, "Event changes (opened, updated, cleared, …) from the rules"),
+            ("analysis_rules_seconds", stats.analyse_seconds, "Time in tracking, zones and rules after detection"),
+        ):
+            yield CounterMetricFamily(f"{PREFIX}_{name}", text, value=float(value))
+        detector = analytics.detector
+        d = detector.stats
+        for name, value, text in (
+            ("detector_frames", d.frames, "Frames through the detector"),
+            ("detector_runs", d.runs, "ONNX Runtime session runs (one per frame for a fixed-batch-1 model)"),
+            ("detector_inference_seconds", d.inference_seconds, "Time inside ONNX Runtime"),
+            ("detector_preprocess_seconds", d.preprocess_seconds, "Letterbox and input conversion time"),
+            ("detector_postprocess_seconds", d.postprocess_seconds, "Box decoding and NMS time"),
+        ):
+            yield CounterMetricFamily(f"{PREFIX}_{name}", text, value=float(value))
+        info = GaugeMetricFamily(f"{PREFIX}_detector_info", "The loaded detector (always 1)",
+                                 labels=["model", "providers", "batch"])
+        info.add_metric([detector.card.display_name, ",".join(detector.providers),
+                         "dynamic" if detector.dynamic_batch else "fixed-1"], 1.0)
+        yield info
+        moved = GaugeMetricFamily(f"{PREFIX}_camera_scene_moved", "1 while the PTZ guard sees the view away "
+                                     "from its preset (rules paused)", labels=["camera"])
+        for cam, analyzer in analytics.analyzers.items():
+            moved.add_metric([cam], 1.0 if analyzer.scene_moved else 0.0)
+        yield moved
+
+    # -- the case loop, from the database -------------------------------------------------------------------------
+    def _database(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(f"{PREFIX}_database_up", "1 when the last scrape could read the database")
+        try:
+            families = self._cases_and_outbox()
+        except SQLAlchemyError as exc:
+            log.warning("metrics: the database could not be read: %s", type(exc).__name__)
+            up.add_metric([], 0.0)
+            yield up
+            return
+        up.add_metric([], 1.0)
+        yield up
+        yield from families
+
+    def _cases_and_outbox(self) -> list[Metric]:
+        raised = CounterMetricFamily(f"{PREFIX}_cases_raised", "Cases raised by the analytics",
+                                     labels=["camera", "code"])
+        confirmed = CounterMetricFamily(f"{PREFIX}_cases_confirmed", "Cases an operator confirmed",
+                                        labels=["camera", "code"])
+        rejected = CounterMetricFamily(f"{PREFIX}_cases_rejected", "Cases an operator rejected",
+                                       labels=["camera", "code"])
+        by_status = GaugeMetricFamily(f"{PREFIX}_cases", "Cases now in each state (pending_review is the desk's "
+                                      "backlog)", labels=["camera", "status"])
+        outbox = GaugeMetricFamily(f"{PREFIX}_outbox_messages", "Outbox messages to the case platform by status "
+                                   "(pending: not yet delivered; dead: gave up, needs an admin)", labels=["status"])
+        oldest = GaugeMetricFamily(f"{PREFIX}_outbox_oldest_pending_age_seconds",
+                                   "Age of the oldest undelivered message (0 when none)")
+        with self.db.session() as s:
+            for cam, code, n in s.execute(select(Case.camera_id, Case.code, func.count())
+                                          .group_by(Case.camera_id, Case.code)):
+                raised.add_metric([cam, code], float(n))
+            for family, action in ((confirmed, "confirm"), (rejected, "reject")):
+                rows = s.execute(select(Case.camera_id, Case.code, func.count())
+                                 .join(CaseEvent, CaseEvent.case_id == Case.id).where(CaseEvent.action == action)
+                                 .group_by(Case.camera_id, Case.code))
+                for cam, code, n in rows:
+                    family.add_metric([cam, code], float(n))
+            for cam, status, n in s.execute(select(Case.camera_id, Case.status, func.count())
+                                            .group_by(Case.camera_id, Case.status)):
+                by_status.add_metric([cam, status], float(n))
+            counts = dict(s.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
+            first = s.scalar(select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status == "pending"))
+        for status in ("pending", "sent", "dead"):
+            outbox.add_metric([status], float(counts.get(status, 0)))
+        oldest.add_metric([], _age(first))
+        return [raised, confirmed, rejected, by_status, outbox, oldest]
+
+
+def _age(created: datetime | None) -> float:
+    if created is None:
+        return 0.0
+    if created.tzinfo is None:  # SQLite hands back naive datetimes for timezone-aware columns
+        created = created.replace(tzinfo=UTC)
+    return max(0.0, time.time() - created.timestamp())
+
+
+def build_registry(hub: CameraHub, db: Database, analytics: SiteAnalytics | None,
+                   cases: CaseService) -> CollectorRegistry:
+    """This app's registry: the site collector, the pipeline's histograms and the process' own numbers."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SiteCollector(hub, db, analytics, cases))
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)  # stateless readers of this process: safe to share between registries
+    if analytics is not None:
+        seconds = Histogram(f"{PREFIX}_detect_batch_seconds", "Time of one detector call on a batch of frames "
+                            "(letterbox, inference, decoding, NMS)", buckets=BATCH_SECONDS_BUCKETS,
+                            registry=registry)
+        sizes = Histogram(f"{PREFIX}_detect_batch_size", "Frames per detector call (cameras whose frames waited "
+                          "together)", buckets=BATCH_SIZE_BUCKETS, registry=registry)
+
+        def observe(size: int, elapsed: float) -> None:
+            seconds.observe(elapsed)
+            sizes.observe(size)
+
+        analytics.pipeline.batch_observers.append(observe)
+    return registry
+
+
+class ScrapeGuard:
+    """Who may read ``/metrics``: a bearer token from anywhere, or an allowed address not relayed by a proxy."""
+
+    def __init__(self, settings: MetricsSettings) -> None:
+        self.networks = [ipaddress.ip_network(item, strict=False) for item in settings.allow]
+        self.token = settings.token
+
+    def allows(self, request: Request) -> bool:
+        if self.token is not None:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.token.encode()):
+                return True
+        if any(h in request.headers for h in PROXY_HEADERS):
+            return False
+        host = request.client.host if request.client else None
+        try:
+            address = ipaddress.ip_address(host or "")
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in net for net in self.networks)
+
+
+def install_metrics(app: FastAPI, settings: MetricsSettings, hub: CameraHub, db: Database,
+                    analytics: SiteAnalytics | None, cases: CaseService) -> CollectorRegistry | None:
+    """Add ``GET /metrics`` (unless disabled) and keep the registry on ``app.state.metrics``."""
+    if not settings.enabled:
+        app.state.metrics = None
+        return None
+    registry = build_registry(hub, db, analytics, cases)
+    guard = ScrapeGuard(settings)
+    app.state.metrics = registry
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        """Prometheus text format; a sync endpoint on purpose, since the scrape reads the database."""
+        if not guard.allows(request):
+            return PlainTextResponse("forbidden\n", status_code=403)
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))  # text, or OpenMetrics if asked
+        return Response(encode(registry), headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+
+    return registry
