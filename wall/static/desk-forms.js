@@ -1,0 +1,187 @@
+// The decision forms of the selected case: confirm (event code from the catalogue, grid code, address, note),
+// reject (a reason of the site's list + free text) and close. The server decides: its answer, error included
+// (409 when another operator decided first, 422 for a bad grid code), is what the operator sees.
+import { api } from "./nav.js";
+import { t } from "./i18n.js";
+import { codeName, reasonName, tf, word } from "./desk-words.js";
+
+const CLOSABLE = ["dispatched", "cleared_on_video", "still_present"];
+
+/** The server's words for a failed request: FastAPI's detail, a string or a list of field errors. */
+export async function serverError(res) {
+  let detail = "";
+  try {
+    const body = await res.json();
+    detail = body.detail;
+  } catch (_) { /* not JSON: the status says enough */ }
+  if (Array.isArray(detail)) {
+    detail = detail.map((d) => {
+      const field = Array.isArray(d.loc) ? d.loc[d.loc.length - 1] : "";
+      return field ? `${word("deskKey", field)}: ${d.msg}` : d.msg;
+    }).join("; ");
+  }
+  return `${res.status} ${detail || res.statusText || t("deskFailed")}`.trim();
+}
+
+export class DecisionForms {
+  /**
+   * @param {HTMLElement} root the detail section
+   * @param {{ catalogue: Map<string, object>, reasons: Map<string, string>, canDecide: boolean,
+   *           onDone: (kind: string, summary: object) => void, onSubmit: (id: number) => void,
+   *           onFailed: (id: number) => void, showError: (text: string) => void }} options
+   *        onSubmit/onFailed frame a request, so the desk can tell its own decision's push from another's
+   */
+  constructor(root, options) {
+    Object.assign(this, options);
+    this.forms = {
+      confirm: root.querySelector("#confirm-form"),
+      reject: root.querySelector("#reject-form"),
+      close: root.querySelector("#close-form"),
+    };
+    this.buttons = {
+      confirm: root.querySelector("#b-confirm"),
+      reject: root.querySelector("#b-reject"),
+      close: root.querySelector("#b-close"),
+    };
+    this.openKind = null;
+    this.record = null;
+    this.busy = false;
+    for (const [kind, form] of Object.entries(this.forms)) {
+      form.addEventListener("submit", (event) => { event.preventDefault(); this.submit(); });
+      form.querySelector(".cancel").addEventListener("click", () => this.cancel());
+      this.buttons[kind].addEventListener("click", () => this.open(kind));
+    }
+    this.fillOptions();
+  }
+
+  fillOptions() {
+    const codeSelect = this.forms.confirm.querySelector("#c-code");
+    const chosen = codeSelect.value;
+    codeSelect.replaceChildren(...[...this.catalogue.values()].map((c) => option(c.code,
+      `${c.code} ${codeName(c.code, c.name, this.catalogue)}`)));
+    if (chosen) this.setCode(chosen);
+    const reasonSelect = this.forms.reject.querySelector("#r-reason");
+    const reason = reasonSelect.value;
+    // numbered labels: with the list focused, typing 1…9 picks a reason (the select's own type-ahead)
+    const reasons = [...this.reasons.entries()].map(([key, name], i) => option(key,
+      `${i + 1} ${reasonName(key, name)}`));
+    reasonSelect.replaceChildren(option("", "—"), ...reasons);
+    reasonSelect.value = reason;
+  }
+
+  setCode(code) {
+    const select = this.forms.confirm.querySelector("#c-code");
+    if (![...select.options].some((o) => o.value === code)) {
+      select.append(option(code, code));  // a code of an older catalogue version: kept as it is
+    }
+    select.value = code;
+  }
+
+  /** A new case is shown: its buttons follow its state; an open form closes (it belonged to the other case). */
+  show(record) {
+    const changed = !this.record || this.record.id !== record.id;
+    this.record = record;
+    const pending = record.status === "pending_review";
+    this.buttons.confirm.disabled = !this.canDecide || !pending;
+    this.buttons.reject.disabled = !this.canDecide || !pending;
+    this.buttons.close.hidden = !CLOSABLE.includes(record.status);
+    this.buttons.close.disabled = !this.canDecide;
+    if (changed) this.hideAll();
+  }
+
+  hideAll() {
+    for (const form of Object.values(this.forms)) form.hidden = true;
+    this.openKind = null;
+  }
+
+  /** c / r / the buttons: open a form prefilled from the case; false (with the reason shown) when not allowed. */
+  open(kind) {
+    const record = this.record;
+    if (!record) return false;
+    if (!this.canDecide) { this.showError(t("deskNotAllowed")); return false; }
+    if (kind !== "close" && record.status !== "pending_review") { this.showError(t("deskOnlyPending")); return false; }
+    if (kind === "close" && !CLOSABLE.includes(record.status)) { this.showError(t("deskNotClosable")); return false; }
+    this.showError("");
+    this.hideAll();
+    const form = this.forms[kind];
+    form.reset();
+    if (kind === "confirm") {
+      this.setCode(record.code);
+      form.querySelector("#c-grid").value = record.grid_code || "";
+      form.querySelector("#c-address").value = record.address || "";
+    }
+    form.hidden = false;
+    this.openKind = kind;
+    form.querySelector("select, input, textarea").focus();
+    return true;
+  }
+
+  cancel() {
+    if (!this.openKind) return false;
+    this.hideAll();
+    this.showError("");
+    document.activeElement?.blur?.();
+    return true;
+  }
+
+  body(kind) {
+    const f = this.forms[kind];
+    const value = (selector) => f.querySelector(selector).value.trim();
+    const body = {};
+    const put = (key, text) => { if (text) body[key] = text; };
+    if (kind === "confirm") {
+      put("code", value("#c-code"));
+      put("grid_code", value("#c-grid"));
+      put("address", value("#c-address"));
+      put("note", value("#c-note"));
+    } else if (kind === "reject") {
+      body.reason = value("#r-reason");
+      put("text", value("#r-text"));
+    } else {
+      put("note", value("#x-note"));
+    }
+    return body;
+  }
+
+  /** Enter / the submit button: send the open form for the case it was opened on. */
+  async submit() {
+    const kind = this.openKind;
+    const record = this.record;
+    if (!kind || !record || this.busy) return;
+    const submitButton = this.forms[kind].querySelector('[type="submit"]');
+    this.busy = true;
+    submitButton.disabled = true;
+    this.showError("");
+    this.onSubmit(record.id);
+    try {
+      const res = await api(`/api/cases/${record.id}/${kind}`, { method: "POST", json: this.body(kind) });
+      if (!res.ok) {
+        this.onFailed(record.id);
+        this.showError(await serverError(res));
+        return;
+      }
+      const summary = await res.json();
+      if (this.record && this.record.id === record.id) this.hideAll();
+      document.activeElement?.blur?.();
+      this.onDone(kind, summary);
+    } catch (_) {
+      this.onFailed(record.id);
+      this.showError(t("deskNetwork"));
+    } finally {
+      this.busy = false;
+      submitButton.disabled = false;
+    }
+  }
+
+  /** After a decision elsewhere: the message that says who and what. */
+  static decidedElsewhere(c) {
+    return tf("deskDecidedElsewhere", { id: c.id, who: c.decided_by || "?", status: word("deskSt", c.status) });
+  }
+}
+
+function option(value, label) {
+  const o = document.createElement("option");
+  o.value = value;
+  o.textContent = label;
+  return o;
+}
