@@ -129,7 +129,7 @@ class AnalysisPipeline:
             try:
                 changes += analyzer.analyse(frame, detections)
             except Exception:  # one camera's rules must not stop the others' analysis
-                log.exception("analyzer of %s failed", frame.camera_id)
+                log.exception("analyzer of %s failed", frame.camera_id, extra={"camera": frame.camera_id})
         self.stats.frames_analysed += len(batch)
         self.stats.analyse_seconds += time.perf_counter() - t1
         for change in changes:

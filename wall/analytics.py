@@ -91,7 +91,7 @@ class SiteAnalytics:
                 self.recent.append(change)
         if announce:
             log.info("event %s %s camera=%s zone=%s code=%s place=%s", change.kind, change.event_id,
-                     change.camera_id, change.zone_id, change.code, change.place)
+                     change.camera_id, change.zone_id, change.code, change.place, extra={"camera": change.camera_id})
         for listener in list(self.listeners):
             try:
                 listener(change)
@@ -116,7 +116,7 @@ class SiteAnalytics:
             session.ring.write_clip(tmp, *change.clip_window)
             change.evidence["clip"] = str(store_evidence(self.evidence_dir, tmp.read_bytes(), ".mp4"))
         except ClipUnavailable as exc:
-            log.warning("no clip for event %s: %s", change.event_id, exc)
+            log.warning("no clip for event %s: %s", change.event_id, exc, extra={"camera": change.camera_id})
         except Exception:
             log.exception("writing the clip of event %s failed", change.event_id)
         finally:

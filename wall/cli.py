@@ -4,10 +4,13 @@ users, grants and the audit log."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
 from pathlib import Path
+
+from wall.logs import add_format_option, configure_logging, default_format
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo"
 DEFAULT_CARD = Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml"
@@ -47,7 +50,8 @@ def _demo_accounts(app: object, site: object) -> None:
         print(f"  {role:<9} user {name:<9} password {password}")
 
 
-def _serve(config_dir: Path, host: str | None, port: int | None, *, demo: bool = False) -> int:
+def _serve(config_dir: Path, host: str | None, port: int | None, *, demo: bool = False,
+           log_format: str = "text") -> int:
     import uvicorn
 
     from wall.app import create_app
@@ -69,16 +73,19 @@ def _serve(config_dir: Path, host: str | None, port: int | None, *, demo: bool =
         return 2
     host = host or site.server.host
     port = port or site.server.port
-    print(f"citywall: {len(site.cameras)} cameras; open http://{host}:{port}/", flush=True)
+    # With JSON logs the service's own notices are log lines too: a collector then reads only JSON objects.
+    say = logging.getLogger("wall.cli").info if log_format == "json" else functools.partial(print, flush=True)
+    say(f"citywall: {len(site.cameras)} cameras; open http://{host}:{port}/")
     from wall.auth.users import count
 
     if demo:
         _demo_accounts(app, site)
     with app.state.db.session() as s:
         if count(s) == 0:  # there is no default account, on purpose
-            print(f"citywall: no accounts yet; make the first admin with: citywall user add NAME --role admin "
-                  f"--config {config_dir}", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", ws_max_size=1 << 20)
+            say(f"citywall: no accounts yet; make the first admin with: citywall user add NAME --role admin "
+                f"--config {config_dir}")
+    # log_config=None: uvicorn's lines go through our handler (JSON or text, always redacted; wall/logs.py)
+    uvicorn.run(app, host=host, port=port, log_level="info", ws_max_size=1 << 20, log_config=None)
     return 0
 
 
@@ -184,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--config", type=Path, required=True, help="directory with cameras.yaml [and server.yaml]")
     s.add_argument("--host", help="override server.host")
     s.add_argument("--port", type=int, help="override server.port")
+    add_format_option(s)
 
     d = sub.add_parser("demo", help="serve the bundled sample cameras (looped CC BY 4.0 clips)")
     d.add_argument("--host", default=None)
     d.add_argument("--port", type=int, default=None)
+    add_format_option(d)
 
     t = sub.add_parser("detect", help="run a model card on images and print the boxes")
     t.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
@@ -211,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parsers(sub)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(getattr(args, "log_format", None) or default_format(),
+                      logging.DEBUG if args.verbose else logging.INFO)
     if args.command == "probe":
         return _probe(args)
     if args.command == "detect":
@@ -220,11 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "replay":
         return _replay(args)
     if args.command == "serve":
-        return _serve(args.config, args.host, args.port)
+        return _serve(args.config, args.host, args.port, log_format=args.log_format)
     account_result = commands.run(args)
     if account_result is not None:
         return account_result
-    return _serve(DEMO_CONFIG, args.host, args.port, demo=True)
+    return _serve(DEMO_CONFIG, args.host, args.port, demo=True, log_format=args.log_format)
 
 
 if __name__ == "__main__":

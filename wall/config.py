@@ -8,6 +8,7 @@ starts — a bad config never starts half a system.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -188,7 +189,9 @@ class SiteConfig:
 
     @property
     def data_dir(self) -> Path:
-        path = Path(self.server.data_dir)
+        # CITYWALL_DATA_DIR wins over server.data_dir: the Docker image keeps data on its /data volume whatever
+        # the mounted (read-only) config says, for `serve` and the account commands alike (docs/deployment.md).
+        path = Path(os.environ.get("CITYWALL_DATA_DIR") or self.server.data_dir)
         return path if path.is_absolute() else self.directory / path
 
 

@@ -54,7 +54,7 @@ async def stream_live(websocket: WebSocket, session: CameraSession, buffer_secon
     if access is not None:
         await run_in_threadpool(access.record, "live.start")
     session.watch(viewer)
-    log.info("live view start camera=%s user=%s", session.id, user)
+    log.info("live view start camera=%s user=%s", session.id, user, extra={"camera": session.id})
     receiver = asyncio.create_task(_wait_for_close(websocket))
     checked = time.monotonic()
     try:
@@ -84,7 +84,8 @@ async def stream_live(websocket: WebSocket, session: CameraSession, buffer_secon
     finally:
         receiver.cancel()
         session.unwatch(viewer)
-        log.info("live view stop camera=%s user=%s skips=%d", session.id, user, viewer.skips)
+        log.info("live view stop camera=%s user=%s skips=%d", session.id, user, viewer.skips,
+                 extra={"camera": session.id})
         if access is not None:
             detail: dict[str, object] = {"seconds": round(time.monotonic() - started, 1)}
             if closed_by is not None:
