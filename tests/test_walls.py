@@ -216,3 +216,14 @@ def test_presets_save_and_recall_the_arrangement(db: Database) -> None:
     assert missing.value.status == 404
     svc.delete_preset("hall", OPERATOR, "早高峰")
     assert svc.presets("hall", VIEWER) == []
+
+
+def test_push_a_seat_to_the_shared_wall(db: Database) -> None:
+    svc = service(db, Clock())
+    svc.set_layout("@me", PARTIAL, "1+5")
+    svc.set_tile("@me", PARTIAL, 0, "c1")
+    view = svc.copy_from("hall", PARTIAL, "@me")
+    assert view["layout"]["name"] == "1+5" and cameras(view)[0] == "c1"
+    with pytest.raises(WallError) as refused:
+        svc.copy_from("hall", VIEWER, "@me")
+    assert refused.value.status == 403

@@ -30,6 +30,7 @@ from wall.access import (
 from wall.analytics import SiteAnalytics
 from wall.api import admin_routes, auth_routes
 from wall.api import cases as case_routes
+from wall.api import walls as wall_routes
 from wall.api.common import UNAUTHENTICATED, document_common_answers, error
 from wall.auth.grants import seed_groups
 from wall.cases.service import CaseService
@@ -37,6 +38,7 @@ from wall.config import SiteConfig
 from wall.live import stream_live
 from wall.metrics import install_metrics
 from wall.store.db import Database, open_database
+from wall.walls.service import WallService
 
 STATIC = Path(__file__).with_name("static")
 Viewer = Annotated[Principal, Depends(current_principal)]
@@ -113,11 +115,14 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         seed_groups(unit, [(cam.id, cam.group) for cam in site.cameras])
     analytics = SiteAnalytics(site, hub) if site.analytics is not None else None
     cases = CaseService(site, db, analytics)
+    walls = WallService(db, site.layouts, [c.id for c in site.cameras], site.walls, publish=cases.broadcaster.publish)
+    cases.desk.listeners.append(walls.on_case)  # a raised case pops up on the walls, a decided one leaves them
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
         cases.start()
+        walls.start()
         if analytics is not None:
             analytics.start()
         try:
@@ -125,6 +130,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         finally:
             if analytics is not None:
                 analytics.stop()
+            walls.stop()
             cases.stop()
             hub.stop()
             if own_db:
@@ -138,6 +144,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     app.state.analytics = analytics
     app.state.db = db  # wall.store.db.Database: `with app.state.db.session() as s:` is one unit of work
     app.state.security = site.security
+    app.state.walls = walls
     app.add_middleware(OriginGuard, allowed=app.state.allowed_origins)
 
     @app.middleware("http")
@@ -155,6 +162,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     app.include_router(auth_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(case_routes.router)
+    app.include_router(wall_routes.router)
     document_common_answers(app, public={("POST", "/api/session")})
 
     @app.get("/healthz")

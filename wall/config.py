@@ -24,6 +24,8 @@ from streams.yaml_config import ConfigError, read_yaml, validate
 from vision.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
 from vision.rules_config import AnalyticsFile
 from wall.cases.reasons import DEFAULT_REJECT_REASONS
+from wall.walls.layouts import Layout, layout_table
+from wall.walls.state import WallSpec
 
 DEFAULT_CARD = Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml"
 
@@ -168,6 +170,12 @@ class ServerFile(Strict):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    layouts: list[Layout] = Field(default_factory=list, description="The site's own wall layouts (besides the "
+                                  "built-in 1, 2x2, 3x3, 4x4, 1+5, 1+7, 3x6).")
+    walls: list[WallSpec] = Field(
+        default_factory=lambda: [WallSpec(name="hall", title="指挥大厅", layout="2x2")],
+        description="Shared walls, created at the first start; afterwards their state lives in the database.",
+    )
 
 
 class CamerasFile(Strict):
@@ -186,6 +194,8 @@ class SiteConfig:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    layouts: dict[str, Layout] = field(default_factory=lambda: layout_table([]))
+    walls: list[WallSpec] = field(default_factory=list)
 
     @property
     def data_dir(self) -> Path:
@@ -257,11 +267,40 @@ def load_config(directory: str | Path) -> SiteConfig:
             analytics, card, catalogue = _load_analytics(directory, [c.id for c in cameras] if not problems else None)
         except ConfigError as exc:
             problems += exc.problems
+    layouts = layout_table(server_file.layouts) if server_file else {}
+    if server_file is not None and not problems:
+        problems += _check_walls(server_file.walls, layouts, [c.id for c in cameras], str(server_path))
     if problems or server_file is None:
         raise ConfigError(problems)
-    return SiteConfig(directory=directory, server=server_file.server, streams=server_file.streams, cameras=cameras,
+    return SiteConfig(layouts=layouts, walls=server_file.walls,
+                      directory=directory, server=server_file.server, streams=server_file.streams, cameras=cameras,
                       analytics=analytics, model_card=card, catalogue=catalogue, security=server_file.security,
                       platform=server_file.platform, review=server_file.review)
+
+
+def _check_walls(walls: list[WallSpec], layouts: dict[str, Layout], camera_ids: list[str], shown: str) -> list[str]:
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, wall in enumerate(walls):
+        if wall.name in seen:
+            problems.append(f"{shown}: walls[{i}].name: duplicate wall '{wall.name}'")
+        seen.add(wall.name)
+        layout = layouts.get(wall.layout)
+        if layout is None:
+            problems.append(f"{shown}: walls[{i}].layout: no layout '{wall.layout}' ({', '.join(layouts)})")
+        elif wall.alarm_tile is not None and wall.alarm_tile >= layout.tile_count:
+            last = layout.tile_count - 1
+            problems.append(f"{shown}: walls[{i}].alarm_tile: layout {wall.layout} has tiles 0..{last}")
+        for j, camera in enumerate(wall.cameras):
+            if camera not in camera_ids:
+                problems.append(f"{shown}: walls[{i}].cameras[{j}]: no camera '{camera}' in {CAMERAS_FILE}")
+        if wall.tour is not None:
+            for j, camera in enumerate(wall.tour.cameras):
+                if camera not in camera_ids:
+                    problems.append(f"{shown}: walls[{i}].tour.cameras[{j}]: no camera '{camera}' in {CAMERAS_FILE}")
+            if not wall.tour.cameras and not wall.tour.group:
+                problems.append(f"{shown}: walls[{i}].tour: give cameras or a group")
+    return problems
 
 
 def _load_analytics(directory: Path, camera_ids: list[str] | None) -> tuple[AnalyticsFile, Path, Catalogue]:

@@ -59,6 +59,10 @@ class PresetIn(BaseModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[^/\x00-\x1f]+$")
 
 
+class CopyIn(BaseModel):
+    source: str = Field(default="@me", pattern=r"^(@me|[a-z0-9][a-z0-9_-]{0,31})$")
+
+
 class WallIn(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     title: str = Field(default="", max_length=60)
@@ -141,6 +145,12 @@ def set_layout(name: WallName, body: LayoutIn, principal: Viewer, walls: Walls) 
 def set_tile(name: WallName, index: TileIndex, body: TileIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
     """Show a camera on a tile (or empty it), and pin or unpin the tile."""
     return _run(lambda: walls.set_tile(name, principal, index, body.camera, body.pinned))  # type: ignore
+
+
+@router.post("/walls/{name}/push", responses=ANSWERS)
+def push_to_wall(name: WallName, body: CopyIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
+    """Show another wall's arrangement (by default the user's seat) on this one: 坐席推大屏."""
+    return _run(lambda: walls.copy_from(name, principal, body.source))  # type: ignore[no-any-return]
 
 
 @router.post("/walls/{name}/tour", responses=ANSWERS)

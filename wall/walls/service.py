@@ -284,6 +284,26 @@ class WallService:
 
         return self._change(name, Change(principal, "wall.alarm.ack", detail), change)
 
+    def copy_from(self, name: str, principal: Principal, source: str) -> dict[str, Any]:
+        """Push a seat's arrangement to a shared wall in one change (坐席推大屏): layout and tiles."""
+        with self._lock:
+            origin = self._readable(source, principal).model_copy(deep=True)
+
+        def change(s: Session, state: WallState) -> None:
+            alarm = state.alarm
+            if alarm is not None:
+                self._revert_alarm(state)
+            state.layout = origin.layout
+            state.tiles = [c if c is not None and principal.may_view(c) else None for c in origin.tiles]
+            state.pinned = [i for i in state.pinned if i < len(state.tiles)]
+            if state.alarm_tile is not None and state.alarm_tile >= len(state.tiles):
+                state.alarm_tile = None
+            if alarm is not None:
+                self._show_alarm(state, alarm)
+
+        detail = {"from": origin.name, "layout": origin.layout}
+        return self._change(name, Change(principal, "wall.push", detail), change)
+
     # -- presets (预案) ---------------------------------------------------------------------------------------
     def presets(self, name: str, principal: Principal) -> list[dict[str, Any]]:
         with self._lock:

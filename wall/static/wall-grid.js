@@ -1,0 +1,185 @@
+// The tiles of a wall: lays them out from the layout's cells, keeps one LiveTile per tile, and swaps cameras
+// without tearing down what did not change. Tour steps take tiles from a pool of cameras connected a few
+// seconds earlier (pre-connect), so a step shows video at once from the server's GOP cache.
+import { LiveTile } from "./tile.js";
+import { t } from "./i18n.js";
+
+const POOL_TTL_MS = 20000;  // a pre-connected camera not used by then is closed
+
+function tileShell() {
+  const el = document.createElement("section");
+  el.className = "tile";
+  el.innerHTML = `<video muted playsinline autoplay></video><img alt="">
+    <div class="caption"><span class="name"></span><span class="state"></span></div>
+    <div class="tile-tools">
+      <button type="button" class="pin" data-testid="tile-pin"></button>
+      <button type="button" class="clear" data-testid="tile-clear">×</button>
+    </div>`;
+  return el;
+}
+
+export class WallGrid {
+  constructor(root, { onDrop, onSelect, onPin, onClear }) {
+    this.root = root;
+    this.handlers = { onDrop, onSelect, onPin, onClear };
+    this.slots = [];      // index → { el, live, camera }
+    this.pool = new Map();  // camera id → { el, live, at }
+    this.layoutName = null;
+    this.selected = null;
+    this.pooler = document.getElementById("preconnect");
+  }
+
+  /** Lay out `wall` (the server's rendered state); `cameras` maps id → camera (name, state, …). */
+  render(wall, cameras, readOnly) {
+    const layout = wall.layout;
+    if (this.layoutName !== layout.name) {
+      this.root.style.gridTemplateColumns = `repeat(${layout.columns}, minmax(0, 1fr))`;
+      this.root.style.gridTemplateRows = `repeat(${layout.rows}, minmax(0, 1fr))`;
+      this.root.dataset.layout = layout.name;
+      this.layoutName = layout.name;
+      this.root.classList.remove("has-max");
+    }
+    this.root.classList.toggle("read-only", readOnly);
+    wall.tiles.forEach((tile, i) => {
+      const wanted = tile.camera;
+      let slot = this.slots[i];
+      const cell = layout.cells[i];
+      if (!slot || slot.camera !== wanted || (slot.forbidden !== tile.forbidden)) {
+        const fresh = this.makeSlot(wanted, tile.forbidden, cameras);
+        if (slot) {
+          this.retire(slot);
+          slot.el.replaceWith(fresh.el);
+        } else {
+          this.root.appendChild(fresh.el);
+        }
+        slot = fresh;
+        this.slots[i] = slot;
+      }
+      const el = slot.el;
+      el.dataset.index = String(i);
+      el.style.gridArea = `${cell.row + 1} / ${cell.col + 1} / span ${cell.height} / span ${cell.width}`;
+      el.classList.toggle("pinned", tile.pinned);
+      el.classList.toggle("alarm", tile.alarm);
+      el.classList.toggle("selected", this.selected === i);
+      el.classList.toggle("big", cell.width * cell.height > 1);
+      const pin = el.querySelector(".pin");
+      pin.textContent = tile.pinned ? t("unpin") : t("pin");
+      pin.title = pin.textContent;
+      el.querySelector(".clear").title = t("clear");
+    });
+    for (const slot of this.slots.splice(wall.tiles.length)) {
+      this.retire(slot);
+      slot.el.remove();
+    }
+  }
+
+  makeSlot(cameraId, forbidden, cameras) {
+    const pooled = cameraId ? this.pool.get(cameraId) : null;
+    let el;
+    let live = null;
+    if (pooled) {
+      this.pool.delete(cameraId);
+      ({ el, live } = pooled);
+    } else {
+      el = tileShell();
+    }
+    el.setAttribute("data-testid", "tile");
+    el.dataset.camera = cameraId || "";
+    this.wire(el);
+    const camera = cameraId ? cameras.get(cameraId) : null;
+    el.querySelector(".name").textContent = camera ? camera.name : (forbidden ? t("forbidden") : t("empty"));
+    if (cameraId && !live) live = new LiveTile(el, camera || { id: cameraId, state: "connecting" });
+    if (!cameraId) {
+      el.dataset.state = forbidden ? "forbidden" : "empty";
+      const badge = el.querySelector(".state");
+      badge.textContent = t(el.dataset.state);
+      badge.className = `state ${el.dataset.state}`;
+    }
+    if (live) live.video.play().catch(() => {});
+    return { el, live, camera: cameraId, forbidden };
+  }
+
+  wire(el) {
+    if (el.dataset.wired) return;
+    el.dataset.wired = "1";
+    const index = () => Number(el.dataset.index);
+    el.addEventListener("click", (event) => {
+      if (event.target.closest(".tile-tools, .alarm-banner")) return;
+      this.select(this.selected === index() ? null : index());
+    });
+    el.addEventListener("dblclick", () => {
+      const on = !el.classList.contains("maximised");
+      this.root.querySelectorAll(".tile.maximised").forEach((other) => other.classList.remove("maximised"));
+      el.classList.toggle("maximised", on);
+      this.root.classList.toggle("has-max", on);
+    });
+    el.addEventListener("dragover", (event) => { event.preventDefault(); el.classList.add("drop"); });
+    el.addEventListener("dragleave", () => el.classList.remove("drop"));
+    el.addEventListener("drop", (event) => {
+      event.preventDefault();
+      el.classList.remove("drop");
+      const camera = event.dataTransfer.getData("text/x-camera");
+      if (camera) this.handlers.onDrop(index(), camera);
+    });
+    el.querySelector(".pin").addEventListener("click", () => this.handlers.onPin(index(), !el.classList.contains("pinned")));
+    el.querySelector(".clear").addEventListener("click", () => this.handlers.onClear(index()));
+  }
+
+  select(index) {
+    this.selected = index;
+    this.slots.forEach((slot, i) => slot.el.classList.toggle("selected", i === index));
+    this.handlers.onSelect(index);
+  }
+
+  retire(slot) {
+    if (slot.live) slot.live.close();
+  }
+
+  /** Connect the cameras the next tour step will show, off screen, so the step shows video at once. */
+  preconnect(cameraIds, cameras) {
+    const now = Date.now();
+    const showing = new Set(this.slots.map((s) => s.camera));
+    for (const id of cameraIds) {
+      if (showing.has(id) || this.pool.has(id)) continue;
+      const el = tileShell();
+      el.dataset.camera = id;
+      this.pooler.appendChild(el);
+      const camera = cameras.get(id) || { id, state: "connecting" };
+      el.querySelector(".name").textContent = camera.name || id;
+      this.pool.set(id, { el, live: new LiveTile(el, camera), at: now });
+    }
+    for (const [id, entry] of this.pool) {
+      if (now - entry.at > POOL_TTL_MS) {
+        entry.live.close();
+        entry.el.remove();
+        this.pool.delete(id);
+      }
+    }
+  }
+
+  /** Camera states from /api/cameras, for tiles whose own socket has not said otherwise yet. */
+  setStates(cameras) {
+    for (const slot of this.slots) {
+      const cam = slot.camera && cameras.get(slot.camera);
+      if (!cam || !slot.live) continue;
+      slot.el.querySelector(".name").textContent = cam.name;
+      if (slot.el.dataset.state !== cam.state && slot.el.dataset.state !== "forbidden") slot.live.setState(cam.state);
+    }
+  }
+
+  relabel() {
+    for (const slot of this.slots) {
+      const badge = slot.el.querySelector(".state");
+      badge.textContent = t(slot.el.dataset.state);
+    }
+  }
+
+  tileElement(index) {
+    return this.slots[index] ? this.slots[index].el : null;
+  }
+
+  close() {
+    this.slots.forEach((slot) => this.retire(slot));
+    this.pool.forEach((entry) => entry.live.close());
+  }
+}
