@@ -65,8 +65,12 @@ class _Sink:
 class LiveViewer:
     """One viewer's outbox, filled by the camera thread and drained by the viewer's own (async) sender."""
 
-    def __init__(self, max_seconds: float, notify: Callable[[], None] | None = None) -> None:
+    def __init__(self, max_seconds: float, notify: Callable[[], None] | None = None,
+                 from_cache: bool = True) -> None:
         self.max_seconds = max_seconds
+        # False: start at the camera's next keyframe instead of the cached GOP (what go2rtc and Frigate do; kept
+        # as the baseline of bench/wall.py and for a wall that prefers the freshest first frame over a fast one)
+        self.from_cache = from_cache
         self.notify = notify or (lambda: None)
         self._items: deque[InitSegment | Fragment] = deque()
         self._buffered = 0.0
@@ -138,8 +142,11 @@ class LiveRemux:
             self._viewers.append(viewer)
             if self.init is not None:
                 viewer.push(self.init)
-                for fragment in self.gop:
-                    viewer.push(fragment)
+                if viewer.from_cache:
+                    for fragment in self.gop:
+                        viewer.push(fragment)
+                else:
+                    viewer.waiting_for_keyframe = True
 
     def remove_viewer(self, viewer: LiveViewer) -> None:
         with self._lock:

@@ -125,3 +125,31 @@ def test_one_muxer_serves_every_viewer(viewers: int) -> None:
     drained = [v.drain() for v in outs]
     assert all(len(d) == 61 for d in drained)
     assert all(d[5].data is drained[0][5].data for d in drained)  # the same bytes, not a copy per viewer
+
+
+def test_a_viewer_may_start_at_the_next_keyframe_instead_of_the_cached_gop() -> None:
+    """The baseline of bench/wall.py (go2rtc/Frigate behaviour): the init at once, then nothing until the next
+    keyframe — where a cached viewer gets the GOP so far at once."""
+    from tests.streams_helpers import timed_packets
+
+    remux = LiveRemux("car")
+    cached, fresh = LiveViewer(max_seconds=1e9), LiveViewer(max_seconds=1e9, from_cache=False)
+    keyframes, after = 0, 0
+    for n, item in enumerate(timed_packets(CAR)):
+        if n == 0:
+            remux.on_epoch(item.epoch)
+        remux.on_packet(item)
+        keyframes += item.keyframe
+        if keyframes == 1 and len(remux.gop) == 10:  # joined mid-GOP
+            remux.add_viewer(cached)
+            remux.add_viewer(fresh)
+            joined = (cached.drain(), fresh.drain())
+        after += keyframes == 2
+        if after == 3:  # a fragment is written when the next frame arrives
+            break
+    got_cached, got_fresh = joined
+    assert isinstance(got_cached[0], InitSegment) and isinstance(got_fresh[0], InitSegment)
+    assert len(got_cached) == 11 and got_cached[1].keyframe, "init + the 10 frames of the GOP so far"
+    assert len(got_fresh) == 1, "only the init until the next keyframe"
+    later = fresh.drain()
+    assert later and isinstance(later[0], Fragment) and later[0].keyframe

@@ -238,7 +238,8 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         await cases.broadcaster.serve(websocket, principal, refresh=lambda p: refresh_principal(app, p))
 
     @app.websocket("/ws/live/{camera_id}")
-    async def live(websocket: WebSocket, camera_id: str) -> None:
+    async def live(websocket: WebSocket, camera_id: str, start: str = "cache") -> None:
+        """``start=keyframe`` waits for the camera's next keyframe instead of sending the cached GOP."""
         principal = await websocket_principal(websocket)  # foreign Origin: 403; no session: closed with 4401
         if principal is None:
             return
@@ -250,7 +251,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
             await websocket.close(code=4404, reason=NOT_FOUND)
             return
         await stream_live(websocket, session, site.streams.viewer_buffer_seconds,
-                          LiveAccess(app, principal, camera_id))
+                          LiveAccess(app, principal, camera_id), from_cache=start != "keyframe")
 
     # The pages are static; their scripts ask /api/me first and go to /login without a session, and every
     # datum they show comes from the API, which checks the session and grants itself.

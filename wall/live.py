@@ -43,10 +43,10 @@ def state_message(session: CameraSession) -> dict[str, object]:
 
 
 async def stream_live(websocket: WebSocket, session: CameraSession, buffer_seconds: float,
-                      access: LiveAccess | None = None) -> None:
+                      access: LiveAccess | None = None, from_cache: bool = True) -> None:
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
-    viewer = LiveViewer(buffer_seconds, notify=lambda: loop.call_soon_threadsafe(wake.set))
+    viewer = LiveViewer(buffer_seconds, notify=lambda: loop.call_soon_threadsafe(wake.set), from_cache=from_cache)
     last_state: object = None
     user = access.principal.name if access else "-"
     started = time.monotonic()

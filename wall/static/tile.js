@@ -8,9 +8,10 @@ const KEEP_BEHIND_S = 20;   // buffered video kept behind the play head (memory 
 const STILL_PERIOD_MS = 1000;
 
 export class LiveTile {
-  constructor(element, camera) {
+  constructor(element, camera, { start = "cache" } = {}) {
     this.el = element;
     this.camera = camera;
+    this.start = start;  // "keyframe": wait for the next keyframe instead of the server's cached GOP
     this.video = element.querySelector("video");
     this.img = element.querySelector("img");
     this.badge = element.querySelector(".state");
@@ -30,7 +31,8 @@ export class LiveTile {
   connect() {
     if (this.closed) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/ws/live/${encodeURIComponent(this.camera.id)}`);
+    const query = this.start === "keyframe" ? "?start=keyframe" : "";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/live/${encodeURIComponent(this.camera.id)}${query}`);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     ws.onmessage = (event) => this.onMessage(event);
