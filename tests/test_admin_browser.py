@@ -42,7 +42,7 @@ def offline_cameras() -> str:
     )
 
 
-def testid(page: Page, name: str, **data: str) -> Locator:
+def by_testid(page: Page, name: str, **data: str) -> Locator:
     selector = f'[data-testid="{name}"]' + "".join(f'[data-{k}="{v}"]' for k, v in data.items())
     return page.locator(selector)
 
@@ -60,14 +60,14 @@ def open_admin(page: Page, site: LiveServer, tab: str) -> None:
 
 
 def confirm_dialog(page: Page) -> None:
-    dialog = testid(page, "admin-dialog")
+    dialog = by_testid(page, "admin-dialog")
     dialog.wait_for(state="visible")
-    testid(page, "dialog-ok").click()
+    by_testid(page, "dialog-ok").click()
     dialog.wait_for(state="hidden")
 
 
 def message(page: Page) -> str:
-    bar = testid(page, "admin-message")
+    bar = by_testid(page, "admin-message")
     bar.wait_for(state="visible")
     return bar.inner_text()
 
@@ -90,31 +90,31 @@ def test_admin_creates_a_user_in_the_page_who_then_logs_in(serve_site: SiteStart
                                                            page_errors: list[str]) -> None:
     site = serve_site(offline_cameras())
     open_admin(page, site, "users")
-    testid(page, "user-row", user=ADMIN).wait_for()
-    assert testid(page, "admin-tab-users").get_attribute("aria-selected") == "true"
+    by_testid(page, "user-row", user=ADMIN).wait_for()
+    assert by_testid(page, "admin-tab-users").get_attribute("aria-selected") == "true"
 
-    form = testid(page, "user-create-form")
+    form = by_testid(page, "user-create-form")
     form.locator('[data-testid="user-create-name"]').fill("li.ming")
     form.locator('[data-testid="user-create-role"]').select_option("operator")
     form.locator('[data-testid="user-create-password"]').fill("short")
     form.locator('[data-testid="user-create-repeat"]').fill("short")
-    testid(page, "user-create-submit").click()
-    problems = testid(page, "user-create-error")
+    by_testid(page, "user-create-submit").click()
+    problems = by_testid(page, "user-create-error")
     page.wait_for_function("() => document.querySelector('[data-testid=user-create-error]').children.length > 1",
                            polling=250, timeout=STATE_TIMEOUT_MS)
     text = problems.inner_text()
     assert "400" in text and "at least 10 characters" in text and "mix at least 3" in text, text
-    assert testid(page, "user-row", user="li.ming").count() == 0
+    assert by_testid(page, "user-row", user="li.ming").count() == 0
     assert login_status(site, "li.ming", "short") == 401
 
     form.locator('[data-testid="user-create-password"]').fill("Ming-passw0rd!")
     form.locator('[data-testid="user-create-repeat"]').fill("Ming-passw0rd?")
-    testid(page, "user-create-submit").click()
+    by_testid(page, "user-create-submit").click()
     page.wait_for_function("() => document.querySelector('[data-testid=user-create-error]').innerText"
                            ".includes('不一致')", polling=250, timeout=STATE_TIMEOUT_MS)
     form.locator('[data-testid="user-create-repeat"]').fill("Ming-passw0rd!")
-    testid(page, "user-create-submit").click()
-    row = testid(page, "user-row", user="li.ming")
+    by_testid(page, "user-create-submit").click()
+    row = by_testid(page, "user-row", user="li.ming")
     row.wait_for()
     assert row.get_attribute("data-state") == "active"
     assert row.locator('[data-testid="user-role"]').input_value() == "operator"
@@ -140,7 +140,7 @@ def test_admin_creates_a_user_in_the_page_who_then_logs_in(serve_site: SiteStart
     assert site.client().patch("/api/users/zhao.lei", json={"locked": True}).status_code == 200
     page.reload()
     row.wait_for()
-    assert testid(page, "user-row", user="zhao.lei").get_attribute("data-state") == "locked"
+    assert by_testid(page, "user-row", user="zhao.lei").get_attribute("data-state") == "locked"
     assert row.locator('[data-testid="user-last-login"]').inner_text() != "从未"
     assert row.locator('[data-testid="user-sessions-toggle"]').inner_text() == "1"
     created = site.client().get("/api/audit", params={"action": "user.create"}).json()["items"]
@@ -155,7 +155,7 @@ def test_lock_unlock_reset_password_end_sessions_and_disable(serve_site: SiteSta
     site.add_user("pat", "viewer")
     pat = site.login("pat")
     open_admin(page, site, "users")
-    row = testid(page, "user-row", user="pat")
+    row = by_testid(page, "user-row", user="pat")
     row.wait_for()
 
     row.locator('[data-testid="user-lock"]').click()
@@ -169,14 +169,14 @@ def test_lock_unlock_reset_password_end_sessions_and_disable(serve_site: SiteSta
 
     # Reset the password: the policy's refusal stays in the dialog until a good one is given.
     row.locator('[data-testid="user-password"]').click()
-    testid(page, "dialog-input").fill("abc")
-    testid(page, "dialog-ok").click()
+    by_testid(page, "dialog-input").fill("abc")
+    by_testid(page, "dialog-ok").click()
     page.wait_for_function("() => document.querySelector('[data-testid=dialog-error]').textContent.includes('400')",
                            polling=250, timeout=STATE_TIMEOUT_MS)
-    assert "at least 10 characters" in testid(page, "dialog-error").inner_text()
-    testid(page, "dialog-input").fill("Other-passw0rd")
-    testid(page, "dialog-ok").click()
-    testid(page, "admin-dialog").wait_for(state="hidden")
+    assert "at least 10 characters" in by_testid(page, "dialog-error").inner_text()
+    by_testid(page, "dialog-input").fill("Other-passw0rd")
+    by_testid(page, "dialog-ok").click()
+    by_testid(page, "admin-dialog").wait_for(state="hidden")
     assert login_status(site, "pat") == 401 and login_status(site, "pat", "Other-passw0rd") == 200
 
     # End sessions: the user is logged in twice; both sessions end.
@@ -186,7 +186,7 @@ def test_lock_unlock_reset_password_end_sessions_and_disable(serve_site: SiteSta
     toggle.wait_for()
     assert int(toggle.inner_text()) >= 2
     toggle.click()
-    detail = testid(page, "user-sessions", user="pat")
+    detail = by_testid(page, "user-sessions", user="pat")
     detail.wait_for()
     assert detail.locator('[data-testid="session-row"]').count() == int(toggle.inner_text())
     row.locator('[data-testid="user-end-sessions"]').click()
@@ -196,12 +196,12 @@ def test_lock_unlock_reset_password_end_sessions_and_disable(serve_site: SiteSta
     assert one.get("/api/me").status_code == 401 and two.get("/api/me").status_code == 401
 
     # The last admin cannot lock themself: the server's refusal is shown, the page stays as it was.
-    testid(page, "user-row", user=ADMIN).locator('[data-testid="user-lock"]').click()
+    by_testid(page, "user-row", user=ADMIN).locator('[data-testid="user-lock"]').click()
     confirm_dialog(page)
     page.wait_for_function("() => document.querySelector('[data-testid=admin-message]').dataset.kind === 'error'",
                            polling=250, timeout=STATE_TIMEOUT_MS)
     assert "409" in message(page)
-    assert testid(page, "user-row", user=ADMIN).get_attribute("data-state") == "active"
+    assert by_testid(page, "user-row", user=ADMIN).get_attribute("data-state") == "active"
 
     row.locator('[data-testid="user-disable"]').click()
     confirm_dialog(page)
@@ -270,10 +270,10 @@ def test_grant_matrix_grants_and_revokes_and_the_audit_tab_shows_it(serve_site: 
     assert cameras_of(site, "vw") == []
 
     # The audit tab lists those changes; the CSV carries the same filter.
-    testid(page, "admin-tab-audit").click()
-    testid(page, "audit-row").first.wait_for()
-    testid(page, "audit-action").fill("grant.")
-    testid(page, "audit-search").click()
+    by_testid(page, "admin-tab-audit").click()
+    by_testid(page, "audit-row").first.wait_for()
+    by_testid(page, "audit-action").fill("grant.")
+    by_testid(page, "audit-search").click()
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=audit-row]')]"
                            ".every((r) => r.dataset.action.startsWith('grant.'))", polling=250,
                            timeout=STATE_TIMEOUT_MS)
@@ -282,18 +282,18 @@ def test_grant_matrix_grants_and_revokes_and_the_audit_tab_shows_it(serve_site: 
     assert rows == [["grant.delete", "cam-a", "true", ADMIN], ["grant.create", "cam-c → op", "false", ADMIN],
                     ["grant.delete", "group:人民路", "true", ADMIN], ["grant.create", "group:人民路", "true", ADMIN],
                     ["grant.create", "cam-a", "true", ADMIN]]
-    assert "共 5 条" in testid(page, "audit-total").inner_text()
-    testid(page, "audit-success").select_option("false")
-    testid(page, "audit-search").click()
+    assert "共 5 条" in by_testid(page, "audit-total").inner_text()
+    by_testid(page, "audit-success").select_option("false")
+    by_testid(page, "audit-search").click()
     page.wait_for_function("() => document.querySelectorAll('[data-testid=audit-row]').length === 1", polling=250,
                            timeout=STATE_TIMEOUT_MS)
-    testid(page, "audit-success").select_option("")
-    testid(page, "audit-search").click()
+    by_testid(page, "audit-success").select_option("")
+    by_testid(page, "audit-search").click()
     page.wait_for_function("() => document.querySelectorAll('[data-testid=audit-row]').length === 5", polling=250,
                            timeout=STATE_TIMEOUT_MS)
     screenshot(page, "admin-audit.png")
     with page.expect_download() as download_info:
-        testid(page, "audit-csv").click()
+        by_testid(page, "audit-csv").click()
     download = download_info.value
     assert download.suggested_filename.startswith("citywall-audit-") and download.suggested_filename.endswith(".csv")
     text = Path(download.path()).read_text(encoding="utf-8-sig")
@@ -313,27 +313,27 @@ def test_audit_tab_pages_and_filters_by_time(serve_site: SiteStarter, page: Page
         for i in range(57):
             audit.record(s, user="robot", action="test.bulk", target=f"item:{i}", success=i % 2 == 0, address=None)
     open_admin(page, site, "audit")
-    testid(page, "audit-user").fill("robot")
-    testid(page, "audit-search").click()
+    by_testid(page, "audit-user").fill("robot")
+    by_testid(page, "audit-search").click()
     page.wait_for_function("() => document.querySelectorAll('[data-testid=audit-row]').length === 50", polling=250,
                            timeout=STATE_TIMEOUT_MS)
-    assert testid(page, "audit-row").first.get_attribute("data-target") == "item:56", "newest first"
-    assert testid(page, "audit-prev").is_disabled()
-    testid(page, "audit-next").click()
+    assert by_testid(page, "audit-row").first.get_attribute("data-target") == "item:56", "newest first"
+    assert by_testid(page, "audit-prev").is_disabled()
+    by_testid(page, "audit-next").click()
     page.wait_for_function("() => document.querySelectorAll('[data-testid=audit-row]').length === 7", polling=250,
                            timeout=STATE_TIMEOUT_MS)
-    assert testid(page, "audit-row").last.get_attribute("data-target") == "item:0"
-    assert "第 51–57 条，共 57 条" in testid(page, "audit-total").inner_text()
-    assert testid(page, "audit-next").is_disabled()
-    href = testid(page, "audit-csv").get_attribute("href")
+    assert by_testid(page, "audit-row").last.get_attribute("data-target") == "item:0"
+    assert "第 51–57 条，共 57 条" in by_testid(page, "audit-total").inner_text()
+    assert by_testid(page, "audit-next").is_disabled()
+    href = by_testid(page, "audit-csv").get_attribute("href")
     assert href == "/api/audit.csv?user=robot"
-    testid(page, "audit-since").fill("2099-01-01T00:00:00")
-    testid(page, "audit-search").click()
+    by_testid(page, "audit-since").fill("2099-01-01T00:00:00")
+    by_testid(page, "audit-search").click()
     page.wait_for_function("() => document.querySelectorAll('[data-testid=audit-row]').length === 0", polling=250,
                            timeout=STATE_TIMEOUT_MS)
-    assert "since=2099-01-01" in (testid(page, "audit-csv").get_attribute("href") or "") or \
-        "since=2098-12-31" in (testid(page, "audit-csv").get_attribute("href") or "")  # the browser's time zone
-    testid(page, "audit-reset").click()
+    assert "since=2099-01-01" in (by_testid(page, "audit-csv").get_attribute("href") or "") or \
+        "since=2098-12-31" in (by_testid(page, "audit-csv").get_attribute("href") or "")  # the browser's time zone
+    by_testid(page, "audit-reset").click()
     page.wait_for_function("() => document.querySelectorAll('[data-testid=audit-row]').length === 50", polling=250,
                            timeout=STATE_TIMEOUT_MS)
     assert page_errors == []
@@ -347,15 +347,15 @@ def test_groups_create_edit_rename_delete_and_english(serve_site: SiteStarter, p
     site = serve_site(offline_cameras())
     site.add_user("vw", "viewer")
     open_admin(page, site, "groups")
-    config_row = testid(page, "group-row", group="人民路")
+    config_row = by_testid(page, "group-row", group="人民路")
     config_row.wait_for()
     assert config_row.get_attribute("data-source") == "config"
     assert config_row.locator('[data-testid="group-edit"]').count() == 0, "cameras.yaml owns this group"
 
-    testid(page, "group-name").fill("重点路段")
+    by_testid(page, "group-name").fill("重点路段")
     page.locator('[data-testid="group-camera"][data-camera="cam-a"]').check()
-    testid(page, "group-save").click()
-    row = testid(page, "group-row", group="重点路段")
+    by_testid(page, "group-save").click()
+    row = by_testid(page, "group-row", group="重点路段")
     row.wait_for()
     groups = {g["name"]: g for g in site.client().get("/api/groups").json()}
     assert groups["重点路段"] == {"name": "重点路段", "cameras": ["cam-a"], "source": "admin"}
@@ -363,23 +363,23 @@ def test_groups_create_edit_rename_delete_and_english(serve_site: SiteStarter, p
     assert cameras_of(site, "vw") == ["cam-a"]
 
     # A name that exists is refused by the server and said so.
-    testid(page, "group-name").fill("人民路")
-    testid(page, "group-save").click()
+    by_testid(page, "group-name").fill("人民路")
+    by_testid(page, "group-save").click()
     page.wait_for_function("() => document.querySelector('[data-testid=admin-message]').dataset.kind === 'error'",
                            polling=250, timeout=STATE_TIMEOUT_MS)
     assert "409" in message(page)
 
     row.locator('[data-testid="group-edit"]').click()
-    assert testid(page, "group-name").input_value() == "重点路段"
+    assert by_testid(page, "group-name").input_value() == "重点路段"
     assert page.locator('[data-testid="group-camera"][data-camera="cam-a"]').is_checked()
-    testid(page, "group-camera-filter").fill("人民路西")
+    by_testid(page, "group-camera-filter").fill("人民路西")
     assert page.locator('label.pick[data-camera="cam-b"]').is_hidden()
     page.locator('[data-testid="group-camera"][data-camera="cam-c"]').check()
-    testid(page, "group-name").fill("重点路段 A")
-    testid(page, "group-save").click()
-    renamed = testid(page, "group-row", group="重点路段 A")
+    by_testid(page, "group-name").fill("重点路段 A")
+    by_testid(page, "group-save").click()
+    renamed = by_testid(page, "group-row", group="重点路段 A")
     renamed.wait_for()
-    assert testid(page, "group-row", group="重点路段").count() == 0
+    assert by_testid(page, "group-row", group="重点路段").count() == 0
     assert cameras_of(site, "vw") == ["cam-a", "cam-c"], "the grant followed the rename and the new member"
 
     renamed.locator('[data-testid="group-delete"]').click()
@@ -387,7 +387,7 @@ def test_groups_create_edit_rename_delete_and_english(serve_site: SiteStarter, p
     renamed.wait_for(state="detached")
     assert cameras_of(site, "vw") == []
 
-    testid(page, "lang-switch").click()
+    by_testid(page, "lang-switch").click()
     page.wait_for_function("() => document.querySelector('[data-testid=admin-tab-users]').textContent === 'Users'",
                            polling=250, timeout=STATE_TIMEOUT_MS)
     assert config_row.locator('[data-testid="group-members"]').inner_text().startswith("2")
@@ -415,9 +415,9 @@ def test_camera_health_refreshes_and_never_shows_urls(serve_site: SiteStarter, r
     page.wait_for_function(
         "() => document.querySelector('[data-camera=dead] [data-testid=camera-error]').textContent.length > 2",
         polling=250, timeout=STATE_TIMEOUT_MS)
-    dead = testid(page, "camera-row", camera="dead")
+    dead = by_testid(page, "camera-row", camera="dead")
     assert dead.get_attribute("data-state") in ("offline", "connecting")
-    before = testid(page, "camera-refreshed").inner_text()
+    before = by_testid(page, "camera-refreshed").inner_text()
     page.wait_for_function("(before) => document.querySelector('[data-testid=camera-refreshed]').textContent "
                            "!== before", arg=before, polling=250, timeout=STATE_TIMEOUT_MS)
     html = page.content()
@@ -473,9 +473,9 @@ def test_dead_letter_shows_its_error_and_retry_delivers(serve_site: SiteStarter,
     wait_state(page, row, "status", "dead")
     error = page.locator(row + ' [data-testid="outbox-error"]').inner_text()
     assert "ConnectError" in error, error
-    testid(page, "outbox-status").select_option("sent")
+    by_testid(page, "outbox-status").select_option("sent")
     page.locator(row).wait_for(state="detached")
-    testid(page, "outbox-status").select_option("dead")
+    by_testid(page, "outbox-status").select_option("dead")
     page.locator(row).wait_for()
     screenshot(page, "admin-outbox.png")
 
@@ -483,7 +483,7 @@ def test_dead_letter_shows_its_error_and_retry_delivers(serve_site: SiteStarter,
     try:
         page.locator(row + ' [data-testid="outbox-retry"]').click()
         assert "#" in message(page)
-        testid(page, "outbox-status").select_option("")
+        by_testid(page, "outbox-status").select_option("")
         wait_state(page, row, "status", "sent")
         assert len(platform.posts) == 1
         assert json.loads(platform.posts[0])["idempotency_key"] == f"citywall-case-{case_id}"
@@ -498,8 +498,8 @@ def test_dead_letter_shows_its_error_and_retry_delivers(serve_site: SiteStarter,
 def test_outbox_without_a_platform_says_so(serve_site: SiteStarter, page: Page, page_errors: list[str]) -> None:
     site = serve_site(offline_cameras())
     open_admin(page, site, "outbox")
-    testid(page, "outbox-none").wait_for(state="visible")
-    assert testid(page, "admin-message").is_hidden()
+    by_testid(page, "outbox-none").wait_for(state="visible")
+    assert by_testid(page, "admin-message").is_hidden()
     assert page_errors == []
 
 
@@ -514,11 +514,11 @@ def test_a_non_admin_sees_no_access_and_no_data(serve_site: SiteStarter, page: P
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url.removeprefix(site.url)))
     open_page(page, site, "/admin#users", user="someone")
-    testid(page, "admin-no-access").wait_for(state="visible")
-    assert "无权限" in testid(page, "admin-no-access").inner_text()
-    assert testid(page, "admin").is_hidden()
-    assert testid(page, "user-row").count() == 0 and testid(page, "grant-cell").count() == 0
-    assert testid(page, "nav-admin").count() == 0
+    by_testid(page, "admin-no-access").wait_for(state="visible")
+    assert "无权限" in by_testid(page, "admin-no-access").inner_text()
+    assert by_testid(page, "admin").is_hidden()
+    assert by_testid(page, "user-row").count() == 0 and by_testid(page, "grant-cell").count() == 0
+    assert by_testid(page, "nav-admin").count() == 0
     api_calls = [u for u in asked if u.startswith("/api/")]
     assert api_calls == ["/api/me"], api_calls
     assert page_errors == []

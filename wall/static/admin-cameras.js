@@ -54,7 +54,7 @@ function render() {
       el("td", { text: stream(cam) }),
       el("td", { className: "num", testid: "camera-viewers", text: String(cam.viewers) }),
       el("td", { text: analysed }),
-      el("td", { className: "error-text", testid: "camera-error", text: error || "—", title: error }),
+      el("td", { className: error ? "error-text" : "", testid: "camera-error", text: error || "—", title: error }),
     ]);
   });
   fillRows(root.querySelector("#camera-rows"), rows, 13, "admNoCamerasConfigured");

@@ -57,7 +57,8 @@ function render() {
     el("td", {}, [el("span", { className: `badge ${m.status}`, testid: "outbox-status-badge",
       text: t(STATUS_WORD[m.status] || m.status) })]),
     el("td", { className: "num", text: String(m.attempts) }),
-    el("td", { className: "error-text", testid: "outbox-error", text: m.last_error || "—", title: m.last_error || "" }),
+    el("td", { className: m.last_error ? "error-text" : "", testid: "outbox-error", text: m.last_error || "—",
+      title: m.last_error || "" }),
     el("td", { text: m.status === "pending" ? formatTime(m.next_attempt_at) : "—" }),
     el("td", { text: formatTime(m.sent_at) }),
     el("td", { className: "actions" }, [m.status === "dead"
