@@ -1,0 +1,240 @@
+"""The video wall in a real browser (issue 6 §5): layouts, an 18-tile wall, switching, tours, the hall's kiosk
+display, the alarm pop-up, grants, a camera that dies and comes back, and presets.
+
+Every test runs the real app on a loopback port (its own SQLite database), cameras from a real GStreamer RTSP
+server (the session's ``rtsp`` fixture, or ``own_rtsp`` where the test kills and restarts the camera), and Debian
+chromium through Playwright; cases are raised through the real CaseDesk with a real JPEG snapshot. Waits poll the
+page's own state; where a test must show that something does *not* happen (a pinned tile, a paused tour) it
+watches the page for longer than the tour's interval.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, open_page
+from tests.case_helpers import event_change
+from tests.conftest import REPO
+from tests.peers.rtsp import RtspServer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+    from tests.conftest import LiveServer, SiteStarter
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+DOCS_IMG = REPO / "docs" / "img"
+# The small sample cameras, in turn (never the 1080p one: 18 of them would swamp a two-core machine).
+SMALL_MOUNTS = ("car", "person", "bottle")
+NAMES = {"car": "停车场", "person": "大厅入口", "bottle": "传送带"}
+TILE_COUNTS = {"1": 1, "2x2": 4, "3x3": 9, "4x4": 16, "1+5": 6, "1+7": 8, "3x6": 18}
+
+TILES = """() => [...document.querySelectorAll('#wall [data-testid="tile"]')]
+  .sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index))
+  .map((t) => ({ index: Number(t.dataset.index), camera: t.dataset.camera, state: t.dataset.state,
+                 pinned: t.classList.contains('pinned'), alarm: t.classList.contains('alarm') }))"""
+# The wall shows exactly `cameras` (tile by tile, "" for an empty tile).
+SHOWS = """(cameras) => {
+  const tiles = [...document.querySelectorAll('#wall [data-testid="tile"]')];
+  return tiles.length === cameras.length
+    && cameras.every((c, i) => document.querySelector(`#wall [data-testid="tile"][data-index="${i}"]`)
+         ?.dataset.camera === c);
+}"""
+# The tiles at `indices` play: their video has decoded frames and its clock passed `after` seconds.
+PLAYING = """([indices, after]) => indices.every((i) => {
+  const v = document.querySelector(`#wall [data-testid="tile"][data-index="${i}"] video`);
+  return v && v.currentTime > after && v.getVideoPlaybackQuality().totalVideoFrames > 0;
+})"""
+CURRENT_TIMES = """(indices) => indices.map((i) =>
+  document.querySelector(`#wall [data-testid="tile"][data-index="${i}"] video`).currentTime)"""
+# Every tile's clock moved on by a second from `before` (the video is live, not a frozen first frame).
+ADVANCED = """(before) => before.every((t, i) => {
+  const v = document.querySelector(`#wall [data-testid="tile"][data-index="${i}"] video`);
+  return v && v.currentTime > t + 1;
+})"""
+
+
+# -- sites ---------------------------------------------------------------------------------------------------------
+
+
+def cameras_yaml(cameras: list[tuple[str, str, str]]) -> str:
+    lines = ["cameras:"]
+    for cam_id, name, url in cameras:
+        lines += [f"  - id: {cam_id}", f"    name: {name}", f'    url: "{url}"']
+    return "\n".join(lines) + "\n"
+
+
+def small_cameras(rtsp: RtspServer, count: int) -> list[tuple[str, str, str]]:
+    """``count`` camera entries over the small sample mounts (several entries share a mount, each its own
+    RTSP session on the server side, as separate cameras would)."""
+    out = []
+    for i in range(count):
+        mount = SMALL_MOUNTS[i % len(SMALL_MOUNTS)]
+        out.append((f"{mount}-{i + 1:02d}", f"{NAMES[mount]} {i + 1}", rtsp.url(mount)))
+    return out
+
+
+def server_yaml(tmp_path: Path, walls: str = "", streams: str = "") -> str:
+    text = f"server:\n  data_dir: {tmp_path / 'data'}\n"
+    if streams:
+        text += f"streams:\n{streams}"
+    if walls:
+        text += f"walls:\n{walls}"
+    return text
+
+
+def hall(layout: str, cameras: list[str], extra: str = "") -> str:
+    """The hall's shared wall as server.yaml ``walls:`` seeds it."""
+    return f"  - name: hall\n    title: 指挥大厅\n    layout: \"{layout}\"\n    cameras: {json.dumps(cameras)}\n{extra}"
+
+
+@contextmanager
+def second_page(browser: Browser, site: LiveServer, path: str, user: str) -> Iterator[Page]:
+    """Another person's browser (own context, own cookies), e.g. the hall's kiosk display."""
+    context = browser.new_context(viewport={"width": 1280, "height": 760}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(STATE_TIMEOUT_MS)
+        open_page(page, site, path, user)
+        yield page
+    finally:
+        context.close()
+
+
+# -- reading the page ----------------------------------------------------------------------------------------------
+
+
+def tiles(page: Page) -> list[dict[str, Any]]:
+    return page.evaluate(TILES)  # type: ignore[no-any-return]
+
+
+def cameras_on(page: Page) -> list[str]:
+    return [t["camera"] for t in tiles(page)]
+
+
+def wait_shows(page: Page, cameras: list[str], timeout: float = STATE_TIMEOUT_MS) -> None:
+    page.wait_for_function(SHOWS, arg=cameras, timeout=timeout, polling=250)
+
+
+def wait_playing(page: Page, indices: list[int], after: float = 1.0) -> None:
+    page.wait_for_function(PLAYING, arg=[indices, after], timeout=PLAY_TIMEOUT_MS, polling=250)
+
+
+def wait_version(page: Page) -> int:
+    """The page has drawn a state from the server; its version."""
+    page.wait_for_function("() => document.body.dataset.version", timeout=STATE_TIMEOUT_MS, polling=250)
+    return int(page.evaluate("() => document.body.dataset.version"))
+
+
+def tile(page: Page, index: int) -> Any:
+    return page.locator(f'#wall [data-testid="tile"][data-index="{index}"]')
+
+
+def camera_item(page: Page, camera: str) -> Any:
+    return page.locator(f'[data-testid="camera-item"][data-camera-id="{camera}"]')
+
+
+def wall_state(site: LiveServer, name: str, user: str) -> dict[str, Any]:
+    res = site.client(user).get(f"/api/walls/{name}")
+    assert res.status_code == 200, res.text
+    return res.json()  # type: ignore[no-any-return]
+
+
+# -- cases ---------------------------------------------------------------------------------------------------------
+
+
+def scene_jpeg(label: str) -> bytes:
+    """A real JPEG like an analysed frame (a 'stall' at event_change's place box), unique per case."""
+    image = np.full((360, 640, 3), (88, 92, 96), np.uint8)
+    cv2.rectangle(image, (100, 120), (180, 220), (40, 130, 210), -1)
+    cv2.putText(image, label, (220, 330), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (240, 240, 240), 2)
+    ok, data = cv2.imencode(".jpg", image)
+    assert ok
+    return data.tobytes()
+
+
+def raise_case(site: LiveServer, camera: str, place: str) -> int:
+    """Raise a case the way the analytics do: an 'opened' event change with its snapshot already on disk."""
+    desk = site.app.state.desk
+    case_id = desk.on_event(event_change(desk.evidence_dir, camera=camera, place=place,
+                                         jpeg=scene_jpeg(f"{camera} {place}")))
+    assert case_id is not None
+    return int(case_id)
+
+
+# -- 1. layouts ----------------------------------------------------------------------------------------------------
+
+RECTS = """() => [...document.querySelectorAll('#wall [data-testid="tile"]')].map((t) => {
+  const r = t.getBoundingClientRect();
+  return { index: Number(t.dataset.index), left: r.left, top: r.top, right: r.right, bottom: r.bottom };
+})"""
+PX = 2.0  # layout rounding tolerance
+
+
+def edges(rects: list[dict[str, float]], cells: list[dict[str, int]], start: str, size: str, near: str,
+          far: str) -> tuple[dict[int, float], dict[int, float]]:
+    """Each grid line's position as the tiles that start or end on it put it (they must agree to ``PX``)."""
+    lows: dict[int, list[float]] = {}
+    highs: dict[int, list[float]] = {}
+    for rect in rects:
+        cell = cells[int(rect["index"])]
+        lows.setdefault(cell[start], []).append(rect[near])
+        highs.setdefault(cell[start] + cell[size] - 1, []).append(rect[far])
+    for line in (*lows.values(), *highs.values()):
+        assert max(line) - min(line) <= PX, f"tiles of one grid line are not aligned: {line}"
+    return {k: v[0] for k, v in lows.items()}, {k: v[0] for k, v in highs.items()}
+
+
+def test_each_layout_renders_its_tiles_and_the_big_tile_spans_its_cells(
+        serve_site: SiteStarter, rtsp: RtspServer, page: Page, page_errors: list[str], tmp_path: Path) -> None:
+    site = serve_site(cameras_yaml([("car", "停车场", rtsp.url("car"))]), server_yaml(tmp_path))
+    layouts = {layout["name"]: layout for layout in site.client().get("/api/layouts").json()}
+    open_page(page, site, "/")
+    wait_shows(page, ["car", "", "", ""])
+    options = page.locator('[data-testid="layout-select"] option').evaluate_all("(os) => os.map((o) => o.value)")
+    assert options == list(TILE_COUNTS), "every built-in layout is offered, in the hall's order"
+
+    for name, count in TILE_COUNTS.items():  # from 2x2: "1" first, so every pick is a change
+        page.get_by_test_id("layout-select").select_option(name)
+        page.wait_for_function(
+            """([name, n]) => document.getElementById('wall').dataset.layout === name
+                 && document.querySelectorAll('#wall [data-testid="tile"]').length === n""",
+            arg=[name, count], timeout=STATE_TIMEOUT_MS, polling=250)
+        assert cameras_on(page)[0] == "car", "a layout change keeps the cameras on their tiles"
+        cells = layouts[name]["cells"]
+        rects = page.evaluate(RECTS)
+        assert sorted(r["index"] for r in rects) == list(range(count))
+        lefts, rights = edges(rects, cells, "col", "width", "left", "right")
+        tops, bottoms = edges(rects, cells, "row", "height", "top", "bottom")
+        widths = [rights[c] - lefts[c] for c in range(layouts[name]["columns"])]
+        heights = [bottoms[r] - tops[r] for r in range(layouts[name]["rows"])]
+        assert max(widths) - min(widths) <= PX and min(widths) > 20, (name, widths)
+        assert max(heights) - min(heights) <= PX and min(heights) > 10, (name, heights)
+        for rect in rects:  # every tile covers exactly its cells, from its first grid line to its last
+            cell = cells[int(rect["index"])]
+            assert abs(rect["left"] - lefts[cell["col"]]) <= PX, (name, rect)
+            assert abs(rect["right"] - rights[cell["col"] + cell["width"] - 1]) <= PX, (name, rect)
+            assert abs(rect["top"] - tops[cell["row"]]) <= PX, (name, rect)
+            assert abs(rect["bottom"] - bottoms[cell["row"] + cell["height"] - 1]) <= PX, (name, rect)
+        assert wall_state(site, "@me", "admin")["layout"]["name"] == name, "the server keeps the layout"
+
+        if name in ("1+5", "1+7"):
+            span = 2 if name == "1+5" else 3
+            big = next(r for r in rects if r["index"] == 0)
+            small = next(r for r in rects if r["index"] == count - 1)  # the bottom-right single tile
+            gap = lefts[1] - rights[0]
+            assert cells[0]["width"] == cells[0]["height"] == span
+            for length, unit in ((big["right"] - big["left"], small["right"] - small["left"]),
+                                 (big["bottom"] - big["top"], small["bottom"] - small["top"])):
+                assert abs(length - (span * unit + (span - 1) * gap)) <= PX * span, (name, big, small, gap)
+            assert tile(page, 0).evaluate("(el) => el.classList.contains('big')")
+    assert page_errors == []
