@@ -393,6 +393,7 @@ def test_groups_create_edit_rename_delete_and_english(serve_site: SiteStarter, p
     assert config_row.locator('[data-testid="group-members"]').inner_text().startswith("2")
     assert "follows cameras.yaml" in config_row.inner_text()
     assert page.title() == "citywall Administration"
+    screenshot(page, "admin-groups-en.png")
     assert page_errors == []
 
 
