@@ -11,6 +11,7 @@ watches the page for longer than the tour's interval.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, open_page
+from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, open_page, screenshot
 from tests.case_helpers import event_change
 from tests.conftest import REPO
 from tests.peers.rtsp import RtspServer
@@ -237,4 +238,32 @@ def test_each_layout_renders_its_tiles_and_the_big_tile_spans_its_cells(
                                  (big["bottom"] - big["top"], small["bottom"] - small["top"])):
                 assert abs(length - (span * unit + (span - 1) * gap)) <= PX * span, (name, big, small, gap)
             assert tile(page, 0).evaluate("(el) => el.classList.contains('big')")
+    assert page_errors == []
+
+
+# -- 2. the hall's 18-screen wall ----------------------------------------------------------------------------------
+
+
+def test_a_3x6_wall_plays_18_cameras(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+                                     page_errors: list[str], tmp_path: Path) -> None:
+    cameras = small_cameras(rtsp, 18)
+    ids = [c[0] for c in cameras]
+    site = serve_site(cameras_yaml(cameras), server_yaml(tmp_path, walls=hall("3x6", ids)))
+    page.set_viewport_size({"width": 1600, "height": 900})
+    open_page(page, site, "/wall/hall")
+    wait_shows(page, ids)
+    everything = list(range(18))
+    try:
+        wait_playing(page, everything, after=1.0)
+        before = page.evaluate(CURRENT_TIMES, everything)
+        page.wait_for_function(ADVANCED, arg=before, timeout=PLAY_TIMEOUT_MS, polling=250)
+    finally:
+        shot = screenshot(page, "wall-3x6.png")
+    states = {t["state"] for t in tiles(page)}
+    assert states == {"live"}, tiles(page)
+    sizes = page.evaluate("""() => [...document.querySelectorAll('#wall [data-testid="tile"] video')]
+                               .map((v) => [v.videoWidth, v.videoHeight, v.error && v.error.code])""")
+    assert all(w > 0 and h > 0 and err is None for w, h, err in sizes), sizes
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, DOCS_IMG / "wall-3x6.png")
     assert page_errors == []
