@@ -37,6 +37,7 @@ from vision.rules_config import (  # noqa: E402
     AnalyticsFile,
     CameraRules,
     Confirm,
+    DetectorGateSettings,
     StaticChangeSettings,
     TimeRange,
     ZoneConfig,
@@ -121,6 +122,7 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
      AnalyticsFile),
     ("analytics.yaml: one camera", "of each entry of `cameras:` (keyed by camera id); also the form of a "
      "`citywall replay --camera-config` file", CameraRules),
+    ("analytics.yaml: camera detector_gate", "under a camera's `detector_gate:`", DetectorGateSettings),
     ("analytics.yaml: one zone", "of each item of a camera's `zones:`", ZoneConfig),
     ("analytics.yaml: zone schedule", "of each item of a zone's `schedule:`", TimeRange),
     ("analytics.yaml: zone confirm", "under a zone's `confirm:`", Confirm),

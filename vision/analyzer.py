@@ -6,6 +6,7 @@ Pure logic over (frame, detections): the same object runs live (frames from the 
 
 from __future__ import annotations
 
+import copy
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from trackers import ByteTrackTracker
 
 from streams.sampler import SampledFrame
 from vision.catalogue import Catalogue
+from vision.change_gate import ChangeGate
 from vision.clearance import ClearanceWatch
 from vision.events import Box, EventChange
 from vision.places import Place, PlaceChange, PlaceTracker
@@ -52,6 +54,8 @@ class CameraAnalyzer:
         self.tracker = ByteTrackTracker(lost_track_buffer=5, frame_rate=1.0, track_activation_threshold=0.3,
                                         minimum_consecutive_frames=1)
         self.guard = SceneGuard() if rules.ptz_guard else None
+        self.gate = ChangeGate(rules.detector_gate, [z.polygon for z in rules.zones])
+        self._last_detections: sv.Detections | None = None  # as the detector gave them, for looks that reuse them
         self.frame_size: tuple[int, int] | None = None
         self.zones: list[_Zone] = []
         self.looks = 0
@@ -87,11 +91,25 @@ class CameraAnalyzer:
                 places=PlaceTracker(zone, w), classes=classes, static=static, event_ids={},
             ))
 
-    def analyse(self, frame: SampledFrame, detections: sv.Detections) -> list[EventChange]:
+    def wants_detection(self, frame: SampledFrame) -> bool:
+        """Whether this look needs the detector, or may reuse the last detections (nothing changed in the zones
+        since; see vision/change_gate.py). The pipeline asks before it batches frames for the detector."""
+        return self._last_detections is None or self.gate.wants_detection(frame.image, frame.mono)
+
+    def analyse(self, frame: SampledFrame, detections: sv.Detections | None) -> list[EventChange]:
+        """One look. ``detections`` None: the gate said nothing changed, so the last detections stand for this
+        look (same boxes, this look's time): dwell keeps counting and tracks keep their ids."""
         h, w = frame.image.shape[:2]
         if self.frame_size != (w, h):
             self._build((w, h))
         self.looks += 1
+        if detections is None:
+            self.gate.reused()
+            last = self._last_detections
+            detections = copy.deepcopy(last) if last is not None else sv.Detections.empty()
+        else:
+            self.gate.detected(frame.image, frame.mono)
+            self._last_detections = copy.deepcopy(detections)  # before relabelling and tracking touch it
         detections = self._relabel(detections)
         detections = self._track(detections)
         moved = self.guard.update(frame.image) if self.guard else False

@@ -4,6 +4,10 @@ Why one worker and latest-only queues: a detector is the expensive part and ther
 from all cameras wait in a dict keyed by camera; the worker takes everything waiting (up to ``max_batch``) in one
 detector call. If the detector falls behind, a camera's older frame is *replaced* by its newer one (counted as
 dropped) rather than queued: rules need the present, and memory must not grow with the backlog.
+
+Before a batch goes to the detector each camera's analyzer is asked whether its look needs it at all: a look in
+which nothing changed in the camera's zones since the detector last ran reuses those detections (the change
+gate, vision/change_gate.py). On a city camera most looks are such looks, and the detector is the largest cost.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class Detects(Protocol):
 class PipelineStats:
     frames_in: int = 0
     frames_analysed: int = 0
+    frames_detected: int = 0  # analysed with a fresh detection
+    frames_reused: int = 0  # analysed with the camera's last detections (the change gate saw no change)
     frames_dropped: int = 0
     batches: int = 0
     batch_sizes: Counter[int] = field(default_factory=Counter)
@@ -45,6 +51,7 @@ class PipelineStats:
 
     def as_dict(self) -> dict[str, object]:
         return {"frames_in": self.frames_in, "frames_analysed": self.frames_analysed,
+                "frames_detected": self.frames_detected, "frames_reused": self.frames_reused,
                 "frames_dropped": self.frames_dropped, "batches": self.batches,
                 "batch_sizes": dict(sorted(self.batch_sizes.items())),
                 "detect_seconds": round(self.detect_seconds, 3), "analyse_seconds": round(self.analyse_seconds, 3),
@@ -105,32 +112,41 @@ class AnalysisPipeline:
             self.process(batch)
 
     def process(self, batch: list[SampledFrame]) -> list[EventChange]:
-        """Detect on a batch and run each frame's analyzer (public so replays and benchmarks drive it directly)."""
+        """Detect on the frames of a batch that need it, then run each frame's analyzer (public so replays and
+        benchmarks drive it directly)."""
         t0 = time.perf_counter()
-        try:
-            results = self.detector.detect([f.image for f in batch])
-        except Exception:
-            log.exception("detector failed on a batch of %d", len(batch))
-            return []
-        t1 = time.perf_counter()
-        self.stats.batches += 1
-        self.stats.batch_sizes[len(batch)] += 1
-        self.stats.detect_seconds += t1 - t0
-        for observe in self.batch_observers:
+        fresh = [f for f in batch if self._wants_detection(f)]
+        detected: dict[int, sv.Detections] = {}
+        if fresh:
             try:
-                observe(len(batch), t1 - t0)
+                results = self.detector.detect([f.image for f in fresh])
             except Exception:
-                log.exception("batch observer failed")
+                log.exception("detector failed on a batch of %d", len(fresh))
+                return []
+            detected = {id(f): d for f, d in zip(fresh, results, strict=True)}
+        t1 = time.perf_counter()
+        self.stats.detect_seconds += t1 - t0
+        if fresh:  # a batch whose looks all reused their detections never reached the detector
+            self.stats.batches += 1
+            self.stats.batch_sizes[len(fresh)] += 1
+            for observe in self.batch_observers:
+                try:
+                    observe(len(fresh), t1 - t0)
+                except Exception:
+                    log.exception("batch observer failed")
         changes: list[EventChange] = []
-        for frame, detections in zip(batch, results, strict=True):
+        for frame in batch:
             analyzer = self.analyzers.get(frame.camera_id)
             if analyzer is None:
                 continue
+            detections = detected.get(id(frame))  # None: the gate saw no change, reuse the last detections
+            self.stats.frames_reused += detections is None
             try:
                 changes += analyzer.analyse(frame, detections)
             except Exception:  # one camera's rules must not stop the others' analysis
                 log.exception("analyzer of %s failed", frame.camera_id, extra={"camera": frame.camera_id})
         self.stats.frames_analysed += len(batch)
+        self.stats.frames_detected += len(detected)
         self.stats.analyse_seconds += time.perf_counter() - t1
         for change in changes:
             self.stats.events += 1
@@ -139,3 +155,14 @@ class AnalysisPipeline:
             except Exception:
                 log.exception("event consumer failed for %s", change.event_id)
         return changes
+
+    def _wants_detection(self, frame: SampledFrame) -> bool:
+        """The camera's analyzer decides (its change gate); a frame no analyzer wants is not detected at all."""
+        analyzer = self.analyzers.get(frame.camera_id)
+        if analyzer is None:
+            return False
+        try:
+            return analyzer.wants_detection(frame)
+        except Exception:  # a gate that cannot decide must not cost a look: detect
+            log.exception("change gate of %s failed", frame.camera_id, extra={"camera": frame.camera_id})
+            return True

@@ -126,6 +126,26 @@ class ZoneConfig(Strict):
         return not self.schedule or any(r.contains(when) for r in self.schedule)
 
 
+class DetectorGateSettings(Strict):
+    """Skip the detector on looks where nothing in the zones changed since it last ran (vision/change_gate.py).
+
+    The skipped look reuses the last detections with its own time, so dwell keeps counting; a change in a zone
+    brings the detector back at once, and it runs at least every ``refresh_seconds`` regardless.
+    """
+
+    enabled: bool = Field(default=True, description="Off: the detector runs on every look.")
+    pixel_threshold: float = Field(
+        default=12, ge=1, le=255,
+        description="Grey-level change of a 64×36 thumbnail pixel (an average of ~10×10 frame pixels) that counts.",
+    )
+    min_changed_pixels: int = Field(
+        default=2, ge=1, le=2304, description="Changed thumbnail pixels in or next to a zone that make a change.",
+    )
+    refresh_seconds: float = Field(
+        default=10, ge=0, le=3600, description="Longest time between two real detections; 0 detects every look.",
+    )
+
+
 class CameraRules(Strict):
     """One camera's analytics: its zones, and how this camera's view renames detector classes."""
 
@@ -134,6 +154,7 @@ class CameraRules(Strict):
         default_factory=dict, description="Rename classes for this view, e.g. top-down cars seen as 'cell phone'."
     )
     ptz_guard: bool = Field(default=True, description="Pause rules when the scene changes (PTZ moved).")
+    detector_gate: DetectorGateSettings = Field(default_factory=DetectorGateSettings)
 
     @model_validator(mode="after")
     def _unique(self) -> CameraRules:
