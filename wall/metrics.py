@@ -138,6 +138,8 @@ class SiteCollector(Collector):
         for name, value, text in (
             ("analysis_frames_submitted", stats.frames_in, "Sampled frames offered to the detector pipeline"),
             ("analysis_frames_analysed", stats.frames_analysed, "Frames that went through detector and rules"),
+            ("analysis_frames_reused", stats.frames_reused, "Analysed frames that reused their camera's last "
+             "detections because nothing changed in its zones (analytics.yaml detector_gate)"),
             ("analysis_frames_dropped", stats.frames_dropped, "Frames replaced by a newer one of the same camera "
              "before the detector got to them (the detector is behind)"),
             ("analysis_events", stats.events, "Event changes (opened, updated, cleared, …) from the rules"),
