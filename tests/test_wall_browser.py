@@ -267,3 +267,55 @@ def test_a_3x6_wall_plays_18_cameras(serve_site: SiteStarter, rtsp: RtspServer, 
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, DOCS_IMG / "wall-3x6.png")
     assert page_errors == []
+
+
+# -- 3. switching a tile's camera ----------------------------------------------------------------------------------
+
+
+# Watch the focused camera item through two refreshes of the camera list (the page asks /api/cameras every 2 s):
+# true if it kept the focus all along.
+KEEPS_FOCUS = """(camera) => new Promise((resolve) => {
+  const answers = () => performance.getEntriesByType('resource')
+    .filter((e) => new URL(e.name).pathname === '/api/cameras').length;
+  const start = answers();
+  let held = true;
+  const timer = setInterval(() => {
+    held = held && document.activeElement?.dataset.cameraId === camera;
+    if (answers() >= start + 2) { clearInterval(timer); resolve(held); }
+  }, 50);
+})"""
+
+
+def test_drag_or_pick_a_camera_switches_the_tile(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+                                                 page_errors: list[str], tmp_path: Path) -> None:
+    cameras = small_cameras(rtsp, 3)
+    car, person, bottle = (c[0] for c in cameras)
+    site = serve_site(cameras_yaml(cameras), server_yaml(tmp_path))
+    open_page(page, site, "/")
+    wait_shows(page, [car, person, bottle, ""])
+    wait_playing(page, [0, 1, 2], after=0.5)
+
+    # drag a camera from the list onto a tile
+    camera_item(page, bottle).drag_to(tile(page, 0))
+    wait_shows(page, [bottle, person, bottle, ""])
+    wait_playing(page, [0], after=1.0)
+    assert wall_state(site, "@me", "admin")["tiles"][0]["camera"] == bottle
+
+    # select a tile, then click a camera
+    tile(page, 3).click()
+    page.wait_for_function("() => document.querySelector('#wall [data-index=\"3\"]').classList.contains('selected')",
+                           timeout=STATE_TIMEOUT_MS, polling=250)
+    camera_item(page, car).click()
+    wait_shows(page, [bottle, person, bottle, car])
+    wait_playing(page, [3], after=1.0)
+
+    # from the keyboard: the focused camera survives the list's periodic refresh and Enter puts it on the tile
+    tile(page, 1).click()
+    camera_item(page, car).focus()
+    held = page.evaluate(KEEPS_FOCUS, car)
+    assert held, "the camera list's refresh took the keyboard focus away"
+    page.keyboard.press("Enter")
+    wait_shows(page, [bottle, car, bottle, car])
+    wait_playing(page, [1], after=1.0)
+    assert [t["camera"] for t in wall_state(site, "@me", "admin")["tiles"]] == [bottle, car, bottle, car]
+    assert page_errors == []

@@ -37,28 +37,43 @@ export class CameraPanel {
         .some((v) => v && String(v).toLowerCase().includes(needle))));
   }
 
+  /** Show the list. The page refreshes the cameras every two seconds: items are kept and updated in place
+   * (keyed by camera), so a refresh neither drops the keyboard focus nor pulls an item from under a drag. */
   draw() {
+    const kept = new Map([...this.list.children].map((li) => [li.dataset.cameraId, li]));
     const items = this.shown().map((cam) => {
-      const li = document.createElement("li");
-      li.setAttribute("data-testid", "camera-item");
-      li.dataset.cameraId = cam.id;  // not data-camera: that names the camera a tile shows
-      li.dataset.state = cam.state;
-      li.draggable = true;
-      li.tabIndex = 0;
-      li.innerHTML = '<span class="name"></span><span class="state"></span>';
-      li.querySelector(".name").textContent = cam.name;
-      li.title = [cam.id, cam.address].filter(Boolean).join(" · ");
-      const badge = li.querySelector(".state");
-      badge.textContent = t(cam.state);
-      badge.className = `state ${cam.state}`;
-      li.addEventListener("dragstart", (event) => {
-        event.dataTransfer.setData("text/x-camera", cam.id);
-        event.dataTransfer.effectAllowed = "copy";
-      });
-      li.addEventListener("click", () => this.onPick(cam.id));
-      li.addEventListener("keydown", (event) => { if (event.key === "Enter") this.onPick(cam.id); });
+      const li = kept.get(cam.id) || this.item(cam.id);
+      this.fill(li, cam);
       return li;
     });
-    this.list.replaceChildren(...items);
+    const current = [...this.list.children];
+    if (items.length !== current.length || items.some((li, i) => li !== current[i])) {
+      this.list.replaceChildren(...items);
+    }
+  }
+
+  item(id) {
+    const li = document.createElement("li");
+    li.setAttribute("data-testid", "camera-item");
+    li.dataset.cameraId = id;  // not data-camera: that names the camera a tile shows
+    li.draggable = true;
+    li.tabIndex = 0;
+    li.innerHTML = '<span class="name"></span><span class="state"></span>';
+    li.addEventListener("dragstart", (event) => {
+      event.dataTransfer.setData("text/x-camera", id);
+      event.dataTransfer.effectAllowed = "copy";
+    });
+    li.addEventListener("click", () => this.onPick(id));
+    li.addEventListener("keydown", (event) => { if (event.key === "Enter") this.onPick(id); });
+    return li;
+  }
+
+  fill(li, cam) {
+    li.dataset.state = cam.state;
+    li.querySelector(".name").textContent = cam.name;
+    li.title = [cam.id, cam.address].filter(Boolean).join(" · ");
+    const badge = li.querySelector(".state");
+    badge.textContent = t(cam.state);
+    badge.className = `state ${cam.state}`;
   }
 }
