@@ -68,6 +68,7 @@ export class LiveTile {
     // A new init means a new stream (first connect or the camera reconnected): start a fresh MediaSource.
     this.queue = [];
     this.sourceBuffer = null;
+    this.atLive = false;
     if (!msg.mime || !window.MediaSource || !MediaSource.isTypeSupported(msg.mime)) {
       this.startStills();
       return;
@@ -105,9 +106,13 @@ export class LiveTile {
     if (b.length === 0) return;
     const end = b.end(b.length - 1);
     const start = b.start(b.length - 1);
-    if (v.currentTime < start || end - v.currentTime > MAX_LAG_S) {
-      v.currentTime = Math.max(start, end - 0.2);  // late joiner, gap after a skip, or drift: go live
+    // The server sends the cached GOP at once so the tile has a picture at once; when that burst is in,
+    // go to its newest frame (the GOP may be seconds long). Afterwards only a drift beyond MAX_LAG_S jumps.
+    const caughtUp = this.atLive || (this.queue.length === 0 && end - v.currentTime > 0.3);
+    if (v.currentTime < start || end - v.currentTime > MAX_LAG_S || (caughtUp && !this.atLive)) {
+      v.currentTime = Math.max(start, end - 0.1);  // late joiner, gap after a skip, or drift: go live
     }
+    if (this.queue.length === 0) this.atLive = true;
     if (v.paused) v.play().catch(() => {});
     const sb = this.sourceBuffer;
     if (sb && !sb.updating && v.currentTime - b.start(0) > KEEP_BEHIND_S * 2) {
