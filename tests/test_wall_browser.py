@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -318,4 +319,70 @@ def test_drag_or_pick_a_camera_switches_the_tile(serve_site: SiteStarter, rtsp: 
     wait_shows(page, [bottle, car, bottle, car])
     wait_playing(page, [1], after=1.0)
     assert [t["camera"] for t in wall_state(site, "@me", "admin")["tiles"]] == [bottle, car, bottle, car]
+    assert page_errors == []
+
+
+# -- 4. tours ------------------------------------------------------------------------------------------------------
+
+# What the wall showed, every 200 ms for `ms` milliseconds (distinct arrangements, in order).
+WATCH = """(ms) => new Promise((resolve) => {
+  const seen = [];
+  const look = () => {
+    const now = JSON.stringify([...document.querySelectorAll('#wall [data-testid="tile"]')]
+      .sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index)).map((t) => t.dataset.camera));
+    if (seen[seen.length - 1] !== now) seen.push(now);
+  };
+  look();
+  const timer = setInterval(look, 200);
+  setTimeout(() => { clearInterval(timer); look(); resolve(seen.map((s) => JSON.parse(s))); }, ms);
+})"""
+TOUR_STATE = "() => document.querySelector('[data-testid=\"tour-status\"]').dataset.state"
+
+
+def test_a_tour_steps_on_time_skips_the_pinned_tile_pauses_and_stops(
+        serve_site: SiteStarter, rtsp: RtspServer, page: Page, page_errors: list[str], tmp_path: Path) -> None:
+    cameras = small_cameras(rtsp, 6)
+    ids = [c[0] for c in cameras]
+    site = serve_site(cameras_yaml(cameras), server_yaml(tmp_path))
+    open_page(page, site, "/")
+    wait_shows(page, ids[:4])
+    # a pinned tile: the first one keeps its camera through the tour
+    tile(page, 0).hover()
+    tile(page, 0).get_by_test_id("tile-pin").click()
+    page.wait_for_function("() => document.querySelector('#wall [data-index=\"0\"]').classList.contains('pinned')",
+                           timeout=STATE_TIMEOUT_MS, polling=250)
+    page.evaluate("""() => { window.pinnedSeen = new Set();
+        setInterval(() => window.pinnedSeen.add(document.querySelector('#wall [data-index="0"]').dataset.camera),
+                    100); }""")
+
+    page.get_by_test_id("tour-interval").fill("5")
+    page.get_by_test_id("tour-start").click()  # over the list: all six cameras, three unpinned tiles per step
+    first, second = [ids[0], *ids[0:3]], [ids[0], *ids[3:6]]
+    wait_shows(page, first)
+    started = time.monotonic()
+    assert page.evaluate(TOUR_STATE) == "running"
+    wait_shows(page, second, timeout=20_000)
+    took = time.monotonic() - started
+    assert 3.5 <= took <= 9.0, f"a 5 s tour stepped after {took:.1f} s"
+
+    page.get_by_test_id("tour-pause").click()
+    page.wait_for_function(f"() => ({TOUR_STATE})() === 'paused'", timeout=STATE_TIMEOUT_MS, polling=250)
+    assert page.get_by_test_id("tour-status").inner_text() == "轮巡已暂停"
+    paused_on = cameras_on(page)
+    seen = page.evaluate(WATCH, 6500)
+    assert seen == [paused_on], f"a paused tour moved on: {seen}"
+    wait_playing(page, [0, 1, 2, 3], after=1.0)  # the stepped-in cameras play (they were pre-connected)
+
+    page.get_by_test_id("tour-pause").click()  # resume: the tour goes on from where it paused
+    page.wait_for_function(f"() => ({TOUR_STATE})() === 'running'", timeout=STATE_TIMEOUT_MS, polling=250)
+    page.wait_for_function(SHOWS, arg=first if paused_on == second else second, timeout=20_000, polling=250)
+
+    page.get_by_test_id("tour-stop").click()
+    page.wait_for_function(f"() => ({TOUR_STATE})() === 'off'", timeout=STATE_TIMEOUT_MS, polling=250)
+    assert wall_state(site, "@me", "admin")["tour"] is None
+    stopped_on = cameras_on(page)
+    assert page.evaluate(WATCH, 6500) == [stopped_on], "a stopped tour moved on"
+    assert page.get_by_test_id("tour-stop").is_disabled()
+    assert page.evaluate("() => [...window.pinnedSeen]") == [ids[0]], "the pinned tile never changed"
+    assert wall_state(site, "@me", "admin")["tiles"][0]["pinned"]
     assert page_errors == []
