@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable
 
 from streams.config import CameraConfig, StreamSettings
@@ -33,3 +35,65 @@ class CameraHub:
 
     def __len__(self) -> int:
         return len(self.sessions)
+
+
+class MainStreams:
+    """Main (high-resolution) streams opened on demand: a maximised tile asks for the camera's main stream, which
+    costs the camera and the network several times the sub stream, so it is connected only while someone
+    watches it and closed ``linger`` seconds after the last viewer left (a quick un-maximise/maximise reuses it).
+    """
+
+    def __init__(self, hub: CameraHub, linger: float = 30.0) -> None:
+        self.hub = hub
+        self.linger = linger
+        self._sessions: dict[str, CameraSession] = {}
+        self._users: dict[str, int] = {}
+        self._idle_since: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, camera_id: str) -> CameraSession | None:
+        """The camera's main-stream session (started if needed), or None if the camera has no main stream."""
+        sub = self.hub.get(camera_id)
+        if sub is None or not sub.camera.main_url:
+            return None
+        with self._lock:
+            self._reap()
+            session = self._sessions.get(camera_id)
+            if session is None:
+                session = CameraSession(sub.camera, self.hub.settings, url=sub.camera.main_url)
+                self._sessions[camera_id] = session
+                session.start()
+            self._users[camera_id] = self._users.get(camera_id, 0) + 1
+            self._idle_since.pop(camera_id, None)
+            return session
+
+    def release(self, camera_id: str) -> None:
+        with self._lock:
+            self._users[camera_id] = max(0, self._users.get(camera_id, 0) - 1)
+            if self._users[camera_id] == 0:
+                self._idle_since[camera_id] = time.monotonic()
+                timer = threading.Timer(self.linger + 0.1, self._reap_now)
+                timer.daemon = True
+                timer.start()
+            self._reap()
+
+    def _reap_now(self) -> None:
+        with self._lock:
+            self._reap()
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        for camera_id, since in list(self._idle_since.items()):
+            if now - since >= self.linger:
+                session = self._sessions.pop(camera_id)
+                del self._idle_since[camera_id]
+                session.request_stop()  # its own thread closes the container
+
+    def stop(self) -> None:
+        with self._lock:
+            for session in self._sessions.values():
+                session.request_stop()
+            sessions, self._sessions = list(self._sessions.values()), {}
+            self._idle_since.clear()
+        for session in sessions:
+            session.stop()

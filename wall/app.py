@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from streams.hub import CameraHub
+from streams.hub import CameraHub, MainStreams
 from streams.session import CameraSession
 from wall.access import (
     NOT_FOUND,
@@ -111,6 +111,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     own_db = db is None
     db = db or open_database(site.data_dir, site.server.database_url)
     hub = hub or CameraHub(site.cameras, site.streams)
+    main_streams = MainStreams(hub)  # a maximised tile's high-resolution stream, opened on demand
     with db.session() as unit:
         seed_groups(unit, [(cam.id, cam.group) for cam in site.cameras])
     analytics = SiteAnalytics(site, hub) if site.analytics is not None else None
@@ -131,6 +132,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
             if analytics is not None:
                 analytics.stop()
             walls.stop()
+            main_streams.stop()
             cases.stop()
             hub.stop()
             if own_db:
@@ -238,8 +240,9 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         await cases.broadcaster.serve(websocket, principal, refresh=lambda p: refresh_principal(app, p))
 
     @app.websocket("/ws/live/{camera_id}")
-    async def live(websocket: WebSocket, camera_id: str, start: str = "cache") -> None:
-        """``start=keyframe`` waits for the camera's next keyframe instead of sending the cached GOP."""
+    async def live(websocket: WebSocket, camera_id: str, start: str = "cache", stream: str = "sub") -> None:
+        """``start=keyframe`` waits for the camera's next keyframe instead of sending the cached GOP;
+        ``stream=main`` sends the camera's main stream (a maximised tile), when it has one, else the sub stream."""
         principal = await websocket_principal(websocket)  # foreign Origin: 403; no session: closed with 4401
         if principal is None:
             return
@@ -250,8 +253,13 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
             # client must be able to tell "no such camera" (4404) from a refused or dropped socket.
             await websocket.close(code=4404, reason=NOT_FOUND)
             return
-        await stream_live(websocket, session, site.streams.viewer_buffer_seconds,
-                          LiveAccess(app, principal, camera_id), from_cache=start != "keyframe")
+        main = main_streams.acquire(camera_id) if stream == "main" else None
+        try:
+            await stream_live(websocket, main or session, site.streams.viewer_buffer_seconds,
+                              LiveAccess(app, principal, camera_id), from_cache=start != "keyframe")
+        finally:
+            if main is not None:
+                main_streams.release(camera_id)
 
     # The pages are static; their scripts ask /api/me first and go to /login without a session, and every
     # datum they show comes from the API, which checks the session and grants itself.

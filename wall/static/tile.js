@@ -8,10 +8,11 @@ const KEEP_BEHIND_S = 20;   // buffered video kept behind the play head (memory 
 const STILL_PERIOD_MS = 1000;
 
 export class LiveTile {
-  constructor(element, camera, { start = "cache" } = {}) {
+  constructor(element, camera, { start = "cache", stream = "sub" } = {}) {
     this.el = element;
     this.camera = camera;
     this.start = start;  // "keyframe": wait for the next keyframe instead of the server's cached GOP
+    this.stream = stream;  // "main": the camera's high-resolution stream (a maximised tile)
     this.video = element.querySelector("video");
     this.img = element.querySelector("img");
     this.badge = element.querySelector(".state");
@@ -31,7 +32,10 @@ export class LiveTile {
   connect() {
     if (this.closed) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const query = this.start === "keyframe" ? "?start=keyframe" : "";
+    const params = new URLSearchParams();
+    if (this.start === "keyframe") params.set("start", "keyframe");
+    if (this.stream === "main") params.set("stream", "main");
+    const query = params.toString() ? `?${params}` : "";
     const ws = new WebSocket(`${scheme}://${location.host}/ws/live/${encodeURIComponent(this.camera.id)}${query}`);
     ws.binaryType = "arraybuffer";
     this.ws = ws;

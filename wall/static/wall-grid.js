@@ -109,9 +109,12 @@ export class WallGrid {
     });
     el.addEventListener("dblclick", () => {
       const on = !el.classList.contains("maximised");
+      this.slots.filter((s) => s.el !== el && s.el.classList.contains("maximised")).forEach((s) => this.toStream(s, "sub"));
       this.root.querySelectorAll(".tile.maximised").forEach((other) => other.classList.remove("maximised"));
       el.classList.toggle("maximised", on);
       this.root.classList.toggle("has-max", on);
+      const slot = this.slots.find((s) => s.el === el);
+      if (slot) this.toStream(slot, on ? "main" : "sub");
     });
     el.addEventListener("dragover", (event) => { event.preventDefault(); el.classList.add("drop"); });
     el.addEventListener("dragleave", () => el.classList.remove("drop"));
@@ -123,6 +126,15 @@ export class WallGrid {
     });
     el.querySelector(".pin").addEventListener("click", () => this.handlers.onPin(index(), !el.classList.contains("pinned")));
     el.querySelector(".clear").addEventListener("click", () => this.handlers.onClear(index()));
+  }
+
+  /** A maximised tile plays the camera's main stream when it has one; back on the grid, the sub stream. */
+  toStream(slot, stream) {
+    const camera = slot.live && slot.live.camera;
+    if (!camera || !camera.has_main_stream || slot.live.stream === stream) return;
+    slot.live.close();
+    slot.live = new LiveTile(slot.el, camera, { stream });
+    slot.el.dataset.stream = stream;
   }
 
   select(index) {
