@@ -197,8 +197,15 @@ def test_operator_sees_only_granted_cases_with_evidence_live_view_and_pushes(
     page.get_by_test_id("filter-status").select_option("rejected")
     wait_rows(page, [])
     assert page.get_by_test_id("queue-empty").is_visible()
+    page.get_by_test_id("filter-status").focus()
     page.get_by_test_id("filter-status").select_option("pending_review")
     page.wait_for_function(f"() => ({ROWS})().length === 4", timeout=STATE_TIMEOUT_MS, polling=250)
+    queue = rows(page)
+    wait_selected(page, queue[0])
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "filter-status"
+    page.keyboard.press("Escape")  # out of the filter field: the letters drive the queue again
+    page.keyboard.press("j")
+    wait_selected(page, queue[1])
 
     # English on the switch, with the catalogue's English names
     page.get_by_test_id("lang-switch").click()

@@ -1,6 +1,6 @@
 // Keyboard-first review: an operator goes through dozens of cases an hour without the mouse.
 // j/↓ next, k/↑ previous, c confirm, r reject, p play the clip, h history, b boxes; Enter submits the open form,
-// Esc cancels it. Letters only act outside text fields (typing a note must not confirm a case); Enter and Esc act
+// Esc cancels it (else closes the history, else leaves the focused field, e.g. a filter, so the letters work). Letters only act outside text fields (typing a note must not confirm a case); Enter and Esc act
 // inside the open form too. Browser shortcuts (Ctrl/Alt/Meta) are left alone.
 
 const TEXT_FIELDS = ["INPUT", "SELECT", "TEXTAREA"];

@@ -214,6 +214,8 @@ async function start() {
     cancel: () => {
       if (state.forms.cancel()) return true;
       if (state.historyOpen) { toggleHistory(); return true; }
+      const field = document.activeElement;  // e.g. a filter just changed: Esc gives the keys back to the queue
+      if (field && field !== document.body) { field.blur(); return true; }
       return false;
     },
   });
