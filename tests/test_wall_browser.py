@@ -137,6 +137,12 @@ def wait_version(page: Page) -> int:
     return int(page.evaluate("() => document.body.dataset.version"))
 
 
+def wait_menus(page: Page) -> None:
+    """The page has filled its menus (layouts, walls, push targets) from the API."""
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"wall-select\"] option').length > 0",
+                           timeout=STATE_TIMEOUT_MS, polling=250)
+
+
 def tile(page: Page, index: int) -> Any:
     return page.locator(f'#wall [data-testid="tile"][data-index="{index}"]')
 
@@ -385,4 +391,74 @@ def test_a_tour_steps_on_time_skips_the_pinned_tile_pauses_and_stops(
     assert page.get_by_test_id("tour-stop").is_disabled()
     assert page.evaluate("() => [...window.pinnedSeen]") == [ids[0]], "the pinned tile never changed"
     assert wall_state(site, "@me", "admin")["tiles"][0]["pinned"]
+    assert page_errors == []
+
+
+# -- 5. the hall's kiosk display follows the operators -------------------------------------------------------------
+
+FOLLOW_S = 4.0  # "within a couple of seconds", with room for a loaded two-core machine
+
+
+def follows(kiosk: Page, cameras: list[str], since: float) -> float:
+    """Wait until the kiosk shows ``cameras``; seconds since ``since``."""
+    wait_shows(kiosk, cameras, timeout=15_000)
+    return time.monotonic() - since
+
+
+def test_the_kiosk_follows_the_operator_and_push_to_wall(
+        serve_site: SiteStarter, rtsp: RtspServer, browser: Browser, page: Page, page_errors: list[str],
+        tmp_path: Path) -> None:
+    cameras = small_cameras(rtsp, 3)
+    car, person, bottle = (c[0] for c in cameras)
+    site = serve_site(cameras_yaml(cameras), server_yaml(tmp_path, walls=hall("2x2", [car, person])))
+    site.add_user("screen", "viewer", grants=(car, person, bottle))
+    site.add_user("duty", "operator", grants=(car, person, bottle))
+
+    with second_page(browser, site, "/wall/hall?kiosk=1", "screen") as kiosk:
+        kiosk_errors: list[str] = []
+        kiosk.on("pageerror", lambda exc: kiosk_errors.append(str(exc)))
+        wait_shows(kiosk, [car, person, "", ""])
+        for part in ("wall-toolbar", "camera-panel"):
+            assert not kiosk.get_by_test_id(part).is_visible(), part
+        assert not kiosk.locator("header").is_visible()
+        kiosk.locator('#wall [data-index="0"]').hover()
+        assert not kiosk.locator('#wall [data-index="0"] [data-testid="tile-pin"]').is_visible()
+        wait_playing(kiosk, [0, 1], after=0.5)
+
+        open_page(page, site, "/wall/hall", "duty")
+        wait_shows(page, [car, person, "", ""])
+        wait_menus(page)
+        assert not page.get_by_test_id("push-controls").is_visible(), "push to wall is for the seat page"
+        tile(page, 2).click()
+        clicked = time.monotonic()
+        camera_item(page, bottle).click()
+        took = follows(kiosk, [car, person, bottle, ""], clicked)
+        assert took <= FOLLOW_S, f"the kiosk followed after {took:.1f} s"
+        wait_playing(kiosk, [2], after=1.0)
+
+        picked = time.monotonic()
+        page.get_by_test_id("layout-select").select_option("1+5")
+        took = follows(kiosk, [car, person, bottle, "", "", ""], picked)
+        assert took <= FOLLOW_S, f"the kiosk took the layout after {took:.1f} s"
+        assert kiosk.evaluate("() => document.getElementById('wall').dataset.layout") == "1+5"
+
+        # the operator's own seat, arranged and pushed to the hall
+        open_page(page, site, "/", "duty")
+        wait_shows(page, [car, person, bottle, ""])
+        wait_menus(page)
+        page.get_by_test_id("layout-select").select_option("1")
+        wait_shows(page, [car])
+        tile(page, 0).click()
+        camera_item(page, person).click()
+        wait_shows(page, [person])
+        assert page.get_by_test_id("push-controls").is_visible()
+        assert page.get_by_test_id("push-target").input_value() == "hall"
+        pushed = time.monotonic()
+        page.get_by_test_id("push-to-wall").click()
+        took = follows(kiosk, [person], pushed)
+        assert took <= FOLLOW_S, f"the push reached the kiosk after {took:.1f} s"
+        assert page.get_by_test_id("wall-notice").inner_text() == "已推送到大屏"
+        wait_playing(kiosk, [0], after=1.0)
+        assert kiosk_errors == []
+    assert wall_state(site, "hall", "screen")["updated_by"] == "duty"
     assert page_errors == []
