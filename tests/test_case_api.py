@@ -187,6 +187,8 @@ def test_desk_reads_catalogue_times_with_offsets_and_evidence_times(serve_site, 
     assert op.get("/api/cases", params={"since": in_half_an_hour}).json()["total"] == 0
     assert op.get("/api/cases", params={"until": hour_ago}).json()["total"] == 0
     assert op.get("/api/cases", params={"until": in_half_an_hour}).json()["total"] == 1
+    for edge in ["0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-14:00"]:  # no such instant in UTC
+        assert op.get("/api/cases", params={"since": edge}).status_code == 422
 
     record = op.get(f"/api/cases/{case_id}").json()
     for stamp in [e["at"] for e in record["events"]] + [e["at"] for e in record["evidence"]]:

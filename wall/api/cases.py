@@ -103,7 +103,10 @@ def as_utc(value: datetime | None) -> datetime | None:
     +08:00) must be moved to UTC first, or the filter is off by the offset. A naive time is taken as UTC."""
     if value is None:
         return None
-    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    except OverflowError:  # year 1 at +14:00, year 9999 at -14:00: no such instant in UTC
+        raise HTTPException(422, "time out of range") from None
 
 
 @router.get("/event-codes")
