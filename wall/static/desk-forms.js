@@ -86,7 +86,8 @@ export class DecisionForms {
     this.buttons.reject.disabled = !this.canDecide || !pending;
     this.buttons.close.hidden = !CLOSABLE.includes(record.status);
     this.buttons.close.disabled = !this.canDecide;
-    if (changed) this.hideAll();
+    const stillAllowed = this.openKind === "close" ? CLOSABLE.includes(record.status) : pending;
+    if (changed || (this.openKind && !stillAllowed)) this.hideAll();  // e.g. decided meanwhile by someone else
   }
 
   hideAll() {
