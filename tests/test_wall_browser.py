@@ -462,3 +462,60 @@ def test_the_kiosk_follows_the_operator_and_push_to_wall(
         assert kiosk_errors == []
     assert wall_state(site, "hall", "screen")["updated_by"] == "duty"
     assert page_errors == []
+
+
+# -- 6. the alarm pop-up -------------------------------------------------------------------------------------------
+
+BANNER = '#wall [data-testid="tile"][data-index="0"] [data-testid="alarm-tile"]'
+SNAPSHOT_LOADED = """(caseId) => {
+  const banner = document.querySelector('[data-testid="alarm-tile"]');
+  const img = banner && banner.querySelector('[data-testid="alarm-snapshot"]');
+  if (!banner || banner.dataset.case !== String(caseId) || !img.complete || img.naturalWidth !== 640) return false;
+  const box = img.getBoundingClientRect(), tile = banner.closest('.tile').getBoundingClientRect();
+  return new URL(img.src).pathname.startsWith('/api/') && getComputedStyle(img).display !== 'none'
+    && box.width > 100 && box.height > 50 && box.left >= tile.left && box.bottom <= tile.bottom + 1;
+}"""
+
+
+def test_an_alarm_pops_up_on_the_big_tile_is_acknowledged_and_the_next_one_shows(
+        serve_site: SiteStarter, rtsp: RtspServer, page: Page, page_errors: list[str], tmp_path: Path) -> None:
+    cameras = small_cameras(rtsp, 3)
+    car, person, bottle = (c[0] for c in cameras)
+    site = serve_site(cameras_yaml(cameras), server_yaml(tmp_path, walls=hall("1+5", [car, person, bottle])))
+    site.add_user("duty", "operator", grants=(car, person, bottle))
+    open_page(page, site, "/wall/hall", "duty")
+    wait_shows(page, [car, person, bottle, "", "", ""])
+    wait_playing(page, [0], after=0.5)
+
+    first = raise_case(site, bottle, place="1-1")
+    second = raise_case(site, person, place="2-2")  # while the first is on show: it waits its turn
+    page.wait_for_function(SNAPSHOT_LOADED, arg=first, timeout=STATE_TIMEOUT_MS, polling=250)
+    banner = page.locator(BANNER)
+    assert banner.count() == 1 and page.locator('[data-testid="alarm-tile"]').count() == 1
+    assert banner.get_by_test_id("alarm-code").inner_text() == "0501"
+    assert "无照经营游商" in banner.locator(".alarm-title").inner_text()
+    assert banner.locator(".alarm-where").inner_text() == "传送带 3"
+    assert "+1" in banner.locator(".alarm-queued").inner_text()
+    shown = tiles(page)[0]
+    assert shown["camera"] == bottle and shown["alarm"], "the big tile shows the alarm's camera"
+    wait_playing(page, [0], after=1.0)
+    assert page.evaluate("() => document.body.dataset.cue") == "1", "the alarm sounded once"
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"camera-item\"]')]"
+                           ".every((li) => li.dataset.state === 'live')", timeout=STATE_TIMEOUT_MS, polling=250)
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(screenshot(page, "wall-alarm.png"), DOCS_IMG / "wall-alarm.png")
+
+    page.get_by_test_id("alarm-ack").click()  # acknowledged: the queued alarm takes the tile
+    page.wait_for_function(SNAPSHOT_LOADED, arg=second, timeout=STATE_TIMEOUT_MS, polling=250)
+    assert tiles(page)[0]["camera"] == person and tiles(page)[0]["alarm"]
+    assert page.locator(BANNER).locator(".alarm-queued").inner_text() == ""
+    wait_playing(page, [0], after=1.0)
+
+    page.get_by_test_id("alarm-ack").click()  # the last one: the tile reverts to the camera it showed before
+    wait_shows(page, [car, person, bottle, "", "", ""])
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"alarm-tile\"], #wall .tile.alarm')",
+                           timeout=STATE_TIMEOUT_MS, polling=250)
+    wait_playing(page, [0], after=1.0)
+    state = wall_state(site, "hall", "duty")
+    assert state["alarm"] is None and state["queued"] == 0
+    assert page_errors == []
