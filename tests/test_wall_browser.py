@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, open_page, screenshot
 from tests.case_helpers import event_change
 from tests.conftest import REPO
 from tests.peers.rtsp import RtspServer
+from wall.auth.sessions import COOKIE
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -518,4 +521,76 @@ def test_an_alarm_pops_up_on_the_big_tile_is_acknowledged_and_the_next_one_shows
     wait_playing(page, [0], after=1.0)
     state = wall_state(site, "hall", "duty")
     assert state["alarm"] is None and state["queued"] == 0
+    assert page_errors == []
+
+
+# -- 7. grants: a viewer never lists, picks or opens a camera not granted to them ----------------------------------
+
+SECRET, SECRET_NAME = "secret-gate", "机密门岗"
+FETCH = """async ([method, path, body]) => {
+  const res = await fetch(path, { method, headers: { 'Content-Type': 'application/json' },
+                                  body: body === null ? undefined : JSON.stringify(body) });
+  return [res.status, await res.text()];
+}"""
+
+
+def live_close(site: LiveServer, camera: str, cookie: str) -> tuple[int, str]:
+    """Open /ws/live/{camera} with ``cookie``; the server's close code and reason (or a failure if it streams)."""
+    url = f"ws://127.0.0.1:{site.port}/ws/live/{camera}"
+    with connect(url, additional_headers={"Cookie": cookie}, open_timeout=20, close_timeout=10) as ws:
+        try:
+            first = ws.recv(timeout=20)
+        except ConnectionClosed as exc:
+            assert exc.rcvd is not None
+            return exc.rcvd.code, exc.rcvd.reason
+    raise AssertionError(f"/ws/live/{camera} served {str(first)[:80]!r}")
+
+
+def test_a_viewer_cannot_list_pick_or_open_a_camera_not_granted(
+        serve_site: SiteStarter, rtsp: RtspServer, page: Page, page_errors: list[str], tmp_path: Path) -> None:
+    car = "car-01"
+    cameras = [(car, "停车场 1", rtsp.url("car")), (SECRET, SECRET_NAME, rtsp.url("person"))]
+    site = serve_site(cameras_yaml(cameras), server_yaml(tmp_path, walls=hall("2x2", [car, SECRET])))
+    site.add_user("li", "viewer", grants=(car,))
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+
+    # the viewer's own seat: the list and the tiles hold only the granted camera
+    open_page(page, site, "/", "li")
+    wait_shows(page, [car, "", "", ""])
+    wait_menus(page)
+    items = page.locator('[data-testid="camera-item"]').evaluate_all("(li) => li.map((i) => i.dataset.cameraId)")
+    assert items == [car]
+    page.get_by_test_id("camera-search").fill("机密")
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"camera-item\"]')",
+                           timeout=STATE_TIMEOUT_MS, polling=250)
+    page.get_by_test_id("camera-search").fill("")
+    # picking it anyway (by hand, with the page's own session) is refused exactly like a camera that does not exist
+    secret = page.evaluate(FETCH, ["PUT", "/api/walls/@me/tiles/1", {"camera": SECRET}])
+    ghost = page.evaluate(FETCH, ["PUT", "/api/walls/@me/tiles/1", {"camera": "no-such-camera"}])
+    assert secret[0] == 404 and secret == ghost, (secret, ghost)
+    tour = page.evaluate(FETCH, ["POST", "/api/walls/@me/tour", {"cameras": [car, SECRET], "interval": 5}])
+    assert tour[0] == 404, tour
+    assert [t["camera"] for t in wall_state(site, "@me", "li")["tiles"]] == [car, None, None, None]
+
+    # the shared wall: the ungranted tile is forbidden and says nothing about its camera
+    page.goto(site.url + "/wall/hall")
+    wait_shows(page, [car, "", "", ""])
+    wait_menus(page)
+    forbidden = tile(page, 1)
+    page.wait_for_function("() => document.querySelector('#wall [data-index=\"1\"]').dataset.state === 'forbidden'",
+                           timeout=STATE_TIMEOUT_MS, polling=250)
+    assert forbidden.locator(".state").inner_text() == "无权限"
+    wait_playing(page, [0], after=1.0)
+    assert page.evaluate("() => document.body.classList.contains('read-only')")
+    for control in ("camera-panel", "tour-controls", "layout-select", "preset-controls"):
+        assert not page.get_by_test_id(control).is_visible(), f"a viewer sees {control}"
+    html = page.content()
+    assert SECRET not in html and SECRET_NAME not in html
+    assert not [url for url in sockets if SECRET in url], sockets
+
+    # the live socket, with the browser's own cookie: closed as "not found"
+    cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
+    jar = f"{COOKIE}={cookie['value']}"
+    assert live_close(site, SECRET, jar) == live_close(site, "no-such-camera", jar) == (4404, "camera not found")
     assert page_errors == []
