@@ -86,7 +86,8 @@ RULES: dict[tuple[type[BaseModel], str], str] = {
 }
 # What model validators check, per (model, validator function name).
 MODEL_RULES: dict[tuple[type[BaseModel], str], str] = {
-    (CameraConfig, "_position"): "`lon` and `lat` are given together or not at all.",
+    (CameraConfig, "_position"): "`lon` and `lat` are given together or not at all; `analysis_max_interval`, "
+                                  "when given, is at least `analysis_interval`.",
     (StreamSettings, "_backoff"): "`backoff_max` must be at least `backoff_initial`.",
     (Confirm, "_order"): "`hits` must not exceed `looks`.",
     (ZoneConfig, "_consistent"): (

@@ -68,6 +68,12 @@ class CameraConfig(Strict):
     analysis_interval: float = Field(
         default=2.0, ge=0.2, le=3600, description="Seconds between analysed frames (1 s … 10 min in practice)."
     )
+    analysis_max_interval: float | None = Field(
+        default=None, ge=0.2, le=3600,
+        description="Looks may stretch up to this many seconds apart when the camera's GOP fits within it: then "
+                    "only keyframes are decoded, one look per GOP (a GOP longer than analysis_interval otherwise "
+                    "costs decoding most frames). Default: analysis_interval.",
+    )
     enabled: bool = True
 
     @field_validator("id")
@@ -103,6 +109,8 @@ class CameraConfig(Strict):
     def _position(self) -> CameraConfig:
         if (self.lon is None) != (self.lat is None):
             raise ValueError("lon and lat must be given together")
+        if self.analysis_max_interval is not None and self.analysis_max_interval < self.analysis_interval:
+            raise ValueError("analysis_max_interval must be at least analysis_interval")
         return self
 
 

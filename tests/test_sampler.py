@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from streams import CameraConfig, CameraSession, StreamSettings
 from streams.sampler import FrameSampler, SampledFrame, output_size
@@ -16,9 +17,9 @@ from tests.streams_helpers import feed
 CAR = SHARED_VIDEOS / "car-detection.mp4"  # 377 frames, 12.5 fps, GOP 4.8 s (60 frames)
 
 
-def run(path: Path, interval: float, **size: int) -> tuple[FrameSampler, list[SampledFrame], int]:
+def run(path: Path, interval: float, **options: float) -> tuple[FrameSampler, list[SampledFrame], int]:
     frames: list[SampledFrame] = []
-    sampler = FrameSampler("cam", interval, frames.append, **size)
+    sampler = FrameSampler("cam", interval, frames.append, **options)  # type: ignore[arg-type]
     items = feed(path, sampler)
     return sampler, frames, len(items)
 
@@ -44,6 +45,35 @@ def test_interval_shorter_than_gop_takes_every_kth_frame() -> None:
     assert sampler.decoded + sampler.skipped == total
     assert sampler.skipped >= 30
     assert frames[0].image.shape == (432, 768, 3)
+
+
+def test_max_interval_snaps_looks_to_keyframes_on_a_long_gop() -> None:
+    """GOP 4.8 s, a look every 2 s, looks allowed up to 5 s apart: one look per GOP, on its keyframe."""
+    snapped, frames, total = run(CAR, 2.0, width=640, max_interval=5.0)
+    times = [round(f.pts_s, 1) for f in frames]
+    # The first GOP's length is unknown until its end, so it is sampled as asked (0, 2, 4 s); from the second
+    # keyframe on every look is a keyframe.
+    assert times[:3] == [0.0, 2.0, 4.0]
+    assert times[3:] == [4.8, 9.6, 14.4, 19.2, 24.0, 28.8]
+    assert all(f.keyframe for f in frames[3:])
+    assert snapped.decoded == 60 + 6  # the first GOP, then its keyframe per GOP
+    # The same camera without max_interval decodes up to the frames at 2 s and 4 s into every GOP.
+    plain, plain_frames, _ = run(CAR, 2.0, width=640)
+    assert len(plain_frames) == 16
+    assert plain.decoded >= 0.75 * total > 4 * snapped.decoded
+    # A GOP longer than max_interval is not snapped.
+    short, short_frames, _ = run(CAR, 2.0, width=640, max_interval=4.0)
+    assert short.decoded == plain.decoded and len(short_frames) == len(plain_frames)
+    with pytest.raises(ValueError, match="max_interval"):
+        FrameSampler("cam", 2.0, lambda f: None, max_interval=1.0)
+
+
+def test_camera_config_checks_analysis_max_interval() -> None:
+    cam = {"id": "lot", "name": "lot", "url": "rtsp://10.0.0.1/sub", "analysis_interval": 2.0}
+    assert CameraConfig.model_validate({**cam, "analysis_max_interval": 5}).analysis_max_interval == 5
+    assert CameraConfig.model_validate(cam).analysis_max_interval is None
+    with pytest.raises(ValidationError, match="analysis_max_interval must be at least analysis_interval"):
+        CameraConfig.model_validate({**cam, "analysis_max_interval": 1})
 
 
 def test_frames_carry_camera_and_arrival_times() -> None:
@@ -80,3 +110,23 @@ def test_live_1080p_camera_sampled_by_keyframes(rtsp: RtspServer) -> None:
     assert np.all(np.abs(gaps - 2.0) < 0.05)
     # GOP 2 s, interval 2 s: keyframes only once the GOP is known (the first GOP, 50 frames, is decoded).
     assert sampler.decoded <= 50 + len(frames)
+
+
+def test_the_service_gives_each_sampler_its_cameras_max_interval(tmp_path: Path) -> None:
+    """wall/analytics.py builds the samplers from cameras.yaml: analysis_max_interval reaches the sampler."""
+    from streams import CameraHub
+    from wall.analytics import SiteAnalytics
+    from wall.config import load_config
+
+    (tmp_path / "cameras.yaml").write_text(
+        "cameras:\n"
+        f"  - {{id: lot, name: lot, url: 'file:{CAR}', analysis_interval: 2, analysis_max_interval: 5}}\n"
+        f"  - {{id: lobby, name: lobby, url: 'file:{CAR}'}}\n", encoding="utf-8")
+    zone = "{zones: [{id: z, family: road_occupation, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]]}]}"
+    card = Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml"
+    (tmp_path / "analytics.yaml").write_text(
+        f"model: {card}\ncameras:\n  lot: {zone}\n  lobby: {zone}\n", encoding="utf-8")
+    site = load_config(tmp_path)
+    analytics = SiteAnalytics(site, CameraHub(site.cameras, site.streams))
+    assert analytics.samplers["lot"].max_interval == 5.0
+    assert analytics.samplers["lobby"].max_interval == analytics.samplers["lobby"].interval == 2.0

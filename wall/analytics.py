@@ -17,11 +17,13 @@ from pathlib import Path
 from streams.hub import CameraHub
 from streams.ring import ClipUnavailable
 from streams.sampler import FrameSampler
+from streams.session import CameraSession
 from vision.analyzer import CameraAnalyzer
 from vision.detector import Detector
 from vision.events import EventChange
 from vision.pipeline import AnalysisPipeline
 from vision.replay import CLIP_POST_SECONDS, CLIP_PRE_SECONDS, store_evidence
+from vision.rules_config import CameraRules
 from wall.config import SiteConfig
 
 log = logging.getLogger(__name__)
@@ -36,20 +38,24 @@ class SiteAnalytics:
         self.evidence_dir = site.data_dir / "evidence"
         self.detector = Detector(site.model_card)
         families = self.detector.card.families
+        self.families, self.catalogue = families, site.catalogue
         self.analyzers = {
             cam_id: CameraAnalyzer(cam_id, rules, families, site.catalogue)
             for cam_id, rules in site.analytics.cameras.items() if hub.get(cam_id) is not None and rules.zones
         }
         self.pipeline = AnalysisPipeline(self.detector, self.analyzers, self._on_event)
         self.samplers: dict[str, FrameSampler] = {}
+        self._attached: dict[str, CameraSession] = {}  # the session each sampler is attached to
         cameras = {c.id: c for c in site.cameras}
         for cam_id in self.analyzers:
             self.samplers[cam_id] = FrameSampler(cam_id, cameras[cam_id].analysis_interval, self.pipeline.submit,
-                                                 width=SAMPLE_WIDTH)
+                                                 width=SAMPLE_WIDTH,
+                                                 max_interval=cameras[cam_id].analysis_max_interval)
         self.recent: deque[EventChange] = deque(maxlen=RECENT_EVENTS)
         self.listeners: list[Callable[[EventChange], None]] = []
         self._clips: list[EventChange] = []
         self._lock = threading.Lock()
+        self._swap = threading.Lock()  # one rule change at a time (update_rules)
         self._stop = threading.Event()
         self._clipper = threading.Thread(target=self._clip_loop, name="evidence-clips", daemon=True)
 
@@ -58,6 +64,7 @@ class SiteAnalytics:
             session = self.hub.get(cam_id)
             assert session is not None
             session.attach(sampler)
+            self._attached[cam_id] = session
         self.pipeline.start()
         self._clipper.start()
 
@@ -65,6 +72,48 @@ class SiteAnalytics:
         self._stop.set()
         self.pipeline.stop()
         self._clipper.join(5)
+
+    def update_rules(self, camera_id: str, rules: CameraRules) -> bool:
+        """Run ``rules`` on one camera from its next look on, without a restart (the admin's zone editor saves
+        analytics.yaml, then calls this); also after the camera's session was replaced (a new URL).
+
+        The camera gets a new analyzer (dwell clocks start again: a place's history under other zones means
+        nothing under the new ones) and a new sampler on the camera's current session, at the camera's current
+        analysis interval. Video checks of dispatched cases on zones that still exist carry over. The dicts the
+        pipeline and the metrics read are replaced, never changed in place, so their threads never see one half
+        done; the new analyzer is in place before its sampler delivers a frame. Returns whether the camera is
+        analysed now (it has zones and an enabled session)."""
+        with self._swap:
+            session = self.hub.get(camera_id)
+            old_analyzer = self.analyzers.get(camera_id)
+            old_sampler = self.samplers.get(camera_id)
+            analyzers, samplers = dict(self.analyzers), dict(self.samplers)
+            analysed = session is not None and bool(rules.zones)
+            sampler: FrameSampler | None = None
+            if analysed:
+                assert session is not None and self.catalogue is not None
+                analyzer = CameraAnalyzer(camera_id, rules, self.families, self.catalogue)
+                if old_analyzer is not None:
+                    zones = {zone.id for zone in rules.zones}
+                    analyzer.watches = [w for w in old_analyzer.watches if w.zone_id in zones]
+                analyzers[camera_id] = analyzer
+                sampler = FrameSampler(camera_id, session.camera.analysis_interval, self.pipeline.submit,
+                                       width=SAMPLE_WIDTH)
+                samplers[camera_id] = sampler
+            else:
+                analyzers.pop(camera_id, None)
+                samplers.pop(camera_id, None)
+            attached = self._attached.pop(camera_id, None)  # maybe a stopped session that a new URL replaced
+            if old_sampler is not None and attached is not None:
+                attached.detach(old_sampler)
+            self.analyzers = self.pipeline.analyzers = analyzers
+            self.samplers = samplers
+            if sampler is not None and session is not None:
+                session.attach(sampler)
+                self._attached[camera_id] = session
+        log.info("analytics rules of camera %s changed: %d zones, %s", camera_id, len(rules.zones),
+                 "analysed" if analysed else "not analysed", extra={"camera": camera_id})
+        return analysed
 
     def evidence(self, name: str) -> tuple[Path, str] | None:
         """(file, camera id) of an evidence file by its content-hash name, if an event in memory refers to it."""
