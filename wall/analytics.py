@@ -98,7 +98,7 @@ class SiteAnalytics:
                     analyzer.watches = [w for w in old_analyzer.watches if w.zone_id in zones]
                 analyzers[camera_id] = analyzer
                 sampler = FrameSampler(camera_id, session.camera.analysis_interval, self.pipeline.submit,
-                                       width=SAMPLE_WIDTH)
+                                       width=SAMPLE_WIDTH, max_interval=session.camera.analysis_max_interval)
                 samplers[camera_id] = sampler
             else:
                 analyzers.pop(camera_id, None)
