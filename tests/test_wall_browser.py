@@ -594,3 +594,52 @@ def test_a_viewer_cannot_list_pick_or_open_a_camera_not_granted(
     jar = f"{COOKIE}={cookie['value']}"
     assert live_close(site, SECRET, jar) == live_close(site, "no-such-camera", jar) == (4404, "camera not found")
     assert page_errors == []
+
+
+# -- 8. a camera that dies and comes back --------------------------------------------------------------------------
+
+FAST_STREAMS = "  open_timeout: 3\n  read_timeout: 2\n  stall_after: 1\n  backoff_initial: 0.2\n  backoff_max: 1.0\n"
+# The tile at `index` has played `seconds` more since the last reset of window.gained: small forward steps of its
+# clock only (a new stream after a reconnect starts a new MediaSource; a jump to the live edge is not playing).
+GAINS = """([index, seconds]) => {
+  const v = document.querySelector(`#wall [data-testid="tile"][data-index="${index}"] video`);
+  const g = window.gained || (window.gained = { last: v.currentTime, total: 0, src: v.src });
+  if (g.src !== v.src) { g.src = v.src; g.last = v.currentTime; }
+  const step = v.currentTime - g.last;
+  if (step > 0 && step < 0.6) g.total += step;
+  g.last = v.currentTime;
+  return g.total >= seconds;
+}"""
+
+
+def test_a_killed_cameras_tile_shows_offline_and_recovers(
+        serve_site: SiteStarter, rtsp: RtspServer, own_rtsp: Any, media_dir: Path, page: Page,
+        page_errors: list[str], tmp_path: Path) -> None:
+    camera = own_rtsp()
+    port = camera.port
+    cameras = [("car-01", "停车场 1", rtsp.url("car")), ("gate", "东门", camera.url("cam"))]
+    site = serve_site(cameras_yaml(cameras), server_yaml(tmp_path, streams=FAST_STREAMS))
+    open_page(page, site, "/")
+    wait_shows(page, ["car-01", "gate", "", ""])
+    wait_playing(page, [0, 1], after=1.0)
+    page.wait_for_function("() => document.querySelector('#wall [data-index=\"1\"]').dataset.state === 'live'",
+                           timeout=STATE_TIMEOUT_MS, polling=250)
+
+    camera.kill()
+    page.wait_for_function("() => document.querySelector('#wall [data-index=\"1\"]').dataset.state === 'offline'",
+                           timeout=STATE_TIMEOUT_MS, polling=250)
+    assert tile(page, 1).locator(".state").inner_text() == "离线"
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=\"camera-item\"][data-camera-id=\"gate\"]').dataset.state"
+        " === 'offline'", timeout=STATE_TIMEOUT_MS, polling=250)
+    assert tiles(page)[0]["state"] == "live", "the other camera is not disturbed"
+
+    own_rtsp(port=port, cam=media_dir / "car.mp4")  # the camera comes back on the same address
+    page.wait_for_function("() => document.querySelector('#wall [data-index=\"1\"]').dataset.state === 'live'",
+                           timeout=PLAY_TIMEOUT_MS, polling=250)
+    page.evaluate("() => { window.gained = null; }")
+    page.wait_for_function(GAINS, arg=[1, 1.5], timeout=PLAY_TIMEOUT_MS, polling=250)
+    assert tile(page, 1).locator(".state").inner_text() == "在线"
+    assert page.evaluate("() => document.querySelector('#wall [data-index=\"1\"] video').error") is None
+    assert tiles(page)[1]["camera"] == "gate"
+    assert page_errors == []
