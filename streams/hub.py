@@ -16,6 +16,7 @@ class CameraHub:
         self.sessions: dict[str, CameraSession] = {
             cam.id: CameraSession(cam, self.settings) for cam in cameras if cam.enabled
         }
+        self._change = threading.Lock()
 
     def start(self) -> None:
         for session in self.sessions.values():
@@ -29,6 +30,35 @@ class CameraHub:
 
     def get(self, camera_id: str) -> CameraSession | None:
         return self.sessions.get(camera_id)
+
+    def put(self, camera: CameraConfig) -> tuple[CameraSession | None, bool]:
+        """Add or change one camera while the hub runs (the admin's camera editor).
+
+        Only what changes the stream restarts it: a new ``url``, or switching the camera on or off, stops the old
+        session (its own thread closes the connection) and starts a new one. A new name, group, address, main
+        stream or analysis interval is swapped into the running session, so nobody watching loses the picture.
+        ``sessions`` is replaced, never changed in place, so threads iterating the hub meanwhile are unaffected.
+        Returns the camera's session (None when it is disabled) and whether a session was started or stopped.
+        """
+        with self._change:
+            old = self.sessions.get(camera.id)
+            if old is not None and camera.enabled and old.camera.url == camera.url:
+                old.camera = camera
+                return old, False
+            sessions = dict(self.sessions)
+            new = CameraSession(camera, self.settings) if camera.enabled else None
+            if new is not None:
+                sessions[camera.id] = new
+            else:
+                sessions.pop(camera.id, None)
+            if old is not None:
+                old.request_stop()
+            self.sessions = sessions
+            if new is not None:
+                new.start()
+        if old is not None:
+            old.stop()  # waits for its thread (at most read_timeout): two connections overlap only that long
+        return new, new is not None or old is not None
 
     def __iter__(self):
         return iter(self.sessions.values())

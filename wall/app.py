@@ -28,7 +28,7 @@ from wall.access import (
     websocket_principal,
 )
 from wall.analytics import SiteAnalytics
-from wall.api import admin_routes, auth_routes
+from wall.api import admin_routes, auth_routes, editor_routes
 from wall.api import cases as case_routes
 from wall.api import walls as wall_routes
 from wall.api.common import UNAUTHENTICATED, document_common_answers, error
@@ -163,6 +163,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     install_metrics(app, site.server.metrics, hub, db, analytics, cases)  # GET /metrics (wall/metrics.py)
     app.include_router(auth_routes.router)
     app.include_router(admin_routes.router)
+    app.include_router(editor_routes.router)  # cameras.yaml / analytics.yaml from the console
     app.include_router(case_routes.router)
     app.include_router(wall_routes.router)
     document_common_answers(app, public={("POST", "/api/session")})

@@ -1,0 +1,319 @@
+"""The camera and zone editor's API (admins only): cameras.yaml and analytics.yaml edited from the console.
+
+The YAML files stay the one source of truth: every read comes from the file, every save writes the file (its
+comments kept) and loads the directory back as ``citywall serve`` would before anything is applied; the running
+service then follows without a restart (``wall.editing.apply``). Every change, refusal, probe and try is
+audited. Camera URLs are write-only: no answer carries one, only whether it is set.
+
+Refusals of a proposal are ``422`` (``409`` when the site's state forbids it) with ``detail`` (one line) and
+``problems``: one ``key.path: reason`` line each, keys relative to what was sent.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from streams.config import check_stream_url
+from streams.probe import ProbeResult, probe
+from streams.yaml_config import ConfigError
+from wall.access import NOT_FOUND, Principal, audit_action, public_error, require_role
+from wall.api.common import ADMIN_ONLY, Closed, error
+from wall.config import DEFAULT_CARD
+from wall.editing import apply, cameras_file, rules_file
+from wall.editing.checks import Refused, check_rules, without_urls
+from wall.editing.rule_try import RuleTrier
+
+router = APIRouter(prefix="/api", tags=["editor"], responses=ADMIN_ONLY)
+Admin = Annotated[Principal, Depends(require_role("admin"))]
+CameraId = Annotated[str, PathParam(max_length=64)]
+PROBE_SECONDS = 4.0  # enough for two keyframes of a usual 1–2 s GOP; citywall probe reads 6 s
+REFUSED = {422: error("invalid: `problems` lists each as key.path: reason"),
+           409: error("the site's state forbids it (exists, read-only directory, a try running, no video yet)")}
+_trier_lock = threading.Lock()
+
+
+class CameraConfigOut(BaseModel):
+    """A camera as cameras.yaml has it, without its URLs (they carry the video network's credentials)."""
+
+    id: str
+    name: str | None = None
+    national_id: str | None = None
+    group: str | None = None
+    grid_code: str | None = None
+    street: str | None = None
+    community: str | None = None
+    address: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    analysis_interval: float = 2.0
+    enabled: bool = True
+    url_set: bool = Field(description="Whether the sub-stream URL is set (it is never shown).")
+    main_url_set: bool = Field(description="Whether a main-stream URL is set (it is never shown).")
+    running: bool = Field(default=False, description="The hub has a session for it (it is enabled).")
+    state: str | None = Field(default=None, description="Its stream state when running.")
+    analysed: bool = False
+
+
+class ProbeIn(Closed):
+    url: str | None = Field(default=None, max_length=2048, description="A URL to check (rtsp://, rtsps://, "
+                            "file: inside the configuration directory); ${ENV} references are resolved.")
+    camera: str | None = Field(default=None, max_length=64, description="Or check this camera's saved URL.")
+
+
+class ProbeOut(BaseModel):
+    """What ``citywall probe`` measures (without the URL)."""
+
+    ok: bool
+    error_kind: str | None = None
+    error: str | None = None
+    codec: str | None = None
+    profile: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    gop_seconds: float | None = None
+    bitrate_kbps: float | None = None
+    seconds_read: float | None = None
+    open_seconds: float | None = None
+
+
+class CameraSaved(BaseModel):
+    camera: CameraConfigOut
+    probe: ProbeOut | None = Field(description="The check of a new URL before it was saved (none if unchanged).")
+    running: bool
+    restarted: bool = Field(description="The camera's session was started, restarted or stopped.")
+    analysed: bool
+
+
+class RulesOut(BaseModel):
+    camera: str
+    rules: dict[str, Any] = Field(description="The camera's entry of analytics.yaml, every field filled in.")
+    analytics: bool = Field(description="The site runs analytics (it started with analytics.yaml).")
+    analysed: bool = Field(description="These rules run on the camera now.")
+    message: str = ""
+
+
+class TryIn(Closed):
+    rules: dict[str, Any] = Field(description="Proposed rules, as for PUT /api/cameras/{id}/rules.")
+    minutes: float = Field(default=2.0, gt=0, le=10, description="How far back (the ring keeps what "
+                           "streams.ring_seconds allows).")
+
+
+def _refused(request: Request, admin: Principal, action: str, target: str, exc: Refused) -> JSONResponse:
+    problems = [without_urls(p) for p in exc.problems]
+    audit_action(request, admin, action, target, False, {"problems": problems[:10]})
+    return JSONResponse(status_code=exc.status, content={"detail": "; ".join(problems), "problems": problems})
+
+
+def _probe_out(result: ProbeResult) -> ProbeOut:
+    data = result.as_dict()
+    data.pop("url", None)
+    data.pop("gop_frames", None)
+    data["error"] = without_urls(public_error(data["error"]) or "") or None
+    return ProbeOut(**data)
+
+
+def _site_camera(request: Request, camera_id: str) -> Any:
+    for camera in request.app.state.site.cameras:
+        if camera.id == camera_id:
+            return camera
+    raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+
+
+def _config_out(request: Request, entry: dict[str, Any]) -> CameraConfigOut:
+    session = request.app.state.hub.get(entry.get("id"))
+    analytics = request.app.state.analytics
+    known = {k: v for k, v in entry.items() if k in CameraConfigOut.model_fields}
+    for key in ("name", "national_id", "group", "grid_code", "street", "community", "address"):
+        if known.get(key) is not None:
+            known[key] = str(known[key])
+    return CameraConfigOut(**known, running=session is not None,
+                           state=session.health.current_state().value if session is not None else None,
+                           analysed=analytics is not None and entry.get("id") in analytics.analyzers)
+
+
+def _read_cameras(request: Request) -> list[dict[str, Any]]:
+    try:
+        return cameras_file.read_cameras(request.app.state.site.directory)
+    except ConfigError as exc:
+        problems = [without_urls(p) for p in exc.problems]
+        raise HTTPException(status.HTTP_409_CONFLICT, "cameras.yaml does not load: " + "; ".join(problems)) from None
+
+
+# -- cameras ---------------------------------------------------------------------------------------------------
+
+
+@router.get("/config/cameras")
+def list_camera_configs(admin: Admin, request: Request) -> list[CameraConfigOut]:
+    """Every camera of cameras.yaml (disabled ones too) as the file has it, URLs only as set / not set."""
+    return [_config_out(request, entry) for entry in _read_cameras(request)]
+
+
+@router.post("/config/cameras/probe", responses={400: error("no URL or camera given, or an unusable URL"),
+                                                  404: error(NOT_FOUND)})
+def probe_camera(body: ProbeIn, admin: Admin, request: Request) -> ProbeOut:
+    """Open a stream the way the hub does and measure it (``citywall probe``): codec, resolution, fps — or the
+    classified reason it cannot be opened (refused, timeout, not_found, unauthorized, not_a_video, io)."""
+    site = request.app.state.site
+    target = "url"
+    if body.url:
+        proposal_url = body.url.strip()
+        try:
+            url = cameras_file.resolve_references(proposal_url)
+            check_stream_url(url)
+            cameras_file.check_file_source(site.directory, "url", url)
+        except (ValueError, Refused) as exc:
+            why = "; ".join(exc.problems) if isinstance(exc, Refused) else f"url: {exc}"
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, without_urls(why)) from None
+        url = cameras_file.resolved_url(site.directory, url)
+    elif body.camera:
+        camera = _site_camera(request, body.camera)
+        url, target = camera.url, f"camera:{camera.id}"
+    else:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "give a url or a camera")
+    result = probe(url, seconds=PROBE_SECONDS, open_timeout=site.streams.open_timeout,
+                   read_timeout=site.streams.read_timeout)
+    audit_action(request, admin, "camera.probe", target, result.ok,
+                 {"kind": result.error_kind} if not result.ok else {"codec": result.codec})
+    return _probe_out(result)
+
+
+def _save_camera(request: Request, admin: Principal, camera_id: str, body: dict[str, Any], *, create: bool,
+                 offline: bool) -> CameraSaved | JSONResponse:
+    site = request.app.state.site
+    action = "camera.create" if create else "camera.update"
+    target = f"camera:{camera_id}"
+    try:
+        proposal = cameras_file.propose(site.directory, camera_id, body, create=create,
+                                        grid_code_length=site.server.grid_code_length)
+        checked: ProbeOut | None = None
+        if proposal.url_changed and proposal.camera.enabled:
+            result = probe(cameras_file.resolved_url(site.directory, proposal.camera.url), seconds=PROBE_SECONDS,
+                           open_timeout=site.streams.open_timeout, read_timeout=site.streams.read_timeout)
+            checked = _probe_out(result)
+            if not result.ok and not offline:
+                raise Refused([f"url: the stream does not open ({checked.error_kind}: {checked.error}); "
+                               "save with offline=true to keep it anyway"])
+        camera, _loaded = cameras_file.save_camera(site.directory, proposal)
+    except cameras_file.CameraMissing:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
+    except Refused as exc:
+        return _refused(request, admin, action, target, exc)
+    except OSError as exc:  # e.g. a configuration directory mounted read-only
+        return _refused(request, admin, action, target,
+                        Refused([f"(file): cannot write cameras.yaml: {exc.strerror}"], 409))
+    applied = apply.apply_camera(request.app, camera)
+    changed = sorted(body)  # names only: never a value (a URL) in the audit log
+    audit_action(request, admin, action, target, True,
+                 {"fields": changed, "restarted": applied.restarted, "probe": checked.ok if checked else None})
+    entry = next(e for e in cameras_file.read_cameras(site.directory) if e.get("id") == camera_id)
+    return CameraSaved(camera=_config_out(request, entry), probe=checked, running=applied.running,
+                       restarted=applied.restarted, analysed=applied.analysed)
+
+
+@router.post("/config/cameras", status_code=status.HTTP_201_CREATED, response_model=CameraSaved,
+             responses=REFUSED)
+def create_camera(admin: Admin, request: Request, body: Annotated[dict[str, Any], Body()],
+                  offline: Annotated[bool, Query(description="save even if the stream does not open now")] = False,
+                  ) -> Any:
+    """Add a camera to cameras.yaml (its URL checked by the probe first) and start it at once."""
+    camera_id = body.pop("id", None)
+    if not isinstance(camera_id, str) or not camera_id:
+        return _refused(request, admin, "camera.create", "camera:?", Refused(["id: is required"]))
+    return _save_camera(request, admin, camera_id[:64], body, create=True, offline=offline)
+
+
+@router.put("/config/cameras/{camera_id}", response_model=CameraSaved, responses={**REFUSED, 404: error(NOT_FOUND)})
+def update_camera(camera_id: CameraId, admin: Admin, request: Request, body: Annotated[dict[str, Any], Body()],
+                  offline: Annotated[bool, Query(description="save even if the stream does not open now")] = False,
+                  ) -> Any:
+    """Change a camera in cameras.yaml. Absent keys keep their value, ``null`` removes an optional one; an
+    absent or empty ``url`` keeps the saved one. Only a new URL or switching it on/off restarts its video."""
+    _site_camera(request, camera_id)
+    return _save_camera(request, admin, camera_id, body, create=False, offline=offline)
+
+
+# -- zones and rules -------------------------------------------------------------------------------------------
+
+
+def _catalogue(request: Request) -> Any:
+    return request.app.state.desk.catalogue
+
+
+@router.get("/cameras/{camera_id}/rules", responses={404: error(NOT_FOUND), 409: error("analytics.yaml does not "
+                                                                                       "load")})
+def get_rules(camera_id: CameraId, admin: Admin, request: Request) -> RulesOut:
+    """The camera's zones and rules as analytics.yaml has them now (no entry: no zones)."""
+    _site_camera(request, camera_id)
+    try:
+        rules = rules_file.read_rules(request.app.state.site.directory, camera_id)
+    except ConfigError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, "analytics.yaml does not load: " + "; ".join(exc.problems)
+                            ) from None
+    analytics = request.app.state.analytics
+    return RulesOut(camera=camera_id, rules=rules.model_dump(mode="json"), analytics=analytics is not None,
+                    analysed=analytics is not None and camera_id in analytics.analyzers,
+                    message="" if analytics is not None else apply.NO_ANALYTICS)
+
+
+@router.put("/cameras/{camera_id}/rules", response_model=RulesOut, responses={**REFUSED, 404: error(NOT_FOUND)})
+def put_rules(camera_id: CameraId, admin: Admin, request: Request,
+              body: Annotated[dict[str, Any], Body(description="The camera's rules: zones, class_map, ptz_guard, "
+                                                   "detector_gate — the form of one camera in analytics.yaml.")],
+              ) -> Any:
+    """Save the camera's rules into analytics.yaml (comments kept; the directory loaded back as ``serve`` would)
+    and run them on the camera from its next look, without a restart."""
+    _site_camera(request, camera_id)
+    target = f"camera:{camera_id}"
+    try:
+        rules = check_rules(body, _catalogue(request))
+        saved, _site = rules_file.save_rules(request.app.state.site.directory, camera_id, rules)
+    except Refused as exc:
+        return _refused(request, admin, "rules.update", target, exc)
+    except OSError as exc:
+        return _refused(request, admin, "rules.update", target,
+                        Refused([f"(file): cannot write analytics.yaml: {exc.strerror}"], 409))
+    applied = apply.apply_rules(request.app, camera_id, saved)
+    audit_action(request, admin, "rules.update", target, True,
+                 {"zones": [z.id for z in saved.zones], "applied": applied.analysed})
+    return RulesOut(camera=camera_id, rules=saved.model_dump(mode="json"),
+                    analytics=request.app.state.analytics is not None, analysed=applied.analysed,
+                    message=applied.message)
+
+
+def _trier(request: Request) -> RuleTrier:
+    with _trier_lock:
+        trier = getattr(request.app.state, "rule_trier", None)
+        if trier is None:
+            site = request.app.state.site
+            trier = RuleTrier(site.model_card or DEFAULT_CARD, _catalogue(request))
+            request.app.state.rule_trier = trier
+        return trier
+
+
+@router.post("/cameras/{camera_id}/rules/try", responses={**REFUSED, 404: error(NOT_FOUND)})
+async def try_rules(camera_id: CameraId, body: TryIn, admin: Admin, request: Request) -> Any:
+    """Run proposed rules on the camera's last ``minutes`` (cut from its packet ring, replayed through the live
+    analytics with the real model) and return the event changes they would have raised, each opened one with
+    its annotated snapshot (``data:`` URL). Nothing is saved and no case is raised."""
+    _site_camera(request, camera_id)
+    target = f"camera:{camera_id}"
+    session = request.app.state.hub.get(camera_id)
+    try:
+        rules = check_rules(body.rules, _catalogue(request))
+        if session is None:
+            raise Refused(["(camera): the camera is disabled: it has no video to try rules on"], 409)
+        result = await run_in_threadpool(_trier(request).run, session, rules, body.minutes * 60)
+    except Refused as exc:
+        return await run_in_threadpool(_refused, request, admin, "rules.try", target, exc)
+    await run_in_threadpool(audit_action, request, admin, "rules.try", target, True,
+                            {"zones": [z.id for z in rules.zones], "seconds": round(result.seconds, 1),
+                             "events": len(result.events)})
+    return result.as_dict()

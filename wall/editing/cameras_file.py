@@ -1,0 +1,174 @@
+"""One camera's entry in ``cameras.yaml``: read (URLs withheld), checked, written back with comments kept.
+
+A camera URL carries the credentials of the police video network, so it is write-only here: :func:`read_cameras`
+says only whether one is set, and an edit that leaves the URL out keeps the file's own value untouched — a
+``${CAM_PASSWORD}`` reference stays a reference. A URL typed in the console is written as typed (references
+included) and checked with the variables resolved, as ``citywall serve`` will read it.
+
+A ``file:`` source set from the console must lie inside the configuration directory: an admin session must not
+become a way to make the server open (and tell about) any file on the machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from streams.config import CameraConfig
+from streams.source import file_path, is_file_url
+from streams.yaml_config import ConfigError, read_yaml, substitute_env
+from wall.config import CAMERAS_FILE, SiteConfig, load_config
+from wall.editing import roundtrip
+from wall.editing.checks import Refused, check_model, entry_prefix, relative, without_urls
+
+CAMERA_ORDER = list(CameraConfig.model_fields)
+URL_KEYS = ("url", "main_url")
+EDITABLE = tuple(k for k in CAMERA_ORDER if k != "id")
+
+
+class CameraMissing(Exception):
+    """No camera with this id in cameras.yaml."""
+
+
+@dataclass
+class CameraProposal:
+    """A checked change of one camera: ``raw`` is what goes into the file (references unresolved), ``camera``
+    the checked model (references resolved, ``file:`` paths still as written)."""
+
+    camera_id: str
+    raw: dict[str, Any]
+    camera: CameraConfig
+    create: bool
+    url_changed: bool
+
+
+def _entries(directory: Path) -> list[dict[str, Any]]:
+    path = directory / CAMERAS_FILE
+    data = read_yaml(path, str(path))
+    cameras = data.get("cameras") if isinstance(data, dict) else None
+    return [c for c in cameras if isinstance(c, dict)] if isinstance(cameras, list) else []
+
+
+def read_cameras(directory: Path) -> list[dict[str, Any]]:
+    """Every camera of the file as written (disabled ones too), each URL replaced by whether it is set."""
+    out = []
+    for entry in _entries(directory):
+        shown = {k: v for k, v in entry.items() if k not in URL_KEYS}
+        for key in URL_KEYS:
+            shown[f"{key}_set"] = bool(entry.get(key))
+        out.append(shown)
+    return out
+
+
+def _old_entry(directory: Path, camera_id: str) -> dict[str, Any] | None:
+    for entry in _entries(directory):
+        if entry.get("id") == camera_id:
+            return entry
+    return None
+
+
+def resolve_references(value: Any) -> Any:
+    """``value`` with its ``${ENV}`` references resolved (unset ones left empty: the checks report them)."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    return substitute_env(value, (), found)
+
+
+def check_file_source(directory: Path, key: str, url: str) -> None:
+    if not is_file_url(url):
+        return
+    path = file_path(url)
+    full = (path if path.is_absolute() else directory / path).resolve()
+    if not full.is_relative_to(directory.resolve()):
+        raise Refused([f"{key}: a file: source set here must be inside the configuration directory"])
+    if not full.is_file():
+        raise Refused([f"{key}: file '{path}' does not exist in the configuration directory"])
+
+
+def propose(directory: Path, camera_id: str, body: dict[str, Any], *, create: bool,
+            grid_code_length: int) -> CameraProposal:
+    """Check a new camera or an edit: unknown keys, the schema, URLs (``file:`` inside the directory). A key
+    that is absent keeps the file's value; ``null`` removes an optional one; an absent or empty URL keeps the
+    file's URL (``main_url: null`` removes the main stream)."""
+    old = _old_entry(directory, camera_id)
+    if create and old is not None:
+        raise Refused([f"id: a camera '{camera_id}' exists already"], 409)
+    if not create and old is None:
+        raise CameraMissing(camera_id)
+    unknown = [k for k in body if k not in EDITABLE]
+    if unknown:
+        raise Refused([f"{k}: unknown key" if k != "id" else "id: is set by the path" for k in unknown])
+    raw: dict[str, Any] = dict(old or {})
+    raw["id"] = camera_id
+    old_resolved = resolve_references(dict(old or {}))
+    for key, value in body.items():
+        if key in URL_KEYS and (value == "" or (value is None and key == "url")):
+            continue  # URLs are write-only: an empty field keeps the file's (null removes a main stream)
+        if key not in URL_KEYS and old is not None and old_resolved.get(key) == value:
+            continue  # unchanged: keep the file's own spelling (a ${REF} stays a reference)
+        if value is None or value == "":
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    camera = check_model(CameraConfig, raw, {"grid_code_length": grid_code_length}, environment=True)
+    changed = create or any(raw.get(k) != (old or {}).get(k) for k in URL_KEYS)
+    for key in URL_KEYS:
+        value = getattr(camera, key)
+        if value and raw.get(key) != (old or {}).get(key):
+            check_file_source(directory, key, value)
+    return CameraProposal(camera_id, raw, camera, create, bool(changed))
+
+
+def resolved_url(directory: Path, url: str) -> str:
+    """A URL as the hub opens it: a relative ``file:`` path against the configuration directory."""
+    if is_file_url(url):
+        path = file_path(url)
+        return f"file:{path if path.is_absolute() else (directory / path).resolve()}"
+    return url
+
+
+def _merge(doc: Any, proposal: CameraProposal) -> int:
+    """Put the proposal into the document; returns the camera's index in the list."""
+    if not isinstance(doc, CommentedMap) or not isinstance(doc.get("cameras"), CommentedSeq):
+        raise Refused([f"{CAMERAS_FILE}: (top level): expected a 'cameras:' list"], 409)
+    cameras: CommentedSeq = doc["cameras"]
+    full = {k: proposal.raw.get(k) for k in CAMERA_ORDER}
+    defaults = {k: f.default for k, f in CameraConfig.model_fields.items()}
+    minimal = {k: v for k, v in full.items() if v is not None and not roundtrip.same(v, defaults.get(k))}
+    minimal["id"] = proposal.camera_id
+    for index, entry in enumerate(cameras):
+        if isinstance(entry, CommentedMap) and entry.get("id") == proposal.camera_id:
+            if entry.fa.flow_style():
+                replacement = roundtrip.to_node({k: v for k, v in full.items() if k in minimal or k in entry})
+                replacement.fa.set_flow_style()
+                roundtrip.replace_value(cameras, index, replacement)
+            else:
+                roundtrip.merge_mapping(entry, full, minimal, CAMERA_ORDER)
+            return index
+    roundtrip.append_item(cameras, roundtrip.to_node(minimal, block=True))
+    return len(cameras) - 1
+
+
+def save_camera(directory: Path, proposal: CameraProposal) -> tuple[CameraConfig, SiteConfig]:
+    """Write the proposal into cameras.yaml and load the directory as ``serve`` would (duplicate national ids,
+    missing files, walls and rules naming cameras…); on any problem the old file is put back and the save is
+    refused. Returns the camera as the service will run it (references resolved, paths absolute)."""
+    path = directory / CAMERAS_FILE
+    with roundtrip.EDIT_LOCK:
+        try:
+            yaml, doc, before = roundtrip.load(path)
+        except Exception as exc:  # ruamel's own parse errors (a hand edit broke the file)
+            raise Refused([without_urls(f"{path}: cannot be read for editing: {str(exc).splitlines()[0]}")],
+                          409) from None
+        index = _merge(doc, proposal)
+        roundtrip.write_atomic(path, roundtrip.dump(yaml, doc))
+        try:
+            site = load_config(directory)
+        except ConfigError as exc:
+            roundtrip.write_atomic(path, before)
+            lines = relative(exc.problems, entry_prefix(str(path), "cameras", index))
+            raise Refused([without_urls(line) for line in lines]) from None
+    camera = next(c for c in site.cameras if c.id == proposal.camera_id)
+    return camera, site

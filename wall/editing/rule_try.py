@@ -1,0 +1,122 @@
+"""Try proposed rules on what a camera saw in the last minutes, before saving them.
+
+The camera's packet ring already holds its recent video, exactly as it arrived: the last N minutes are cut from
+it by stream copy (no re-encoding, so the try sees the same pixels the live analytics saw) and run through
+``vision.replay.Replay`` — the sampler, detector, tracker, zones and place rules of the live service — with the
+proposed rules instead of the saved ones. What comes back is what the rules *would* have raised, with the
+annotated snapshot an operator would have seen.
+
+One try runs at a time, on a detector of its own: the live pipeline's detector keeps serving the cameras (its
+pre-bound buffers are not shared between threads), and the model file is loaded once, on the first try.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streams.ring import ClipInfo, ClipUnavailable, PacketRing
+from streams.session import CameraSession
+from vision.catalogue import Catalogue
+from vision.detector import Detector
+from vision.replay import Replay
+from vision.rules_config import CameraRules
+from wall.analytics import SAMPLE_WIDTH
+from wall.editing.checks import Refused
+
+log = logging.getLogger(__name__)
+MAX_SNAPSHOTS = 24  # each is ~50–100 kB inline; the first ones are what the admin looks at anyway
+MAX_EVENTS = 200
+
+
+@dataclass
+class TryResult:
+    camera: str
+    requested_seconds: float
+    seconds: float  # of video the ring had (it keeps streams.ring_seconds at most)
+    start_wall: float
+    end_wall: float
+    looks: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"camera": self.camera, "requested_seconds": self.requested_seconds,
+                "seconds": round(self.seconds, 1), "start_wall": round(self.start_wall, 3),
+                "end_wall": round(self.end_wall, 3), "looks": self.looks, "events": self.events,
+                "elapsed": round(self.elapsed, 2)}
+
+
+def cut_last(ring: PacketRing, path: Path, seconds: float) -> ClipInfo:
+    """The ring's last ``seconds`` (or as much as it holds) as an MP4, from the newest connection only: a clip
+    cannot span a reconnect (each connection has its own stream parameters)."""
+    newest = ring.latest_keyframe()
+    if newest is None:
+        raise ClipUnavailable("no video of this camera in memory yet")
+    now = time.time()
+    start = now - seconds
+    for _ in range(32):  # select() follows the connection of the first keyframe: step past older ones
+        packets = ring.select(start, now)
+        if packets[0].epoch is newest.epoch:
+            break
+        start = packets[-1].wall + 1e-3
+    return ring.write_clip(path, start, now)
+
+
+def _event(change: Any, with_snapshot: bool) -> dict[str, Any]:
+    out = change.as_dict()
+    out.pop("evidence", None)
+    if with_snapshot and change.snapshot_jpeg:
+        out["snapshot"] = "data:image/jpeg;base64," + base64.b64encode(change.snapshot_jpeg).decode("ascii")
+    return out
+
+
+class RuleTrier:
+    """Runs proposed rules on a camera's recent video; one try at a time (a second one is refused, 409)."""
+
+    def __init__(self, card: Path, catalogue: Catalogue) -> None:
+        self.card = card
+        self.catalogue = catalogue
+        self._detector: Detector | None = None
+        self._busy = threading.Lock()
+
+    def _get_detector(self) -> Detector:
+        if self._detector is None:
+            self._detector = Detector(self.card)
+        return self._detector
+
+    def run(self, session: CameraSession, rules: CameraRules, seconds: float) -> TryResult:
+        if not self._busy.acquire(blocking=False):
+            raise Refused(["another try is running: wait for its result"], 409)
+        started = time.monotonic()
+        try:
+            detector = self._get_detector()
+            with tempfile.TemporaryDirectory(prefix="citywall-try-") as tmp:
+                clip = Path(tmp) / "last-minutes.mp4"
+                try:
+                    info = cut_last(session.ring, clip, seconds)
+                except ClipUnavailable as exc:
+                    raise Refused([f"(camera): {exc}"], 409) from None
+                replay = Replay(clip, rules, detector, detector.card.families, self.catalogue,
+                                interval=session.camera.analysis_interval, width=SAMPLE_WIDTH,
+                                camera_id=session.id, start_wall=info.start_wall)
+                changes = []
+                for change in replay.run():
+                    changes.append(change)
+                    if len(changes) >= MAX_EVENTS:
+                        break
+        finally:
+            self._busy.release()
+        events = [_event(c, i < MAX_SNAPSHOTS) for i, c in enumerate(changes)]
+        result = TryResult(camera=session.id, requested_seconds=seconds, seconds=info.duration,
+                           start_wall=info.start_wall, end_wall=info.end_wall, looks=replay.looks, events=events,
+                           elapsed=time.monotonic() - started)
+        log.info("rules tried on camera %s: %.0f s of video, %d looks, %d event changes in %.1f s", session.id,
+                 result.seconds, result.looks, len(events), result.elapsed, extra={"camera": session.id})
+        return result
