@@ -643,3 +643,63 @@ def test_a_killed_cameras_tile_shows_offline_and_recovers(
     assert page.evaluate("() => document.querySelector('#wall [data-index=\"1\"] video').error") is None
     assert tiles(page)[1]["camera"] == "gate"
     assert page_errors == []
+
+
+# -- 9. presets (预案) ----------------------------------------------------------------------------------------------
+
+
+def save_preset(page: Page, name: str) -> None:
+    page.get_by_test_id("preset-name").fill(name)
+    page.get_by_test_id("preset-save").click()
+    page.wait_for_function("(name) => document.querySelector('[data-testid=\"preset-select\"]').value === name",
+                           arg=name, timeout=STATE_TIMEOUT_MS, polling=250)
+    assert page.get_by_test_id("wall-notice").inner_text() == "预案已保存"
+
+
+def test_a_preset_brings_back_its_layout_tiles_and_pins(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+                                                        page_errors: list[str], tmp_path: Path) -> None:
+    ids = [c[0] for c in small_cameras(rtsp, 4)]
+    site = serve_site(cameras_yaml(small_cameras(rtsp, 4)), server_yaml(tmp_path))
+    open_page(page, site, "/")
+    wait_shows(page, ids)
+    wait_menus(page)
+    tile(page, 2).hover()
+    tile(page, 2).get_by_test_id("tile-pin").click()
+    page.wait_for_function("() => document.querySelector('#wall [data-index=\"2\"]').classList.contains('pinned')",
+                           timeout=STATE_TIMEOUT_MS, polling=250)
+    save_preset(page, "早高峰")
+
+    # another arrangement: 3x3, another camera on the first tile, the pin taken off; saved as a second preset
+    page.get_by_test_id("layout-select").select_option("3x3")
+    wait_shows(page, [*ids, "", "", "", "", ""])
+    tile(page, 0).click()
+    camera_item(page, ids[3]).click()
+    night = [ids[3], *ids[1:], "", "", "", "", ""]
+    wait_shows(page, night)
+    tile(page, 2).hover()
+    tile(page, 2).get_by_test_id("tile-pin").click()
+    page.wait_for_function("() => !document.querySelector('#wall .tile.pinned')", timeout=STATE_TIMEOUT_MS,
+                           polling=250)
+    save_preset(page, "夜间")
+    options = page.locator('[data-testid="preset-select"] option').evaluate_all("(os) => os.map((o) => o.value)")
+    assert sorted(options) == sorted(["早高峰", "夜间"])
+
+    page.get_by_test_id("preset-select").select_option("早高峰")
+    page.get_by_test_id("preset-recall").click()
+    wait_shows(page, ids)
+    assert page.evaluate("() => document.getElementById('wall').dataset.layout") == "2x2"
+    assert page.get_by_test_id("layout-select").input_value() == "2x2"
+    assert [t["pinned"] for t in tiles(page)] == [False, False, True, False]
+    wait_playing(page, [0, 1, 2, 3], after=0.5)
+
+    page.reload()  # presets and the recalled arrangement live on the server
+    wait_shows(page, ids)
+    assert [t["pinned"] for t in tiles(page)] == [False, False, True, False]
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"preset-select\"] option').length === 2",
+                           timeout=STATE_TIMEOUT_MS, polling=250)
+    page.get_by_test_id("preset-select").select_option("夜间")
+    page.get_by_test_id("preset-recall").click()
+    wait_shows(page, night)
+    assert not any(t["pinned"] for t in tiles(page))
+    assert wall_state(site, "@me", "admin")["layout"]["name"] == "3x3"
+    assert page_errors == []
