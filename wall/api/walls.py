@@ -29,7 +29,8 @@ TileIndex = Annotated[int, Path(ge=0, le=63)]
 CameraId = Annotated[str, Field(min_length=1, max_length=64)]
 ANSWERS: dict[int | str, dict[str, Any]] = {403: {"description": "may watch, not change"},
                                             404: {"description": "no such wall, tile, camera or preset"},
-                                            409: {"description": "not in a state for this"}}
+                                            409: {"description": "not in a state for this"},
+                                            422: {"description": "invalid input, or a tour with no camera"}}
 
 
 class TileIn(BaseModel):
