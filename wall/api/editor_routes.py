@@ -53,6 +53,7 @@ class CameraConfigOut(BaseModel):
     lon: float | None = None
     lat: float | None = None
     analysis_interval: float = 2.0
+    analysis_max_interval: float | None = None
     enabled: bool = True
     url_set: bool = Field(description="Whether the sub-stream URL is set (it is never shown).")
     main_url_set: bool = Field(description="Whether a main-stream URL is set (it is never shown).")
