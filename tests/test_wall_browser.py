@@ -189,6 +189,13 @@ RECTS = """() => [...document.querySelectorAll('#wall [data-testid="tile"]')].ma
   return { index: Number(t.dataset.index), left: r.left, top: r.top, right: r.right, bottom: r.bottom };
 })"""
 PX = 2.0  # layout rounding tolerance
+# Tile `index` alone fills the wall (double-clicked to enlarge it).
+ENLARGED = """(index) => {
+  const wall = document.getElementById('wall').getBoundingClientRect();
+  const shown = [...document.querySelectorAll('#wall [data-testid="tile"]')].filter((t) => t.offsetParent !== null);
+  const box = shown.length === 1 && shown[0].dataset.index === String(index) && shown[0].getBoundingClientRect();
+  return Boolean(box) && box.width > wall.width * 0.95 && box.height > wall.height * 0.95;
+}"""
 
 
 def edges(rects: list[dict[str, float]], cells: list[dict[str, int]], start: str, size: str, near: str,
@@ -213,6 +220,8 @@ def test_each_layout_renders_its_tiles_and_the_big_tile_spans_its_cells(
     wait_shows(page, ["car", "", "", ""])
     options = page.locator('[data-testid="layout-select"] option').evaluate_all("(os) => os.map((o) => o.value)")
     assert options == list(TILE_COUNTS), "every built-in layout is offered, in the hall's order"
+    tile(page, 0).dblclick()  # enlarged over the wall; another layout puts it back in its place
+    page.wait_for_function(ENLARGED, arg=0, timeout=STATE_TIMEOUT_MS, polling=250)
 
     for name, count in TILE_COUNTS.items():  # from 2x2: "1" first, so every pick is a change
         page.get_by_test_id("layout-select").select_option(name)
@@ -328,6 +337,30 @@ def test_drag_or_pick_a_camera_switches_the_tile(serve_site: SiteStarter, rtsp: 
     wait_shows(page, [bottle, car, bottle, car])
     wait_playing(page, [1], after=1.0)
     assert [t["camera"] for t in wall_state(site, "@me", "admin")["tiles"]] == [bottle, car, bottle, car]
+
+    # an enlarged tile stays enlarged when its camera changes (a pick, a tour step, an alarm)
+    tile(page, 1).dblclick()
+    page.wait_for_function(ENLARGED, arg=1, timeout=STATE_TIMEOUT_MS, polling=250)
+    camera_item(page, person).drag_to(tile(page, 1))
+    wait_shows(page, [bottle, person, bottle, car])
+    page.wait_for_function(ENLARGED, arg=1, timeout=STATE_TIMEOUT_MS, polling=250)
+    wait_playing(page, [1], after=1.0)
+    tile(page, 1).dblclick()
+    page.wait_for_function("() => [...document.querySelectorAll('#wall [data-testid=\"tile\"]')]"
+                           ".every((t) => t.offsetParent !== null)", timeout=STATE_TIMEOUT_MS, polling=250)
+
+    # a tile selected in a bigger layout is gone in a smaller one: a click on a camera fills the first empty tile
+    tile(page, 3).hover()
+    tile(page, 3).get_by_test_id("tile-clear").click()
+    wait_shows(page, [bottle, person, bottle, ""])
+    page.get_by_test_id("layout-select").select_option("3x3")
+    wait_shows(page, [bottle, person, bottle, "", "", "", "", "", ""])
+    tile(page, 8).click()
+    page.get_by_test_id("layout-select").select_option("2x2")
+    wait_shows(page, [bottle, person, bottle, ""])
+    camera_item(page, car).click()
+    wait_shows(page, [bottle, person, bottle, car])
+    assert page.get_by_test_id("wall-notice").inner_text() == ""
     assert page_errors == []
 
 

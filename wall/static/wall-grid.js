@@ -25,7 +25,8 @@ export class WallGrid {
     this.slots = [];      // index → { el, live, camera }
     this.pool = new Map();  // camera id → { el, live, at }
     this.layoutName = null;
-    this.selected = null;
+    this.selected = null;   // the tile a click on a camera goes to
+    this.maximised = null;  // the tile enlarged by a double click
     this.pooler = document.getElementById("preconnect");
   }
 
@@ -37,8 +38,11 @@ export class WallGrid {
       this.root.style.gridTemplateRows = `repeat(${layout.rows}, minmax(0, 1fr))`;
       this.root.dataset.layout = layout.name;
       this.layoutName = layout.name;
-      this.root.classList.remove("has-max");
+      this.maximise(null);  // another layout: its tiles are other places
     }
+    // Selection and enlargement belong to the tile's index, not its element: a new camera on the tile (a pick,
+    // a tour step, an alarm) makes a new element, and a smaller layout drops the index altogether.
+    if (this.selected !== null && this.selected >= wall.tiles.length) this.selected = null;
     this.root.classList.toggle("read-only", readOnly);
     wall.tiles.forEach((tile, i) => {
       const wanted = tile.camera;
@@ -61,6 +65,7 @@ export class WallGrid {
       el.classList.toggle("pinned", tile.pinned);
       el.classList.toggle("alarm", tile.alarm);
       el.classList.toggle("selected", this.selected === i);
+      el.classList.toggle("maximised", this.maximised === i);
       el.classList.toggle("big", cell.width * cell.height > 1);
       const pin = el.querySelector(".pin");
       pin.textContent = tile.pinned ? t("unpin") : t("pin");
@@ -71,6 +76,18 @@ export class WallGrid {
       this.retire(slot);
       slot.el.remove();
     }
+    if (this.maximised !== null) this.toStream(this.slots[this.maximised], "main");  // a new camera on it too
+  }
+
+  /** Enlarge tile `index` over the wall, or none (null). */
+  maximise(index) {
+    this.maximised = index;
+    this.slots.forEach((slot, i) => {
+      const on = i === index;
+      if (slot.el.classList.contains("maximised") !== on) this.toStream(slot, on ? "main" : "sub");
+      slot.el.classList.toggle("maximised", on);
+    });
+    this.root.classList.toggle("has-max", index !== null);
   }
 
   makeSlot(cameraId, forbidden, cameras) {
@@ -107,15 +124,7 @@ export class WallGrid {
       if (event.target.closest(".tile-tools, .alarm-banner")) return;
       this.select(this.selected === index() ? null : index());
     });
-    el.addEventListener("dblclick", () => {
-      const on = !el.classList.contains("maximised");
-      this.slots.filter((s) => s.el !== el && s.el.classList.contains("maximised")).forEach((s) => this.toStream(s, "sub"));
-      this.root.querySelectorAll(".tile.maximised").forEach((other) => other.classList.remove("maximised"));
-      el.classList.toggle("maximised", on);
-      this.root.classList.toggle("has-max", on);
-      const slot = this.slots.find((s) => s.el === el);
-      if (slot) this.toStream(slot, on ? "main" : "sub");
-    });
+    el.addEventListener("dblclick", () => this.maximise(this.maximised === index() ? null : index()));
     el.addEventListener("dragover", (event) => { event.preventDefault(); el.classList.add("drop"); });
     el.addEventListener("dragleave", () => el.classList.remove("drop"));
     el.addEventListener("drop", (event) => {
