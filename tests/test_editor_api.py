@@ -224,3 +224,130 @@ def test_try_on_the_last_minutes_then_save_runs_the_new_rules_live(rtsp: RtspSer
     assert saved.status_code == 200 and saved.json()["analysed"], saved.text
     assert wait_until(lambda: [e for e in admin.get("/api/events").json() if e["zone"] == "table"], 120, 1.0), \
         "the live analytics did not raise with the saved rules"
+
+
+CAMERAS = """# Cameras of the test site.
+cameras:
+  # the lot, seen from the roof
+  - id: lot
+    name: 停车场
+    url: "{url}"   # sub stream
+    group: east
+    analysis_interval: 2
+# end of cameras
+"""
+
+
+def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspServer, serve_site: SiteStarter,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDITOR_TEST_RTSP_PORT", str(rtsp.port))
+    lot_rules = ("cameras:\n  lot:\n    zones:\n"
+                 "      - {id: lane, family: road_occupation, polygon: [[0, 0], [1, 0], [1, 1]]}\n")
+    site = serve_site(CAMERAS.format(url=rtsp.url("car")), analytics_yaml=lot_rules)
+    site.add_user("east-viewer", "viewer", grants=("group:east",))
+    admin = site.client(timeout=60)
+    directory = site.app.state.site.directory
+    hub = site.app.state.hub
+    answers: list[str] = []
+
+    def call(method: str, path: str, **kwargs: Any) -> Any:
+        res = admin.request(method, path, **kwargs)
+        answers.append(res.text)
+        return res
+
+    new = {"id": "lobby", "name": "大厅", "url": "rtsp://127.0.0.1:${EDITOR_TEST_RTSP_PORT}/person", "group": "east",
+           "national_id": "34020000001320000009", "grid_code": "34010200100102", "address": "示例大厅"}
+    res = call("POST", "/api/config/cameras", json=new)
+    assert res.status_code == 201, res.text
+    saved = res.json()
+    assert saved["probe"]["ok"] and saved["probe"]["codec"] == "h264" and saved["probe"]["width"] > 0
+    assert saved["probe"]["fps"] > 5
+    assert saved["running"] and saved["restarted"]
+    assert saved["camera"]["url_set"] and not saved["camera"]["main_url_set"] and saved["camera"]["name"] == "大厅"
+    text = (directory / "cameras.yaml").read_text(encoding="utf-8")
+    for kept in ("# Cameras of the test site.", "# the lot, seen from the roof", '"   # sub stream', "${EDITOR_TEST"):
+        assert kept in text, kept
+    assert text.rstrip().endswith("# end of cameras") and 'national_id: "34020000001320000009"' in text
+    lobby = next(c for c in load_config(directory).cameras if c.id == "lobby")
+    assert lobby.url == rtsp.url("person") and lobby.grid_code == "34010200100102"
+    assert wait_until(lambda: call("GET", "/api/cameras/lobby").json()["state"] == "live", 30, 0.5)
+    assert {"lobby", "lot"} <= {c["id"] for c in site.client("east-viewer").get("/api/cameras").json()}, \
+        "the new camera joins its cameras.yaml group, and the group's grants reach it"
+    configs = {c["id"]: c for c in call("GET", "/api/config/cameras").json()}
+    assert configs["lobby"]["running"] and configs["lobby"]["url_set"] and configs["lot"]["analysed"]
+    assert "url" not in configs["lobby"] and "main_url" not in configs["lobby"]
+
+    # A new name leaves the video alone; a new URL restarts the session (and the camera's analytics follow it).
+    session = hub.get("lobby")
+    res = call("PUT", "/api/config/cameras/lobby", json={"name": "大厅 东门", "url": ""})
+    assert res.status_code == 200 and not res.json()["restarted"] and res.json()["probe"] is None
+    assert hub.get("lobby") is session and call("GET", "/api/cameras/lobby").json()["name"] == "大厅 东门"
+    assert "${EDITOR_TEST_RTSP_PORT}" in (directory / "cameras.yaml").read_text(encoding="utf-8")
+    lot = hub.get("lot")
+    res = call("PUT", "/api/config/cameras/lot", json={"url": rtsp.url("bottle")})
+    assert res.status_code == 200 and res.json()["restarted"] and res.json()["probe"]["ok"], res.text
+    assert hub.get("lot") is not lot and lot.stopped
+    analytics = site.app.state.analytics
+    assert analytics.samplers["lot"] in hub.get("lot")._consumers and res.json()["analysed"]
+    assert wait_until(lambda: analytics.samplers["lot"].emitted > 0, 30, 0.5), "the new session feeds analytics"
+
+    # Refusals: key: reason before anything is written; a stream that does not open; a file outside the site.
+    closed = f"rtsp://127.0.0.1:{free_port()}/x"
+    before = (directory / "cameras.yaml").read_text(encoding="utf-8")
+    refusals = [
+        ({**new, "id": "c2", "national_id": "3402"}, 422,
+         ["national_id: must be exactly 20 digits (GB/T 28181 device id)"]),
+        ({**new, "id": "c2", "url": closed}, 422, None),
+        ({**new, "id": "c2", "url": "file:/etc/hostname"}, 422,
+         ["url: a file: source set here must be inside the configuration directory"]),
+        ({**new, "id": "c2", "colour": "red"}, 422, ["colour: unknown key"]),
+        ({**new, "id": "Bad Id"}, 422, ["id: must be 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter "
+                                        "or digit"]),
+        (new, 409, ["id: a camera 'lobby' exists already"]),
+    ]
+    for body, code, problems in refusals:
+        res = call("POST", "/api/config/cameras", json=body)
+        assert res.status_code == code, res.text
+        if problems is not None:
+            assert res.json()["problems"] == problems
+    assert call("POST", "/api/config/cameras", json={**new, "id": "c2", "url": closed}).json()["problems"][0] \
+        .startswith("url: the stream does not open (refused: ")
+    assert (directory / "cameras.yaml").read_text(encoding="utf-8") == before
+    res = call("PUT", "/api/config/cameras/lobby", json={"id": "other"})
+    assert res.status_code == 422 and res.json()["problems"] == ["id: is set by the path"]
+    res = call("POST", "/api/config/cameras", json={**new, "id": "c3", "national_id": "34020000001320000009",
+                                                     "url": closed}, params={"offline": "true"})
+    assert res.status_code == 422 and res.json()["problems"] == ["national_id: duplicate national id (also cameras[1])"]
+    res = call("POST", "/api/config/cameras", json={**new, "id": "c3", "national_id": None, "url": closed},
+               params={"offline": "true"})
+    assert res.status_code == 201 and not res.json()["probe"]["ok"] and res.json()["running"], res.text
+    assert wait_until(lambda: call("GET", "/api/cameras/c3").json()["state"] == "offline", 30, 0.5)
+
+    # Switched off: its session stops and it leaves the wall; it stays in the file, marked disabled.
+    res = call("PUT", "/api/config/cameras/c3", json={"enabled": False})
+    assert res.status_code == 200 and not res.json()["running"] and res.json()["restarted"]
+    assert hub.get("c3") is None and call("GET", "/api/cameras/c3").status_code == 404
+    assert not {c["id"]: c for c in call("GET", "/api/config/cameras").json()}["c3"]["enabled"]
+
+    # The probe on its own: a URL, a saved camera, and nothing outside the site.
+    checked = call("POST", "/api/config/cameras/probe", json={"url": rtsp.url("car")}).json()
+    assert checked["ok"] and checked["codec"] == "h264" and "url" not in checked
+    assert call("POST", "/api/config/cameras/probe", json={"camera": "lobby"}).json()["ok"]
+    refused = call("POST", "/api/config/cameras/probe", json={"url": closed}).json()
+    assert not refused["ok"] and refused["error_kind"] == "refused"
+    assert call("POST", "/api/config/cameras/probe", json={"url": "file:/etc/hostname"}).status_code == 400
+    assert call("POST", "/api/config/cameras/probe", json={}).status_code == 400
+
+    # Audited, and no answer or audit row ever carried a camera URL.
+    created = [r for r in audit_rows(site, "camera.create") if r["success"]]
+    assert {r["target"] for r in created} == {"camera:lobby", "camera:c3"}
+    assert "url" in created[-1]["detail"]["fields"]
+    assert len([r for r in audit_rows(site, "camera.create") if not r["success"]]) == len(refusals) + 2
+    updated = [r for r in audit_rows(site, "camera.update") if r["success"]]
+    assert [r["target"] for r in updated] == ["camera:c3", "camera:lot", "camera:lobby"]
+    assert updated[1]["detail"] == {"fields": ["url"], "probe": True, "restarted": True}  # probed before saving
+    assert updated[2]["detail"] == {"fields": ["name"], "probe": None, "restarted": False}
+    assert [r["success"] for r in audit_rows(site, "camera.probe")] == [False, True, True]
+    audit_text = site.client().get("/api/audit", params={"limit": 1000}).text
+    for text in [*answers, audit_text]:
+        assert "rtsp://" not in text and f":{rtsp.port}/" not in text

@@ -211,9 +211,8 @@ def _save_camera(request: Request, admin: Principal, camera_id: str, body: dict[
         return _refused(request, admin, action, target,
                         Refused([f"(file): cannot write cameras.yaml: {exc.strerror}"], 409))
     applied = apply.apply_camera(request.app, camera)
-    changed = sorted(body)  # names only: never a value (a URL) in the audit log
-    audit_action(request, admin, action, target, True,
-                 {"fields": changed, "restarted": applied.restarted, "probe": checked.ok if checked else None})
+    audit_action(request, admin, action, target, True,  # names only: never a value (a URL) in the audit log
+                 {"fields": proposal.changed, "restarted": applied.restarted, "probe": checked.ok if checked else None})
     entry = next(e for e in cameras_file.read_cameras(site.directory) if e.get("id") == camera_id)
     return CameraSaved(camera=_config_out(request, entry), probe=checked, running=applied.running,
                        restarted=applied.restarted, analysed=applied.analysed)

@@ -43,6 +43,7 @@ class CameraProposal:
     camera: CameraConfig
     create: bool
     url_changed: bool
+    changed: list[str]  # the keys whose value in the file changes (names only: for the audit log)
 
 
 def _entries(directory: Path) -> list[dict[str, Any]]:
@@ -118,7 +119,8 @@ def propose(directory: Path, camera_id: str, body: dict[str, Any], *, create: bo
         value = getattr(camera, key)
         if value and raw.get(key) != (old or {}).get(key):
             check_file_source(directory, key, value)
-    return CameraProposal(camera_id, raw, camera, create, bool(changed))
+    keys = sorted(k for k in set(raw) | set(old or {}) if k != "id" and raw.get(k) != (old or {}).get(k))
+    return CameraProposal(camera_id, raw, camera, create, bool(changed), keys)
 
 
 def resolved_url(directory: Path, url: str) -> str:
