@@ -19,17 +19,22 @@ over a fixed wall-clock window. The RTSP server is a third process. Its CPU is s
 
 - citywall: a ``CameraSession`` + ``FrameSampler(interval=2 s, width=640)`` per camera feeding
   ``AnalysisPipeline.submit``. One ``Detector`` (models/yolo11n_coco_int8_320.yaml) and a ``CameraAnalyzer`` per
-  camera (tracker, scene guard, a whole-frame road-occupation zone) make up the service's live path
-  (wall/analytics.py). It runs twice: (a) with the Detector as the service builds it (ONNX Runtime intra-op
-  threads = all cores), and (a') with ``intra_op_threads=1``, because at one look per 2 s a second ORT thread
-  mostly spins and roughly doubles the detector's CPU for no useful speed-up on a small machine.
+  camera (change gate, tracker, scene guard, a whole-frame road-occupation zone) make up the service's live path
+  (wall/analytics.py). It runs twice: (a) as the service builds it, and (a') with the change gate off
+  (``detector_gate: {enabled: false}``), the detector on every look, to show what the gate saves on these scenes.
 - baseline: ``YOLO(onnx, task="detect").predict(source=<.streams file>, stream=True, vid_stride=fps*2,
   imgsz=320)``, iterating the generator. OpenCV's RTSP transport is set to TCP, as citywall uses. Everything else
   is ultralytics' default behaviour.
 
 Then citywall alone is run with more and more cameras to find the largest number this machine keeps up with.
 
-Run from the repository root:  ``python -m bench.analytics [--cameras 4] [--seconds 30] [--max-n 40] [--json PATH]``
+The demo clips are busy (cars drive through, people come and go, the lobby camera is hand-held), which is the
+worst case for the change gate. ``--still`` makes every camera a still of its clip's first picture with temporal
+noise, as a sensor adds, at the same size, rate, GOP and bitrate: a quiet street, the gate's best case. A real
+site lies in between; the two runs bound it.
+
+Run from the repository root:
+``python -m bench.analytics [--cameras 4] [--seconds 30] [--max-n 40] [--still] [--json PATH]``
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ class SideResult:
     rss_mb: float  # VmRSS at the end of the window
     rss_peak_mb: float  # VmHWM
     looks: dict[str, int]  # frames analysed (citywall) or results yielded (ultralytics), per camera
+    detected: dict[str, int]  # looks the detector ran on, per camera (citywall: the rest reused detections)
     received: dict[str, int]  # packets received per camera (citywall only: LoadStreams does not count them)
     decoded: dict[str, int]  # frames that went through the H.264 decoder, per camera
     batch_sizes: dict[int, int]  # detector calls by number of frames
@@ -238,10 +244,10 @@ def _diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 
 # -- the citywall worker ------------------------------------------------------------------------------------
 def citywall_worker(cameras: Sequence[Camera], seconds: float, warmup: float, server_pid: int | None,
-                    detector_threads: int | None) -> SideResult:
+                    gate: bool = True) -> SideResult:
     """The service's live analytics path (wall/analytics.py) on N RTSP cameras, measured over a window.
 
-    ``detector_threads`` None builds the Detector as the service does; a number sets its intra-op threads.
+    ``gate`` False turns the change gate off (the detector runs on every look).
     """
     from streams.config import CameraConfig, StreamSettings
     from streams.sampler import FrameSampler, SampledFrame
@@ -265,11 +271,11 @@ def citywall_worker(cameras: Sequence[Camera], seconds: float, warmup: float, se
             self.lags.extend(now - f.mono for f in batch if f.mono)
             return changes
 
-    detector = Detector(CARD, intra_op_threads=detector_threads)
+    detector = Detector(CARD)
     catalogue = load_catalogue()
     rules = CameraRules.model_validate(
         {"zones": [{"id": "street", "family": "road_occupation", "classes": ["car", "person"],
-                    "polygon": WHOLE_FRAME}]}
+                    "polygon": WHOLE_FRAME}], "detector_gate": {"enabled": gate}}
     )
     analyzers = {c.id: CameraAnalyzer(c.id, rules, detector.card.families, catalogue) for c in cameras}
     events: list[EventChange] = []
@@ -283,6 +289,7 @@ def citywall_worker(cameras: Sequence[Camera], seconds: float, warmup: float, se
         stats, det = pipeline.stats, detector.stats
         return {
             "looks": {i: a.looks for i, a in analyzers.items()},
+            "detected": {i: a.gate.detections for i, a in analyzers.items()},
             "received": {s.id: s.health.packets for s in sessions},
             "decoded": {i: p.decoded for i, p in samplers.items()},
             "emitted": {i: p.emitted for i, p in samplers.items()},
@@ -337,9 +344,10 @@ def citywall_worker(cameras: Sequence[Camera], seconds: float, warmup: float, se
     decoded, emitted = _diff(last["decoded"], first["decoded"]), _diff(last["emitted"], first["emitted"])
     return SideResult(
         side="citywall",
-        variant="" if detector_threads is None else f"Detector(intra_op_threads={detector_threads})",
+        variant="" if gate else "detector_gate: {enabled: false}",
         cameras=len(cameras),
         looks=_diff(last["looks"], first["looks"]),
+        detected=_diff(last["detected"], first["detected"]),
         received=_diff(last["received"], first["received"]),
         decoded=decoded,
         batch_sizes=dict(sorted((last["batch_sizes"] - first["batch_sizes"]).items())),
@@ -434,6 +442,7 @@ def ultralytics_worker(cameras: Sequence[Camera], seconds: float, warmup: float,
         variant="",
         cameras=len(cameras),
         looks=looks,
+        detected=looks,  # the predictor runs the model on every result
         received={},
         decoded=_diff(d1, d0),
         batch_sizes=dict(sorted((b1 - b0).items())),
@@ -454,18 +463,25 @@ def ultralytics_worker(cameras: Sequence[Camera], seconds: float, warmup: float,
 
 
 # -- the harness --------------------------------------------------------------------------------------------
-def camera_clip(src: Path, dst: Path) -> Path:
+def camera_clip(src: Path, dst: Path, *, still: bool = False) -> Path:
     """A '720p street camera' made from a demo clip: scaled, 25 fps, fixed 2 s GOP, Main, no B-frames, ~2 Mbit/s.
 
-    Cached by name: the encode takes ~20 s per clip on 2 cores and the result never changes.
+    ``still``: the clip's first picture held for the whole clip, with temporal noise of the strength a sensor
+    adds in daylight (a quiet street); everything else the same. Cached by name: the encode takes ~20 s per clip
+    on 2 cores and the result never changes.
     """
     if not dst.exists():
         dst.parent.mkdir(parents=True, exist_ok=True)
         gop = str(round(CAMERA_FPS * CAMERA_GOP_S))
         partial = dst.with_suffix(".partial.mp4")
+        scale = f"scale={CAMERA_SIZE[0]}:{CAMERA_SIZE[1]}:flags=bicubic,fps={CAMERA_FPS}"
+        source = ["-stream_loop", "-1", "-i", str(src)]
+        if still:
+            source = ["-loop", "1", "-framerate", str(CAMERA_FPS), "-i", str(_first_picture(src, dst))]
+            scale += ",noise=alls=6:allf=t"
         subprocess.run(
-            ["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(src), "-t", str(CAMERA_CLIP_S), "-an",
-             "-vf", f"scale={CAMERA_SIZE[0]}:{CAMERA_SIZE[1]}:flags=bicubic,fps={CAMERA_FPS}",
+            ["ffmpeg", "-v", "error", "-y", *source, "-t", str(CAMERA_CLIP_S), "-an",
+             "-vf", scale,
              "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main", "-bf", "0",
              "-g", gop, "-keyint_min", gop, "-sc_threshold", "0",
              "-b:v", CAMERA_BITRATE, "-maxrate", CAMERA_BITRATE, "-bufsize", CAMERA_BITRATE,
@@ -476,15 +492,23 @@ def camera_clip(src: Path, dst: Path) -> Path:
     return dst
 
 
-def prepare_clips(names: Sequence[str], cache: Path, workdir: Path, needed_s: float) -> dict[str, tuple[Clip, Path]]:
+def _first_picture(src: Path, dst: Path) -> Path:
+    """The first picture of ``src`` as a PNG beside ``dst`` (the still scene's background)."""
+    png = dst.with_suffix(".first.png")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-frames:v", "1", str(png)], check=True)
+    return png
+
+
+def prepare_clips(names: Sequence[str], cache: Path, workdir: Path, needed_s: float,
+                  still: bool = False) -> dict[str, tuple[Clip, Path]]:
     """Each demo clip as a 720p camera (cached) and a looped copy of it that outlasts the whole run."""
     out: dict[str, tuple[Clip, Path]] = {}
     for name in names:
         source = SHARED_VIDEOS / name
         if not source.is_file():
             raise FileNotFoundError(f"no clip {source}")
-        tag = f"{CAMERA_SIZE[1]}p{CAMERA_FPS}-gop{CAMERA_GOP_S:g}s-{CAMERA_BITRATE}"
-        clip_path = camera_clip(source, cache / f"{Path(name).stem}-{tag}.mp4")
+        tag = f"{CAMERA_SIZE[1]}p{CAMERA_FPS}-gop{CAMERA_GOP_S:g}s-{CAMERA_BITRATE}{'-still' if still else ''}"
+        clip_path = camera_clip(source, cache / f"{Path(name).stem}-{tag}.mp4", still=still)
         clip = probe_clip(clip_path)
         loops = max(1, math.ceil(needed_s / clip.duration_s))
         out[name] = (clip, looped_copy(clip_path, workdir / f"looped-{loops}x-{clip_path.name}", loops))
@@ -503,22 +527,22 @@ class RunSpec:
     vid_stride: int
 
 
-def run_side(side: str, cameras: Sequence[Camera], spec: RunSpec, detector_threads: int | None = None) -> SideResult:
+def run_side(side: str, cameras: Sequence[Camera], spec: RunSpec, gate: bool = True) -> SideResult:
     """Run one worker subprocess and read back its result line (everything else it prints is passed on)."""
     cmd = [sys.executable, "-m", "bench.analytics", "--worker", side, "--seconds", str(spec.seconds),
            "--warmup", str(spec.warmup), "--model", str(spec.model_path), "--vid-stride", str(spec.vid_stride),
            "--workdir", str(spec.workdir)]
     if spec.server_pid is not None:
         cmd += ["--server-pid", str(spec.server_pid)]
-    if detector_threads is not None:
-        cmd += ["--detector-threads", str(detector_threads)]
+    if not gate:
+        cmd += ["--no-gate"]
     cmd += [f"{c.id}={c.clip}={c.url}" for c in cameras]
     env = dict(os.environ)
     env["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "rtsp_transport;tcp"  # OpenCV's default is UDP; citywall uses TCP
     if side == "ultralytics":
         env["YOLO_OFFLINE"] = "1"
         env["YOLO_CONFIG_DIR"] = str(spec.workdir / "ultralytics-config")
-    label = f"{side} {f'intra_op_threads={detector_threads} ' if detector_threads else ''}"
+    label = f"{side} {'' if gate else 'with the change gate off '}"
     print(f"running {label}with {len(cameras)} cameras …", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True, check=False,
                           timeout=READY_TIMEOUT_S + spec.warmup + spec.seconds + 180 + 5 * len(cameras))
@@ -548,18 +572,19 @@ class Report:
     model: str
     clips: list[Clip]
     citywall: SideResult  # the Detector as the service builds it
-    citywall_1thread: SideResult | None  # the same with one intra-op thread (absent on a 1-core machine)
+    citywall_nogate: SideResult  # the same with the change gate off: the detector on every look
+    still: bool  # cameras were still scenes (--still)
     baseline: SideResult | None  # None: the ultralytics worker failed (baseline_error says how)
     baseline_error: str | None
     ratio: float | None  # baseline ÷ citywall, CPU per camera-minute
-    ratio_1thread: float | None
+    ratio_nogate: float | None
     scaling: list[SideResult]  # citywall at increasing N (the comparison's run first)
     largest_n_keeping_up: int | None
     limit_reached: bool  # False: every N tried kept up, so the largest is at least the last one
 
 
 def run(cameras_n: int, seconds: float, warmup: float, max_n: int, videos: Sequence[str], cache: Path,
-        command: str) -> Report:
+        command: str, still: bool = False) -> Report:
     from vision.card import load_card
 
     model_path = load_card(CARD).model_path
@@ -567,15 +592,12 @@ def run(cameras_n: int, seconds: float, warmup: float, max_n: int, videos: Seque
         raise FileNotFoundError(f"{model_path} (named by {CARD.name}) is missing")
     ladder = sweep_sizes(cameras_n, max_n)
     mounts_n = max([cameras_n, *ladder])
-    # The service's Detector takes every core for ONNX Runtime; with one look per 2 s that mostly buys spinning
-    # threads, so citywall also runs with one intra-op thread (where there is more than one core to begin with).
-    variant = len(os.sched_getaffinity(0)) > 1
-    runs = 2 + variant + len(ladder)
+    runs = 3 + len(ladder)
     # The server may keep a shared media playing between clients, so the copies must cover every run back to back.
     needed_s = runs * (READY_TIMEOUT_S + warmup + seconds + 30) + 60
     with tempfile.TemporaryDirectory(prefix="citywall-bench-analytics-") as tmp:
         workdir = Path(tmp)
-        prepared = prepare_clips(videos, cache, workdir, needed_s)
+        prepared = prepare_clips(videos, cache, workdir, needed_s, still)
         names = list(prepared)
         assignment = {f"cam{i:02d}": names[i % len(names)] for i in range(mounts_n)}
         clips = [prepared[n][0] for n in names]
@@ -584,7 +606,7 @@ def run(cameras_n: int, seconds: float, warmup: float, max_n: int, videos: Seque
             spec = RunSpec(seconds, warmup, server.proc.pid if server.proc else None, workdir, model_path, vid_stride)
             cams = [Camera(cam, server.url(cam), name) for cam, name in assignment.items()]
             citywall = run_side("citywall", cams[:cameras_n], spec)
-            one_thread = run_side("citywall", cams[:cameras_n], spec, detector_threads=1) if variant else None
+            nogate = run_side("citywall", cams[:cameras_n], spec, gate=False)
             baseline, baseline_error = None, None
             try:
                 baseline = run_side("ultralytics", cams[:cameras_n], spec)
@@ -614,12 +636,12 @@ def run(cameras_n: int, seconds: float, warmup: float, max_n: int, videos: Seque
         model=model_path.name,
         clips=clips,
         citywall=citywall,
-        citywall_1thread=one_thread,
+        citywall_nogate=nogate,
+        still=still,
         baseline=baseline,
         baseline_error=baseline_error,
         ratio=baseline.cpu_s_per_camera_minute / citywall.cpu_s_per_camera_minute if baseline else None,
-        ratio_1thread=(baseline.cpu_s_per_camera_minute / one_thread.cpu_s_per_camera_minute
-                       if baseline and one_thread else None),
+        ratio_nogate=baseline.cpu_s_per_camera_minute / nogate.cpu_s_per_camera_minute if baseline else None,
         scaling=scaling,
         largest_n_keeping_up=max(passing) if passing else None,
         limit_reached=not scaling[-1].keeps_up()[0],
@@ -635,8 +657,7 @@ def _batches(sizes: dict[int, int]) -> str:
 def format_report(report: Report) -> str:
     m, cw, ul = report.machine, report.citywall, report.baseline
     sides = [("(a) citywall pipeline, as the service builds it", cw)]
-    if report.citywall_1thread is not None:
-        sides.append(("(a') citywall, Detector(intra_op_threads=1)", report.citywall_1thread))
+    sides.append(("(a') citywall, change gate off", report.citywall_nogate))
     if ul is not None:
         sides.append(("(b) ultralytics predict(stream=True)", ul))
     lines = [
@@ -646,7 +667,8 @@ def format_report(report: Report) -> str:
         f"         Python {m['python']} · PyAV {m['pyav']} (libavcodec {m['pyav_libavcodec']}) · OpenCV {m['opencv']} "
         f"(libavcodec {m['opencv_libavcodec']})",
         f"         onnxruntime {m['onnxruntime']} · ultralytics {m['ultralytics']} · torch {m['torch']}",
-        f"cameras: {report.cameras} over RTSP/TCP from gst-rtsp-server on 127.0.0.1, taking these clips in turn:",
+        f"cameras: {report.cameras} over RTSP/TCP from gst-rtsp-server on 127.0.0.1, taking these clips in turn"
+        + (" (--still: each clip's first picture held, with sensor-like noise):" if report.still else ":"),
     ]
     lines += [f"  {c.name:<48} {c.label}" for c in report.clips]
     lines += [
@@ -655,17 +677,20 @@ def format_report(report: Report) -> str:
         f"window: {report.seconds:g} s per run after {report.warmup:g} s warm-up; each side in its own subprocess, "
         "one after the other; the server's CPU is not counted",
         "",
-        f"{'side':<48} {'CPU s/cam-min':>13} {'cores':>6} {'looks/cam/s':>11} {'decoded/cam/s':>13} {'RSS MiB':>8}",
+        f"{'side':<40} {'CPU s/cam-min':>13} {'cores':>6} {'looks/cam/s':>11} {'detected':>8} "
+        f"{'decoded/cam/s':>13} {'RSS MiB':>8}",
     ]
     for title, r in sides:
+        share = sum(r.detected.values()) / max(1, sum(r.looks.values()))
         lines.append(
-            f"{title:<48} {r.cpu_s_per_camera_minute:>13.2f} {r.cores_used:>6.3f} "
-            f"{r.per_camera_per_s(r.looks):>11.3f} {r.per_camera_per_s(r.decoded):>13.2f} {r.rss_mb:>8.0f}"
+            f"{title:<40} {r.cpu_s_per_camera_minute:>13.2f} {r.cores_used:>6.3f} "
+            f"{r.per_camera_per_s(r.looks):>11.3f} {share:>8.0%} {r.per_camera_per_s(r.decoded):>13.2f} "
+            f"{r.rss_mb:>8.0f}"
         )
     lines.append("")
     if report.baseline_error:
         lines.append(f"(b) ultralytics FAILED, so there is no ratio: {report.baseline_error.splitlines()[0]}")
-    ratios = [("(a)", report.ratio, cw), ("(a')", report.ratio_1thread, report.citywall_1thread)]
+    ratios = [("(a)", report.ratio, cw), ("(a')", report.ratio_nogate, report.citywall_nogate)]
     for key, ratio, mine in ratios:
         if ratio is None or mine is None or ul is None:
             continue
@@ -689,7 +714,8 @@ def format_report(report: Report) -> str:
                 f"{r.per_camera_per_s(r.decoded):.2f} frames ({share:.1%}) · "
                 f"analysed {r.per_camera_per_s(r.looks):.3f}",
                 f"  detector batches: {_batches(r.batch_sizes)}",
-                f"  frames in {r.frames_in} · analysed {sum(r.looks.values())} · dropped {r.dropped} · {lag}",
+                f"  frames in {r.frames_in} · analysed {sum(r.looks.values())} (detector on "
+                f"{sum(r.detected.values())}, the rest reused detections) · dropped {r.dropped} · {lag}",
             ]
         else:
             lines += [
@@ -698,13 +724,15 @@ def format_report(report: Report) -> str:
                 f"  predictor batches: {_batches(r.batch_sizes)}",
             ]
 
-    lines += ["", "where the CPU goes, in CPU ms per camera per second (stage lines: wall ms per analysed frame):"]
+    lines += ["", "where the CPU goes, in CPU ms per camera per second (stage lines: wall ms per detected frame for "
+              "the detector's stages, per analysed frame for the rest):"]
     for title, r in sides:
         cam_s = r.cameras * r.window_s
-        frames = max(1, sum(r.looks.values()))
+        frames, detected = max(1, sum(r.looks.values())), max(1, sum(r.detected.values()))
         lines.append(f"  {title}: {1000 * r.cpu_s / cam_s:.1f} ms in all")
         lines += [f"    {k:<66} {1000 * v / cam_s:7.1f}" for k, v in r.thread_cpu_s.items()]
-        lines += [f"    · {k:<64} {1000 * v / frames:7.1f}" for k, v in r.stage_s.items()]
+        lines += [f"    · {k:<64} {1000 * v / (detected if 'detector' in k else frames):7.1f}"
+                  for k, v in r.stage_s.items()]
 
     lines += ["", "memory (RSS MiB at the end of the window / peak):"]
     lines += [f"  {title:<48} {r.rss_mb:7.0f} / {r.rss_peak_mb:7.0f}" for title, r in sides]
@@ -744,7 +772,7 @@ def worker_main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cameras = [Camera(id=i, clip=c, url=u) for i, c, u in (spec.split("=", 2) for spec in args.specs)]
     if args.worker == "citywall":
-        result = citywall_worker(cameras, args.seconds, args.warmup, args.server_pid, args.detector_threads)
+        result = citywall_worker(cameras, args.seconds, args.warmup, args.server_pid, gate=not args.no_gate)
     else:
         result = ultralytics_worker(cameras, args.seconds, args.warmup, args.server_pid, args.model,
                                     args.vid_stride, args.workdir)
@@ -764,6 +792,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"clips from {SHARED_VIDEOS}, made into 720p cameras and assigned in turn")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                         help=f"where the 720p camera clips are kept between runs (default {DEFAULT_CACHE})")
+    parser.add_argument("--still", action="store_true",
+                        help="make each camera a still of its clip's first picture with sensor-like noise (a quiet "
+                             "street: the change gate's best case; the clips themselves are its worst)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     # Internal: the harness starts each side as `--worker SIDE ... ID=CLIP=URL ...`.
     parser.add_argument("--worker", choices=("citywall", "ultralytics"), help=argparse.SUPPRESS)
@@ -771,7 +802,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--vid-stride", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--detector-threads", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--no-gate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("specs", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -790,12 +821,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     command = "python -m bench.analytics " + " ".join(argv if argv is not None else sys.argv[1:])
-    report = run(args.cameras, args.seconds, args.warmup, args.max_n, args.videos, args.cache_dir, command.strip())
+    report = run(args.cameras, args.seconds, args.warmup, args.max_n, args.videos, args.cache_dir, command.strip(),
+                 args.still)
     print(format_report(report), flush=True)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         data = asdict(report)
-        for key in ("citywall", "citywall_1thread", "baseline"):
+        for key in ("citywall", "citywall_nogate", "baseline"):
             if data[key] is not None:  # the JSON also gets the figure the table is about
                 data[key]["cpu_s_per_camera_minute"] = getattr(report, key).cpu_s_per_camera_minute
         for row, r in zip(data["scaling"], report.scaling, strict=True):
