@@ -26,7 +26,7 @@ from websockets.sync.client import connect
 
 from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, open_page, screenshot
 from tests.case_helpers import event_change
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_until
 from tests.peers.rtsp import RtspServer
 from wall.auth.sessions import COOKIE
 
@@ -379,6 +379,7 @@ WATCH = """(ms) => new Promise((resolve) => {
   setTimeout(() => { clearInterval(timer); look(); resolve(seen.map((s) => JSON.parse(s))); }, ms);
 })"""
 TOUR_STATE = "() => document.querySelector('[data-testid=\"tour-status\"]').dataset.state"
+PRECONNECTED = "() => document.querySelectorAll('#preconnect .tile').length > 0"
 
 
 def test_a_tour_steps_on_time_skips_the_pinned_tile_pauses_and_stops(
@@ -386,6 +387,8 @@ def test_a_tour_steps_on_time_skips_the_pinned_tile_pauses_and_stops(
     cameras = small_cameras(rtsp, 6)
     ids = [c[0] for c in cameras]
     site = serve_site(cameras_yaml(cameras), server_yaml(tmp_path))
+    sockets: list[Any] = []
+    page.on("websocket", lambda ws: sockets.append(ws) if "/ws/live/" in ws.url else None)
     open_page(page, site, "/")
     wait_shows(page, ids[:4])
     # a pinned tile: the first one keeps its camera through the tour
@@ -419,8 +422,13 @@ def test_a_tour_steps_on_time_skips_the_pinned_tile_pauses_and_stops(
     page.wait_for_function(f"() => ({TOUR_STATE})() === 'running'", timeout=STATE_TIMEOUT_MS, polling=250)
     page.wait_for_function(SHOWS, arg=first if paused_on == second else second, timeout=20_000, polling=250)
 
+    # the next step's cameras are connected off screen before it comes; stopping the tour closes them
+    page.wait_for_function(PRECONNECTED, timeout=20_000, polling=100)
     page.get_by_test_id("tour-stop").click()
     page.wait_for_function(f"() => ({TOUR_STATE})() === 'off'", timeout=STATE_TIMEOUT_MS, polling=250)
+    page.wait_for_function(f"() => !({PRECONNECTED})()", timeout=10_000, polling=250)
+    assert wait_until(lambda: page.evaluate("() => true") and len([ws for ws in sockets if not ws.is_closed()]) == 4,
+                      10), [ws.url for ws in sockets if not ws.is_closed()]
     assert wall_state(site, "@me", "admin")["tour"] is None
     stopped_on = cameras_on(page)
     assert page.evaluate(WATCH, 6500) == [stopped_on], "a stopped tour moved on"
@@ -735,4 +743,58 @@ def test_a_preset_brings_back_its_layout_tiles_and_pins(serve_site: SiteStarter,
     wait_shows(page, night)
     assert not any(t["pinned"] for t in tiles(page))
     assert wall_state(site, "@me", "admin")["layout"]["name"] == "3x3"
+    assert page_errors == []
+
+
+# -- the page's own ordering: a late push of an older state never turns the wall back ------------------------------
+
+LAYOUTS_SEEN = """() => { window.layoutsSeen = [];
+  new MutationObserver(() => window.layoutsSeen.push(document.getElementById('wall').dataset.layout))
+    .observe(document.getElementById('wall'), { attributes: true, attributeFilter: ['data-layout'] }); }"""
+
+
+def test_a_late_push_of_an_older_state_is_ignored(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+                                                  page_errors: list[str], tmp_path: Path) -> None:
+    """The page gets each of its own changes twice, as the answer and as a push; a push that lags behind the answer
+    to a later change is stale. Playwright's WebSocket routing sits between the page and the real /ws/wall and only
+    holds pushes back: a lagging channel, which no real part lets a test cause on demand."""
+    cameras = small_cameras(rtsp, 3)
+    car, person, bottle = (c[0] for c in cameras)
+    site = serve_site(cameras_yaml(cameras), server_yaml(tmp_path, walls=hall("2x2", [car, person])))
+    site.add_user("duty", "operator", grants=(car, person, bottle))
+    held: list[str | bytes] = []
+    channel: dict[str, Any] = {"hold": False}
+
+    def lagging_channel(ws: Any) -> None:
+        server = ws.connect_to_server()
+        channel["page"] = ws
+
+        def from_server(message: str | bytes) -> None:
+            if channel["hold"] and json.loads(message).get("type") == "wall":
+                held.append(message)
+            else:
+                ws.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket("**/ws/wall", lagging_channel)
+    open_page(page, site, "/wall/hall")
+    wait_shows(page, [car, person, "", ""])
+    wait_menus(page)
+
+    channel["hold"] = True
+    page.get_by_test_id("layout-select").select_option("1+5")
+    wait_shows(page, [car, person, "", "", "", ""])
+    page.get_by_test_id("layout-select").select_option("3x3")
+    wait_shows(page, [car, person, "", "", "", "", "", "", ""])
+    assert wait_until(lambda: page.evaluate("() => true") and len(held) == 2, 20), "the pushes never came"
+    page.evaluate(LAYOUTS_SEEN)
+
+    channel["hold"] = False
+    channel["page"].send(held[0])  # the push of the 1+5 change, after the answer to the 3x3 one
+    res = site.client("duty").put("/api/walls/hall/tiles/4", json={"camera": bottle},
+                                  headers={"Origin": site.origin})
+    assert res.status_code == 200, res.text
+    wait_shows(page, [car, person, "", "", bottle, "", "", "", ""])  # a later push on the same socket: the late one
+    assert page.evaluate("() => window.layoutsSeen") == [], "the stale push turned the wall back"  # came before it
     assert page_errors == []

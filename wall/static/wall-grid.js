@@ -178,6 +178,12 @@ export class WallGrid {
     }
   }
 
+  /** Close every pre-connected camera (the tour stopped). */
+  dropPool() {
+    this.pool.forEach((entry) => { entry.live.close(); entry.el.remove(); });
+    this.pool.clear();
+  }
+
   /** Camera states from /api/cameras, for tiles whose own socket has not said otherwise yet. */
   setStates(cameras) {
     for (const slot of this.slots) {

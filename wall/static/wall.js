@@ -72,9 +72,10 @@ function firstEmptyTile() {
   return empty ? empty.index : null;
 }
 
-/** Draw a state from the server (an answer to our change or a push); older versions are ignored. */
+/** Draw a state from the server (an answer to our change or a push). Answers and pushes may cross: an older
+ * version is stale, unless it is also later in time (the wall was deleted and made anew: versions restart). */
 function apply(state) {
-  if (wall && state.version < wall.version && state.layout.name === wall.layout.name) return;
+  if (wall && state.version < wall.version && state.updated_at <= wall.updated_at) return;
   wall = state;
   clockOffset = state.now - Date.now() / 1000;
   grid.render(state, cameras, !state.may_control || kiosk);
@@ -102,10 +103,15 @@ function drawControls() {
 function tickTour() {
   const tour = wall && wall.tour;
   const status = $("tour-status");
-  if (!tour) { status.textContent = ""; return; }
+  if (!tour) {
+    status.textContent = "";
+    grid.dropPool();  // no step will come: close what was connected for it
+    return;
+  }
   const now = Date.now() / 1000 + clockOffset;
   if (tour.paused) {
     status.textContent = t("tourPaused");
+    grid.preconnect([], cameras);  // closes pre-connected cameras left unused too long
     return;
   }
   const left = Math.max(0, Math.round(tour.next_at - now));
