@@ -631,6 +631,12 @@ def test_a_viewer_cannot_list_pick_or_open_a_camera_not_granted(
     assert not [url for url in sockets if SECRET in url], sockets
 
     # the live socket, with the browser's own cookie: closed as "not found"
+    page.get_by_test_id("lang-switch").click()  # in English, the empty and the forbidden tiles say so too
+    page.wait_for_function("() => document.querySelector('#wall [data-index=\"1\"] .state').textContent"
+                           " === 'no access'", timeout=STATE_TIMEOUT_MS, polling=250)
+    names = page.locator('#wall [data-testid="tile"] .name').all_inner_texts()
+    assert names == ["停车场 1", "no access", "empty", "empty"], names
+
     cookie = next(c for c in page.context.cookies() if c["name"] == COOKIE)
     jar = f"{COOKIE}={cookie['value']}"
     assert live_close(site, SECRET, jar) == live_close(site, "no-such-camera", jar) == (4404, "camera not found")

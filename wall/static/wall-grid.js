@@ -198,6 +198,7 @@ export class WallGrid {
     for (const slot of this.slots) {
       const badge = slot.el.querySelector(".state");
       badge.textContent = t(slot.el.dataset.state);
+      if (!slot.camera) slot.el.querySelector(".name").textContent = t(slot.forbidden ? "forbidden" : "empty");
     }
   }
 
