@@ -7,10 +7,16 @@ import argparse
 import functools
 import json
 import logging
+import os
+import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from wall.logs import add_format_option, configure_logging, default_format
+
+if TYPE_CHECKING:
+    from wall.config import SiteConfig
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo"
 DEFAULT_CARD = Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml"
@@ -27,37 +33,67 @@ def _probe(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _demo_accounts(app: object, site: object) -> None:
-    """The demo's first run: an admin and an operator with generated passwords, printed once (never a fixed one)."""
-    import secrets
+def _shown(path: Path) -> str:
+    """``path`` as the user would type it here: relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
-    from wall.auth import grants, users
 
-    state = app.state  # type: ignore[attr-defined]
-    with state.db.session() as s:
-        if users.count(s) > 0:
-            return
-        made = []
-        for name, role in (("admin", "admin"), ("operator", "operator")):
-            password = f"Cw-{secrets.token_urlsafe(9)}7a"  # upper, lower, digit, symbol: any sane policy
-            users.create_user(s, name, role, password, state.security)
-            made.append((name, role, password))
-        configured = [c.id for c in site.cameras]  # type: ignore[attr-defined]
-        grants.add_grant(s, grants.Subject.parse("operator"), grants.Target.parse("group:demo"), configured,
-                         by="citywall demo")
-    print("citywall demo: accounts created for this demo (shown once; change them with citywall user passwd):")
-    for name, role, password in made:
-        print(f"  {role:<9} user {name:<9} password {password}")
+def _announce_demo(app: Any, site: SiteConfig, host: str, port: int, source: str) -> None:
+    """The demo's start banner: the pages to open, and the accounts made on this first run. Printed to stdout, not
+    logged (also with --log-format json): a generated password exists in clear only on this terminal, once."""
+    from wall import demo
+
+    made = demo.create_accounts(app, site)
+    hint = f"citywall user passwd NAME --config {shlex.quote(_shown(DEMO_CONFIG))}"
+    if os.environ.get("CITYWALL_DATA_DIR"):
+        hint = f"CITYWALL_DATA_DIR={shlex.quote(os.environ['CITYWALL_DATA_DIR'])} {hint}"
+    print(demo.banner(host, port, len(site.cameras), made, hint, source), flush=True)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """``citywall demo [--rtsp]``: serve config/demo/. SIGINT and SIGTERM stop it with exit code 0 at any point,
+    the RTSP server child included (wall/demo.py says why this needs its own handlers)."""
+    from wall import demo
+    from wall.config import load_config_or_report
+
+    with demo.stop_on_signals():
+        try:
+            if args.data_dir is not None:
+                demo.use_data_dir(args.data_dir)
+            site = load_config_or_report(DEMO_CONFIG, "; nothing was started")
+            if site is None:
+                return 2
+            if not args.rtsp:
+                return _serve(DEMO_CONFIG, args.host, args.port, demo=True, log_format=args.log_format, site=site,
+                              source="the looped sample clips as file: cameras")
+            from wall import demo_rtsp
+
+            try:
+                server = demo_rtsp.prepare(site, args.rtsp_port, say=functools.partial(print, flush=True))
+                server.start()
+            except demo_rtsp.RtspUnavailable as exc:
+                print(f"citywall demo --rtsp: {exc}\n  Without --rtsp the demo plays the same clips as file: cameras.",
+                      file=sys.stderr)
+                return demo_rtsp.EXIT_UNAVAILABLE
+            with server:
+                return _serve(DEMO_CONFIG, args.host, args.port, demo=True, log_format=args.log_format,
+                              site=demo_rtsp.rtsp_site(site, server),
+                              source=f"the sample clips over RTSP from GStreamer: {server.url('CAMERA-ID')}")
+        except demo.Stopped:
+            return 0
 
 
 def _serve(config_dir: Path, host: str | None, port: int | None, *, demo: bool = False,
-           log_format: str = "text") -> int:
+           log_format: str = "text", site: SiteConfig | None = None, source: str = "") -> int:
     import uvicorn
 
     from wall.app import create_app
     from wall.config import load_config_or_report
 
-    site = load_config_or_report(config_dir, "; nothing was started")
+    site = site or load_config_or_report(config_dir, "; nothing was started")
     if site is None:
         return 2
     from vision.card import CardError
@@ -75,11 +111,12 @@ def _serve(config_dir: Path, host: str | None, port: int | None, *, demo: bool =
     port = port or site.server.port
     # With JSON logs the service's own notices are log lines too: a collector then reads only JSON objects.
     say = logging.getLogger("wall.cli").info if log_format == "json" else functools.partial(print, flush=True)
-    say(f"citywall: {len(site.cameras)} cameras; open http://{host}:{port}/")
     from wall.auth.users import count
 
     if demo:
-        _demo_accounts(app, site)
+        _announce_demo(app, site, host, port, source)
+    else:
+        say(f"citywall: {len(site.cameras)} cameras; open http://{host}:{port}/")
     with app.state.db.session() as s:
         if count(s) == 0:  # there is no default account, on purpose
             say(f"citywall: no accounts yet; make the first admin with: citywall user add NAME --role admin "
@@ -193,9 +230,21 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--port", type=int, help="override server.port")
     add_format_option(s)
 
-    d = sub.add_parser("demo", help="serve the bundled sample cameras (looped CC BY 4.0 clips)")
-    d.add_argument("--host", default=None)
-    d.add_argument("--port", type=int, default=None)
+    d = sub.add_parser("demo", help="serve the bundled sample cameras (looped CC BY 4.0 clips)",
+                       description="Serve config/demo/: six cameras from three looped CC BY 4.0 clips, a 2x2 hall "
+                       "wall with a tour and the alarm pop-up, and analytics that raise street-stall cases within "
+                       "two minutes. The first run on a data directory makes an admin and an operator with "
+                       "generated passwords, printed once. Ctrl-C or SIGTERM stops it (exit code 0).",
+                       epilog="exit codes: 0 stopped, 2 configuration or database error, 3 --rtsp without "
+                       "GStreamer's RTSP server")
+    d.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    d.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
+    d.add_argument("--data-dir", type=Path, default=None,
+                   help="database and evidence here (default data/demo/ in the checkout; or CITYWALL_DATA_DIR)")
+    d.add_argument("--rtsp", action="store_true",
+                   help="serve the clips through GStreamer's RTSP server and read them as RTSP cameras (the real "
+                   "ingest path; needs Debian's gir1.2-gst-rtsp-server-1.0, python3-gi and the GStreamer plugins)")
+    d.add_argument("--rtsp-port", type=int, default=0, help="port of that RTSP server (default: a free one)")
     add_format_option(d)
 
     t = sub.add_parser("detect", help="run a model card on images and print the boxes")
@@ -233,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     account_result = commands.run(args)
     if account_result is not None:
         return account_result
-    return _serve(DEMO_CONFIG, args.host, args.port, demo=True, log_format=args.log_format)
+    return _demo(args)
 
 
 if __name__ == "__main__":

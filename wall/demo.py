@@ -1,0 +1,124 @@
+"""``citywall demo``: what the first run needs around ``serve`` — accounts, the start banner, a clean stop.
+
+The demo must show a newcomer everything in one go, so at start it prints where each part of the product is
+(the seat's own wall, the hall's display, the review desk, the admin console) and, on the first run only, the
+accounts it made. There is no fixed demo password anywhere: the first run generates one per account, prints it
+once and stores only its argon2 hash, like any other account. A later run on the same data directory says
+where to reset them instead.
+
+Ctrl-C (SIGINT) and SIGTERM must stop everything cleanly with exit code 0 — also the RTSP server child of
+``--rtsp`` — whenever they come: before the web server listens (uvicorn's own handlers are not installed yet,
+and a process started in the background by a shell inherits an *ignored* SIGINT), while it serves (uvicorn
+shuts down gracefully and then re-raises the signal), or while it shuts down. :func:`stop_on_signals` turns
+both into :class:`Stopped`, which unwinds through every ``finally`` (the RTSP server's included) to ``main``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import string
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+ACCOUNTS = (("admin", "admin"), ("operator", "operator"))
+DEMO_GROUP = "demo"
+# The pages a newcomer should open, in the order the banner lists them (path, what it is).
+PAGES = (
+    ("/", "seat: your own wall (layouts, camera picker, tours)"),
+    ("/wall/hall?kiosk=1", "hall display: the shared 2x2 wall with its tour and alarm pop-up"),
+    ("/desk", "review desk: confirm or reject the cases the analytics raise"),
+    ("/admin", "admin console: users, grants, camera health, audit"),
+)
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM arrived: unwind and exit 0. A BaseException so no ``except Exception`` swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block SIGINT and SIGTERM raise :class:`Stopped` (uvicorn swaps in its own handlers while it
+    serves and, after its graceful shutdown, restores these and re-raises the signal into them)."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Stopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def use_data_dir(path: Path) -> Path:
+    """Point the demo (and the account commands it suggests) at ``path``: CITYWALL_DATA_DIR is what the site
+    config reads before ``server.data_dir``, so one setting serves ``serve`` and ``user passwd`` alike."""
+    path = path.expanduser().resolve()
+    os.environ["CITYWALL_DATA_DIR"] = str(path)
+    return path
+
+
+def new_password(length: int = 16) -> str:
+    """A random password that passes any sane policy: every character class, ``length`` characters."""
+    classes = (string.ascii_lowercase, string.ascii_uppercase, string.digits, "-_.!")
+    alphabet = "".join(classes)
+    while True:
+        password = "".join(secrets.choice(alphabet) for _ in range(length))
+        if all(any(ch in cls for ch in password) for cls in classes):
+            return password
+
+
+def create_accounts(app: Any, site: Any) -> list[tuple[str, str, str]]:
+    """On a site without any user: an admin and an operator (granted the demo's cameras) with generated
+    passwords. Returns (name, role, password) of those made — the only time the passwords exist in clear."""
+    from wall.auth import grants, users
+
+    state = app.state
+    made: list[tuple[str, str, str]] = []
+    with state.db.session() as s:
+        if users.count(s) > 0:
+            return made
+        length = max(16, state.security.password_min_length)
+        for name, role in ACCOUNTS:
+            password = new_password(length)
+            users.create_user(s, name, role, password, state.security)
+            made.append((name, role, password))
+        configured = [c.id for c in site.cameras]
+        grants.add_grant(s, grants.Subject.parse("operator"), grants.Target.parse(f"group:{DEMO_GROUP}"), configured,
+                         by="citywall demo")
+    return made
+
+
+def shown_host(host: str) -> str:
+    """The address a browser on this machine opens for ``host`` (a wildcard bind is not an address to open)."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def banner(host: str, port: int, cameras: int, made: list[tuple[str, str, str]], reset_hint: str,
+           source: str) -> str:
+    """What the demo prints once it is ready to serve: the pages, then the new accounts or where to reset them."""
+    base = f"http://{shown_host(host)}:{port}"
+    lines = [f"citywall demo: {cameras} cameras ({source}); open in a browser:"]
+    lines += [f"  {base + path:<44} {what}" for path, what in PAGES]
+    if made:
+        lines.append("Accounts made for this demo; their passwords are shown only now and stored only as hashes:")
+        lines += [f"  {role:<9} user {name:<9} password {password}" for name, role, password in made]
+    else:
+        lines.append("Accounts exist from an earlier run (their passwords were printed then); set a new one with:")
+    lines.append(f"  {reset_hint}")
+    lines.append("Stop with Ctrl-C.")
+    return "\n".join(lines)
