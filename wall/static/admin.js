@@ -1,4 +1,5 @@
-// The admin console (/admin): users, camera groups, grants, camera health, the audit log and the case outbox.
+// The admin console (/admin): users, camera groups, grants, cameras (health and editor), zones and rules, the
+// audit log and the case outbox.
 // Only admins get it: for anyone else the page says "no access" and asks the API for nothing (the API refuses
 // them anyway). Each section lives in its own module (admin-*.js) with mount / show / hide / render; this one
 // builds the header, switches tabs (kept in the URL's #hash so a reload stays put) and re-renders on a
@@ -10,23 +11,24 @@ import users from "./admin-users.js";
 import groups from "./admin-groups.js";
 import grants from "./admin-grants.js";
 import cameras from "./admin-cameras.js";
+import zones from "./admin-zones.js";
 import audit from "./admin-audit.js";
 import outbox from "./admin-outbox.js";
 
 addWords({
   "zh-CN": {
     admTitle: "系统管理", admNoAccess: "无权限：只有管理员可以使用系统管理。", admTabUsers: "用户",
-    admTabGroups: "摄像机分组", admTabGrants: "授权", admTabCameras: "摄像机状态", admTabAudit: "审计日志",
+    admTabGroups: "摄像机分组", admTabGrants: "授权", admTabCameras: "摄像机", admTabAudit: "审计日志",
     admTabOutbox: "案件推送",
   },
   en: {
     admTitle: "Administration", admNoAccess: "No access: only admins may use the administration pages.",
-    admTabUsers: "Users", admTabGroups: "Camera groups", admTabGrants: "Grants", admTabCameras: "Camera health",
+    admTabUsers: "Users", admTabGroups: "Camera groups", admTabGrants: "Grants", admTabCameras: "Cameras",
     admTabAudit: "Audit log", admTabOutbox: "Case delivery",
   },
 });
 
-const SECTIONS = { users, groups, grants, cameras, audit, outbox };
+const SECTIONS = { users, groups, grants, cameras, zones, audit, outbox };
 const tabs = [...document.querySelectorAll('.admin-tabs [role="tab"]')];
 let current = null;
 

@@ -1,0 +1,116 @@
+"""The zone editor round trip in a real browser (Debian chromium through Playwright) against the real app: draw a
+zone on the lobby camera's latest frame (GStreamer RTSP server), try it on the camera's last minutes with the real
+model, save it, and find it again after a reload — in analytics.yaml (comments kept) and in the running analytics.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.browser_helpers import STATE_TIMEOUT_MS, open_page, screenshot
+from tests.conftest import SiteStarter, wait_until
+from tests.peers.rtsp import RtspServer
+from wall.config import load_config
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
+TRY_TIMEOUT_MS = 240_000  # two minutes of video through the detector on a loaded two-core machine
+# Where people stand at the lobby's table (tests/test_replay.py), as fractions of the picture.
+TABLE = [(0.40, 0.70), (0.80, 0.70), (0.80, 0.98), (0.40, 0.98)]
+ANALYTICS = "# The lobby's rules are drawn in the admin console.\ncameras: {}\n"
+
+
+def wait_for(page: Page, script: str, arg: object = None, timeout: int = STATE_TIMEOUT_MS) -> None:
+    page.wait_for_function(script, arg=arg, timeout=timeout, polling=250)
+
+
+def click_at(page: Page, fx: float, fy: float) -> None:
+    """Click the picture at a fraction of its width and height."""
+    box = page.locator('[data-testid="zone-svg"]').bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+
+
+def test_draw_try_save_and_reload_a_zone(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+                                         page_errors: list[str], tmp_path: Path) -> None:
+    site = serve_site(f'cameras:\n  - {{id: lobby, name: 大厅入口, url: "{rtsp.url("person")}"}}\n',
+                      f"server:\n  data_dir: {tmp_path / 'data'}\nstreams:\n  ring_seconds: 150\n", ANALYTICS)
+    session = site.app.state.hub.get("lobby")
+    assert wait_until(lambda: session.ring.latest_keyframe() is not None, 60, 0.5), "no video from the camera"
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    open_page(page, site, "/admin#zones")
+    wait_for(page, "() => document.body.dataset.ready === '1'")
+    section = '[data-testid="admin-section-zones"]'
+    wait_for(page, "(s) => document.querySelector(s).dataset.loaded === '1'", section)
+    wait_for(page, "() => document.querySelector('[data-testid=zone-stage]').dataset.snapshot === '1'")
+    assert page.locator('[data-testid="zone-item"]').count() == 0
+
+    # Draw: New zone, four clicks on the picture, then the first point again to close the polygon.
+    page.click('[data-testid="zone-new"]')
+    for fx, fy in TABLE:
+        click_at(page, fx, fy)
+    assert page.locator('[data-testid="draft-point"]').count() == 4
+    click_at(page, *TABLE[0])
+    wait_for(page, "() => document.querySelectorAll('[data-testid=zone-handle]').length === 4")
+    page.fill('[data-testid="zone-field-id"]', "table")
+    page.fill('[data-testid="zone-field-name"]', "站台桌")
+    assert page.locator('[data-testid="zone-field-family"]').input_value() == "street_stall"
+    page.select_option('[data-testid="zone-field-code"]', "0501")
+    for key, value in (("dwell_seconds", "8"), ("grace_seconds", "4"), ("clear_after_seconds", "6"),
+                       ("alarm_interval_seconds", "5"), ("hits", "3"), ("looks", "4")):
+        page.fill(f'[data-testid="zone-field-{key}"]', value)
+    page.uncheck('[data-testid="zone-field-require_object"]')  # the clip has no stall: a lingering person will do
+    assert page.locator('[data-testid="zone-state"]').get_attribute("data-dirty") == "1"
+
+    # Try it on what the camera saw in the last two minutes (the ring must hold a visit at the table first).
+    assert wait_until(lambda: session.ring.span_seconds() >= 62, 150, 1.0), "the ring did not fill"
+    page.fill('[data-testid="zone-try-minutes"]', "2")
+    page.click('[data-testid="zone-try"]')
+    wait_for(page, "() => ['done', 'error'].includes(document.querySelector('[data-testid=zone-try-state]')"
+             ".dataset.state)", timeout=TRY_TIMEOUT_MS)
+    assert page.locator('[data-testid="zone-try-state"]').get_attribute("data-state") == "done", \
+        page.locator('[data-testid="zone-errors"]').inner_text()
+    opened = page.locator('[data-testid="zone-try-event"][data-kind="opened"][data-zone="table"]')
+    assert opened.count() >= 1
+    wait_for(page, "() => { const i = document.querySelector('[data-testid=zone-try-event] img');"
+             " return i && i.complete && i.naturalWidth === 640; }")
+    assert "无照经营游商" in opened.first.inner_text()
+    assert not (tmp_path / "analytics.yaml").read_text(encoding="utf-8").count("table"), "a try saves nothing"
+    shot = screenshot(page, "zone-editor.png")
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, DOCS_IMG / "zone-editor.png")
+
+    # Save: the file has the zone (and its comment still), the running analytics has the rules.
+    page.click('[data-testid="zone-save"]')
+    wait_for(page, "(s) => document.querySelector(s).dataset.saved === '1'", section)
+    assert page.locator('[data-testid="zone-state"]').get_attribute("data-dirty") == "0"
+    text = (tmp_path / "analytics.yaml").read_text(encoding="utf-8")
+    assert text.startswith("# The lobby's rules are drawn in the admin console.")
+    rules = load_config(tmp_path).analytics.cameras["lobby"]  # type: ignore[union-attr]
+    (table,) = rules.zones
+    assert (table.id, table.name, table.family, table.code, table.dwell_seconds) == ("table", "站台桌",
+                                                                                      "street_stall", "0501", 8)
+    assert not table.require_object and (table.confirm.hits, table.confirm.looks) == (3, 4)
+    for (x, y), (ex, ey) in zip(table.polygon, TABLE, strict=True):
+        assert abs(x - ex) < 0.01 and abs(y - ey) < 0.01
+    assert site.app.state.analytics.analyzers["lobby"].rules == rules
+    audit = site.client().get("/api/audit", params={"action": "rules."}).json()["items"]
+    assert [(a["action"], a["success"]) for a in audit] == [("rules.update", True), ("rules.try", True)]
+
+    # Reload: the zone comes back from the file, on the picture and in the form.
+    page.reload()
+    wait_for(page, "() => document.body.dataset.ready === '1'")
+    wait_for(page, "(s) => document.querySelector(s).dataset.loaded === '1'", section)
+    assert page.locator('[data-testid="zone-item"][data-zone="table"]').count() == 1
+    assert page.locator('[data-testid="zone-polygon"][data-id="table"]').count() == 1
+    assert page.locator('[data-testid="zone-field-dwell_seconds"]').input_value() == "8"
+    assert not page.locator('[data-testid="zone-field-require_object"]').is_checked()
+    assert page_errors == []
