@@ -34,6 +34,8 @@ PROVIDER_ALIASES = {
 # accelerator cannot run (e.g. the INT8 ConvInteger ops on CUDA) still has a home.
 AUTO_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
+ort.disable_telemetry_events()  # no usage events leave this machine (see vision/__init__.py)
+
 
 def select_providers(requested: Sequence[str] | str | None = None, available: Sequence[str] | None = None) -> list[str]:
     """Execution providers for a session: ``None``/"auto" → accelerators present (TensorRT, CUDA) then CPU;
