@@ -13,7 +13,7 @@ import pytest
 
 from tests.browser_helpers import STATE_TIMEOUT_MS, open_page, screenshot
 from tests.conftest import SiteStarter, wait_until
-from tests.peers.rtsp import RtspServer
+from tests.peers.rtsp import RtspServer, free_port
 from wall.config import load_config
 
 if TYPE_CHECKING:
@@ -113,4 +113,61 @@ def test_draw_try_save_and_reload_a_zone(serve_site: SiteStarter, rtsp: RtspServ
     assert page.locator('[data-testid="zone-polygon"][data-id="table"]').count() == 1
     assert page.locator('[data-testid="zone-field-dwell_seconds"]').input_value() == "8"
     assert not page.locator('[data-testid="zone-field-require_object"]').is_checked()
+    assert page_errors == []
+
+
+def test_add_and_edit_cameras_in_the_form(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+                                          page_errors: list[str], tmp_path: Path) -> None:
+    closed = f"rtsp://viewer:s3cret@127.0.0.1:{free_port()}/x"
+    site = serve_site(f'# The hall\'s cameras.\ncameras:\n  - {{id: lot, name: 停车场, url: "{rtsp.url("car")}"}}\n')
+    open_page(page, site, "/admin#cameras")
+    wait_for(page, "() => document.body.dataset.ready === '1'")
+    row = '[data-testid="camera-row"][data-camera="{}"]'
+    wait_for(page, "(sel) => document.querySelector(sel)", row.format("lot"))
+
+    # Add: the stream is checked with the probe, a bad national id is refused with its key and reason.
+    page.click('[data-testid="camera-add"]')
+    page.fill('[data-testid="camera-field-id"]', "lobby")
+    page.fill('[data-testid="camera-field-name"]', "大厅")
+    page.fill('[data-testid="camera-field-url"]', rtsp.url("person"))
+    page.fill('[data-testid="camera-field-national_id"]', "3402")
+    page.click('[data-testid="camera-probe"]')
+    wait_for(page, "() => document.querySelector('[data-testid=camera-probe-result]').dataset.ok === '1'")
+    assert "h264" in page.locator('[data-testid="camera-probe-result"]').inner_text()
+    page.click('[data-testid="camera-save"]')
+    page.wait_for_selector('[data-testid="camera-form-error"] [data-testid="problem"]')
+    assert page.locator('[data-testid="camera-form-error"] [data-testid="problem"]').all_inner_texts() == [
+        "national_id: must be exactly 20 digits (GB/T 28181 device id)"]
+    page.fill('[data-testid="camera-field-national_id"]', "34020000001320000009")
+    page.click('[data-testid="camera-save"]')
+    wait_for(page, "() => document.querySelector('[data-testid=camera-form]').hidden")
+    wait_for(page, "(sel) => document.querySelector(sel)?.dataset.state === 'live'", row.format("lobby"))
+    text = (tmp_path / "cameras.yaml").read_text(encoding="utf-8")
+    assert text.startswith("# The hall's cameras.") and "id: lobby" in text
+
+    # Edit: the URL field stays empty (the saved URL is never sent to the page); a new name keeps the video.
+    session = site.app.state.hub.get("lobby")
+    page.click('[data-testid="camera-edit"][data-camera="lobby"]')
+    assert page.locator('[data-testid="camera-field-url"]').input_value() == ""
+    assert page.locator('[data-testid="camera-field-national_id"]').input_value() == "34020000001320000009"
+    page.fill('[data-testid="camera-field-name"]', "大厅 东门")
+    page.click('[data-testid="camera-save"]')
+    wait_for(page, "(sel) => document.querySelector(sel)?.textContent.includes('大厅 东门')", row.format("lobby"))
+    assert site.app.state.hub.get("lobby") is session
+
+    # A URL that does not open is refused, then saved anyway as offline on request.
+    page.click('[data-testid="camera-edit"][data-camera="lot"]')
+    page.fill('[data-testid="camera-field-url"]', closed)
+    page.click('[data-testid="camera-save"]')
+    page.wait_for_selector('[data-testid="camera-save-offline"]:not([hidden])')
+    problem = page.locator('[data-testid="camera-form-error"] [data-testid="problem"]').inner_text()
+    assert problem.startswith("url: the stream does not open (refused: ")
+    page.click('[data-testid="camera-save-offline"]')
+    wait_for(page, "() => document.querySelector('[data-testid=camera-form]').hidden")
+    wait_for(page, "(sel) => ['offline', 'connecting'].includes(document.querySelector(sel)?.dataset.state)",
+             row.format("lot"))
+    assert "s3cret" in (tmp_path / "cameras.yaml").read_text(encoding="utf-8")
+    screenshot(page, "admin-camera-editor.png")
+    html = page.content()
+    assert "rtsp://" not in html and "s3cret" not in html and f":{rtsp.port}/" not in html
     assert page_errors == []

@@ -151,7 +151,7 @@ def _read_cameras(request: Request) -> list[dict[str, Any]]:
 # -- cameras ---------------------------------------------------------------------------------------------------
 
 
-@router.get("/config/cameras")
+@router.get("/config/cameras", responses={409: error("cameras.yaml does not load (edited by hand since)")})
 def list_camera_configs(admin: Admin, request: Request) -> list[CameraConfigOut]:
     """Every camera of cameras.yaml (disabled ones too) as the file has it, URLs only as set / not set."""
     return [_config_out(request, entry) for entry in _read_cameras(request)]
