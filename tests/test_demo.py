@@ -158,8 +158,12 @@ def test_demo_serves_raises_a_case_and_stops_cleanly(tmp_path: Path) -> None:
         operator = login(demo.url, "operator", made["operator"])
         assert {c["id"] for c in operator.get("/api/cameras").json()} == DEMO_CAMERAS
 
-        # A real case from the bundled clip, within the budget counted from the command's start.
+        # A real case from the bundled clip, within the budget counted from the command's start; meanwhile the
+        # hall's tour puts more than four cameras on its four tiles.
+        on_hall: set[str] = set()
+
         def a_case() -> list[dict]:
+            on_hall.update(t["camera"] for t in admin.get("/api/walls/hall").json()["tiles"] if t["camera"])
             return admin.get("/api/cases").json()["items"]
 
         assert wait_until(a_case, CASE_BUDGET_S - (time.monotonic() - started), 2), (
@@ -170,6 +174,15 @@ def test_demo_serves_raises_a_case_and_stops_cleanly(tmp_path: Path) -> None:
         detail = admin.get(f"/api/cases/{case['id']}").json()
         assert detail["evidence"], detail  # a snapshot at least, served by the case API
         assert admin.get(detail["evidence"][0]["url"]).status_code == 200
+
+        # The hall wall pops the case's camera up on its alarm tile (alarms on in server.yaml).
+        hall = admin.get("/api/walls/hall").json()
+        assert hall["alarm"] is not None, hall
+        assert hall["alarm"]["camera"] == "lobby" and hall["alarm"]["case_id"] in {c["id"] for c in a_case()}
+        assert hall["tiles"][hall["alarm_tile"]] == {**hall["tiles"][hall["alarm_tile"]], "camera": "lobby",
+                                                     "alarm": True}
+        wait_until(lambda: len(on_hall) > 4 or a_case() is None, 30, 2)
+        assert len(on_hall) > 4, on_hall
 
         # The passwords exist in clear only in that banner: not in the database, not in the evidence.
         stored = b"".join(p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file())
