@@ -82,3 +82,30 @@ def test_a_lagging_detector_keeps_only_the_latest_frame_per_camera(detector: Det
     assert wait_until(lambda: pipeline.stats.frames_analysed == 2, 20)
     pipeline.stop()
     assert pipeline.stats.batch_sizes == {2: 1}
+
+
+def test_only_the_looks_that_changed_go_to_the_detector(detector: Detector) -> None:
+    """Two cameras in one batch: the one whose picture changed is detected, the other reuses its detections; a
+    batch where nothing changed never reaches the detector."""
+    from tests.peers.rtsp import SHARED_VIDEOS
+    from tests.streams_helpers import feed
+
+    looks: list[SampledFrame] = []
+    feed(SHARED_VIDEOS / "one-by-one-person-detection.mp4", FrameSampler("x", 2.0, looks.append, width=640))
+    empty = next(f.image for f in looks if f.pts_s >= 20)  # nobody at the table
+    visitor = next(f.image for f in looks if f.pts_s >= 12)  # the first visitor at it, same framing
+
+    def frame(cam: str, image: np.ndarray, t: float) -> SampledFrame:
+        return SampledFrame(cam, image, t, 1_700_000_000.0 + t, t, (640, 360), True)
+
+    pipeline = AnalysisPipeline(detector, analyzers(["a", "b"], detector), lambda e: None)
+    calls = detector.stats.calls
+    pipeline.process([frame("a", empty, 0), frame("b", empty, 0)])
+    pipeline.process([frame("a", empty, 2), frame("b", visitor, 2)])
+    pipeline.process([frame("a", empty, 4), frame("b", visitor, 4)])
+    assert detector.stats.calls - calls == 2  # the third batch never reached the detector
+    stats = pipeline.stats
+    assert stats.batch_sizes == {2: 1, 1: 1}
+    assert (stats.frames_analysed, stats.frames_detected, stats.frames_reused) == (6, 3, 3)
+    b = pipeline.analyzers["b"]
+    assert b.looks == 3 and b.gate.detections == 2 and b.gate.reuses == 1
