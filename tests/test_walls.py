@@ -227,3 +227,20 @@ def test_push_a_seat_to_the_shared_wall(db: Database) -> None:
     with pytest.raises(WallError) as refused:
         svc.copy_from("hall", VIEWER, "@me")
     assert refused.value.status == 403
+
+
+def test_pushing_stops_a_tour_and_a_layout_change_keeps_the_alarm_deadline(db: Database) -> None:
+    clock = Clock()
+    svc = service(db, clock, [WallSpec(name="hall", layout="1+5", alarm_timeout=60,
+                                       tour=TourSpec(cameras=CAMERAS[:6], interval=5))])
+    svc.set_tile("@me", OPERATOR, 0, "c9")
+    view = svc.copy_from("hall", OPERATOR, "@me")
+    assert view["tour"] is None, "a pushed arrangement is not stepped over by the tour"
+    svc.on_case({"type": "case_raised", "case": {"id": 1, "camera": "c8"}})
+    until = svc.view("hall", OPERATOR)["alarm"]["until"]
+    clock.now += 30
+    view = svc.set_layout("hall", OPERATOR, "1+7")
+    assert view["alarm"]["until"] == until, "moving the alarm to the new layout's tile keeps its deadline"
+    clock.now += 31
+    svc.tick()
+    assert svc.view("hall", OPERATOR)["alarm"] is None

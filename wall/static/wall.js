@@ -196,6 +196,7 @@ function wireControls() {
       notify(`${t("failed")}: ${res.status}`, true);
     }
   });
+  $("preset-select").addEventListener("focus", loadPresets);  // presets other operators saved meanwhile
   $("preset-recall").addEventListener("click", () => {
     const name = $("preset-select").value;
     if (name) change("POST", `presets/${encodeURIComponent(name)}/recall`);

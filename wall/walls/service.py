@@ -295,6 +295,7 @@ class WallService:
                 self._revert_alarm(state)
             state.layout = origin.layout
             state.tiles = [c if c is not None and principal.may_view(c) else None for c in origin.tiles]
+            state.tour = None  # what the operator pushed stays: a running tour would step over it
             state.pinned = [i for i in state.pinned if i < len(state.tiles)]
             if state.alarm_tile is not None and state.alarm_tile >= len(state.tiles):
                 state.alarm_tile = None
@@ -580,10 +581,12 @@ class WallService:
         return True
 
     def _show_alarm(self, state: WallState, alarm: Alarm) -> None:
+        """Show ``alarm`` on the alarm tile; one shown before (moved by a layout change) keeps its deadline."""
         tile = self._alarm_tile(state)
         alarm.tile, alarm.previous = tile, state.tiles[tile]
-        alarm.shown_at = alarm.shown_at or self.clock()
-        alarm.until = self.clock() + state.alarm_timeout
+        if alarm.shown_at is None or alarm.until is None:
+            alarm.shown_at = self.clock()
+            alarm.until = self.clock() + state.alarm_timeout
         state.tiles[tile] = alarm.camera
         state.alarm = alarm
 
