@@ -163,7 +163,12 @@ async function loadPresets() {
   const res = await api(wallPath("presets"));
   if (!res.ok) return;
   const presets = await res.json();
-  $("preset-select").replaceChildren(...presets.map((p) => new Option(p.name, p.name)));
+  const select = $("preset-select");
+  const names = presets.map((p) => p.name);
+  if (names.join("\n") === [...select.options].map((o) => o.value).join("\n")) return;  // unchanged: keep the pick
+  const current = select.value;
+  select.replaceChildren(...names.map((name) => new Option(name, name)));
+  if (names.includes(current)) select.value = current;
 }
 
 function wireControls() {
