@@ -84,6 +84,15 @@ cameras:
     assert granted.get(event["evidence"]["snapshot"]).content == snap.content
     assert site.client(None).get("/api/events").status_code == 401
 
+    # The wall's overlay: the zone and the latest detections (a person at the lobby table), in 0–1 of the picture
+    overlay = granted.get("/api/cameras/lobby/overlay").json()
+    assert [z["id"] for z in overlay["zones"]] == ["table"] and overlay["zones"][0]["family"] == "street_stall"
+    assert overlay["looks"] > 0 and overlay["at"] is not None
+    assert any(b["label"] == "person" for b in overlay["boxes"]), overlay["boxes"]
+    assert all(0 <= v <= 1.0001 for b in overlay["boxes"] for v in b["box"]), overlay["boxes"]
+    assert other.get("/api/cameras/lobby/overlay").status_code == 404, "like a camera that does not exist"
+    assert other.get("/api/cameras/lot/overlay").json()["zones"] == [], "a camera without rules has none"
+
 
 def test_analytics_config_errors_name_file_and_key(tmp_path: Path) -> None:
     (tmp_path / "cameras.yaml").write_text("cameras:\n  - {id: a, name: A, url: 'rtsp://10.0.0.1/x'}\n")

@@ -59,6 +59,7 @@ class CameraAnalyzer:
         self.frame_size: tuple[int, int] | None = None
         self.zones: list[_Zone] = []
         self.looks = 0
+        self.last_look_at: float | None = None  # wall-clock time of the newest look (for the wall's overlay)
         self.watches: list[ClearanceWatch] = []
 
     def watch(self, event: EventChange, absent_seconds: float, within_seconds: float, now_mono: float) -> None:
@@ -74,6 +75,25 @@ class CameraAnalyzer:
     @property
     def scene_moved(self) -> bool:
         return bool(self.guard and self.guard.moved)
+
+    def overlay(self) -> dict[str, object]:
+        """What the wall may draw over a live tile: the zones and the latest detections, in 0–1 of the picture
+        (so they fit any stream of the camera), with the time of the look they came from."""
+        zones = [{"id": z.id, "name": z.name, "family": z.family, "code": z.code, "polygon": z.polygon}
+                 for z in self.rules.zones]
+        boxes: list[dict[str, object]] = []
+        last = self._last_detections
+        if last is not None and self.frame_size is not None and len(last):
+            width, height = self.frame_size
+            names = last.data.get("class_name")
+            for i, (x1, y1, x2, y2) in enumerate(last.xyxy.tolist()):
+                label = str(names[i]) if names is not None else str(int(last.class_id[i]))
+                boxes.append({"label": self.rules.class_map.get(label, label),
+                              "confidence": round(float(last.confidence[i]), 3) if last.confidence is not None
+                              else None,
+                              "box": [round(x1 / width, 4), round(y1 / height, 4), round(x2 / width, 4),
+                                      round(y2 / height, 4)]})
+        return {"zones": zones, "boxes": boxes, "looks": self.looks, "at": self.last_look_at}
 
     def _build(self, size: tuple[int, int]) -> None:
         w, h = size
@@ -103,6 +123,7 @@ class CameraAnalyzer:
         if self.frame_size != (w, h):
             self._build((w, h))
         self.looks += 1
+        self.last_look_at = frame.wall
         if detections is None:
             self.gate.reused()
             last = self._last_detections

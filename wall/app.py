@@ -201,6 +201,15 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
             return Response(status_code=status.HTTP_204_NO_CONTENT)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
+    @app.get("/api/cameras/{camera_id}/overlay", responses={**UNAUTHENTICATED, 404: error(NOT_FOUND)})
+    def overlay(camera_id: str, principal: Viewer) -> dict[str, Any]:
+        """The camera's zones and latest detections in 0–1 of the picture, for the wall's optional overlay."""
+        camera_or_404(principal, hub.get(camera_id))
+        analyzer = analytics.analyzers.get(camera_id) if analytics is not None else None
+        if analyzer is None:
+            return {"zones": [], "boxes": [], "looks": 0, "at": None}
+        return analyzer.overlay()
+
     @app.get("/api/events", responses=UNAUTHENTICATED)
     def list_events(principal: Viewer, camera: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ addWords({
     pickHint: "拖动摄像机到画面，或先选中画面再点击摄像机；双击画面放大。",
     pin: "固定（不参与轮巡）", unpin: "取消固定", clear: "清空画面", ack: "确认已知晓", alarmTitle: "告警",
     alarmQueued: "条告警待显示", readOnly: "只读：您可以查看此墙，但不能修改", failed: "操作失败",
-    sessionEnded: "会话已结束", noWalls: "没有可用的墙", cameraMissing: "无权限或不存在",
+    overlay: "检测框", sessionEnded: "会话已结束", noWalls: "没有可用的墙", cameraMissing: "无权限或不存在",
   },
   en: {
     wallLabel: "Wall", layoutLabel: "Layout", tourLabel: "Tour", tourInterval: "Interval (s, 5–300)",
@@ -24,6 +24,6 @@ addWords({
     pickHint: "Drag a camera onto a tile, or select a tile and click a camera; double-click a tile to enlarge.",
     pin: "Pin (kept out of tours)", unpin: "Unpin", clear: "Clear tile", ack: "Acknowledge", alarmTitle: "Alarm",
     alarmQueued: "more alarms waiting", readOnly: "Read only: you may watch this wall but not change it",
-    failed: "Failed", sessionEnded: "Session ended", noWalls: "No walls", cameraMissing: "no access or missing",
+    failed: "Failed", overlay: "Detections", sessionEnded: "Session ended", noWalls: "No walls", cameraMissing: "no access or missing",
   },
 });

@@ -7,6 +7,7 @@ import "./wall-words.js";
 import { AlarmView } from "./wall-alarm.js";
 import { CameraPanel } from "./wall-cameras.js";
 import { WallGrid } from "./wall-grid.js";
+import { refreshOverlays } from "./wall-overlay.js";
 
 const params = new URLSearchParams(location.search);
 const kiosk = params.get("kiosk") === "1";
@@ -246,6 +247,15 @@ async function start() {
   applyWords();
   listen();
   setInterval(refreshCameras, STATE_POLL_MS);
+  const overlayToggle = $("overlay-toggle");
+  overlayToggle.checked = localStorage.getItem("citywall.overlay") === "1" || params.get("overlay") === "1";
+  const overlays = () => refreshOverlays([...document.querySelectorAll('#wall [data-testid="tile"]')],
+    overlayToggle.checked);
+  overlayToggle.addEventListener("change", () => {
+    localStorage.setItem("citywall.overlay", overlayToggle.checked ? "1" : "0");
+    overlays();
+  });
+  setInterval(overlays, STATE_POLL_MS);
   setInterval(() => {
     tickTour();
     if (wall && wall.alarm) {
