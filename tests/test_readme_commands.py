@@ -19,6 +19,7 @@ is; this test passes the environment it runs in (``sys.prefix``), so nothing is 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -38,7 +39,7 @@ from tests.test_demo import PASSWORD_LINE, port_is_free
 pytestmark = pytest.mark.slow
 
 SHARED = (REPO.parent / "shared").resolve()
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+FENCE = re.compile(r"^[ \t]*```(\w*)\n(.*?)^[ \t]*```", re.S | re.M)  # also fences indented in a list item
 INLINE = re.compile(r"`([^`]+)`")  # inline code may wrap onto the next line
 LINK = re.compile(r"\]\(([^)#\s]+)\)")
 PLACEHOLDER = re.compile(r"^[a-z][a-z-]*(\|[a-z][a-z-]*)*$")  # `add|list|lock`: subcommand words, not NAME/URL
@@ -83,11 +84,33 @@ def citywall_commands(text: str) -> list[list[str]]:
             for line in command_lines(text) if line.startswith("citywall ")]
 
 
-def help_of(clone: Path, *words: str) -> str:
-    res = subprocess.run([sys.executable, "-m", "wall.cli", *words, "--help"], cwd=clone, capture_output=True,
-                         text=True, timeout=60, env=clean_env(PYTHONPATH=str(clone)))
-    assert res.returncode == 0, f"citywall {' '.join(words)} --help: {res.stderr}"
-    return res.stdout
+HELPS = """
+import contextlib, io, json, sys
+from wall.cli import main
+out = {}
+for words in json.loads(sys.argv[1]):
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        try:
+            main([*words, "--help"])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+    out[" ".join(words)] = text.getvalue() if code == 0 else None
+print(json.dumps(out))
+"""
+
+
+def helps_of(clone: Path, targets: set[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
+    """``citywall WORDS --help`` of each target, by the clone's own code, in one interpreter (each ``python -m``
+    start costs seconds on a loaded 2-core machine); a command that does not exist fails the test here."""
+    res = subprocess.run([sys.executable, "-c", HELPS, json.dumps(sorted(targets))], cwd=clone, capture_output=True,
+                         text=True, timeout=120, env=clean_env(PYTHONPATH=str(clone)))
+    assert res.returncode == 0, res.stderr
+    found = {tuple(k.split()): v for k, v in json.loads(res.stdout.strip().splitlines()[-1]).items()}
+    missing = [" ".join(t) for t, text in found.items() if text is None]
+    assert not missing, f"the README names commands that do not exist: {missing}"
+    return found
 
 
 def test_the_readme_starts_with_its_two_commands(clone: Path) -> None:
@@ -113,17 +136,16 @@ def test_every_shell_block_parses(clone: Path) -> None:
 def test_every_citywall_command_and_option_exists(clone: Path) -> None:
     commands = citywall_commands(readme(clone))
     assert len(commands) >= 8, commands
-    helps: dict[tuple[str, ...], str] = {}
+    helps = helps_of(clone, {(words[1],) for words in commands})
+    targets_of: list[tuple[list[str], list[tuple[str, ...]]]] = []
     for words in commands:
-        sub = words[1]
-        targets = [(sub,)]
-        if len(words) > 2 and PLACEHOLDER.match(words[2]) and SUBCOMMANDS.search(help_of(clone, sub)):
-            targets = [(sub, w) for w in words[2].split("|")]  # `user add|list|…`, `audit purge`
-        for target in targets:
-            if target not in helps:
-                helps[target] = help_of(clone, *target)
-        options = {w.split("=", 1)[0] for w in words if w.startswith("--")}
-        for option in options:
+        targets = [(words[1],)]
+        if len(words) > 2 and PLACEHOLDER.match(words[2]) and SUBCOMMANDS.search(helps[(words[1],)]):
+            targets = [(words[1], w) for w in words[2].split("|")]  # `user add|list|…`, `audit purge`
+        targets_of.append((words, targets))
+    helps |= helps_of(clone, {t for _, targets in targets_of for t in targets if len(t) > 1})
+    for words, targets in targets_of:
+        for option in {w.split("=", 1)[0] for w in words if w.startswith("--")}:
             assert any(option in helps[t] for t in targets), f"README names {' '.join(words)}: no {option}"
 
 
