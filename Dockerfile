@@ -8,13 +8,16 @@ FROM python:3.11-slim-bookworm
 
 # ORT_DISABLE_TELEMETRY: ONNX Runtime would otherwise keep a telemetry device id under $HOME (the service user
 # has none, so it warns on every start); a command hall's video network has no business with telemetry.
+# TZ: zone schedules (analytics.yaml) are the hall's local time; China Standard Time, in POSIX form so it needs
+# no tzdata in the image. A site elsewhere sets its own (docker run -e TZ=...).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     CITYWALL_DATA_DIR=/data \
     CITYWALL_LOG_FORMAT=json \
-    ORT_DISABLE_TELEMETRY=1
+    ORT_DISABLE_TELEMETRY=1 \
+    TZ=CST-8
 
 # No apt packages: the PyAV, onnxruntime, psycopg and OpenCV-headless wheels bundle FFmpeg, libpq and the rest,
 # and need only glibc, libstdc++ and zlib, which the base image has.

@@ -238,3 +238,19 @@ def test_login_page_grants_and_logout(serve_site, rtsp: RtspServer, page: Page, 
                      ("duty", "live.stop", True), ("duty", "logout", True), (ADMIN, "grant.delete", True)]:
         assert expected in actions, (expected, actions)
     assert page_errors == []
+
+
+def test_a_kiosk_display_logs_in_and_comes_back_to_its_wall(serve_site, rtsp: RtspServer, page: Page) -> None:
+    site = serve_site(cameras_yaml(("car", "停车场", rtsp.url("car"))))
+    site.add_user("hall-display", "viewer", grants=("car",))
+    page.goto(site.url + "/wall/hall?kiosk=1")
+    page.wait_for_url("**/login?next=*")
+    page.get_by_test_id("login-username").fill("hall-display")
+    page.get_by_test_id("login-password").fill(TEST_PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url(site.url + "/wall/hall?kiosk=1")
+    page.locator('[data-testid="tile"]').first.wait_for()
+    assert page.evaluate("() => document.body.classList.contains('kiosk')")
+    # a next= that leaves the site is ignored
+    page.goto(site.url + "/login?next=//evil.example/x")
+    page.wait_for_url(site.url + "/")

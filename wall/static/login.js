@@ -11,6 +11,12 @@ function applyWords() {
   document.title = `citywall ${t("loginTitle")}`;
 }
 
+// Where to go after login: the page that sent us here (?next=/wall/hall?kiosk=1), only a path of this site.
+function nextPage() {
+  const next = new URLSearchParams(location.search).get("next") || "/";
+  return /^\/(?![/\\])/.test(next) ? next : "/";
+}
+
 const MESSAGES = { 401: "loginFailed", 403: "loginLocked", 422: "loginFailed", 429: "loginThrottled" };
 
 form.addEventListener("submit", async (event) => {
@@ -24,7 +30,7 @@ form.addEventListener("submit", async (event) => {
       body: JSON.stringify({ username: form.username.value.trim(), password: form.password.value }),
     });
     if (res.ok) {
-      location.replace("/");
+      location.replace(nextPage());
       return;
     }
     error.textContent = t(MESSAGES[res.status] || "loginError");
@@ -41,4 +47,4 @@ document.getElementById("lang").addEventListener("click", () => { toggleLang(); 
 applyWords();
 
 // Already logged in (a second tab, the back button): straight to the wall.
-fetch("/api/me").then((res) => { if (res.ok) location.replace("/"); }).catch(() => {});
+fetch("/api/me").then((res) => { if (res.ok) location.replace(nextPage()); }).catch(() => {});

@@ -13,8 +13,10 @@ const PAGES = [
   { key: "navAdmin", href: "/admin", roles: ["admin"], testid: "nav-admin" },
 ];
 
-export function toLogin() {
-  location.replace("/login");
+/** To the login page, which comes back here after the login (a kiosk display keeps its wall). */
+export function toLogin(back = true) {
+  const here = location.pathname + location.search;
+  location.replace(back && here !== "/" ? `/login?next=${encodeURIComponent(here)}` : "/login");
 }
 
 /** fetch() that sends a lost session to the login page; returns the Response for everything else. */
@@ -65,7 +67,7 @@ export async function startPage(header, { onLanguage = () => {}, kiosk = false }
   };
   actions.querySelector("#lang").addEventListener("click", () => { toggleLang(); words(); });
   actions.querySelector("#logout").addEventListener("click", async () => {
-    try { await fetch("/api/session", { method: "DELETE" }); } finally { toLogin(); }
+    try { await fetch("/api/session", { method: "DELETE" }); } finally { toLogin(false); }
   });
   words();
   return me;

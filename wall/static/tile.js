@@ -43,7 +43,11 @@ export class LiveTile {
     ws.onopen = () => { this.retryMs = 500; };
     ws.onclose = (event) => {
       if (this.closed) return;
-      if (event.code === 4401) { location.replace("/login"); return; }
+      if (event.code === 4401) {
+        const here = location.pathname + location.search;
+        location.replace(here === "/" ? "/login" : `/login?next=${encodeURIComponent(here)}`);
+        return;
+      }
       if (event.code === 4403 || event.code === 4404) {
         this.closed = true;
         this.stopStills();
