@@ -117,6 +117,7 @@ def banner(host: str, port: int, cameras: int, made: list[tuple[str, str, str]],
     if made:
         lines.append("Accounts made for this demo; their passwords are shown only now and stored only as hashes:")
         lines += [f"  {role:<9} user {name:<9} password {password}" for name, role, password in made]
+        lines.append("Change them with:")
     else:
         lines.append("Accounts exist from an earlier run (their passwords were printed then); set a new one with:")
     lines.append(f"  {reset_hint}")
