@@ -34,8 +34,21 @@ router = APIRouter(prefix="/api", tags=["editor"], responses=ADMIN_ONLY)
 Admin = Annotated[Principal, Depends(require_role("admin"))]
 CameraId = Annotated[str, PathParam(max_length=64)]
 PROBE_SECONDS = 4.0  # enough for two keyframes of a usual 1–2 s GOP; citywall probe reads 6 s
-REFUSED = {422: error("invalid: `problems` lists each as key.path: reason"),
-           409: error("the site's state forbids it (exists, read-only directory, a try running, no video yet)")}
+
+
+class ProblemsOut(BaseModel):
+    """A refused proposal: ``problems`` has one ``key.path: reason`` line each (``detail`` joins them). A body
+    that is not even JSON gets FastAPI's own answer, whose ``detail`` is a list."""
+
+    detail: str | list[dict[str, Any]]
+    problems: list[str] = Field(default_factory=list)
+
+
+REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"model": ProblemsOut, "description": "invalid: `problems` lists each as key.path: reason"},
+    409: {"model": ProblemsOut, "description": "the site's state forbids it (the id exists, a read-only directory, "
+          "a try running, no video of the camera yet)"},
+}
 _trier_lock = threading.Lock()
 
 
