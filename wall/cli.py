@@ -278,7 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "replay":
         return _replay(args)
     if args.command == "serve":
-        return _serve(args.config, args.host, args.port, log_format=args.log_format)
+        from wall.shutdown import Stopped, stop_on_signals
+
+        with stop_on_signals():
+            try:
+                return _serve(args.config, args.host, args.port, log_format=args.log_format)
+            except Stopped:
+                return 0
     account_result = commands.run(args)
     if account_result is not None:
         return account_result

@@ -10,20 +10,19 @@ Ctrl-C (SIGINT) and SIGTERM must stop everything cleanly with exit code 0 — al
 ``--rtsp`` — whenever they come: before the web server listens (uvicorn's own handlers are not installed yet,
 and a process started in the background by a shell inherits an *ignored* SIGINT), while it serves (uvicorn
 shuts down gracefully and then re-raises the signal), or while it shuts down. :func:`stop_on_signals` turns
-both into :class:`Stopped`, which unwinds through every ``finally`` (the RTSP server's included) to ``main``.
+both into :class:`wall.shutdown.Stopped` (wall/shutdown.py), which unwinds through every ``finally`` (the RTSP
+server's included) to ``main``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import signal
 import string
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from wall.shutdown import Stopped, stop_on_signals  # noqa: F401  (the demo's names for them)
 
 ACCOUNTS = (("admin", "admin"), ("operator", "operator"))
 DEMO_GROUP = "demo"
@@ -34,30 +33,6 @@ PAGES = (
     ("/desk", "review desk: confirm or reject the cases the analytics raise"),
     ("/admin", "admin console: users, grants, camera health, audit"),
 )
-
-
-class Stopped(BaseException):
-    """SIGINT or SIGTERM arrived: unwind and exit 0. A BaseException so no ``except Exception`` swallows it."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Within the block SIGINT and SIGTERM raise :class:`Stopped` (uvicorn swaps in its own handlers while it
-    serves and, after its graceful shutdown, restores these and re-raises the signal into them)."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise Stopped(signum)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def use_data_dir(path: Path) -> Path:
