@@ -12,6 +12,8 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from tests.conftest import LiveServer, SiteStarter, wait_until
 from tests.peers.rtsp import RtspServer, free_port
@@ -284,9 +286,15 @@ def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspServer, se
     assert hub.get("lobby") is session and call("GET", "/api/cameras/lobby").json()["name"] == "大厅 东门"
     assert "${EDITOR_TEST_RTSP_PORT}" in (directory / "cameras.yaml").read_text(encoding="utf-8")
     lot = hub.get("lot")
-    res = call("PUT", "/api/config/cameras/lot", json={"url": rtsp.url("bottle")})
-    assert res.status_code == 200 and res.json()["restarted"] and res.json()["probe"]["ok"], res.text
-    assert hub.get("lot") is not lot and lot.stopped
+    with connect(f"ws://127.0.0.1:{site.port}/ws/live/lot", additional_headers={"Cookie": site.cookie()},
+                 open_timeout=20, close_timeout=10, max_size=None, max_queue=None) as viewer:
+        res = call("PUT", "/api/config/cameras/lot", json={"url": rtsp.url("bottle")})
+        assert res.status_code == 200 and res.json()["restarted"] and res.json()["probe"]["ok"], res.text
+        assert hub.get("lot") is not lot and lot.stopped
+        with pytest.raises(ConnectionClosed) as closed:  # an open live view is told to reconnect (to the new one)
+            while True:
+                viewer.recv(timeout=30)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
     analytics = site.app.state.analytics
     assert analytics.samplers["lot"] in hub.get("lot")._consumers and res.json()["analysed"]
     assert wait_until(lambda: analytics.samplers["lot"].emitted > 0, 30, 0.5), "the new session feeds analytics"

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 STATE_POLL_SECONDS = 1.0
 RECHECK_SECONDS = 1.0
 CLOSE_REASONS = {4401: "not authenticated", 4403: "forbidden"}
+WS_RESTARTED = 1012  # the camera's session was replaced (a new URL from the camera editor) or the service stops
 
 
 def state_message(session: CameraSession) -> dict[str, object]:
@@ -65,6 +66,10 @@ async def stream_live(websocket: WebSocket, session: CameraSession, buffer_secon
                 if closed_by is not None:
                     await websocket.close(code=closed_by, reason=CLOSE_REASONS.get(closed_by, ""))
                     break
+            if session.stopped:  # no more video from this session: the client reconnects to its successor
+                closed_by = WS_RESTARTED
+                await websocket.close(code=WS_RESTARTED, reason="camera restarted")
+                break
             message = state_message(session)
             if message["state"] != last_state:
                 last_state = message["state"]

@@ -76,7 +76,7 @@ class CameraConfigOut(BaseModel):
 
 
 class ProbeIn(Closed):
-    url: str | None = Field(default=None, max_length=2048, description="A URL to check (rtsp://, rtsps://, "
+    url: str | None = Field(default=None, max_length=2048, description="A URL to check (schemes rtsp, rtsps, or "
                             "file: inside the configuration directory); ${ENV} references are resolved.")
     camera: str | None = Field(default=None, max_length=64, description="Or check this camera's saved URL.")
 
