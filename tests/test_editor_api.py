@@ -359,3 +359,48 @@ def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspServer, se
     audit_text = site.client().get("/api/audit", params={"limit": 1000}).text
     for text in [*answers, audit_text]:
         assert "rtsp://" not in text and f":{rtsp.port}/" not in text
+
+
+# -- the round trip on its own (no server): what survives an edit -----------------------------------------------
+
+
+def test_round_trip_keeps_anchors_comments_and_reads_back_as_written(tmp_path: Path) -> None:
+    from vision.catalogue import load_catalogue
+    from wall.editing import cameras_file, rules_file
+    from wall.editing.checks import check_rules
+
+    (tmp_path / "cameras.yaml").write_text(
+        "cameras:\n"
+        "# the first camera carries the street's defaults\n- &street\n"
+        "  id: a  # 解放路口\n  name: A\n  url: rtsp://10.0.0.1/a\n  group: jiefang\n  analysis_interval: 5\n"
+        "- <<: *street\n  id: b\n  name: B\n  url: rtsp://10.0.0.1/b\n", encoding="utf-8")
+    (tmp_path / "analytics.yaml").write_text(
+        "cameras:\n  a:\n    zones:\n"
+        "    - {id: one, family: garbage, polygon: [[0, 0], [1, 0], [1, 1]]}\n"
+        "    # two: the kerb by the bus stop\n"
+        "    - {id: two, family: garbage, polygon: [[0, 0], [0.5, 0], [0.5, 0.5]]}\n"
+        "    # three: the bins\n"
+        "    - id: three\n      family: garbage\n      polygon: [[0, 0], [0.3, 0], [0.3, 0.3]]\n", encoding="utf-8")
+
+    proposal = cameras_file.propose(tmp_path, "b", {"name": "B 东", "address": "on"}, create=False,
+                                    grid_code_length=14)
+    camera, _site = cameras_file.save_camera(tmp_path, proposal)
+    text = (tmp_path / "cameras.yaml").read_text(encoding="utf-8")
+    assert "# the first camera carries the street's defaults\n- &street\n  id: a  # 解放路口\n" in text
+    assert "- <<: *street\n  id: b\n  name: B 东\n  url: rtsp://10.0.0.1/b\n" in text, "nothing merged copied in"
+    assert "  - " not in text, "the file's own list indentation is kept"
+    assert "address: \"on\"" in text, "a word YAML 1.1 reads as a boolean is quoted"
+    assert (camera.name, camera.address, camera.group, camera.analysis_interval) == ("B 东", "on", "jiefang", 5)
+
+    rules = rules_file.read_rules(tmp_path, "a").model_dump(mode="json")
+    del rules["zones"][1]  # 'two' goes; the comment that introduced 'three' must stay with 'three'
+    rules["zones"][0]["schedule"] = [{"start": "20:00", "end": "06:00"}]
+    rules_file.save_rules(tmp_path, "a", check_rules(rules, load_catalogue()))
+    text = (tmp_path / "analytics.yaml").read_text(encoding="utf-8")
+    assert "id: two" not in text
+    assert text.index("# three: the bins") < text.index("id: three") and text.index("id: one") < text.index(
+        "# three: the bins")
+    assert 'start: "20:00"' in text, "quoted: YAML 1.1 (the loader) reads 20:00 as the number 1200"
+    assert "code:" not in text, "the family's default code stays implicit, as the file had it"
+    loaded = rules_file.read_rules(tmp_path, "a")
+    assert [z.id for z in loaded.zones] == ["one", "three"] and loaded.zones[0].schedule[0].end == "06:00"

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, merge_attrib
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
@@ -185,7 +185,12 @@ def _needs_quotes(text: str) -> bool:
     """Whether the loader (PyYAML, YAML 1.1) would read ``text`` unquoted as something else than a string:
     ruamel writes YAML 1.2, where ``20:00`` is text, but to PyYAML it is 1200 (base 60), and ``0501``, ``on``
     or ``1e3`` are numbers or booleans."""
+    if _NUMBERISH.match(text):
+        return True  # 06:00 is text to both, but "07:00" next to "20:00" reads as what it is: a time
     return _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) != "tag:yaml.org,2002:str"
+
+
+_NUMBERISH = re.compile(r"^[0-9][0-9:._-]*$")
 
 
 # -- comments that trail a node --------------------------------------------------------------------------------
@@ -254,7 +259,9 @@ def insert_key(node: CommentedMap, key: str, value: Any, order: Sequence[str]) -
     earlier = [i for i, existing in enumerate(keys) if rank.get(existing, len(order)) < mine]
     pos = earlier[-1] + 1 if earlier else (0 if keys and mine < len(order) else len(keys))
     lines = _take_lines(_tail(node, keys[pos - 1])) if pos > 0 else ""
-    node.insert(pos, key, value)
+    merge = getattr(node, merge_attrib, None)  # ruamel counts a '<<: *anchor' entry before pos as a position
+    merge_pos = getattr(merge, "merge_pos", -1) if merge else -1
+    node.insert(pos + 1 if 0 <= merge_pos < pos else pos, key, value)
     _give_lines(_tail(node, key), lines)
 
 
@@ -322,6 +329,8 @@ def merge_mapping(node: CommentedMap, full: dict[str, Any], minimal: dict[str, A
             replace_value(node, key, to_node(new if isinstance(new, dict) else minimal[key]))
     for key in order:
         if key in minimal and key not in _own_keys(node):
+            if key in node and same(node[key], full[key]):
+                continue  # merged in from an anchor ('<<: *street') with this very value: stays inherited
             listed = nested(key)[1] is not None  # a list of entries (zones): one block per entry
             value = full[key] if isinstance(full[key], dict) else minimal[key]  # small mappings in full
             insert_key(node, key, to_node(value, block=listed), order)

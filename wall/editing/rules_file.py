@@ -15,6 +15,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from streams.yaml_config import ConfigError, read_yaml, validate
 from vision.rules_config import (
+    DEFAULT_CODES,
     AnalyticsFile,
     CameraRules,
     Confirm,
@@ -70,6 +71,9 @@ def merge_rules(doc: Any, camera_id: str, rules: CameraRules) -> CommentedMap:
             roundtrip.insert_key(doc, "cameras", cameras, ["model", "cameras"])
     full: dict[str, Any] = rules.model_dump(mode="json")
     minimal: dict[str, Any] = rules.model_dump(mode="json", exclude_defaults=True)
+    for zone in minimal.get("zones", []):
+        if zone.get("code") == DEFAULT_CODES[zone["family"]]:
+            del zone["code"]  # the loader fills in the family's default: a zone that never named it stays so
     entry = cameras.get(camera_id)
     if isinstance(entry, CommentedMap) and not entry.fa.flow_style():
         if minimal:
