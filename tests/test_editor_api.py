@@ -169,6 +169,25 @@ def test_saved_rules_keep_the_files_comments_and_run_at_once(serve_site: SiteSta
     assert load_config(path.parent).analytics.cameras["yard"].zones[0].id == "lane"  # type: ignore[union-attr]
 
 
+def test_files_broken_by_hand_since_the_start_are_reported_not_overwritten(serve_site: SiteStarter) -> None:
+    site = serve_site(offline_cameras("gate"), analytics_yaml=ANALYTICS)
+    admin = site.client()
+    directory = site.app.state.site.directory
+    broken = "cameras:\n  - {id: gate, name: gate, url: 'rtsp://10.0.0.1/x', nmae: typo}\n"
+    (directory / "cameras.yaml").write_text(broken, encoding="utf-8")
+    listed = admin.get("/api/config/cameras")
+    assert listed.status_code == 409 and "cameras[0].nmae: unknown key" in listed.json()["detail"]
+    res = admin.put("/api/config/cameras/gate", json={"name": "门"})  # the entry itself is checked whole
+    assert res.status_code == 422 and res.json()["problems"] == ["nmae: unknown key"]
+    res = admin.put("/api/cameras/gate/rules", json=STALL_RULES)  # the directory would not load: nothing written
+    assert res.status_code == 422 and any("nmae: unknown key" in p for p in res.json()["problems"])
+    assert (directory / "cameras.yaml").read_text(encoding="utf-8") == broken
+    assert (directory / "analytics.yaml").read_text(encoding="utf-8") == ANALYTICS
+    (directory / "analytics.yaml").write_text("cameras:\n  gate: {zones: [{id: z}]}\n", encoding="utf-8")
+    got = admin.get("/api/cameras/gate/rules")
+    assert got.status_code == 409 and "zones[0].polygon: is required" in got.json()["detail"]
+
+
 def test_a_site_started_without_analytics_gets_the_file_and_is_told(serve_site: SiteStarter) -> None:
     site = serve_site(offline_cameras("gate"))
     admin = site.client()
@@ -344,6 +363,9 @@ def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspServer, se
     refused = call("POST", "/api/config/cameras/probe", json={"url": closed}).json()
     assert not refused["ok"] and refused["error_kind"] == "refused"
     assert call("POST", "/api/config/cameras/probe", json={"url": "file:/etc/hostname"}).status_code == 400
+    unset = call("POST", "/api/config/cameras/probe", json={"url": "rtsp://viewer:${EDITOR_TEST_UNSET}@h/x"})
+    assert (unset.status_code, unset.json()["detail"]) == (400, "url: environment variable 'EDITOR_TEST_UNSET' "
+                                                                "is not set")
     assert call("POST", "/api/config/cameras/probe", json={}).status_code == 400
 
     # Audited, and no answer or audit row ever carried a camera URL.

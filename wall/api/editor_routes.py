@@ -180,7 +180,7 @@ def probe_camera(body: ProbeIn, admin: Admin, request: Request) -> ProbeOut:
     if body.url:
         proposal_url = body.url.strip()
         try:
-            url = cameras_file.resolve_references(proposal_url)
+            url = cameras_file.resolve_references(proposal_url, "url")
             check_stream_url(url)
             cameras_file.check_file_source(site.directory, "url", url)
         except (ValueError, Refused) as exc:
@@ -220,6 +220,8 @@ def _save_camera(request: Request, admin: Principal, camera_id: str, body: dict[
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
     except Refused as exc:
         return _refused(request, admin, action, target, exc)
+    except ConfigError as exc:  # cameras.yaml was broken by hand since the start: fix it there first
+        return _refused(request, admin, action, target, Refused(exc.problems, 409))
     except OSError as exc:  # e.g. a configuration directory mounted read-only
         return _refused(request, admin, action, target,
                         Refused([f"(file): cannot write cameras.yaml: {exc.strerror}"], 409))

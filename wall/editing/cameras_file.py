@@ -19,8 +19,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from streams.config import CameraConfig
 from streams.source import file_path, is_file_url
-from streams.yaml_config import ConfigError, read_yaml, substitute_env
-from wall.config import CAMERAS_FILE, SiteConfig, load_config
+from streams.yaml_config import ConfigError, read_yaml, substitute_env, validate
+from wall.config import CAMERAS_FILE, CamerasFile, SiteConfig, load_config
 from wall.editing import roundtrip
 from wall.editing.checks import Refused, check_model, entry_prefix, relative, without_urls
 
@@ -54,10 +54,13 @@ def _entries(directory: Path) -> list[dict[str, Any]]:
 
 
 def read_cameras(directory: Path) -> list[dict[str, Any]]:
-    """Every camera of the file as written (disabled ones too), each URL replaced by whether it is set."""
+    """Every camera of the file (disabled ones too) with its ``${ENV}`` references resolved, each URL replaced
+    by whether it is set. Raises ConfigError when the file does not load (edited by hand since the start)."""
+    path = directory / CAMERAS_FILE
+    validate(CamerasFile, read_yaml(path, str(path)), str(path), {}, frozenset({"grid_code"}))
     out = []
     for entry in _entries(directory):
-        shown = {k: v for k, v in entry.items() if k not in URL_KEYS}
+        shown = {k: v for k, v in resolve_references(entry).items() if k not in URL_KEYS}
         for key in URL_KEYS:
             shown[f"{key}_set"] = bool(entry.get(key))
         out.append(shown)
@@ -71,10 +74,14 @@ def _old_entry(directory: Path, camera_id: str) -> dict[str, Any] | None:
     return None
 
 
-def resolve_references(value: Any) -> Any:
-    """``value`` with its ``${ENV}`` references resolved (unset ones left empty: the checks report them)."""
+def resolve_references(value: Any, key: str | None = None) -> Any:
+    """``value`` with its ``${ENV}`` references resolved. With ``key``, a reference that cannot be resolved is
+    refused as ``key: reason``; without, it is left empty (the schema checks report it)."""
     found: list[tuple[tuple[Any, ...], str]] = []
-    return substitute_env(value, (), found)
+    resolved = substitute_env(value, (), found)
+    if key is not None and found:
+        raise Refused([f"{key}: {why}" for _loc, why in found])
+    return resolved
 
 
 def check_file_source(directory: Path, key: str, url: str) -> None:
