@@ -105,6 +105,12 @@ def test_draw_try_save_and_reload_a_zone(serve_site: SiteStarter, rtsp: RtspServ
     audit = site.client().get("/api/audit", params={"action": "rules."}).json()["items"]
     assert [(a["action"], a["success"]) for a in audit] == [("rules.update", True), ("rules.try", True)]
 
+    # The English switch re-renders the editor in place.
+    page.click('[data-testid="lang-switch"]')
+    wait_for(page, "() => document.querySelector('[data-testid=admin-tab-zones]').textContent === 'Zones'")
+    assert page.locator('[data-testid="zone-field-family"] option:checked').inner_text() == "Street stall"
+    assert page.locator('[data-testid="zone-try-summary"]').inner_text().startswith("video ")
+
     # Reload: the zone comes back from the file, on the picture and in the form.
     page.reload()
     wait_for(page, "() => document.body.dataset.ready === '1'")
