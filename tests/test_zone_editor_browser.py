@@ -39,6 +39,24 @@ def click_at(page: Page, fx: float, fy: float) -> None:
     page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
 
 
+def drag(page: Page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Drag on the picture from one fraction of it to another, in steps as a hand would."""
+    box = page.locator('[data-testid="zone-svg"]').bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"], steps=5)
+    page.mouse.up()
+
+
+def first_point(page: Page) -> tuple[float, float]:
+    """The selected zone's first point as a fraction of the picture (from the drawn handle)."""
+    return tuple(page.evaluate(  # type: ignore[return-value]
+        "() => { const h = document.querySelector('[data-testid=zone-handle]');"
+        " const v = h.ownerSVGElement.viewBox.baseVal;"
+        " return [h.cx.baseVal.value / v.width, h.cy.baseVal.value / v.height]; }"))
+
+
 def test_draw_try_save_and_reload_a_zone(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
                                          page_errors: list[str], tmp_path: Path) -> None:
     site = serve_site(f'cameras:\n  - {{id: lobby, name: 大厅入口, url: "{rtsp.url("person")}"}}\n',
@@ -59,6 +77,17 @@ def test_draw_try_save_and_reload_a_zone(serve_site: SiteStarter, rtsp: RtspServ
         click_at(page, fx, fy)
     assert page.locator('[data-testid="draft-point"]').count() == 4
     click_at(page, *TABLE[0])
+    wait_for(page, "() => document.querySelectorAll('[data-testid=zone-handle]').length === 4")
+    # Edit the outline: drag a point away and back, drag an edge's middle to add a point, double-click it away.
+    drag(page, TABLE[0], (0.30, 0.60))
+    assert first_point(page) == pytest.approx((0.30, 0.60), abs=0.01)
+    drag(page, (0.30, 0.60), TABLE[0])
+    assert first_point(page) == pytest.approx(TABLE[0], abs=0.01)
+    drag(page, (0.60, 0.70), (0.60, 0.62))  # the middle of the top edge
+    wait_for(page, "() => document.querySelectorAll('[data-testid=zone-handle]').length === 5")
+    box = page.locator('[data-testid="zone-svg"]').bounding_box()
+    assert box is not None
+    page.mouse.dblclick(box["x"] + 0.60 * box["width"], box["y"] + 0.62 * box["height"])
     wait_for(page, "() => document.querySelectorAll('[data-testid=zone-handle]').length === 4")
     page.fill('[data-testid="zone-field-id"]', "table")
     page.fill('[data-testid="zone-field-name"]', "站台桌")

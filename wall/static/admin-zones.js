@@ -346,9 +346,15 @@ function onPointerUp(event) {
 }
 
 function onDoubleClick(event) {
+  // By position, not event.target: the pointer capture of a press makes the svg the target of clicks.
   const z = zone();
-  if (!z || event.target.dataset.handle === undefined || z.polygon.length <= 3) return;
-  z.polygon.splice(Number(event.target.dataset.handle), 1);
+  if (!z || draft || z.polygon.length <= 3) return;
+  const box = parts.svg.getBoundingClientRect();
+  const [x, y] = point(event);
+  const index = z.polygon.findIndex(([px, py]) => Math.hypot((px - x) * box.width, (py - y) * box.height)
+    <= HANDLE_PX * 1.5);
+  if (index < 0) return;
+  z.polygon.splice(index, 1);
   changed();
 }
 
