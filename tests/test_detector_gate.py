@@ -172,12 +172,14 @@ def test_noise_and_light_are_not_changes_but_an_object_is() -> None:
     rng = np.random.default_rng(1)
     noisy = np.clip(empty + rng.normal(0, 6, empty.shape), 0, 255).astype(np.uint8)
     assert not gate.wants_detection(noisy, 2.0)
+    assert gate.last_changed < DetectorGateSettings().min_changed_pixels
     brighter = np.clip(empty.astype(np.int16) + 25, 0, 255).astype(np.uint8)
     assert not gate.wants_detection(brighter, 3.0)
     parcel = empty.copy()
     h, w = parcel.shape[:2]
     parcel[int(0.80 * h):int(0.80 * h) + 24, int(0.5 * w):int(0.5 * w) + 24] = (40, 40, 48)  # 24 px, in the zone
     assert gate.wants_detection(parcel, 4.0)
+    assert gate.last_changed >= 2  # a 24 px parcel covers parts of ~9 thumbnail pixels
     elsewhere = empty.copy()
     elsewhere[int(0.2 * h):int(0.2 * h) + 24, int(0.1 * w):int(0.1 * w) + 24] = (40, 40, 48)  # far from the zone
     assert not gate.wants_detection(elsewhere, 5.0)

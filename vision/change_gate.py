@@ -103,8 +103,3 @@ class ChangeGate:
         """A look went without the detector (counted for stats)."""
         self._pending = None
         self.reuses += 1
-
-    def reset(self) -> None:
-        """Forget the reference (e.g. a new connection or a new view): the next look is detected."""
-        self.reference = self.reference_mono = None
-        self._pending = None
