@@ -32,17 +32,13 @@ DEMO_CAMERAS = {"parking-lot", "lobby", "conveyor", "parking-lot-2", "lobby-2", 
 PASSWORD_LINE = re.compile(r"^\s+(admin|operator)\s+user (\S+)\s+password (\S+)$")
 
 
-class Demo:
-    """``python -m wall.cli demo ARGS`` with its output collected line by line (a thread drains the pipe)."""
+class Running:
+    """A command with its output collected line by line (a thread drains the pipe, so it never fills)."""
 
-    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self, command: list[str], cwd: Path, env: dict[str, str]) -> None:
         self.lines: list[str] = []
-        command = [sys.executable, "-m", "wall.cli", "demo", "--port", str(self.port), "--data-dir", str(data_dir),
-                   *args]
-        self.proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
+        self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
 
@@ -54,6 +50,22 @@ class Demo:
     @property
     def output(self) -> str:
         return "\n".join(self.lines)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+class Demo(Running):
+    """``python -m wall.cli demo ARGS`` on a free port with its output collected."""
+
+    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "wall.cli", "demo", "--port", str(self.port), "--data-dir", str(data_dir),
+                   *args]
+        super().__init__(command, REPO, {**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
 
     def passwords(self) -> dict[str, str]:
         return {m[2]: m[3] for line in self.lines if (m := PASSWORD_LINE.match(line))}
@@ -90,10 +102,6 @@ class Demo:
         self.reader.join(10)
         return code
 
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def port_is_free(port: int) -> bool:

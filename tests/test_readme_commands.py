@@ -26,7 +26,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import httpx
@@ -34,7 +33,7 @@ import pytest
 
 from tests.conftest import REPO, wait_until
 from tests.peers.rtsp import free_port
-from tests.test_demo import PASSWORD_LINE, port_is_free
+from tests.test_demo import PASSWORD_LINE, Running, port_is_free
 
 pytestmark = pytest.mark.slow
 
@@ -154,31 +153,6 @@ def test_every_local_link_is_committed(clone: Path) -> None:
     assert links
     for link in links:
         assert (clone / link).exists(), f"README links {link}, which a fresh clone does not have"
-
-
-class Running:
-    """A command in the clone with its output drained by a thread (so the pipe never fills)."""
-
-    def __init__(self, command: list[str], cwd: Path, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
-        self.reader = threading.Thread(target=self._drain, daemon=True)
-        self.reader.start()
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def test_the_demo_command_in_a_fresh_clone(clone: Path) -> None:

@@ -24,7 +24,7 @@ export class ApiError extends Error {
 }
 
 /** FastAPI's `detail` is a string for our own refusals and a list of {loc, msg} for a body that fails validation. */
-function detailText(detail) {
+export function detailText(detail) {
   if (typeof detail === "string") return detail;
   if (Array.isArray(detail)) {
     return detail.map((d) => {

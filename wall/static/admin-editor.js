@@ -3,7 +3,7 @@
 // and that list rendered as text only (a reason may quote what the admin typed: never HTML).
 import { api } from "./nav.js";
 import { addWords, t } from "./i18n.js";
-import { ApiError, describe, el } from "./admin-common.js";
+import { ApiError, describe, detailText, el } from "./admin-common.js";
 
 addWords({
   "zh-CN": { edProblems: "无法保存：", edWorking: "处理中…" },
@@ -16,17 +16,6 @@ export class EditorError extends ApiError {
     super(status, message);
     this.problems = problems;
   }
-}
-
-function detailText(detail) {
-  if (typeof detail === "string") return detail;
-  if (Array.isArray(detail)) {
-    return detail.map((d) => {
-      const where = Array.isArray(d.loc) ? d.loc.filter((p) => p !== "body").join(".") : "";
-      return where ? `${where}: ${d.msg}` : String(d.msg);
-    }).join("; ");
-  }
-  return "";
 }
 
 /** Call the API: the parsed JSON, or an EditorError carrying the server's problems. */
