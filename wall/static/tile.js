@@ -2,6 +2,7 @@
 // cannot play the camera's codec. Reconnects by itself; never drifts more than MAX_LAG_S behind live.
 // Close codes: 4401 the session ended (→ /login), 4403 the camera is no longer granted, 4404 no such camera.
 import { t } from "./i18n.js";
+import { toLogin } from "./nav.js";
 
 const MAX_LAG_S = 3;        // a tile further behind than this jumps back to live
 const KEEP_BEHIND_S = 20;   // buffered video kept behind the play head (memory of long-running walls)
@@ -43,11 +44,7 @@ export class LiveTile {
     ws.onopen = () => { this.retryMs = 500; };
     ws.onclose = (event) => {
       if (this.closed) return;
-      if (event.code === 4401) {
-        const here = location.pathname + location.search;
-        location.replace(here === "/" ? "/login" : `/login?next=${encodeURIComponent(here)}`);
-        return;
-      }
+      if (event.code === 4401) { toLogin(); return; }
       if (event.code === 4403 || event.code === 4404) {
         this.closed = true;
         this.stopStills();

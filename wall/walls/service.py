@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wall.access import Principal
+from wall.access import NOT_FOUND, Principal
 from wall.auth import audit, grants
 from wall.auth.errors import AccessError
 from wall.store.accounts import User
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
 SEAT_PREFIX = "@"
 CONTROL_ROLES = ("admin", "operator")
-CASE_NOT_FOUND = "camera not found"
 KEEP = -1  # set_options: leave the alarm tile as it is
 
 
@@ -467,8 +466,12 @@ class WallService:
     def _push(self, state: WallState) -> None:
         if self.publish is not None:
             frozen = state.model_copy(deep=True)
-            self.publish(lambda principal: {"type": "wall", "wall": self.render(frozen, principal)}
-                         if self.render(frozen, principal) is not None else None)
+
+            def message(principal: Principal) -> dict[str, Any] | None:
+                wall = self.render(frozen, principal)
+                return {"type": "wall", "wall": wall} if wall is not None else None
+
+            self.publish(message)
 
     def _readable(self, name: str, principal: Principal) -> WallState:
         key = self.resolve(name, principal)
@@ -504,7 +507,7 @@ class WallService:
 
     def _check_camera(self, principal: Principal, camera: str) -> None:
         if camera not in self.camera_ids or not principal.may_view(camera):
-            raise WallError(404, CASE_NOT_FOUND)
+            raise WallError(404, NOT_FOUND)
 
     def _alarm_tile(self, state: WallState) -> int:
         if state.alarm_tile is not None and state.alarm_tile < len(state.tiles):
@@ -551,21 +554,22 @@ class WallService:
         count = min(len(self._tour_tiles(state)), len(tour.sequence))
         return [tour.sequence[(tour.position + k) % len(tour.sequence)] for k in range(count)]
 
-    def _step(self, s: Session, state: WallState) -> bool:
+    def _step(self, s: Session, state: WallState) -> None:
+        """Show the next cameras on the tour's tiles and set the next step's time (also when there is nothing to
+        show yet: the list is resolved again for the next step)."""
         tour = state.tour
         assert tour is not None
         tour.next_at = self.clock() + tour.interval
         slots = self._tour_tiles(state)
         if not tour.sequence or not slots:
             tour.sequence, tour.position = self._tour_cameras(s, state), 0
-            return False
+            return
         shown = self._peek(state)
         for slot, camera in zip(slots, shown, strict=False):
             state.tiles[slot] = camera
         tour.position += len(shown)
         if tour.position >= len(tour.sequence):  # cycle done: the next one is resolved now (group changes,
             tour.sequence, tour.position = self._tour_cameras(s, state), 0  # grants, shuffle) so peek works
-        return True
 
     # alarms
     def _enqueue(self, s: Session, state: WallState, alarm: Alarm) -> bool:
@@ -637,8 +641,8 @@ class WallService:
                 self._next_alarm(state)
                 changed = True
             if state.tour is not None and not state.tour.paused and state.tour.next_at <= now:
-                changed = self._step(s, state) or changed
-                changed = True  # next_at moved
+                self._step(s, state)
+                changed = True  # a step, or at least its next_at, moved
             return changed
 
         self._system_change(apply, only=due)
