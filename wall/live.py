@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from streams.remux import Fragment, InitSegment, LiveViewer
-from streams.session import CameraSession
-from wall.access import public_error
+from wall.runtime.interface import LiveFeed
+from wall.runtime.models import LiveInit, LiveState
 
 if TYPE_CHECKING:
     from wall.access import LiveAccess
@@ -36,26 +35,14 @@ CLOSE_REASONS = {4401: "not authenticated", 4403: "forbidden"}
 WS_RESTARTED = 1012  # the camera's session was replaced (a new URL from the camera editor) or the service stops
 
 
-def state_message(session: CameraSession) -> dict[str, object]:
-    snap = session.health.snapshot()
-    return {"type": "state", "camera": session.id, "state": snap["state"],
-            "last_error": public_error(snap["last_error"]),  # type: ignore[arg-type]
-            "fps": snap["fps"], "bitrate_kbps": snap["bitrate_kbps"]}
-
-
-async def stream_live(websocket: WebSocket, session: CameraSession, buffer_seconds: float,
-                      access: LiveAccess | None = None, from_cache: bool = True) -> None:
-    loop = asyncio.get_running_loop()
-    wake = asyncio.Event()
-    viewer = LiveViewer(buffer_seconds, notify=lambda: loop.call_soon_threadsafe(wake.set), from_cache=from_cache)
-    last_state: object = None
+async def stream_live(websocket: WebSocket, feed: LiveFeed, camera_id: str, access: LiveAccess | None = None) -> None:
+    """Send ``feed`` to one browser tile until it closes, the feed ends or the viewer loses the right to it."""
     user = access.principal.name if access else "-"
     started = time.monotonic()
     closed_by: int | None = None
     if access is not None:
         await run_in_threadpool(access.record, "live.start")
-    session.watch(viewer)
-    log.info("live view start camera=%s user=%s", session.id, user, extra={"camera": session.id})
+    log.info("live view start camera=%s user=%s", camera_id, user, extra={"camera": camera_id})
     receiver = asyncio.create_task(_wait_for_close(websocket))
     checked = time.monotonic()
     try:
@@ -66,31 +53,27 @@ async def stream_live(websocket: WebSocket, session: CameraSession, buffer_secon
                 if closed_by is not None:
                     await websocket.close(code=closed_by, reason=CLOSE_REASONS.get(closed_by, ""))
                     break
-            if session.stopped:  # no more video from this session: the client reconnects to its successor
+            items = await feed.next(STATE_POLL_SECONDS)
+            if items is None:  # no more video from this session: the client reconnects to its successor
                 closed_by = WS_RESTARTED
                 await websocket.close(code=WS_RESTARTED, reason="camera restarted")
                 break
-            message = state_message(session)
-            if message["state"] != last_state:
-                last_state = message["state"]
-                await websocket.send_json(message)
-            for item in viewer.drain():
-                if isinstance(item, InitSegment):
-                    await websocket.send_json({"type": "init", "camera": session.id, "mime": item.mime,
+            for item in items:
+                if isinstance(item, LiveState):
+                    await websocket.send_json({"type": "state", "camera": item.camera_id, "state": item.state,
+                                               "last_error": item.last_error, "fps": item.fps,
+                                               "bitrate_kbps": item.bitrate_kbps})
+                elif isinstance(item, LiveInit):
+                    await websocket.send_json({"type": "init", "camera": item.camera_id, "mime": item.mime,
                                                "codec": item.codec, "width": item.width, "height": item.height})
                     await websocket.send_bytes(item.data)
-                elif isinstance(item, Fragment):
+                else:
                     await websocket.send_bytes(item.data)
-            wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), STATE_POLL_SECONDS)
     except (WebSocketDisconnect, RuntimeError, ConnectionError):
-        pass  # the browser went away; nothing to clean up beyond unwatch
+        pass  # the browser went away; the runtime stops feeding it when the caller leaves the feed
     finally:
         receiver.cancel()
-        session.unwatch(viewer)
-        log.info("live view stop camera=%s user=%s skips=%d", session.id, user, viewer.skips,
-                 extra={"camera": session.id})
+        log.info("live view stop camera=%s user=%s", camera_id, user, extra={"camera": camera_id})
         if access is not None:
             detail: dict[str, object] = {"seconds": round(time.monotonic() - started, 1)}
             if closed_by is not None:
@@ -98,7 +81,7 @@ async def stream_live(websocket: WebSocket, session: CameraSession, buffer_secon
             try:
                 await run_in_threadpool(access.record, "live.stop", detail)
             except Exception:
-                log.exception("auditing the end of a live view of camera %s failed", session.id)
+                log.exception("auditing the end of a live view of camera %s failed", camera_id)
 
 
 async def _wait_for_close(websocket: WebSocket) -> None:

@@ -31,11 +31,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from streams.health import CameraState
+from wall.runtime.interface import CameraRuntime
+from wall.runtime.models import AnalyticsCounters, CameraStatus
 from wall.store.cases import Case, CaseEvent, OutboxMessage
 
 if TYPE_CHECKING:
-    from streams.hub import CameraHub
-    from wall.analytics import SiteAnalytics
     from wall.cases.service import CaseService
     from wall.config import MetricsSettings
     from wall.store.db import Database
@@ -52,25 +52,25 @@ PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 class SiteCollector(Collector):
     """Reads the running site's state at scrape time: cameras, decoding, analytics, cases, outbox, viewers."""
 
-    def __init__(self, hub: CameraHub, db: Database, analytics: SiteAnalytics | None,
-                 cases: CaseService) -> None:
-        self.hub = hub
+    def __init__(self, runtime: CameraRuntime, db: Database, cases: CaseService) -> None:
+        self.runtime = runtime
         self.db = db
-        self.analytics = analytics
         self.cases = cases
 
     def describe(self) -> Iterable[Metric]:
         return []  # nothing to check at registration; the names are fixed below and collect() is not cheap
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._cameras()
-        yield from self._viewers()
-        if self.analytics is not None:
-            yield from self._analytics(self.analytics)
+        statuses = self.runtime.camera_statuses_now()
+        yield from self._cameras(statuses)
+        yield from self._viewers(statuses)
+        counters = self.runtime.analytics_counters()
+        if counters is not None:
+            yield from self._analytics(counters, statuses)
         yield from self._database()
 
     # -- cameras ------------------------------------------------------------------------------------------------
-    def _cameras(self) -> Iterator[Metric]:
+    def _cameras(self, statuses: list[CameraStatus]) -> Iterator[Metric]:
         state = GaugeMetricFamily(f"{PREFIX}_camera_state", "1 for the camera's current state, 0 for the others "
                                   "(connecting, live, stalled, offline, stopped)", labels=["camera", "state"])
         since = GaugeMetricFamily(f"{PREFIX}_camera_state_since_timestamp_seconds",
@@ -96,45 +96,40 @@ class SiteCollector(Collector):
                                       labels=["camera"])
         sampled = CounterMetricFamily(f"{PREFIX}_camera_sampled_frames", "Frames handed to the detector pipeline",
                                       labels=["camera"])
-        samplers = self.analytics.samplers if self.analytics is not None else {}
-        for session in self.hub:
-            cam = session.id
-            health = session.health
-            snap = health.snapshot()
-            current = snap["state"]
+        for status in statuses:
+            cam, h = status.id, status.health
             for value in CameraState:
-                state.add_metric([cam, value.value], 1.0 if value.value == current else 0.0)
-            since.add_metric([cam], float(snap["since"]))  # type: ignore[arg-type]
-            fps.add_metric([cam], float(snap["fps"] or 0.0))  # type: ignore[arg-type]
-            bitrate.add_metric([cam], float(snap["bitrate_kbps"] or 0.0) * 1000)  # type: ignore[arg-type]
-            if snap["gop_seconds"]:
-                gop.add_metric([cam], float(snap["gop_seconds"]))  # type: ignore[arg-type]
-            reconnects.add_metric([cam], float(health.reconnects))
-            packets.add_metric([cam], float(health.packets))
-            received.add_metric([cam], float(health.bytes))
-            if health.last_error_at is not None:
-                error.add_metric([cam, health.last_error_kind or "other"], health.last_error_at)
-            sampler = samplers.get(cam)
-            if sampler is not None:
-                decode.add_metric([cam], sampler.decode_seconds)
-                decoded.add_metric([cam], float(sampler.decoded))
-                skipped.add_metric([cam], float(sampler.skipped))
-                sampled.add_metric([cam], float(sampler.emitted))
+                state.add_metric([cam, value.value], 1.0 if value.value == h.state else 0.0)
+            since.add_metric([cam], h.since)
+            fps.add_metric([cam], h.fps or 0.0)
+            bitrate.add_metric([cam], (h.bitrate_kbps or 0.0) * 1000)
+            if h.gop_seconds:
+                gop.add_metric([cam], h.gop_seconds)
+            reconnects.add_metric([cam], float(h.reconnects))
+            packets.add_metric([cam], float(h.packets))
+            received.add_metric([cam], float(h.bytes))
+            if h.last_error_at is not None:
+                error.add_metric([cam, h.last_error_kind or "other"], h.last_error_at)
+            if status.sampler is not None:
+                decode.add_metric([cam], status.sampler.decode_seconds)
+                decoded.add_metric([cam], float(status.sampler.decoded))
+                skipped.add_metric([cam], float(status.sampler.skipped))
+                sampled.add_metric([cam], float(status.sampler.emitted))
         yield from (state, since, fps, bitrate, gop, reconnects, packets, received, error,
                     decode, decoded, skipped, sampled)
 
-    def _viewers(self) -> Iterator[Metric]:
+    def _viewers(self, statuses: list[CameraStatus]) -> Iterator[Metric]:
         live = GaugeMetricFamily(f"{PREFIX}_live_viewers", "Open /ws/live sockets (browser tiles) per camera",
                                  labels=["camera"])
-        for session in self.hub:
-            live.add_metric([session.id], float(session.remux.viewer_count))
+        for status in statuses:
+            live.add_metric([status.id], float(status.viewers))
         yield live
         yield GaugeMetricFamily(f"{PREFIX}_wall_viewers", "Open /ws/wall sockets (walls and review desks)",
                                 value=float(len(self.cases.broadcaster.clients)))
 
     # -- analytics ------------------------------------------------------------------------------------------------
-    def _analytics(self, analytics: SiteAnalytics) -> Iterator[Metric]:
-        stats = analytics.pipeline.stats
+    def _analytics(self, counters: AnalyticsCounters, statuses: list[CameraStatus]) -> Iterator[Metric]:
+        stats = counters.pipeline
         for name, value, text in (
             ("analysis_frames_submitted", stats.frames_in, "Sampled frames offered to the detector pipeline"),
             ("analysis_frames_analysed", stats.frames_analysed, "Frames that went through detector and rules"),
@@ -146,8 +141,7 @@ class SiteCollector(Collector):
             ("analysis_rules_seconds", stats.analyse_seconds, "Time in tracking, zones and rules after detection"),
         ):
             yield CounterMetricFamily(f"{PREFIX}_{name}", text, value=float(value))
-        detector = analytics.detector
-        d = detector.stats
+        d = counters.detector
         for name, value, text in (
             ("detector_frames", d.frames, "Frames through the detector"),
             ("detector_runs", d.runs, "ONNX Runtime session runs (one per frame for a fixed-batch-1 model)"),
@@ -158,13 +152,13 @@ class SiteCollector(Collector):
             yield CounterMetricFamily(f"{PREFIX}_{name}", text, value=float(value))
         info = GaugeMetricFamily(f"{PREFIX}_detector_info", "The loaded detector (always 1)",
                                  labels=["model", "providers", "batch"])
-        info.add_metric([detector.card.display_name, ",".join(detector.providers),
-                         "dynamic" if detector.dynamic_batch else "fixed-1"], 1.0)
+        info.add_metric([d.model, ",".join(d.providers), "dynamic" if d.dynamic_batch else "fixed-1"], 1.0)
         yield info
         moved = GaugeMetricFamily(f"{PREFIX}_camera_scene_moved", "1 while the PTZ guard sees the view away "
                                      "from its preset (rules paused)", labels=["camera"])
-        for cam, analyzer in analytics.analyzers.items():
-            moved.add_metric([cam], 1.0 if analyzer.scene_moved else 0.0)
+        for status in statuses:
+            if status.analysed:
+                moved.add_metric([status.id], 1.0 if status.scene_moved else 0.0)
         yield moved
 
     # -- the case loop, from the database -------------------------------------------------------------------------
@@ -223,14 +217,13 @@ def _age(created: datetime | None) -> float:
     return max(0.0, time.time() - created.timestamp())
 
 
-def build_registry(hub: CameraHub, db: Database, analytics: SiteAnalytics | None,
-                   cases: CaseService) -> CollectorRegistry:
+def build_registry(runtime: CameraRuntime, db: Database, cases: CaseService) -> CollectorRegistry:
     """This app's registry: the site collector, the pipeline's histograms and the process' own numbers."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SiteCollector(hub, db, analytics, cases))
+    registry.register(SiteCollector(runtime, db, cases))
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         registry.register(collector)  # stateless readers of this process: safe to share between registries
-    if analytics is not None:
+    if runtime.analytics_enabled:
         seconds = Histogram(f"{PREFIX}_detect_batch_seconds", "Time of one detector call on a batch of frames "
                             "(letterbox, inference, decoding, NMS)", buckets=BATCH_SECONDS_BUCKETS,
                             registry=registry)
@@ -241,7 +234,7 @@ def build_registry(hub: CameraHub, db: Database, analytics: SiteAnalytics | None
             seconds.observe(elapsed)
             sizes.observe(size)
 
-        analytics.pipeline.batch_observers.append(observe)
+        runtime.subscribe_batches(observe)
     return registry
 
 
@@ -269,13 +262,13 @@ class ScrapeGuard:
         return any(address in net for net in self.networks)
 
 
-def install_metrics(app: FastAPI, settings: MetricsSettings, hub: CameraHub, db: Database,
-                    analytics: SiteAnalytics | None, cases: CaseService) -> CollectorRegistry | None:
+def install_metrics(app: FastAPI, settings: MetricsSettings, runtime: CameraRuntime, db: Database,
+                    cases: CaseService) -> CollectorRegistry | None:
     """Add ``GET /metrics`` (unless disabled) and keep the registry on ``app.state.metrics``."""
     if not settings.enabled:
         app.state.metrics = None
         return None
-    registry = build_registry(hub, db, analytics, cases)
+    registry = build_registry(runtime, db, cases)
     guard = ScrapeGuard(settings)
     app.state.metrics = registry
 

@@ -1,0 +1,80 @@
+"""``/api/events`` (the analytics' recent event changes) and ``/api/evidence/{name}`` (their files).
+
+Evidence is named by its content hash and served only through a case or a recent event of a camera the user
+may see; anything else is a 404 like a file that does not exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from vision.events import EventChange
+from wall.access import current_principal
+from wall.api.common import UNAUTHENTICATED, error
+from wall.api.deps import Parts
+from wall.auth.principal import Principal
+
+router = APIRouter(prefix="/api", tags=["events"])
+Viewer = Annotated[Principal, Depends(current_principal)]
+
+
+class EventBox(BaseModel):
+    label: str
+    score: float
+    xyxy: list[float] = Field(description="x1, y1, x2, y2 in pixels of the analysed frame.")
+    track_id: int | None
+
+
+class EventOut(BaseModel):
+    """The latest state of one event (one place and problem on one camera), with links to its evidence."""
+
+    kind: str = Field(description="opened, updated, cleared or still_present")
+    event_id: str
+    camera: str
+    zone: str
+    family: str
+    code: str
+    code_name: str
+    catalogue_version: str
+    place: str
+    place_box: list[float]
+    frame_size: list[int]
+    first_seen: float
+    t_wall: float
+    t: float = Field(description="Stream seconds of this change.")
+    dwell: float
+    boxes: list[EventBox]
+    evidence: dict[str, str] = Field(description="snapshot, clip, after_snapshot → /api/evidence/… links.")
+
+
+@router.get("/events", responses=UNAUTHENTICATED)
+def list_events(principal: Viewer, parts: Parts, camera: str | None = None,
+                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[EventOut]:
+    """Latest state of each recent event (newest first), for cameras the user may see."""
+    latest: dict[str, EventChange] = {}
+    evidence: dict[str, dict[str, str]] = {}
+    for change in parts.runtime.recent_events():
+        if principal.may_view(change.camera_id) and (camera is None or change.camera_id == camera):
+            latest[change.event_id] = change
+            evidence[change.event_id] = {**evidence.get(change.event_id, {}), **change.evidence}  # + clip, after
+    events = sorted(latest.values(), key=lambda e: e.t, reverse=True)[:limit]
+    return [EventOut.model_validate({**e.as_dict(), "evidence": {k: f"/api/evidence/{Path(v).name}"
+                                                                 for k, v in evidence[e.event_id].items()}})
+            for e in events]
+
+
+@router.get("/evidence/{name}", response_class=FileResponse, responses={404: error("not found"), **UNAUTHENTICATED})
+def evidence(name: str, principal: Viewer, parts: Parts) -> FileResponse:
+    """An evidence file (snapshot JPEG, clip MP4), only through a case or event of a camera the user may see."""
+    desk = parts.cases.desk
+    owner = desk.evidence_owner(name) or parts.runtime.evidence_owner(name)
+    path = desk.evidence_dir / name
+    if owner is None or not principal.may_view(owner) or path.name != name or not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    media = "image/jpeg" if path.suffix == ".jpg" else "video/mp4"
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=86400"})

@@ -1,0 +1,30 @@
+"""``/ws/live/{camera_id}``: a browser tile's live video (fMP4 for MediaSource), see ``wall.live``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket
+
+from wall.access import NOT_FOUND, LiveAccess, websocket_principal
+from wall.api.deps import services
+from wall.live import stream_live
+
+router = APIRouter()
+
+
+@router.websocket("/ws/live/{camera_id}")
+async def live(websocket: WebSocket, camera_id: str, start: str = "cache", stream: str = "sub") -> None:
+    """``start=keyframe`` waits for the camera's next keyframe instead of sending the cached GOP;
+    ``stream=main`` sends the camera's main stream (a maximised tile), when it has one, else the sub stream."""
+    principal = await websocket_principal(websocket)  # foreign Origin: 403; no session: closed with 4401
+    if principal is None:
+        return
+    parts = services(websocket)
+    await websocket.accept()
+    async with parts.runtime.live(camera_id, main=stream == "main", from_cache=start != "keyframe",
+                                  buffer_seconds=parts.site.streams.viewer_buffer_seconds) as feed:
+        if feed is None or not principal.may_view(camera_id):
+            # Accept first: a close before the handshake reaches the client only as HTTP 403, and a
+            # client must be able to tell "no such camera" (4404) from a refused or dropped socket.
+            await websocket.close(code=4404, reason=NOT_FOUND)
+            return
+        await stream_live(websocket, feed, camera_id, LiveAccess(websocket.app, principal, camera_id))

@@ -1,0 +1,116 @@
+"""``CameraRuntime``: everything the service (API, desk, walls, editor, metrics, demo) may use of the cameras.
+
+Today's implementation (``wall.runtime.local.LocalRuntime``) runs every camera in this process; a cluster
+implementation runs them in workers on other machines. So the interface is written for the second one:
+
+- every method that can block (a snapshot is a decode, a clip a remux, a rule change a restart) is ``async``,
+  and live video is a feed read batch by batch;
+- every value crossing it is a picklable model of ``wall.runtime.models`` or ``vision.events.EventChange`` (a
+  dataclass of plain values), never a session or an analyzer;
+- the cameras themselves — which exist, their names, URLs and rules — are the registry's
+  (``wall.runtime.registry.CameraRegistry``); a runtime subscribes to it and keeps its sessions in line.
+
+Listeners (event changes, detector batches) are called from the runtime's own threads; they must be quick and
+must not raise (the runtime logs and drops what they raise).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from vision.events import EventChange
+from wall.runtime.models import AnalyticsCounters, CameraStatus, Clip, LiveItem, Overlay, PlaceCheck
+from wall.runtime.registry import RegistryChange
+
+EventListener = Callable[[EventChange], None]
+BatchListener = Callable[[int, float], None]  # frames in one detector call, its seconds
+
+
+class LiveFeed(abc.ABC):
+    """One viewer's live video of one camera: fMP4 init + fragments, and state changes."""
+
+    @abc.abstractmethod
+    async def next(self, timeout: float) -> list[LiveItem] | None:
+        """What arrived since the last call, waiting up to ``timeout`` s for something (an empty list when
+        nothing came); None once the camera's session has ended (replaced by a new URL, or stopped): the
+        viewer should reconnect to its successor."""
+
+
+class CameraRuntime(abc.ABC):
+    """The running cameras: ingest, ring, live remux and analytics, wherever they run."""
+
+    analytics_enabled: bool  # the site started with analytics.yaml (a detector runs)
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Connect every enabled camera and start the analytics."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop the analytics and close every camera (each waits at most its read timeout)."""
+
+    @abc.abstractmethod
+    def apply(self, change: RegistryChange) -> None:
+        """Bring the running cameras in line with a registry change (subscribed to the registry): start, restart
+        or stop a session only when its stream changed; new rules from the camera's next look on."""
+
+    @abc.abstractmethod
+    async def statuses(self) -> list[CameraStatus]:
+        """Every running camera's status, in the registry's order."""
+
+    @abc.abstractmethod
+    async def status(self, camera_id: str) -> CameraStatus | None:
+        """One camera's status; None when it has no session (unknown or disabled)."""
+
+    @abc.abstractmethod
+    async def snapshot(self, camera_id: str, width: int | None = None) -> bytes | None:
+        """The newest keyframe as JPEG, scaled to ``width``; None before the first picture."""
+
+    @abc.abstractmethod
+    def live(self, camera_id: str, *, main: bool, from_cache: bool,
+             buffer_seconds: float) -> AbstractAsyncContextManager[LiveFeed | None]:
+        """A live feed of the camera (``main``: its main stream when it has one, else its sub stream), None when
+        the camera has no session. ``from_cache``: start from the cached GOP (a tile switch shows video at once)
+        instead of waiting for the next keyframe."""
+
+    @abc.abstractmethod
+    async def recent_clip(self, camera_id: str, seconds: float) -> Clip:
+        """The camera's last ``seconds`` from its packet ring (newest connection only), by stream copy. Raises
+        ``streams.ring.ClipUnavailable`` (no video in memory) or LookupError (no session)."""
+
+    @abc.abstractmethod
+    async def overlay(self, camera_id: str) -> Overlay:
+        """The camera's zones and latest detections (empty when it is not analysed)."""
+
+    @abc.abstractmethod
+    def recent_events(self) -> list[EventChange]:
+        """The latest event changes kept in memory, oldest first (the cases keep the rest)."""
+
+    @abc.abstractmethod
+    def evidence_owner(self, name: str) -> str | None:
+        """The camera of a recent event that refers to evidence file ``name``, if any."""
+
+    @abc.abstractmethod
+    def subscribe_events(self, listener: EventListener) -> None:
+        """Call ``listener`` with every event change (opened, updated, cleared, still present; again when an
+        event's clip is written)."""
+
+    @abc.abstractmethod
+    def subscribe_batches(self, listener: BatchListener) -> None:
+        """Call ``listener`` after every detector call (for the metrics' histograms)."""
+
+    @abc.abstractmethod
+    def check_place(self, check: PlaceCheck) -> bool:
+        """Start a video check of a place; False when the camera is not analysed. A command, not a wait: a
+        remote runtime sends it and answers from what it knows of the camera."""
+
+    @abc.abstractmethod
+    def analytics_counters(self) -> AnalyticsCounters | None:
+        """The detector pipeline's totals (None without analytics)."""
+
+    @abc.abstractmethod
+    def camera_statuses_now(self) -> list[CameraStatus]:
+        """``statuses`` for callers on a worker thread that cannot await (the Prometheus scrape); a remote
+        runtime answers it from its last report."""

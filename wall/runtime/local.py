@@ -1,0 +1,226 @@
+"""``LocalRuntime``: every camera in this process — the hub's sessions, main streams on demand, the analytics.
+
+The single-box implementation of ``CameraRuntime`` and the only module of ``wall/`` (with its helpers in this
+package) that touches ``CameraHub``, ``CameraSession`` or ``SiteAnalytics``. What could block the event loop
+(a JPEG encode, a clip remux, a session restart) runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+
+from settings.secrets import public_error
+from streams.hub import CameraHub, MainStreams
+from streams.remux import Fragment, InitSegment, LiveViewer
+from streams.session import CameraSession
+from vision.events import EventChange
+from wall.config import SiteConfig
+from wall.runtime.analytics import SiteAnalytics
+from wall.runtime.interface import BatchListener, CameraRuntime, EventListener, LiveFeed
+from wall.runtime.models import (
+    AnalyticsCounters,
+    CameraStatus,
+    Clip,
+    DetectorCounters,
+    Health,
+    LiveFragment,
+    LiveInit,
+    LiveItem,
+    LiveState,
+    Overlay,
+    PipelineCounters,
+    PlaceCheck,
+    SamplerCounters,
+)
+from wall.runtime.registry import CameraRegistry, RegistryChange, RulesChanged
+
+log = logging.getLogger(__name__)
+
+
+def _health(session: CameraSession) -> Health:
+    health = session.health
+    snap = health.snapshot()
+    return Health.model_validate({**snap, "last_error": public_error(snap["last_error"]),  # type: ignore[arg-type]
+                                  "bytes": health.bytes, "keyframes": health.keyframes})
+
+
+class _SessionFeed(LiveFeed):
+    """One viewer of one session: a bounded LiveViewer woken from the camera thread."""
+
+    def __init__(self, session: CameraSession, buffer_seconds: float, from_cache: bool) -> None:
+        self.session = session
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.viewer = LiveViewer(buffer_seconds, notify=lambda: loop.call_soon_threadsafe(self._wake.set),
+                                 from_cache=from_cache)
+        self._last_state: str | None = None
+
+    async def next(self, timeout: float) -> list[LiveItem] | None:
+        if self.session.stopped:
+            return None
+        items = self._items()
+        if not items:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            items = self._items()
+        return items
+
+    def _items(self) -> list[LiveItem]:
+        out: list[LiveItem] = []
+        health = _health(self.session)
+        if health.state != self._last_state:
+            self._last_state = health.state
+            out.append(LiveState(camera_id=self.session.id, state=health.state, last_error=health.last_error,
+                                 fps=health.fps, bitrate_kbps=health.bitrate_kbps))
+        for item in self.viewer.drain():
+            if isinstance(item, InitSegment):
+                out.append(LiveInit(camera_id=self.session.id, mime=item.mime, codec=item.codec,
+                                    width=item.width, height=item.height, data=item.data))
+            elif isinstance(item, Fragment):
+                out.append(LiveFragment(data=item.data))
+        return out
+
+
+class LocalRuntime(CameraRuntime):
+    def __init__(self, site: SiteConfig, registry: CameraRegistry, hub: CameraHub | None = None) -> None:
+        self.registry = registry
+        self.hub = hub or CameraHub(registry.cameras(), site.streams)
+        self.main_streams = MainStreams(self.hub)  # a maximised tile's high-resolution stream, opened on demand
+        self.analytics = SiteAnalytics(site, self.hub) if site.analytics is not None else None
+        self.analytics_enabled = self.analytics is not None
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.hub.start()
+        if self.analytics is not None:
+            self.analytics.start()
+
+    def stop(self) -> None:
+        if self.analytics is not None:
+            self.analytics.stop()
+        self.main_streams.stop()
+        self.hub.stop()
+
+    def apply(self, change: RegistryChange) -> None:
+        camera = change.camera
+        if isinstance(change, RulesChanged):
+            if self.analytics is not None:
+                self.analytics.update_rules(camera.id, change.rules)
+            return
+        before = self.hub.get(camera.id)
+        old_interval = before.camera.analysis_interval if before is not None else None
+        _session, restarted = self.hub.put(camera)
+        if self.analytics is not None and (restarted or old_interval != camera.analysis_interval):
+            self.analytics.update_rules(camera.id, change.rules)  # on the new session, at the new interval
+
+    # -- cameras ------------------------------------------------------------------------------------------------
+    def _status(self, session: CameraSession) -> CameraStatus:
+        analyzer = self.analytics.analyzers.get(session.id) if self.analytics is not None else None
+        sampler = self.analytics.samplers.get(session.id) if self.analytics is not None else None
+        counters = None if sampler is None else SamplerCounters(
+            decode_seconds=sampler.decode_seconds, decoded=sampler.decoded, skipped=sampler.skipped,
+            emitted=sampler.emitted)
+        return CameraStatus(id=session.id, health=_health(session), viewers=session.remux.viewer_count,
+                            analysed=analyzer is not None, scene_moved=bool(analyzer and analyzer.scene_moved),
+                            sampler=counters)
+
+    def camera_statuses_now(self) -> list[CameraStatus]:
+        return [self._status(session) for session in self.hub]
+
+    async def statuses(self) -> list[CameraStatus]:
+        return self.camera_statuses_now()
+
+    async def status(self, camera_id: str) -> CameraStatus | None:
+        session = self.hub.get(camera_id)
+        return None if session is None else self._status(session)
+
+    async def snapshot(self, camera_id: str, width: int | None = None) -> bytes | None:
+        session = self.hub.get(camera_id)
+        if session is None:
+            return None
+        return await run_in_threadpool(session.snapshot_jpeg, width)
+
+    @contextlib.asynccontextmanager
+    async def live(self, camera_id: str, *, main: bool, from_cache: bool,
+                   buffer_seconds: float) -> AsyncIterator[LiveFeed | None]:
+        session = self.hub.get(camera_id)
+        if session is None:
+            yield None
+            return
+        main_session = self.main_streams.acquire(camera_id) if main else None
+        feed = _SessionFeed(main_session or session, buffer_seconds, from_cache)
+        feed.session.watch(feed.viewer)
+        try:
+            yield feed
+        finally:
+            feed.session.unwatch(feed.viewer)
+            log.debug("viewer of camera %s left after %d skips to a keyframe", camera_id, feed.viewer.skips,
+                      extra={"camera": camera_id})
+            if main_session is not None:
+                self.main_streams.release(camera_id)
+
+    async def recent_clip(self, camera_id: str, seconds: float) -> Clip:
+        session = self.hub.get(camera_id)
+        if session is None:
+            raise LookupError(camera_id)
+
+        def cut() -> Clip:
+            with tempfile.TemporaryDirectory(prefix="citywall-clip-") as tmp:
+                info = session.ring.write_last(Path(tmp) / "clip.mp4", seconds)
+                return Clip(camera_id=camera_id, data=info.path.read_bytes(), start_wall=info.start_wall,
+                            end_wall=info.end_wall, frames=info.frames, duration=info.duration,
+                            analysis_interval=session.camera.analysis_interval)
+
+        return await run_in_threadpool(cut)
+
+    # -- analytics ----------------------------------------------------------------------------------------------
+    async def overlay(self, camera_id: str) -> Overlay:
+        analyzer = self.analytics.analyzers.get(camera_id) if self.analytics is not None else None
+        return Overlay() if analyzer is None else Overlay.model_validate(analyzer.overlay())
+
+    def recent_events(self) -> list[EventChange]:
+        return list(self.analytics.recent) if self.analytics is not None else []
+
+    def evidence_owner(self, name: str) -> str | None:
+        found = self.analytics.evidence(name) if self.analytics is not None else None
+        return found[1] if found is not None else None
+
+    def subscribe_events(self, listener: EventListener) -> None:
+        if self.analytics is not None:
+            self.analytics.listeners.append(listener)
+
+    def subscribe_batches(self, listener: BatchListener) -> None:
+        if self.analytics is not None:
+            self.analytics.pipeline.batch_observers.append(listener)
+
+    def check_place(self, check: PlaceCheck) -> bool:
+        analyzer = self.analytics.analyzers.get(check.camera_id) if self.analytics is not None else None
+        if analyzer is None:
+            return False
+        analyzer.watch_place(check.event_id, check.zone_id, check.place_box, check.absent_seconds,
+                             check.within_seconds, time.monotonic())
+        return True
+
+    def analytics_counters(self) -> AnalyticsCounters | None:
+        if self.analytics is None:
+            return None
+        stats, detector = self.analytics.pipeline.stats, self.analytics.detector
+        d = detector.stats
+        return AnalyticsCounters(
+            pipeline=PipelineCounters(frames_in=stats.frames_in, frames_analysed=stats.frames_analysed,
+                                      frames_reused=stats.frames_reused, frames_dropped=stats.frames_dropped,
+                                      events=stats.events, analyse_seconds=stats.analyse_seconds),
+            detector=DetectorCounters(model=detector.card.display_name, providers=list(detector.providers),
+                                      dynamic_batch=detector.dynamic_batch, frames=d.frames, runs=d.runs,
+                                      inference_seconds=d.inference_seconds,
+                                      preprocess_seconds=d.preprocess_seconds,
+                                      postprocess_seconds=d.postprocess_seconds))

@@ -1,0 +1,166 @@
+"""The values that cross the camera runtime seam (``wall.runtime.interface.CameraRuntime``).
+
+Every one is a plain pydantic model — picklable, comparable, with a JSON schema — and never a live object (a
+session, an analyzer, a queue): a runtime whose cameras live in other processes on other machines hands the
+service exactly these, so no route can come to depend on something that only exists in this process.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Health(BaseModel):
+    """A camera's connection as its reader sees it now (``streams.health.CameraHealth`` at one moment)."""
+
+    state: str = Field(description="connecting, live, stalled, offline or stopped")
+    since: float = Field(description="When the camera entered this state (Unix time).")
+    last_error: str | None = Field(description="The last error, credentials and URLs removed.")
+    last_error_kind: str | None
+    last_error_at: float | None = None
+    fps: float | None
+    bitrate_kbps: float | None
+    gop_seconds: float | None
+    reconnects: int
+    packets: int = 0
+    bytes: int = 0
+    keyframes: int = 0
+    codec: str | None
+    profile: str | None
+    width: int | None
+    height: int | None
+
+
+class SamplerCounters(BaseModel):
+    """What analytics' decoding of one camera cost (``streams.sampler.FrameSampler``'s counters)."""
+
+    decode_seconds: float
+    decoded: int
+    skipped: int
+    emitted: int
+
+
+class CameraStatus(BaseModel):
+    """One running camera: its health, who watches it and what analytics makes of it."""
+
+    id: str
+    health: Health
+    viewers: int = Field(description="Open live views of its sub stream.")
+    analysed: bool = Field(description="Its zones run in the analytics now.")
+    scene_moved: bool = Field(description="PTZ guard: the view left its preset, rules paused.")
+    sampler: SamplerCounters | None = None
+
+
+class PipelineCounters(BaseModel):
+    frames_in: int
+    frames_analysed: int
+    frames_reused: int
+    frames_dropped: int
+    events: int
+    analyse_seconds: float
+
+
+class DetectorCounters(BaseModel):
+    model: str
+    providers: list[str]
+    dynamic_batch: bool
+    frames: int
+    runs: int
+    inference_seconds: float
+    preprocess_seconds: float
+    postprocess_seconds: float
+
+
+class AnalyticsCounters(BaseModel):
+    """The detector pipeline's totals since start, for ``/metrics``."""
+
+    pipeline: PipelineCounters
+    detector: DetectorCounters
+
+
+class OverlayZone(BaseModel):
+    id: str
+    name: str | None
+    family: str
+    code: str | None
+    polygon: list[tuple[float, float]] = Field(description="Corners in 0–1 of the picture.")
+
+
+class OverlayBox(BaseModel):
+    label: str
+    confidence: float | None
+    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in 0–1 of the picture.")
+
+
+class Overlay(BaseModel):
+    """What the wall may draw over a live tile: the camera's zones and its latest detections."""
+
+    zones: list[OverlayZone] = []
+    boxes: list[OverlayBox] = []
+    looks: int = Field(0, description="Looks the analytics took at this camera since it started.")
+    at: float | None = Field(None, description="When the latest look was taken (Unix time).")
+
+
+class Clip(BaseModel):
+    """A stretch of a camera's packet ring, cut by stream copy into one MP4."""
+
+    camera_id: str
+    data: bytes = Field(repr=False)
+    start_wall: float = Field(description="Wall-clock time of the first packet.")
+    end_wall: float
+    frames: int
+    duration: float = Field(description="Seconds of video.")
+    analysis_interval: float = Field(description="The camera's seconds between looks, to replay it alike.")
+
+
+class LiveInit(BaseModel):
+    """A new fMP4 init segment: the browser (re)builds its MediaSource for it."""
+
+    kind: Literal["init"] = "init"
+    camera_id: str
+    mime: str | None
+    codec: str | None
+    width: int | None
+    height: int | None
+    data: bytes = Field(repr=False)
+
+
+class LiveFragment(BaseModel):
+    kind: Literal["fragment"] = "fragment"
+    data: bytes = Field(repr=False)
+
+
+class LiveState(BaseModel):
+    """The camera's state changed while someone watched it (sent once per change)."""
+
+    kind: Literal["state"] = "state"
+    camera_id: str
+    state: str
+    last_error: str | None
+    fps: float | None
+    bitrate_kbps: float | None
+
+
+LiveItem = LiveInit | LiveFragment | LiveState
+
+
+class Applied(BaseModel):
+    """What a saved camera or rule change did to the running cameras (the editor tells the admin)."""
+
+    running: bool = Field(description="The camera has a session (it is enabled).")
+    restarted: bool = Field(description="Its session was started, restarted or stopped (the video was cut).")
+    analysed: bool = Field(description="Its rules run now.")
+    message: str = ""
+
+
+class PlaceCheck(BaseModel):
+    """视频核查: watch a place on video until it has been empty long enough, or the time is up."""
+
+    camera_id: str
+    event_id: str
+    zone_id: str
+    place_box: list[float] = Field(min_length=4, max_length=4, description="x1, y1, x2, y2 in frame pixels.")
+    absent_seconds: float
+    within_seconds: float

@@ -1,0 +1,27 @@
+"""The running service's parts, built once by ``wall.app.create_app`` and handed to the routes.
+
+One typed container instead of loose ``app.state`` attributes: a route asks for ``Services`` (``wall.api.deps``)
+and gets every part with its type, so a type checker follows a request from the route down to the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wall.cases.service import CaseService
+from wall.config import SiteConfig
+from wall.runtime.interface import CameraRuntime
+from wall.runtime.registry import CameraRegistry
+from wall.store.db import Database
+from wall.walls.service import WallService
+
+
+@dataclass
+class Services:
+    site: SiteConfig  # as loaded at start; the cameras and rules as they are now: ``registry``
+    registry: CameraRegistry
+    runtime: CameraRuntime
+    db: Database
+    cases: CaseService
+    walls: WallService
+    started: float = field(default=0.0)
