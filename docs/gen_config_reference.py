@@ -52,8 +52,7 @@ from wall.config import (  # noqa: E402
     ServerFile,
     ServerSettings,
 )
-from wall.walls.layouts import Cell, Layout  # noqa: E402
-from wall.walls.state import TourSpec, WallSpec  # noqa: E402
+from wall.hall_settings import Cell, Layout, TourSpec, WallSpec  # noqa: E402
 
 DOC = ROOT / "docs" / "configuration.md"
 BEGIN = "<!-- BEGIN GENERATED: python docs/gen_config_reference.py --write -->"

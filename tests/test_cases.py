@@ -21,7 +21,7 @@ from tests.conftest import wait_until
 from vision.catalogue import load_catalogue
 from wall.cases.desk import CaseDesk, CaseError
 from wall.cases.outbox import Outbox
-from wall.cases.reasons import DEFAULT_REJECT_REASONS
+from wall.hall_settings import DEFAULT_REJECT_REASONS
 from wall.store.cases import Case, CaseEvent, Evidence, Label, OutboxMessage
 from wall.store.db import open_database
 
@@ -178,7 +178,7 @@ from tests.case_helpers import CAMERAS, event_change
 from vision.catalogue import load_catalogue
 from wall.cases.desk import CaseDesk
 from wall.cases.outbox import Outbox
-from wall.cases.reasons import DEFAULT_REJECT_REASONS
+from wall.hall_settings import DEFAULT_REJECT_REASONS
 from wall.store.db import open_database
 root = Path(sys.argv[1])
 db = open_database(root / "data")

@@ -13,12 +13,14 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from wall.access import Principal
 from wall.auth.audit import AuditEntry
+from wall.auth.principal import Principal
+from wall.errors import Forbidden, NotFound
+from wall.hall_settings import BUILT_IN, Layout, TourSpec, WallSpec, layout_table
 from wall.store.db import Database, open_database
-from wall.walls.layouts import BUILT_IN, Layout, layout_table
-from wall.walls.service import WallError, WallService
-from wall.walls.state import TourSpec, WallSpec
+from wall.walls.service import WallService
+from wall.walls.state import Alarm
+from wall.walls.views import TileView, WallView
 
 CAMERAS = [f"c{i}" for i in range(10)]
 ADMIN = Principal("root", "admin", all_cameras=True)
@@ -50,8 +52,8 @@ def service(db: Database, clock: Clock, specs: list[WallSpec] | None = None,
     return svc
 
 
-def cameras(view: dict[str, Any]) -> list[str | None]:
-    return [t["camera"] for t in view["tiles"]]
+def cameras(view: WallView) -> list[str | None]:
+    return [t.camera for t in view.tiles]
 
 
 def test_built_in_layouts_have_the_halls_tile_counts() -> None:
@@ -81,32 +83,29 @@ def test_tiles_layout_and_state_survive_a_restart(db: Database) -> None:
     svc = service(db, clock)
     svc.set_tile("hall", OPERATOR, 0, "c3")
     view = svc.set_tile("hall", OPERATOR, 1, "c4", pinned=True)
-    assert cameras(view)[:2] == ["c3", "c4"] and view["tiles"][1]["pinned"]
+    assert cameras(view)[:2] == ["c3", "c4"] and view.tiles[1].pinned
     view = svc.set_layout("hall", OPERATOR, "3x6")
-    assert len(view["tiles"]) == 18 and cameras(view)[:2] == ["c3", "c4"], "cameras keep their tiles"
+    assert len(view.tiles) == 18 and cameras(view)[:2] == ["c3", "c4"], "cameras keep their tiles"
     again = service(db, clock)
-    assert svc.view("hall", VIEWER)["version"] == again.view("hall", VIEWER)["version"]
+    assert svc.view("hall", VIEWER).version == again.view("hall", VIEWER).version
     assert cameras(again.view("hall", VIEWER))[:2] == ["c3", "c4"]
-    assert again.view("hall", VIEWER)["layout"]["name"] == "3x6"
+    assert again.view("hall", VIEWER).layout.name == "3x6"
 
 
 def test_who_may_watch_and_who_may_change(db: Database) -> None:
     svc = service(db, Clock())
     svc.set_tile("hall", ADMIN, 0, "c5")
     view = svc.view("hall", PARTIAL)
-    assert view["tiles"][0] == {"index": 0, "camera": None, "forbidden": True, "pinned": False, "alarm": False}
-    with pytest.raises(WallError) as refused:
+    assert view.tiles[0] == TileView(index=0, camera=None, forbidden=True, pinned=False, alarm=False)
+    with pytest.raises(Forbidden):  # a viewer watches the wall but does not change it
         svc.set_tile("hall", VIEWER, 0, "c1")
-    assert refused.value.status == 403, "a viewer watches the wall but does not change it"
-    with pytest.raises(WallError) as hidden:
+    with pytest.raises(NotFound, match="camera not found"):  # a camera the user may not see, like a missing one
         svc.set_tile("hall", PARTIAL, 1, "c5")
-    assert hidden.value.status == 404, "a camera the user may not see is not found, like a missing one"
-    with pytest.raises(WallError) as other_seat:
+    with pytest.raises(NotFound):
         svc.view("@duty", PARTIAL)
-    assert other_seat.value.status == 404
     seat = svc.set_tile("@me", PARTIAL, 0, "c1")
-    assert seat["seat"] and seat["may_control"] and cameras(seat)[0] == "c1"
-    assert [w["name"] for w in svc.list_for(PARTIAL)] == ["hall", "@me"]
+    assert seat.seat and seat.may_control and cameras(seat)[0] == "c1"
+    assert [w.name for w in svc.list_for(PARTIAL)] == ["hall", "@me"]
     with db.session() as s:
         actions = [(a.username, a.action, a.target) for a in s.scalars(select(AuditEntry))]
     assert ("root", "wall.tile", "wall:hall") in actions and ("li", "wall.tile", "wall:@li") in actions
@@ -119,7 +118,7 @@ def test_tour_steps_on_time_skips_pinned_tiles_and_wraps(db: Database) -> None:
     view = svc.start_tour("hall", OPERATOR, cameras=["c0", "c1", "c2", "c3", "c4"], group=None, interval=10,
                           order="sequential")
     assert cameras(view) == ["c0", "c1", "c9", "c2"], "the first step shows at once; the pinned tile stays"
-    assert view["tour"]["next_cameras"] == ["c3", "c4", "c0"]
+    assert view.tour is not None and view.tour.next_cameras == ["c3", "c4", "c0"]
     clock.now += 9.9
     svc.tick()
     assert cameras(svc.view("hall", OPERATOR)) == ["c0", "c1", "c9", "c2"]
@@ -135,7 +134,7 @@ def test_tour_steps_on_time_skips_pinned_tiles_and_wraps(db: Database) -> None:
     svc.tick()
     assert cameras(svc.view("hall", OPERATOR))[2] == "c9"
     svc.stop_tour("hall", OPERATOR)
-    assert svc.view("hall", OPERATOR)["tour"] is None
+    assert svc.view("hall", OPERATOR).tour is None
 
 
 def test_random_tour_shows_every_camera_once_per_cycle(db: Database) -> None:
@@ -159,7 +158,7 @@ def test_tour_over_a_group_shows_only_what_the_starter_may_see(db: Database) -> 
     view = svc.start_tour("hall", PARTIAL, cameras=[], group="east", interval=5, order="sequential")
     # PARTIAL is not a user row in this database, so the starter filter cannot apply; the group is checked
     assert set(cameras(view)) - {None} <= {"c0", "c1", "c5"}
-    with pytest.raises(WallError):
+    with pytest.raises(NotFound):
         svc.start_tour("hall", PARTIAL, cameras=[], group="nowhere", interval=5, order="sequential")
 
 
@@ -168,22 +167,22 @@ def test_alarm_takes_the_alarm_tile_queues_and_reverts_on_ack_or_timeout(db: Dat
     pushed: list[Any] = []
     svc = service(db, clock, [WallSpec(name="hall", layout="1+5", cameras=["c0", "c1", "c2"], alarm_timeout=60),
                               WallSpec(name="quiet", layout="2x2", alarms=False)], pushed)
-    svc.on_case({"type": "case_raised", "case": {"id": 7, "camera": "c8", "camera_name": "西门", "code": "0501",
-                                                 "code_name": "无照经营游商", "family": "street_stall"}})
-    svc.on_case({"type": "case_raised", "case": {"id": 8, "camera": "c9", "code": "0101", "code_name": "暴露垃圾"}})
+    svc.case_raised(Alarm(case_id=7, camera="c8", camera_name="西门", code="0501", code_name="无照经营游商",
+                          family="street_stall"))
+    svc.case_raised(Alarm(case_id=8, camera="c9", code="0101", code_name="暴露垃圾"))
     view = svc.view("hall", OPERATOR)
-    assert cameras(view)[0] == "c8" and view["tiles"][0]["alarm"]
-    assert view["alarm"]["case_id"] == 7 and view["alarm"]["code"] == "0501" and view["queued"] == 1
-    assert svc.view("quiet", OPERATOR)["alarm"] is None, "a wall without alarms is left alone"
-    assert pushed and pushed[-1](OPERATOR)["wall"]["alarm"]["case_id"] == 7
-    assert svc.view("hall", PARTIAL)["alarm"] is None, "an alarm of a camera one may not see is not shown"
+    assert cameras(view)[0] == "c8" and view.tiles[0].alarm
+    assert view.alarm is not None and view.alarm.case_id == 7 and view.alarm.code == "0501" and view.queued == 1
+    assert svc.view("quiet", OPERATOR).alarm is None, "a wall without alarms is left alone"
+    assert pushed and pushed[-1](OPERATOR).model_dump(mode="json")["wall"]["alarm"]["case_id"] == 7
+    assert svc.view("hall", PARTIAL).alarm is None, "an alarm of a camera one may not see is not shown"
 
     view = svc.acknowledge("hall", OPERATOR)
-    assert view["alarm"]["case_id"] == 8 and cameras(view)[0] == "c9" and view["queued"] == 0
+    assert view.alarm is not None and view.alarm.case_id == 8 and cameras(view)[0] == "c9" and view.queued == 0
     clock.now += 61
     svc.tick()
     view = svc.view("hall", OPERATOR)
-    assert view["alarm"] is None and cameras(view)[:3] == ["c0", "c1", "c2"], "the tile reverts after the timeout"
+    assert view.alarm is None and cameras(view)[:3] == ["c0", "c1", "c2"], "the tile reverts after the timeout"
     with db.session() as s:
         actions = [a.action for a in s.scalars(select(AuditEntry))]
     assert actions.count("wall.alarm.show") == 1 and "wall.alarm.ack" in actions
@@ -192,14 +191,14 @@ def test_alarm_takes_the_alarm_tile_queues_and_reverts_on_ack_or_timeout(db: Dat
 def test_a_decided_case_leaves_the_wall_and_a_tour_leaves_the_alarm_tile_alone(db: Database) -> None:
     clock = Clock()
     svc = service(db, clock, [WallSpec(name="hall", layout="1+5", tour=TourSpec(cameras=CAMERAS[:6], interval=5))])
-    svc.on_case({"type": "case_raised", "case": {"id": 3, "camera": "c9"}})
+    svc.case_raised(Alarm(case_id=3, camera="c9"))
     for _ in range(3):
         clock.now += 5
         svc.tick()
         assert cameras(svc.view("hall", OPERATOR))[0] == "c9", "the tour does not step over the alarm"
-    svc.on_case({"type": "case_decided", "case": {"id": 3, "camera": "c9", "status": "confirmed"}})
+    svc.case_decided(3)
     view = svc.view("hall", OPERATOR)
-    assert view["alarm"] is None and cameras(view)[0] != "c9"
+    assert view.alarm is None and cameras(view)[0] != "c9"
 
 
 def test_presets_save_and_recall_the_arrangement(db: Database) -> None:
@@ -209,11 +208,10 @@ def test_presets_save_and_recall_the_arrangement(db: Database) -> None:
     svc.save_preset("hall", OPERATOR, "早高峰")
     svc.set_layout("hall", OPERATOR, "1")
     view = svc.recall_preset("hall", OPERATOR, "早高峰")
-    assert view["layout"]["name"] == "3x3" and cameras(view)[4] == "c7" and view["tiles"][4]["pinned"]
-    assert [p["name"] for p in svc.presets("hall", VIEWER)] == ["早高峰"]
-    with pytest.raises(WallError) as missing:
+    assert view.layout.name == "3x3" and cameras(view)[4] == "c7" and view.tiles[4].pinned
+    assert [p.name for p in svc.presets("hall", VIEWER)] == ["早高峰"]
+    with pytest.raises(NotFound):
         svc.recall_preset("hall", OPERATOR, "none")
-    assert missing.value.status == 404
     svc.delete_preset("hall", OPERATOR, "早高峰")
     assert svc.presets("hall", VIEWER) == []
 
@@ -223,10 +221,9 @@ def test_push_a_seat_to_the_shared_wall(db: Database) -> None:
     svc.set_layout("@me", PARTIAL, "1+5")
     svc.set_tile("@me", PARTIAL, 0, "c1")
     view = svc.copy_from("hall", PARTIAL, "@me")
-    assert view["layout"]["name"] == "1+5" and cameras(view)[0] == "c1"
-    with pytest.raises(WallError) as refused:
+    assert view.layout.name == "1+5" and cameras(view)[0] == "c1"
+    with pytest.raises(Forbidden):
         svc.copy_from("hall", VIEWER, "@me")
-    assert refused.value.status == 403
 
 
 def test_pushing_stops_a_tour_and_a_layout_change_keeps_the_alarm_deadline(db: Database) -> None:
@@ -235,12 +232,12 @@ def test_pushing_stops_a_tour_and_a_layout_change_keeps_the_alarm_deadline(db: D
                                        tour=TourSpec(cameras=CAMERAS[:6], interval=5))])
     svc.set_tile("@me", OPERATOR, 0, "c9")
     view = svc.copy_from("hall", OPERATOR, "@me")
-    assert view["tour"] is None, "a pushed arrangement is not stepped over by the tour"
-    svc.on_case({"type": "case_raised", "case": {"id": 1, "camera": "c8"}})
-    until = svc.view("hall", OPERATOR)["alarm"]["until"]
+    assert view.tour is None, "a pushed arrangement is not stepped over by the tour"
+    svc.case_raised(Alarm(case_id=1, camera="c8"))
+    until = svc.view("hall", OPERATOR).alarm.until  # type: ignore[union-attr]
     clock.now += 30
     view = svc.set_layout("hall", OPERATOR, "1+7")
-    assert view["alarm"]["until"] == until, "moving the alarm to the new layout's tile keeps its deadline"
+    assert view.alarm is not None and view.alarm.until == until, "moving the alarm keeps its deadline"
     clock.now += 31
     svc.tick()
-    assert svc.view("hall", OPERATOR)["alarm"] is None
+    assert svc.view("hall", OPERATOR).alarm is None

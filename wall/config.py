@@ -23,9 +23,7 @@ from streams.source import file_path, is_file_url
 from streams.yaml_config import ConfigError, read_yaml, validate
 from vision.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
 from vision.rules_config import AnalyticsFile
-from wall.cases.reasons import DEFAULT_REJECT_REASONS
-from wall.walls.layouts import Layout, layout_table
-from wall.walls.state import WallSpec
+from wall.hall_settings import DEFAULT_REJECT_REASONS, Layout, WallSpec, layout_table
 
 DEFAULT_CARD = Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml"
 

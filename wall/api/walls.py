@@ -2,75 +2,95 @@
 
 Any signed-in user may watch a shared wall (its tiles of cameras they may not see come without the camera);
 operators and admins change it; a seat (``@me``) belongs to its user alone. Admins create and delete shared
-walls. Every change is audited by :class:`wall.walls.service.WallService` with the new state.
+walls. Every change is audited by :class:`wall.walls.service.WallService` with the new state; its refusals are
+:mod:`wall.errors` kinds, answered by the one handler in :mod:`wall.api.errors`.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, Path, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from wall.access import Principal, current_principal, require_role
+from wall.access import current_principal, require
+from wall.api.common import Closed, error
 from wall.auth import grants
+from wall.auth.principal import Permission, Principal
+from wall.hall_settings import (
+    ALARM_TIMEOUT_DEFAULT_S,
+    ALARM_TIMEOUT_MAX_S,
+    ALARM_TIMEOUT_MIN_S,
+    TOUR_DEFAULT_S,
+    TOUR_MAX_S,
+    TOUR_MIN_S,
+    WALL_NAME,
+    WallSpec,
+)
 from wall.store.accounts import CameraGroup
-from wall.walls.service import KEEP, WallError, WallService
-from wall.walls.state import ALARM_TIMEOUT_DEFAULT_S, TOUR_DEFAULT_S, TOUR_MAX_S, TOUR_MIN_S, WallSpec
+from wall.walls.machine import KEEP
+from wall.walls.service import WallService
+from wall.walls.views import LayoutView, PresetSummary, WallSummary, WallView
 
 router = APIRouter(prefix="/api", tags=["walls"])
 Viewer = Annotated[Principal, Depends(current_principal)]
-Admin = Annotated[Principal, Depends(require_role("admin"))]
+Admin = Annotated[Principal, Depends(require(Permission.ADMINISTER))]
 WallName = Annotated[str, Path(pattern=r"^(@me|[a-z0-9][a-z0-9_-]{0,31})$")]
 PresetName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^/\x00-\x1f]+$")]
 TileIndex = Annotated[int, Path(ge=0, le=63)]
 CameraId = Annotated[str, Field(min_length=1, max_length=64)]
-ANSWERS: dict[int | str, dict[str, Any]] = {403: {"description": "may watch, not change"},
-                                            404: {"description": "no such wall, tile, camera or preset"},
-                                            409: {"description": "not in a state for this"},
+AlarmTimeout = Annotated[int, Field(ge=ALARM_TIMEOUT_MIN_S, le=ALARM_TIMEOUT_MAX_S)]
+ANSWERS: dict[int | str, dict[str, Any]] = {403: error("may watch, not change"),
+                                            404: error("no such wall, tile, camera or preset"),
+                                            409: error("not in a state for this"),
                                             422: {"description": "invalid input, or a tour with no camera"}}
 
 
-class TileIn(BaseModel):
+class TileIn(Closed):
     camera: CameraId | None = Field(default=None, description="The camera to show; null empties the tile.")
     pinned: bool | None = Field(default=None, description="Pinned tiles keep their camera through tours.")
 
 
-class LayoutIn(BaseModel):
+class LayoutIn(Closed):
     layout: str = Field(min_length=1, max_length=16)
 
 
-class OptionsIn(BaseModel):
+class OptionsIn(Closed):
     title: str | None = Field(default=None, min_length=1, max_length=60)
     alarms: bool | None = None
     alarm_tile: int | None = Field(default=None, ge=0, le=63, description="null: the layout's own alarm tile")
-    alarm_timeout: int | None = Field(default=None, ge=10, le=3600)
+    alarm_timeout: AlarmTimeout | None = None
 
 
-class TourIn(BaseModel):
+class TourIn(Closed):
     cameras: list[CameraId] = Field(default_factory=list, max_length=500)
     group: str | None = Field(default=None, min_length=1, max_length=64)
     interval: int = Field(default=TOUR_DEFAULT_S, ge=TOUR_MIN_S, le=TOUR_MAX_S)
     order: Literal["sequential", "random"] = "sequential"
 
 
-class PresetIn(BaseModel):
+class PresetIn(Closed):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[^/\x00-\x1f]+$")
 
 
-class CopyIn(BaseModel):
+class CopyIn(Closed):
     source: str = Field(default="@me", pattern=r"^(@me|[a-z0-9][a-z0-9_-]{0,31})$")
 
 
-class WallIn(BaseModel):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+class WallIn(Closed):
+    name: str = Field(pattern=WALL_NAME)
     title: str = Field(default="", max_length=60)
     layout: str = Field(default="2x2", min_length=1, max_length=16)
     cameras: list[CameraId] = Field(default_factory=list, max_length=64)
     alarms: bool = True
-    alarm_timeout: int = Field(default=ALARM_TIMEOUT_DEFAULT_S, ge=10, le=3600)
+    alarm_timeout: AlarmTimeout = ALARM_TIMEOUT_DEFAULT_S
+
+
+class CameraGroupView(BaseModel):
+    name: str
+    cameras: list[str] = Field(description="The members this user may see.")
 
 
 def walls_of(request: Request) -> WallService:
@@ -80,21 +100,14 @@ def walls_of(request: Request) -> WallService:
 Walls = Annotated[WallService, Depends(walls_of)]
 
 
-def _run(call: Any) -> Any:
-    try:
-        return call()
-    except WallError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
-
-
 @router.get("/layouts")
-def list_layouts(principal: Viewer, walls: Walls) -> list[dict[str, Any]]:
+def list_layouts(principal: Viewer, walls: Walls) -> list[LayoutView]:
     """Every layout the site offers (built-in and its own), with its grid and alarm tile."""
-    return [layout.model_dump() for layout in walls.layouts.values()]
+    return [LayoutView.of(layout) for layout in walls.machine.layouts.values()]
 
 
 @router.get("/camera-groups")
-def camera_groups(principal: Viewer, request: Request) -> list[dict[str, Any]]:
+def camera_groups(principal: Viewer, request: Request) -> list[CameraGroupView]:
     """Camera groups with the members this user may see (groups with none are left out) — for the camera picker
     and tours."""
     with request.app.state.db.session() as s:
@@ -102,102 +115,102 @@ def camera_groups(principal: Viewer, request: Request) -> list[dict[str, Any]]:
         for group in s.scalars(select(CameraGroup).order_by(CameraGroup.name)):
             members = [c for c in grants.group_members(s, group) if principal.may_view(c)]
             if members:
-                out.append({"name": group.name, "cameras": members})
+                out.append(CameraGroupView(name=group.name, cameras=members))
         return out
 
 
 @router.get("/walls")
-def list_walls(principal: Viewer, walls: Walls) -> list[dict[str, Any]]:
+def list_walls(principal: Viewer, walls: Walls) -> list[WallSummary]:
     """The shared walls and the user's own seat (``@me``)."""
     return walls.list_for(principal)
 
 
 @router.post("/walls", status_code=status.HTTP_201_CREATED, responses=ANSWERS)
-def create_wall(body: WallIn, admin: Admin, walls: Walls) -> dict[str, Any]:
+def create_wall(body: WallIn, admin: Admin, walls: Walls) -> WallView:
     spec = WallSpec(name=body.name, title=body.title, layout=body.layout, cameras=body.cameras, alarms=body.alarms,
                     alarm_timeout=body.alarm_timeout)
-    return _run(lambda: walls.create(admin, spec))  # type: ignore[no-any-return]
+    return walls.create(admin, spec)
 
 
 @router.delete("/walls/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=ANSWERS)
 def delete_wall(name: WallName, admin: Admin, walls: Walls) -> Response:
-    _run(lambda: walls.delete(admin, name))
+    walls.delete(admin, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/walls/{name}", responses=ANSWERS)
-def get_wall(name: WallName, principal: Viewer, walls: Walls) -> dict[str, Any]:
-    return _run(lambda: walls.view(name, principal))  # type: ignore[no-any-return]
+def get_wall(name: WallName, principal: Viewer, walls: Walls) -> WallView:
+    return walls.view(name, principal)
 
 
 @router.patch("/walls/{name}", responses=ANSWERS)
-def set_options(name: WallName, body: OptionsIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
+def set_options(name: WallName, body: OptionsIn, principal: Viewer, walls: Walls) -> WallView:
     tile = body.alarm_tile if "alarm_tile" in body.model_fields_set else KEEP
-    return _run(lambda: walls.set_options(name, principal, title=body.title, alarms=body.alarms,  # type: ignore
-                                          alarm_tile=tile, alarm_timeout=body.alarm_timeout))
+    return walls.set_options(name, principal, title=body.title, alarms=body.alarms, alarm_tile=tile,
+                             alarm_timeout=body.alarm_timeout)
 
 
 @router.put("/walls/{name}/layout", responses=ANSWERS)
-def set_layout(name: WallName, body: LayoutIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
-    return _run(lambda: walls.set_layout(name, principal, body.layout))  # type: ignore[no-any-return]
+def set_layout(name: WallName, body: LayoutIn, principal: Viewer, walls: Walls) -> WallView:
+    return walls.set_layout(name, principal, body.layout)
 
 
 @router.put("/walls/{name}/tiles/{index}", responses=ANSWERS)
-def set_tile(name: WallName, index: TileIndex, body: TileIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
+def set_tile(name: WallName, index: TileIndex, body: TileIn, principal: Viewer, walls: Walls) -> WallView:
     """Show a camera on a tile (or empty it), and pin or unpin the tile."""
-    return _run(lambda: walls.set_tile(name, principal, index, body.camera, body.pinned))  # type: ignore
+    return walls.set_tile(name, principal, index, body.camera, body.pinned)
 
 
 @router.post("/walls/{name}/push", responses=ANSWERS)
-def push_to_wall(name: WallName, body: CopyIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
+def push_to_wall(name: WallName, body: CopyIn, principal: Viewer, walls: Walls) -> WallView:
     """Show another wall's arrangement (by default the user's seat) on this one: 坐席推大屏."""
-    return _run(lambda: walls.copy_from(name, principal, body.source))  # type: ignore[no-any-return]
+    return walls.copy_from(name, principal, body.source)
 
 
 @router.post("/walls/{name}/tour", responses=ANSWERS)
-def start_tour(name: WallName, body: TourIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
+def start_tour(name: WallName, body: TourIn, principal: Viewer, walls: Walls) -> WallView:
     """Start (or replace) the wall's tour over a list of cameras or a camera group."""
-    return _run(lambda: walls.start_tour(name, principal, cameras=body.cameras, group=body.group,  # type: ignore
-                                         interval=body.interval, order=body.order))
+    return walls.start_tour(name, principal, cameras=body.cameras, group=body.group, interval=body.interval,
+                            order=body.order)
 
 
 @router.delete("/walls/{name}/tour", responses=ANSWERS)
-def stop_tour(name: WallName, principal: Viewer, walls: Walls) -> dict[str, Any]:
-    return _run(lambda: walls.stop_tour(name, principal))  # type: ignore[no-any-return]
+def stop_tour(name: WallName, principal: Viewer, walls: Walls) -> WallView:
+    return walls.stop_tour(name, principal)
 
 
 @router.post("/walls/{name}/tour/pause", responses=ANSWERS)
-def pause_tour(name: WallName, principal: Viewer, walls: Walls) -> dict[str, Any]:
-    return _run(lambda: walls.pause_tour(name, principal, True))  # type: ignore[no-any-return]
+def pause_tour(name: WallName, principal: Viewer, walls: Walls) -> WallView:
+    return walls.pause_tour(name, principal, True)
 
 
 @router.post("/walls/{name}/tour/resume", responses=ANSWERS)
-def resume_tour(name: WallName, principal: Viewer, walls: Walls) -> dict[str, Any]:
-    return _run(lambda: walls.pause_tour(name, principal, False))  # type: ignore[no-any-return]
+def resume_tour(name: WallName, principal: Viewer, walls: Walls) -> WallView:
+    return walls.pause_tour(name, principal, False)
 
 
 @router.post("/walls/{name}/alarm/ack", responses=ANSWERS)
-def acknowledge_alarm(name: WallName, principal: Viewer, walls: Walls) -> dict[str, Any]:
+def acknowledge_alarm(name: WallName, principal: Viewer, walls: Walls) -> WallView:
     """The operator has seen the alarm: the tile reverts and the next queued alarm (if any) shows."""
-    return _run(lambda: walls.acknowledge(name, principal))  # type: ignore[no-any-return]
+    return walls.acknowledge(name, principal)
 
 
 @router.get("/walls/{name}/presets", responses=ANSWERS)
-def list_presets(name: WallName, principal: Viewer, walls: Walls) -> list[dict[str, Any]]:
-    return _run(lambda: walls.presets(name, principal))  # type: ignore[no-any-return]
+def list_presets(name: WallName, principal: Viewer, walls: Walls) -> list[PresetSummary]:
+    return walls.presets(name, principal)
 
 
 @router.post("/walls/{name}/presets", status_code=status.HTTP_201_CREATED, responses=ANSWERS)
-def save_preset(name: WallName, body: PresetIn, principal: Viewer, walls: Walls) -> dict[str, Any]:
+def save_preset(name: WallName, body: PresetIn, principal: Viewer, walls: Walls) -> WallView:
     """Save the wall's arrangement (layout, tiles, pins, alarm tile, tour settings) under a name (预案)."""
-    return _run(lambda: walls.save_preset(name, principal, body.name))  # type: ignore[no-any-return]
+    return walls.save_preset(name, principal, body.name)
 
 
 @router.post("/walls/{name}/presets/{preset}/recall", responses=ANSWERS)
-def recall_preset(name: WallName, preset: PresetName, principal: Viewer, walls: Walls) -> dict[str, Any]:
-    return _run(lambda: walls.recall_preset(name, principal, preset))  # type: ignore[no-any-return]
+def recall_preset(name: WallName, preset: PresetName, principal: Viewer, walls: Walls) -> WallView:
+    return walls.recall_preset(name, principal, preset)
 
 
 @router.delete("/walls/{name}/presets/{preset}", responses=ANSWERS)
-def delete_preset(name: WallName, preset: PresetName, principal: Viewer, walls: Walls) -> dict[str, Any]:
-    return _run(lambda: walls.delete_preset(name, principal, preset))  # type: ignore[no-any-return]
+def delete_preset(name: WallName, preset: PresetName, principal: Viewer, walls: Walls) -> WallView:
+    return walls.delete_preset(name, principal, preset)

@@ -1,4 +1,4 @@
-"""The state of one wall, as stored and as pushed to its displays.
+"""The state of one wall, as stored and as the transitions of :mod:`wall.walls.machine` change it.
 
 A wall is server-side state so that every display of it (the hall's kiosk screens, operators' seat pages)
 shows the same thing and a restart brings it back: layout, which camera each tile shows, pinned tiles (left out
@@ -7,15 +7,22 @@ of tours), the running tour, the alarm tile and the alarm on show with its queue
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from streams.config import Strict
+from wall.hall_settings import (
+    ALARM_TIMEOUT_DEFAULT_S,
+    ALARM_TIMEOUT_MAX_S,
+    ALARM_TIMEOUT_MIN_S,
+    TOUR_DEFAULT_S,
+    TOUR_MAX_S,
+    TOUR_MIN_S,
+)
 
-TOUR_MIN_S, TOUR_MAX_S, TOUR_DEFAULT_S = 5, 300, 30
-ALARM_TIMEOUT_DEFAULT_S = 120
-ALARM_QUEUE_LIMIT = 50
+SYSTEM = "system"  # who changed a wall when no user did (seeding, tour steps, alarms); a tour nobody started
+
+TourOrder = Literal["sequential", "random"]
 
 
 class Tour(BaseModel):
@@ -24,13 +31,27 @@ class Tour(BaseModel):
     cameras: list[str] = Field(default_factory=list)
     group: str | None = None
     interval: int = Field(default=TOUR_DEFAULT_S, ge=TOUR_MIN_S, le=TOUR_MAX_S)
-    order: Literal["sequential", "random"] = "sequential"
+    order: TourOrder = "sequential"
     paused: bool = False
-    started_by: str = "system"
+    started_by: str = SYSTEM
     sequence: list[str] = Field(default_factory=list)  # this cycle's order (shuffled when random)
     position: int = 0  # index into sequence of the next camera to show
     next_at: float = 0.0
     remaining: float | None = None  # seconds left in the step when paused
+
+
+class TourSource(NamedTuple):
+    """Where a tour's cameras come from: its own list or a group, seen with its starter's grants. The service
+    resolves a source to cameras from the database *before* it takes the wall lock; the transitions look the
+    answer up by this key."""
+
+    cameras: tuple[str, ...]
+    group: str | None
+    started_by: str
+
+    @classmethod
+    def of(cls, tour: Tour) -> TourSource:
+        return cls(tuple(tour.cameras), tour.group, tour.started_by)
 
 
 class Alarm(BaseModel):
@@ -58,45 +79,30 @@ class WallState(BaseModel):
     pinned: list[int] = Field(default_factory=list)
     alarm_tile: int | None = None  # None: the layout's alarm tile
     alarms: bool = True  # does a new case pop up here?
-    alarm_timeout: int = Field(default=ALARM_TIMEOUT_DEFAULT_S, ge=10, le=3600)
+    alarm_timeout: int = Field(default=ALARM_TIMEOUT_DEFAULT_S, ge=ALARM_TIMEOUT_MIN_S, le=ALARM_TIMEOUT_MAX_S)
     tour: Tour | None = None
     alarm: Alarm | None = None
     queue: list[Alarm] = Field(default_factory=list)
     version: int = 0
     updated_at: float = 0.0
-    updated_by: str = "system"
+    updated_by: str = SYSTEM
 
 
-class WallSpec(Strict):
-    """A shared wall seeded from server.yaml ``walls:`` (created at first start; later changes live in the
-    database, so what operators set on the wall survives restarts)."""
+class TourSettings(BaseModel):
+    """A tour as a preset keeps it: what to step through and how, not where it has got to."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="Used in /wall/NAME.")
-    title: str = Field(default="", max_length=60, description="Shown on the page; default: the name.")
-    layout: str = Field(default="2x2", description="A built-in layout or one from layouts:.")
-    cameras: list[str] = Field(default_factory=list, description="Initial tiles, in order.")
-    alarms: bool = Field(default=True, description="New cases pop up on this wall's alarm tile.")
-    alarm_tile: int | None = Field(default=None, ge=0, description="Tile for the alarm; default: the layout's.")
-    alarm_timeout: int = Field(default=ALARM_TIMEOUT_DEFAULT_S, ge=10, le=3600,
-                               description="Seconds an unacknowledged alarm stays before the tile reverts.")
-    tour: TourSpec | None = Field(default=None, description="A tour that runs from the first start.")
+    cameras: list[str] = Field(default_factory=list)
+    group: str | None = None
+    interval: int = TOUR_DEFAULT_S
+    order: TourOrder = "sequential"
 
 
-class TourSpec(Strict):
-    cameras: list[str] = Field(default_factory=list, description="Cameras to step through (or group).")
-    group: str | None = Field(default=None, description="A camera group whose members the tour steps through.")
-    interval: int = Field(default=TOUR_DEFAULT_S, ge=TOUR_MIN_S, le=TOUR_MAX_S, description="Seconds per step.")
-    order: Literal["sequential", "random"] = "sequential"
+class Arrangement(BaseModel):
+    """What a preset (预案) keeps: the arrangement, not the alarm on show or the tour's progress. Stored as JSON in
+    ``wall_presets.state``; recalling it checks every index against the layout of the day."""
 
-
-WallSpec.model_rebuild()
-
-
-def preset_of(state: WallState) -> dict[str, Any]:
-    """What a preset (预案) keeps: the arrangement, not the alarm on show or the tour's progress."""
-    tour = None
-    if state.tour is not None:
-        tour = {"cameras": state.tour.cameras, "group": state.tour.group, "interval": state.tour.interval,
-                "order": state.tour.order}
-    return {"layout": state.layout, "tiles": state.tiles, "pinned": state.pinned, "alarm_tile": state.alarm_tile,
-            "tour": tour}
+    layout: str = ""
+    tiles: list[str | None] = Field(default_factory=list)
+    pinned: list[int] = Field(default_factory=list)
+    alarm_tile: int | None = None
+    tour: TourSettings | None = None

@@ -1,19 +1,45 @@
-"""Wall layouts are data: a grid of columns × rows and the cells that tiles occupy (a 1+N layout has one big
-cell). The built-ins cover what a command hall expects (domain.md §7): 1, 2×2, 3×3, 4×4, 1+5, 1+7 and 3×6 for
-the reference hall's 18-screen splicing wall; a site adds its own under ``layouts:`` in server.yaml.
+"""The command hall's own settings in server.yaml: wall layouts, the shared walls with their tours, the limits of
+tours and alarm pop-ups, and the reasons operators may give for rejecting a case.
+
+They live in one module on the ground floor of ``wall/`` because three layers read them: ``wall.config`` loads
+and checks them, ``wall.walls`` runs the walls they describe, ``wall.cases`` offers the reasons. Keeping them here
+lets every import point down (``config``, ``walls/``, ``cases/`` → this module → ``settings``), never back up.
+
+Layouts are data: a grid of columns × rows and the cells that tiles occupy (a 1+N layout has one big cell). The
+built-ins cover what a command hall expects (domain.md §7): 1, 2×2, 3×3, 4×4, 1+5, 1+7 and 3×6 for the reference
+hall's 18-screen splicing wall; a site adds its own under ``layouts:``.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, model_validator
 
-from streams.config import Strict
+from settings.model import Strict
 
+TOUR_MIN_S, TOUR_MAX_S, TOUR_DEFAULT_S = 5, 300, 30
+ALARM_TIMEOUT_MIN_S, ALARM_TIMEOUT_MAX_S, ALARM_TIMEOUT_DEFAULT_S = 10, 3600, 120
+WALL_NAME = r"^[a-z0-9][a-z0-9_-]{0,31}$"  # used in /wall/NAME
 GRID = re.compile(r"^(\d{1,2})x(\d{1,2})$")
-NAME = r"^[A-Za-z0-9][A-Za-z0-9+_-]{0,15}$"
+LAYOUT_NAME = r"^[A-Za-z0-9][A-Za-z0-9+_-]{0,15}$"
 MAX_TILES = 64  # a tile is a decoder in the browser; beyond this a wall is a mosaic, not a wall
+
+# Why operators reject auto-detected cases, seeded with the hard negatives vendors had to train away (domain.md
+# §2). Sites extend the list in server.yaml (``review.reject_reasons``); decisions become training labels.
+DEFAULT_REJECT_REASONS: dict[str, str] = {
+    "licensed_stall": "持证摊点/早餐车",
+    "abandoned_stall": "已收摊/无人摊点",
+    "inside_shop": "店内/橱窗商品",
+    "vendor_walking": "流动经过未停留",
+    "potted_plants": "盆栽绿植",
+    "fixed_object": "石头/雕塑/墙体等固定物",
+    "bin_not_overflowing": "垃圾桶未满溢",
+    "false_detection": "误检",
+    "duplicate": "重复案件",
+    "other": "其他",
+}
 
 
 class Cell(Strict):
@@ -29,7 +55,7 @@ class Layout(Strict):
     """A wall layout. Either ``grid: RxC`` (rows × columns of equal tiles) or ``columns``, ``rows`` and
     ``cells`` (for unequal splits). ``alarm_tile`` is where a new case pops up; by default the biggest tile."""
 
-    name: str = Field(pattern=NAME, description="Short name shown in the layout menu, e.g. 2x2, 1+5.")
+    name: str = Field(pattern=LAYOUT_NAME, description="Short name shown in the layout menu, e.g. 2x2, 1+5.")
     title: str = Field(default="", max_length=40, description="Longer label; default: the name.")
     grid: str | None = Field(default=None, description="Equal split, rows x columns, e.g. 3x6.")
     columns: int = Field(default=0, ge=0, le=16)
@@ -99,3 +125,25 @@ def layout_table(extra: list[Layout]) -> dict[str, Layout]:
     table = {layout.name: layout for layout in BUILT_IN}
     table.update({layout.name: layout for layout in extra})
     return table
+
+
+class TourSpec(Strict):
+    cameras: list[str] = Field(default_factory=list, description="Cameras to step through (or group).")
+    group: str | None = Field(default=None, description="A camera group whose members the tour steps through.")
+    interval: int = Field(default=TOUR_DEFAULT_S, ge=TOUR_MIN_S, le=TOUR_MAX_S, description="Seconds per step.")
+    order: Literal["sequential", "random"] = "sequential"
+
+
+class WallSpec(Strict):
+    """A shared wall seeded from server.yaml ``walls:`` (created at first start; later changes live in the
+    database, so what operators set on the wall survives restarts)."""
+
+    name: str = Field(pattern=WALL_NAME, description="Used in /wall/NAME.")
+    title: str = Field(default="", max_length=60, description="Shown on the page; default: the name.")
+    layout: str = Field(default="2x2", description="A built-in layout or one from layouts:.")
+    cameras: list[str] = Field(default_factory=list, description="Initial tiles, in order.")
+    alarms: bool = Field(default=True, description="New cases pop up on this wall's alarm tile.")
+    alarm_tile: int | None = Field(default=None, ge=0, description="Tile for the alarm; default: the layout's.")
+    alarm_timeout: int = Field(default=ALARM_TIMEOUT_DEFAULT_S, ge=ALARM_TIMEOUT_MIN_S, le=ALARM_TIMEOUT_MAX_S,
+                               description="Seconds an unacknowledged alarm stays before the tile reverts.")
+    tour: TourSpec | None = Field(default=None, description="A tour that runs from the first start.")
