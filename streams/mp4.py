@@ -13,7 +13,8 @@ CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"moof", b"traf", b"m
 VISUAL_SAMPLE_ENTRY_HEADER = 78  # bytes between a visual sample entry's header and its child boxes
 
 
-def iter_boxes(data: bytes | memoryview, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
+def iter_boxes(data: bytes | bytearray | memoryview, start: int = 0,
+               end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
     """Yield (type, payload_start, box_end) for each complete box in ``data[start:end]``."""
     end = len(data) if end is None else end
     pos = start

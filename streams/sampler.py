@@ -71,7 +71,7 @@ class FrameSampler:
         self.on_frame = on_frame
         self.width, self.height = width, height
         self._lock = threading.Lock()
-        self._decoder: av.CodecContext | None = None
+        self._decoder: av.VideoCodecContext | None = None
         self._epoch: Epoch | None = None
         self._next_due: float | None = None
         self._gop: float | None = None
@@ -106,6 +106,7 @@ class FrameSampler:
             if not self._decoding:
                 self.skipped += 1
                 return
+            assert item.packet.pts is not None  # PacketReader.packets() fills pts in
             self._arrivals[item.packet.pts] = item
             try:
                 frames = self._decode(item.packet)

@@ -182,6 +182,7 @@ class CameraSession:
             for packet in reader.packets():
                 if self._stop.is_set():
                     break
+                assert packet.pts is not None  # packets() fills pts in
                 item = TimedPacket(epoch, packet, time.time(), time.monotonic(),
                                    float(packet.pts * tb), bool(packet.is_keyframe))
                 h.on_packet(packet.size, item.keyframe, item.pts_s)

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final, cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import supervision as sv
 from trackers import ByteTrackTracker
 
 from streams.sampler import SampledFrame
+from vision.card import Family
 from vision.catalogue import Catalogue
 from vision.change_gate import ChangeGate
 from vision.clearance import ClearanceWatch
@@ -26,8 +30,26 @@ from vision.rules_config import CameraRules, ZoneConfig
 from vision.scene_guard import SceneGuard
 from vision.static_change import StaticChangeDetector
 
-PERSON = "person"
+PERSON: Final = "person"
 ANCHORS = {"bottom_center": sv.Position.BOTTOM_CENTER, "center": sv.Position.CENTER}
+
+
+def _rows(detections: sv.Detections, index: npt.NDArray[np.bool_]) -> sv.Detections:
+    """``detections[index]`` as Detections: supervision's ``__getitem__`` returns one union for row selections and
+    ``data`` keys alike."""
+    chosen = detections[index]
+    assert isinstance(chosen, sv.Detections)
+    return chosen
+
+
+def _anchors(detections: sv.Detections, position: sv.Position) -> npt.NDArray[np.floating]:
+    # supervision annotates anchor coordinates as NDArray[generic]: they are float pixel positions
+    return cast("npt.NDArray[np.floating]", detections.get_anchors_coordinates(position))
+
+
+def _xyxy(values: Iterable[float]) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return x1, y1, x2, y2
 
 
 @dataclass
@@ -42,7 +64,7 @@ class _Zone:
 
 
 class CameraAnalyzer:
-    def __init__(self, camera_id: str, rules: CameraRules, families: dict[str, list[str]], catalogue: Catalogue,
+    def __init__(self, camera_id: str, rules: CameraRules, families: Mapping[Family, list[str]], catalogue: Catalogue,
                  *, snapshot_quality: int = 85) -> None:
         self.camera_id = camera_id
         self.rules = rules
@@ -86,8 +108,11 @@ class CameraAnalyzer:
         if last is not None and self.frame_size is not None and len(last):
             width, height = self.frame_size
             names = last.data.get("class_name")
+            if names is None:
+                assert last.class_id is not None  # the detector gives every box a class id
+                names = [str(int(c)) for c in last.class_id]
             for i, (x1, y1, x2, y2) in enumerate(last.xyxy.tolist()):
-                label = str(names[i]) if names is not None else str(int(last.class_id[i]))
+                label = str(names[i])
                 boxes.append({"label": self.rules.class_map.get(label, label),
                               "confidence": round(float(last.confidence[i]), 3) if last.confidence is not None
                               else None,
@@ -107,7 +132,8 @@ class CameraAnalyzer:
                 static = StaticChangeDetector(zone.static_change, polygon.astype(np.float32), size)
             self.zones.append(_Zone(
                 config=zone, polygon=polygon,
-                area=sv.PolygonZone(polygon, triggering_anchors=(ANCHORS[zone.trigger],)),
+                # supervision annotates int64 only; it takes any integer polygon (np.asarray, then astype(int))
+                area=sv.PolygonZone(polygon, triggering_anchors=(ANCHORS[zone.trigger],)),  # type: ignore[arg-type]
                 places=PlaceTracker(zone, w), classes=classes, static=static, event_ids={},
             ))
 
@@ -183,20 +209,22 @@ class CameraAnalyzer:
 
     def _filter(self, zone: _Zone, detections: sv.Detections, classes: set[str]) -> sv.Detections:
         if len(detections) == 0 or not classes:
-            return detections[np.zeros(len(detections), bool)]
+            return _rows(detections, np.zeros(len(detections), bool))
         assert self.frame_size is not None
+        assert detections.confidence is not None  # the detector's and the static blobs' detections carry scores
         frame_area = float(self.frame_size[0] * self.frame_size[1])
-        names = detections.data["class_name"]
-        rel = detections.box_area / frame_area
+        names = np.asarray(detections.data["class_name"])
+        # supervision annotates box_area as NDArray[generic]: it is the boxes' float areas
+        rel = cast("npt.NDArray[np.floating]", detections.box_area) / frame_area
         keep = (
             np.isin(names.astype(str), list(classes))
             & (detections.confidence >= zone.config.min_score)
             & (rel >= zone.config.min_box) & (rel <= zone.config.max_box)
         )
-        chosen = detections[keep]
+        chosen = _rows(detections, keep)
         if len(chosen) == 0:
             return chosen
-        return chosen[zone.area.trigger(chosen)]
+        return _rows(chosen, zone.area.trigger(chosen))
 
     def _sightings(self, zone: _Zone, frame: SampledFrame,
                    detections: sv.Detections) -> list[tuple[tuple[float, float], np.ndarray, str]]:
@@ -208,10 +236,10 @@ class CameraAnalyzer:
                 objects = persons
             else:
                 objects = self._filter(zone, detections, zone.classes)
-                objects = objects[self._lingered(objects, persons, cfg.linger_distance)]
+                objects = _rows(objects, self._lingered(objects, persons, cfg.linger_distance))
         elif zone.static is not None:
             explain = self.families.get(PERSON, {PERSON}) | self.families.get("road_occupation", set())
-            names = detections.data.get("class_name", np.array([], dtype=object)).astype(str)
+            names = np.asarray(detections.data.get("class_name", np.array([], dtype=object))).astype(str)
             explained = detections.xyxy[np.isin(names, list(explain))] if len(detections) else np.zeros((0, 4))
             blobs = zone.static.update(frame.image, explained)
             if len(blobs) == 0:
@@ -219,22 +247,22 @@ class CameraAnalyzer:
             objects = sv.Detections(xyxy=blobs.astype(np.float32), confidence=np.ones(len(blobs), np.float32),
                                     class_id=np.full(len(blobs), -1),
                                     data={"class_name": np.array(["static change"] * len(blobs), dtype=object)})
-            objects = objects[zone.area.trigger(objects)]
+            objects = _rows(objects, zone.area.trigger(objects))
         else:
             objects = self._filter(zone, detections, zone.classes)
         if len(objects) == 0:
             return []
         points = objects.get_anchors_coordinates(anchor)
-        names = objects.data["class_name"]
-        return [((float(p[0]), float(p[1])), objects.xyxy[i].copy(), str(names[i])) for i, p in enumerate(points)]
+        labels = objects.data["class_name"]
+        return [((float(p[0]), float(p[1])), objects.xyxy[i].copy(), str(labels[i])) for i, p in enumerate(points)]
 
     @staticmethod
     def _lingered(objects: sv.Detections, persons: sv.Detections, distance: float) -> np.ndarray:
         """Objects with a person within ``distance`` object-sizes of them (a stall needs its vendor)."""
         if len(objects) == 0 or len(persons) == 0:
             return np.zeros(len(objects), bool)
-        centres = objects.get_anchors_coordinates(sv.Position.CENTER)[:, None, :]
-        feet = persons.get_anchors_coordinates(sv.Position.BOTTOM_CENTER)[None, :, :]
+        centres = _anchors(objects, sv.Position.CENTER)[:, None, :]
+        feet = _anchors(persons, sv.Position.BOTTOM_CENTER)[None, :, :]
         sizes = np.maximum(objects.xyxy[:, 2] - objects.xyxy[:, 0], objects.xyxy[:, 3] - objects.xyxy[:, 1])
         gap = np.linalg.norm(centres - feet, axis=2)
         return (gap <= distance * sizes[:, None]).any(axis=1)
@@ -251,10 +279,10 @@ class CameraAnalyzer:
         if change.kind == "cleared":
             zone.event_ids.pop(place.cell, None)
         entry = self.catalogue.get(cfg.code)
-        in_zone = detections[zone.area.trigger(detections)] if len(detections) else detections
+        in_zone = _rows(detections, zone.area.trigger(detections)) if len(detections) else detections
+        assert in_zone.confidence is not None  # the detector's and the static blobs' detections carry scores
         boxes = [
-            Box(str(in_zone.data["class_name"][i]), float(in_zone.confidence[i]),
-                tuple(float(v) for v in in_zone.xyxy[i]),  # type: ignore[arg-type]
+            Box(str(in_zone.data["class_name"][i]), float(in_zone.confidence[i]), _xyxy(in_zone.xyxy[i]),
                 int(in_zone.tracker_id[i]) if in_zone.tracker_id is not None and in_zone.tracker_id[i] >= 0 else None)
             for i in range(len(in_zone))
         ]
@@ -262,7 +290,7 @@ class CameraAnalyzer:
         return EventChange(
             kind=change.kind, event_id=event_id, camera_id=self.camera_id, zone_id=cfg.id, family=cfg.family,
             code=cfg.code, code_name=entry.name if entry else cfg.code, catalogue_version=self.catalogue.version,
-            place=place.key, place_box=tuple(float(v) for v in place.box),  # type: ignore[arg-type]
+            place=place.key, place_box=_xyxy(place.box),
             frame_size=self.frame_size, first_seen=frame.wall - since_first, t=frame.wall, t_stream=frame.pts_s,
             dwell=place.dwell, boxes=boxes, snapshot_jpeg=self._snapshot(zone, change, frame, boxes),
         )

@@ -139,5 +139,7 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou: float,
     if len(scores) == 0:
         return np.zeros(0, dtype=np.int64)
     xywh = np.concatenate((xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]), axis=1).astype(np.float64)
-    keep = cv2.dnn.NMSBoxesBatched(xywh, scores.astype(np.float32), class_ids.astype(np.int32), -1.0, float(iou))
+    # OpenCV's stubs say Sequence for the boxes, scores and classes; the binding takes numpy arrays (as cv::Mat)
+    keep = cv2.dnn.NMSBoxesBatched(xywh, scores.astype(np.float32), class_ids.astype(np.int32),  # type: ignore[arg-type]
+                                   -1.0, float(iou))
     return np.asarray(keep, dtype=np.int64).reshape(-1)[:max_det]

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from streams.ring import ClipUnavailable, PacketRing
 from streams.sampler import FrameSampler, SampledFrame
 from streams.source import Epoch, PacketReader, TimedPacket
 from vision.analyzer import CameraAnalyzer
+from vision.card import Family
 from vision.catalogue import Catalogue
 from vision.events import EventChange
 from vision.pipeline import AnalysisPipeline, Detects
@@ -47,7 +48,7 @@ def store_evidence(out_dir: Path, data: bytes, suffix: str) -> Path:
 class Replay:
     """Drive one clip through the pipeline; iterate :meth:`run` for event changes as they happen."""
 
-    def __init__(self, clip: Path, rules: CameraRules, detector: Detects, families: dict[str, list[str]],
+    def __init__(self, clip: Path, rules: CameraRules, detector: Detects, families: Mapping[Family, list[str]],
                  catalogue: Catalogue, *, interval: float = 2.0, width: int = 640, realtime: bool = False,
                  out_dir: Path | None = None, camera_id: str = "replay", start_wall: float | None = None,
                  progress: Callable[[float, float], None] | None = None) -> None:
@@ -77,6 +78,7 @@ class Replay:
         last_pts = 0.0
         try:
             for packet in reader.packets():
+                assert packet.pts is not None  # packets() fills pts in
                 pts_s = float(packet.pts * info.time_base)
                 last_pts = pts_s
                 item = TimedPacket(epoch, packet, self.start_wall + pts_s, pts_s, pts_s, bool(packet.is_keyframe))
