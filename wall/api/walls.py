@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Path, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from wall.access import current_principal, require
 from wall.api.common import Closed, error
+from wall.api.deps import Parts
 from wall.auth import grants
 from wall.auth.principal import Permission, Principal
 from wall.hall_settings import (
@@ -93,8 +94,8 @@ class CameraGroupView(BaseModel):
     cameras: list[str] = Field(description="The members this user may see.")
 
 
-def walls_of(request: Request) -> WallService:
-    return request.app.state.walls  # type: ignore[no-any-return]
+def walls_of(parts: Parts) -> WallService:
+    return parts.walls
 
 
 Walls = Annotated[WallService, Depends(walls_of)]
@@ -107,10 +108,10 @@ def list_layouts(principal: Viewer, walls: Walls) -> list[LayoutView]:
 
 
 @router.get("/camera-groups")
-def camera_groups(principal: Viewer, request: Request) -> list[CameraGroupView]:
+def camera_groups(principal: Viewer, parts: Parts) -> list[CameraGroupView]:
     """Camera groups with the members this user may see (groups with none are left out) — for the camera picker
     and tours."""
-    with request.app.state.db.session() as s:
+    with parts.db.session() as s:
         out = []
         for group in s.scalars(select(CameraGroup).order_by(CameraGroup.name)):
             members = [c for c in grants.group_members(s, group) if principal.may_view(c)]
