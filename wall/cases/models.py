@@ -1,0 +1,147 @@
+"""The case loop's values as they leave the desk: the queue row, the full record with its history and evidence,
+a page of rows, and the notices pushed over ``/ws/wall``.
+
+Models rather than dicts so that the routes declare them (``/openapi.json`` documents the desk's central entity)
+and the walls, the video check and the broadcaster read fields a type checker follows. The field names and
+formats are the wire format the pages (``desk*.js``, ``wall-alarm.js``) read, so they keep the names the API has
+always had (``camera``, ``zone``, not the columns' ``camera_id``, ``zone_id``). Times go out as ISO 8601 with an
+explicit ``+00:00``: a browser reads a bare time as local, and SQLite hands back naive datetimes of what was
+stored as UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, PlainSerializer, WithJsonSchema
+
+from vision.events import Box
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # we only ever store UTC
+
+
+UtcTime = Annotated[
+    datetime, AfterValidator(_utc),
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),  # "+00:00", as the pages have it
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class _Record(BaseModel):
+    """Read from the ORM rows by attribute; a name that differs from its column says so in ``validation_alias``."""
+
+    model_config = ConfigDict(from_attributes=True, validate_by_name=True, validate_by_alias=True)
+
+
+class CaseSummary(_Record):
+    """A case as the queue, the wall's alarm pop-up and the decision answers show it."""
+
+    id: int
+    event_id: str = Field(description="The vision event that raised the case.")
+    status: str
+    source: str
+    camera: str = Field(validation_alias="camera_id")
+    camera_name: str
+    zone: str = Field(validation_alias="zone_id")
+    family: str
+    place: str
+    place_box: list[float]
+    code: str
+    code_name: str
+    catalogue_version: str
+    grid_code: str | None
+    street: str | None
+    community: str | None
+    address: str | None
+    lon: float | None
+    lat: float | None
+    description: str
+    boxes: list[Box] = Field(description="What the detector saw at the last change of the event.")
+    first_seen: UtcTime
+    last_seen: UtcTime
+    raised_at: UtcTime
+    updated_at: UtcTime
+    decided_by: str | None
+    decided_at: UtcTime | None
+    note: str | None
+    reject_reason: str | None
+    merged_into: int | None
+    department: str | None
+    dispatched_at: UtcTime | None
+    verified_at: UtcTime | None
+    closed_at: UtcTime | None
+
+
+class CaseHistoryEntry(_Record):
+    """One row of a case's append-only history: who did what, when, from which state to which."""
+
+    at: UtcTime
+    actor: str
+    action: str
+    before: str | None
+    after: str | None
+    detail: dict[str, JsonValue] = Field(description="What the action recorded (its fields depend on the action).")
+
+
+class EvidenceLink(BaseModel):
+    kind: str = Field(description="snapshot, clip or after_snapshot")
+    url: str
+    size: int
+    at: UtcTime
+
+
+class CaseDetail(CaseSummary):
+    """A case with its history and evidence: what the desk's detail pane shows."""
+
+    events: list[CaseHistoryEntry]
+    evidence: list[EvidenceLink]
+
+
+class CasePage(BaseModel):
+    total: int
+    items: list[CaseSummary]
+
+
+class CaseNotice(BaseModel):
+    """Told to the desk's listeners after the commit, and pushed over ``/ws/wall`` to those who may see the camera:
+    a case raised or seen again (``case_updated``), decided by an operator, or moved on by the platform or a
+    close."""
+
+    type: Literal["case_raised", "case_updated", "case_decided"]
+    case: CaseSummary
+
+
+class PlatformCamera(BaseModel):
+    id: str
+    name: str
+    national_id: str | None
+
+
+class PlatformRecord(BaseModel):
+    """What the city's case platform receives for a confirmed case (domain.md §3's minimum record); the outbox
+    stores it with the message and adds the evidence when it sends."""
+
+    id: str
+    source: str
+    major_code: str
+    minor_code: str
+    code: str
+    code_name: str
+    major_name: str
+    catalogue_version: str
+    grid_code: str | None
+    street: str | None
+    community: str | None
+    address: str | None
+    lon: float | None
+    lat: float | None
+    camera: PlatformCamera
+    description: str
+    discovered_at: UtcTime
+    confirmed_at: UtcTime | None
+    confirmed_by: str | None
+    note: str | None
+    status: str
