@@ -86,13 +86,13 @@ class CameraRegistry:
         """The camera's rules as analytics.yaml has them (no entry: no zones)."""
         return self._rules.get(camera_id) or CameraRules()
 
-    def put_camera(self, camera: CameraConfig) -> RegistryChange:
+    def put_camera(self, camera: CameraConfig) -> CameraAdded | CameraChanged:
         """A camera added or changed in cameras.yaml; its rules stay as they are."""
         with self._change:
             before = self._cameras.get(camera.id)
             rules = self.rules(camera.id)
-            change: RegistryChange = (CameraAdded(camera=camera, rules=rules) if before is None
-                                      else CameraChanged(before=before, camera=camera, rules=rules))
+            change: CameraAdded | CameraChanged = (CameraAdded(camera=camera, rules=rules) if before is None
+                                                   else CameraChanged(before=before, camera=camera, rules=rules))
             cameras = dict(self._cameras)
             cameras[camera.id] = camera
             self._cameras = cameras  # replaced, never changed in place: readers on other threads see one or other
