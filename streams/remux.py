@@ -65,7 +65,7 @@ class _Sink:
 class LiveViewer:
     """One viewer's outbox, filled by the camera thread and drained by the viewer's own (async) sender."""
 
-    def __init__(self, max_seconds: float, notify: Callable[[], None] | None = None,
+    def __init__(self, max_seconds: float, notify: Callable[[], object] | None = None,
                  from_cache: bool = True) -> None:
         self.max_seconds = max_seconds
         # False: start at the camera's next keyframe instead of the cached GOP (what go2rtc and Frigate do; kept

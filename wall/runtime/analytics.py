@@ -52,7 +52,7 @@ class SiteAnalytics:
                                                  width=SAMPLE_WIDTH,
                                                  max_interval=cameras[cam_id].analysis_max_interval)
         self.recent: deque[EventChange] = deque(maxlen=RECENT_EVENTS)
-        self.listeners: list[Callable[[EventChange], None]] = []
+        self.listeners: list[Callable[[EventChange], object]] = []
         self._clips: list[EventChange] = []
         self._lock = threading.Lock()
         self._swap = threading.Lock()  # one rule change at a time (update_rules)

@@ -24,7 +24,7 @@ from vision.events import EventChange
 from wall.runtime.models import AnalyticsCounters, CameraStatus, Clip, LiveItem, Overlay, PlaceCheck
 from wall.runtime.registry import RegistryChange
 
-EventListener = Callable[[EventChange], None]
+EventListener = Callable[[EventChange], object]  # what a listener returns is ignored
 BatchListener = Callable[[int, float], None]  # frames in one detector call, its seconds
 
 
