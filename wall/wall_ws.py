@@ -4,7 +4,8 @@ every change of a shared wall (``{"type": "wall", "wall": …}``).
 The case desk and the wall service tell the broadcaster from their own threads *after* the commit; each
 connected user gets only the messages about cameras they may see (checked at send time, so a revoked grant stops
 the flow at once). A wall change is published as a function of the user and rendered at send time, so each
-user's copy leaves out the cameras they may not see.
+user's copy leaves out the cameras they may not see. Notices travel as models and become JSON only here, at
+the socket.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
+from pydantic import BaseModel
 
-from wall.access import Principal
+from wall.auth.principal import Principal
+from wall.cases.models import CaseNotice
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 500  # a stuck client loses old notices, never the server's memory
-Render = Callable[[Principal], dict[str, Any] | None]
-Notice = dict[str, Any] | Render
+Render = Callable[[Principal], BaseModel | None]  # a wall change, rendered for each user (wall.walls.views)
+Notice = BaseModel | Render
 
 
 @dataclass(eq=False)
@@ -44,7 +46,7 @@ class WallBroadcaster:
         self.loop.call_soon_threadsafe(self._fan_out, message)
 
     def _fan_out(self, message: Notice) -> None:
-        camera = None if callable(message) else (message.get("case") or {}).get("camera")
+        camera = _camera(message)
         for client in list(self.clients):
             if camera is not None and not client.principal.may_view(camera):
                 continue
@@ -81,9 +83,9 @@ class WallBroadcaster:
                 message = notice(client.principal) if callable(notice) else notice
                 if message is None:
                     continue
-                camera = (message.get("case") or {}).get("camera")
+                camera = _camera(message)
                 if camera is None or client.principal.may_view(camera):
-                    await websocket.send_json(message)
+                    await websocket.send_json(message.model_dump(mode="json"))
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
             pass
         finally:
@@ -91,6 +93,11 @@ class WallBroadcaster:
             if getter is not None:
                 getter.cancel()
             self.clients.discard(client)
+
+
+def _camera(message: Notice) -> str | None:
+    """The camera a notice is about, for the grant check; None for one rendered per user (already filtered)."""
+    return message.case.camera if isinstance(message, CaseNotice) else None
 
 
 async def _drain(websocket: WebSocket) -> None:
