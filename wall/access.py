@@ -3,32 +3,33 @@ goes through here.
 
 - A request is authenticated by its session cookie (an opaque token; see ``wall.auth.sessions``); no cookie, an
   unknown, expired or ended session, or a locked or disabled account is 401 on HTTP and close code 4401 on a
-  WebSocket. Roles are checked with ``require_role``.
+  WebSocket. What a role may do is ``wall.auth.principal``'s table, checked with ``require``.
 - The cameras a principal may see are resolved from the grants at every request (``wall.auth.grants``), so a
   grant change takes effect at once; an open live WebSocket re-checks every second (``LiveAccess``) and is
   closed with 4403 when its camera is no longer granted.
 - A camera the principal may not see is answered exactly like one that does not exist (404, same body).
 - State-changing requests (POST, PUT, PATCH, DELETE) and every WebSocket handshake must come from the wall's own
   Origin or one in ``server.allowed_origins`` (cross-site request forgery, cross-site WebSocket hijacking).
-- Camera URLs never leave the server, not even inside an error message (:func:`public_error`).
+- Camera URLs never leave the server, not even inside an error message (``settings.secrets.public_error``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, status
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from streams.session import CameraSession
 from wall.auth import audit, grants, sessions
+from wall.auth.principal import Permission, Principal, Role
 from wall.config import SecuritySettings
+from wall.errors import DomainError
 from wall.store.accounts import LoginSession, User, utcnow
 from wall.store.db import Database
 
@@ -38,31 +39,10 @@ NOT_FOUND = "camera not found"
 NOT_AUTHENTICATED = "not authenticated"
 FORBIDDEN = "forbidden"
 ORIGIN_REFUSED = "origin not allowed"
-CAMERA_URL = "<camera url>"
 WS_NOT_AUTHENTICATED = 4401  # no session, or it ended (logout, timeout, lock, password change)
 WS_FORBIDDEN = 4403  # the camera is no longer granted
 WS_NOT_FOUND = 4404
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"<>]*", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking: the user, their role, the cameras they may view right now, and the session it came from."""
-
-    name: str
-    role: str = "viewer"
-    all_cameras: bool = False
-    cameras: frozenset[str] = frozenset()
-    session_id: int | None = None
-    address: str | None = None
-
-    def may_view(self, camera_id: str) -> bool:
-        return self.all_cameras or camera_id in self.cameras
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 # -- resolving a session ------------------------------------------------------------------------------------
@@ -75,7 +55,7 @@ def client_address(conn: HTTPConnection) -> str:
 
 
 def _camera_ids(app: FastAPI) -> list[str]:
-    return [s.id for s in app.state.hub]
+    return [c.id for c in app.state.services.registry.cameras() if c.enabled]  # the running ones
 
 
 def _principal(db_session: Any, app: FastAPI, row: LoginSession, user: User, address: str | None,
@@ -92,10 +72,10 @@ def _principal(db_session: Any, app: FastAPI, row: LoginSession, user: User, add
         return None
     if touch and sessions.touch_due(row, settings, now):
         row.last_seen_at = now
-    if user.role == "admin":
-        return Principal(user.name, user.role, all_cameras=True, session_id=row.id, address=address)
-    cameras = grants.visible_cameras(db_session, user, _camera_ids(app))
-    return Principal(user.name, user.role, cameras=cameras, session_id=row.id, address=address)
+    principal = Principal(user.name, Role(user.role), session_id=row.id, address=address)
+    if principal.may(Permission.ALL_CAMERAS):
+        return replace(principal, all_cameras=True)
+    return replace(principal, cameras=grants.visible_cameras(db_session, user, _camera_ids(app)))
 
 
 def principal_from_token(app: FastAPI, token: str | None, address: str | None) -> Principal | None:
@@ -136,14 +116,13 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
-def require_role(*roles: str) -> Callable[[Principal], Principal]:
-    """Dependency factory: the principal if their role is one of ``roles`` (admins always pass), else 403.
-
-    ``Admin = Annotated[Principal, Depends(require_role("admin"))]``.
+def require(permission: Permission) -> Callable[[Principal], Principal]:
+    """Dependency factory: the principal if their role has ``permission`` (``wall.auth.principal.PERMISSIONS``),
+    else 403. ``Admin = Annotated[Principal, Depends(require(Permission.ADMINISTER))]``.
     """
 
     def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if principal.role != "admin" and principal.role not in roles:
+        if not principal.may(permission):
             raise HTTPException(status.HTTP_403_FORBIDDEN, FORBIDDEN)
         return principal
 
@@ -176,6 +155,32 @@ def audit_action(request: HTTPConnection, principal: Principal, action: str, tar
     with db.session() as s:
         audit.record(s, user=principal.name, action=action, target=target, success=success,
                      address=principal.address or client_address(request), detail=detail)
+
+
+@dataclass
+class Attempt:
+    """What a refused change is audited as; a route that makes several changes moves ``action`` along."""
+
+    action: str
+    target: str
+
+
+def _reason(exc: DomainError) -> dict[str, Any]:
+    return {"reason": exc.message}
+
+
+@contextmanager
+def audit_refusal(request: HTTPConnection, principal: Principal, action: str, target: str,
+                  why: Callable[[DomainError], dict[str, Any]] = _reason) -> Iterator[Attempt]:
+    """Audit a change the domain refuses, then let the error go on to ``wall.api.errors`` for the answer.
+    Open the unit of work inside (``with audit_refusal(…) as attempt, db.session() as s:``): it has rolled
+    back by the time the refusal is recorded, in a transaction of its own."""
+    attempt = Attempt(action, target)
+    try:
+        yield attempt
+    except DomainError as exc:
+        audit_action(request, principal, attempt.action, attempt.target, False, why(exc))
+        raise
 
 
 class LiveAccess:
@@ -252,23 +257,3 @@ class OriginGuard:
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
-
-
-# -- cameras ------------------------------------------------------------------------------------------------
-
-
-def visible_sessions(principal: Principal, sessions_: list[CameraSession]) -> list[CameraSession]:
-    return [s for s in sessions_ if principal.may_view(s.id)]
-
-
-def camera_or_404(principal: Principal, session: CameraSession | None) -> CameraSession:
-    if session is None or not principal.may_view(session.id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-    return session
-
-
-def public_error(message: str | None) -> str | None:
-    """A camera error as a client may see it: every URL in it replaced, because FFmpeg quotes the camera's
-    URL in its messages and even with the password redacted (``rtsp://***@host:port/path``) the address of a
-    camera on the police network is not for the browser."""
-    return None if message is None else _URL.sub(CAMERA_URL, message)

@@ -16,15 +16,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from wall.access import Principal, require_role
-from wall.api.common import ADMIN_ONLY, Closed, error, http_error
+from wall.access import audit_refusal, require
+from wall.api.common import ADMIN_ONLY, Closed, error
 from wall.auth import audit, grants, passwords, sessions, throttle, users
-from wall.auth.errors import AccessError
-from wall.store.accounts import ROLES, AuditEntry, CameraGroup, Grant, LoginSession, User, utcnow
+from wall.auth.principal import Permission, Principal, Role
+from wall.store.accounts import AuditEntry, CameraGroup, Grant, LoginSession, User, utcnow
 
 router = APIRouter(prefix="/api", tags=["admin"], responses=ADMIN_ONLY)
-Admin = Annotated[Principal, Depends(require_role("admin"))]
-ROLE_PATTERN = "^(" + "|".join(ROLES) + ")$"
+Admin = Annotated[Principal, Depends(require(Permission.ADMINISTER))]
 NOT_FOUND = {404: error("no such user, group, grant or session")}
 BAD = {400: error("invalid (the message says why)")}
 CONFLICT = {409: error("conflicts with the current state (exists, last admin, group from cameras.yaml)")}
@@ -47,12 +46,12 @@ class UserOut(BaseModel):
 
 class UserCreate(Closed):
     name: str = Field(min_length=1, max_length=64, pattern=grants.USER_NAME.pattern)
-    role: str = Field(pattern=ROLE_PATTERN)
+    role: Role
     password: str = Field(min_length=1, max_length=passwords.MAX_LENGTH)
 
 
 class UserPatch(Closed):
-    role: str | None = Field(default=None, pattern=ROLE_PATTERN)
+    role: Role | None = None
     locked: bool | None = Field(default=None, description="true locks (sessions end), false unlocks (also after "
                                 "failed logins)")
     disabled: bool | None = Field(default=None, description="true disables (as DELETE does), false enables again")
@@ -131,13 +130,6 @@ def _record(s: Session, admin: Principal, action: str, target: str, success: boo
                  detail=detail)
 
 
-def _failed(request: Request, admin: Principal, action: str, target: str, exc: AccessError) -> HTTPException:
-    """Audit a refused change (in its own transaction: the change's was rolled back) and answer it."""
-    with request.app.state.db.session() as s:
-        _record(s, admin, action, target, False, {"reason": exc.message})
-    return http_error(exc)
-
-
 def _user_out(s: Session, user: User) -> UserOut:
     count = s.scalar(select(func.count()).select_from(LoginSession).where(
         LoginSession.user_id == user.id, LoginSession.expires_at > utcnow())) or 0
@@ -162,22 +154,16 @@ def list_users(admin: Admin, request: Request) -> list[UserOut]:
 @router.post("/users", status_code=status.HTTP_201_CREATED, responses={**BAD, **CONFLICT})
 def create_user(body: UserCreate, admin: Admin, request: Request) -> UserOut:
     target = f"user:{body.name}"
-    try:
-        with request.app.state.db.session() as s:
-            user = users.create_user(s, body.name, body.role, body.password, request.app.state.security)
-            _record(s, admin, "user.create", target, detail={"role": body.role})
-            return _user_out(s, user)
-    except AccessError as exc:
-        raise _failed(request, admin, "user.create", target, exc) from None
+    with audit_refusal(request, admin, "user.create", target), request.app.state.db.session() as s:
+        user = users.create_user(s, body.name, body.role, body.password, request.app.state.security)
+        _record(s, admin, "user.create", target, detail={"role": body.role})
+        return _user_out(s, user)
 
 
 @router.get("/users/{name}", responses=NOT_FOUND)
 def get_user(name: str, admin: Admin, request: Request) -> UserOut:
     with request.app.state.db.session() as s:
-        try:
-            return _user_out(s, users.find_user(s, name))
-        except AccessError as exc:
-            raise http_error(exc) from None
+        return _user_out(s, users.find_user(s, name))
 
 
 @router.patch("/users/{name}", responses={**NOT_FOUND, **BAD, **CONFLICT})
@@ -185,60 +171,50 @@ def update_user(name: str, body: UserPatch, admin: Admin, request: Request) -> U
     """Change role, lock or unlock, disable or enable, or set a new password — each audited on its own."""
     target = f"user:{name}"
     settings = request.app.state.security
-    action = "user.update"
-    try:
-        with request.app.state.db.session() as s:
-            user = users.find_user(s, name)
-            if body.role is not None and body.role != user.role:
-                action = "user.role"
-                before = user.role
-                users.set_role(s, user, body.role)
-                _record(s, admin, action, target, detail={"from": before, "to": body.role})
-            if body.locked is True:
-                action = "user.lock"
-                ended = users.lock(s, user)
-                _record(s, admin, action, target, detail={"sessions_ended": ended})
-            elif body.locked is False:
-                action = "user.unlock"
-                users.unlock(s, user)
-                _record(s, admin, action, target)
-            if body.disabled is True:
-                action = "user.disable"
-                ended = users.disable(s, user)
-                _record(s, admin, action, target, detail={"sessions_ended": ended})
-            elif body.disabled is False:
-                action = "user.enable"
-                users.enable(s, user)
-                _record(s, admin, action, target)
-            if body.password is not None:
-                action = "user.password"
-                ended = users.set_password(s, user, body.password, settings)
-                _record(s, admin, action, target, detail={"sessions_ended": ended, "by": "admin"})
-            return _user_out(s, user)
-    except AccessError as exc:
-        raise _failed(request, admin, action, target, exc) from None
+    with audit_refusal(request, admin, "user.update", target) as attempt, request.app.state.db.session() as s:
+        user = users.find_user(s, name)
+        if body.role is not None and body.role != user.role:
+            attempt.action = "user.role"
+            before = user.role
+            users.set_role(s, user, body.role)
+            _record(s, admin, attempt.action, target, detail={"from": before, "to": body.role})
+        if body.locked is True:
+            attempt.action = "user.lock"
+            ended = users.lock(s, user)
+            _record(s, admin, attempt.action, target, detail={"sessions_ended": ended})
+        elif body.locked is False:
+            attempt.action = "user.unlock"
+            users.unlock(s, user)
+            _record(s, admin, attempt.action, target)
+        if body.disabled is True:
+            attempt.action = "user.disable"
+            ended = users.disable(s, user)
+            _record(s, admin, attempt.action, target, detail={"sessions_ended": ended})
+        elif body.disabled is False:
+            attempt.action = "user.enable"
+            users.enable(s, user)
+            _record(s, admin, attempt.action, target)
+        if body.password is not None:
+            attempt.action = "user.password"
+            ended = users.set_password(s, user, body.password, settings)
+            _record(s, admin, attempt.action, target, detail={"sessions_ended": ended, "by": "admin"})
+        return _user_out(s, user)
 
 
 @router.delete("/users/{name}", status_code=status.HTTP_204_NO_CONTENT, responses={**NOT_FOUND, **CONFLICT})
 def disable_user(name: str, admin: Admin, request: Request) -> Response:
     """Disable the account (it cannot log in, its sessions end). Rows stay for the audit trail."""
     target = f"user:{name}"
-    try:
-        with request.app.state.db.session() as s:
-            ended = users.disable(s, users.find_user(s, name))
-            _record(s, admin, "user.disable", target, detail={"sessions_ended": ended})
-    except AccessError as exc:
-        raise _failed(request, admin, "user.disable", target, exc) from None
+    with audit_refusal(request, admin, "user.disable", target), request.app.state.db.session() as s:
+        ended = users.disable(s, users.find_user(s, name))
+        _record(s, admin, "user.disable", target, detail={"sessions_ended": ended})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/users/{name}/sessions", responses=NOT_FOUND)
 def list_sessions(name: str, admin: Admin, request: Request) -> list[SessionOut]:
     with request.app.state.db.session() as s:
-        try:
-            user = users.find_user(s, name)
-        except AccessError as exc:
-            raise http_error(exc) from None
+        user = users.find_user(s, name)
         return [SessionOut(id=r.id, created_at=r.created_at, last_seen_at=r.last_seen_at, expires_at=r.expires_at,
                            address=r.address, user_agent=r.user_agent, current=r.id == admin.session_id)
                 for r in sessions.active(s, user.id, request.app.state.security)]
@@ -248,10 +224,7 @@ def list_sessions(name: str, admin: Admin, request: Request) -> list[SessionOut]
 def end_sessions(name: str, admin: Admin, request: Request) -> Response:
     """End every session of the user (they must log in again; open live views close within a second)."""
     with request.app.state.db.session() as s:
-        try:
-            user = users.find_user(s, name)
-        except AccessError as exc:
-            raise http_error(exc) from None
+        user = users.find_user(s, name)
         ended = sessions.end_all(s, user.id)
         _record(s, admin, "session.end", f"user:{name}", detail={"sessions_ended": ended})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -285,57 +258,45 @@ def list_groups(admin: Admin, request: Request) -> list[GroupOut]:
 @router.post("/groups", status_code=status.HTTP_201_CREATED, responses={**BAD, **CONFLICT})
 def create_group(body: GroupIn, admin: Admin, request: Request) -> GroupOut:
     target = f"group:{body.name}"
-    try:
-        with request.app.state.db.session() as s:
-            group = grants.create_group(s, body.name, body.cameras, _camera_ids(request))
-            _record(s, admin, "group.create", target, detail={"cameras": sorted(set(body.cameras))})
-            return _group_out(s, group)
-    except AccessError as exc:
-        raise _failed(request, admin, "group.create", target, exc) from None
+    with audit_refusal(request, admin, "group.create", target), request.app.state.db.session() as s:
+        group = grants.create_group(s, body.name, body.cameras, _camera_ids(request))
+        _record(s, admin, "group.create", target, detail={"cameras": sorted(set(body.cameras))})
+        return _group_out(s, group)
 
 
 @router.put("/groups/{name:path}", responses={**NOT_FOUND, **BAD, **CONFLICT})
 def update_group(name: str, body: GroupCameras, admin: Admin, request: Request) -> GroupOut:
     """Set an admin-made group's cameras (groups from cameras.yaml follow the file)."""
     target = f"group:{name}"
-    try:
-        with request.app.state.db.session() as s:
-            group = grants.update_group(s, name, body.cameras, _camera_ids(request))
-            _record(s, admin, "group.update", target, detail={"cameras": sorted(set(body.cameras))})
-            return _group_out(s, group)
-    except AccessError as exc:
-        raise _failed(request, admin, "group.update", target, exc) from None
+    with audit_refusal(request, admin, "group.update", target), request.app.state.db.session() as s:
+        group = grants.update_group(s, name, body.cameras, _camera_ids(request))
+        _record(s, admin, "group.update", target, detail={"cameras": sorted(set(body.cameras))})
+        return _group_out(s, group)
 
 
 @router.patch("/groups/{name:path}", responses={**NOT_FOUND, **BAD, **CONFLICT})
 def patch_group(name: str, body: GroupPatch, admin: Admin, request: Request) -> GroupOut:
     """Rename an admin-made group (its grants follow the new name) and/or set its cameras, in one unit of work."""
-    target, action = f"group:{name}", "group.update"
-    try:
-        with request.app.state.db.session() as s:
-            group = grants.find_group(s, name)
-            if body.cameras is not None:
-                group = grants.update_group(s, name, body.cameras, _camera_ids(request))
-                _record(s, admin, action, target, detail={"cameras": sorted(set(body.cameras))})
-            if body.name is not None and body.name != name:
-                action = "group.rename"
-                group = grants.rename_group(s, name, body.name)
-                _record(s, admin, action, f"group:{body.name}", detail={"from": name})
-            return _group_out(s, group)
-    except AccessError as exc:
-        raise _failed(request, admin, action, target, exc) from None
+    target = f"group:{name}"
+    with audit_refusal(request, admin, "group.update", target) as attempt, request.app.state.db.session() as s:
+        group = grants.find_group(s, name)
+        if body.cameras is not None:
+            group = grants.update_group(s, name, body.cameras, _camera_ids(request))
+            _record(s, admin, attempt.action, target, detail={"cameras": sorted(set(body.cameras))})
+        if body.name is not None and body.name != name:
+            attempt.action = "group.rename"
+            group = grants.rename_group(s, name, body.name)
+            _record(s, admin, attempt.action, f"group:{body.name}", detail={"from": name})
+        return _group_out(s, group)
 
 
 @router.delete("/groups/{name:path}", status_code=status.HTTP_204_NO_CONTENT, responses={**NOT_FOUND, **CONFLICT})
 def delete_group(name: str, admin: Admin, request: Request) -> Response:
     """Delete an admin-made group and every grant of it."""
     target = f"group:{name}"
-    try:
-        with request.app.state.db.session() as s:
-            removed = grants.delete_group(s, name)
-            _record(s, admin, "group.delete", target, detail={"grants_removed": removed})
-    except AccessError as exc:
-        raise _failed(request, admin, "group.delete", target, exc) from None
+    with audit_refusal(request, admin, "group.delete", target), request.app.state.db.session() as s:
+        removed = grants.delete_group(s, name)
+        _record(s, admin, "group.delete", target, detail={"grants_removed": removed})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -347,15 +308,12 @@ def list_grants(admin: Admin, request: Request,
                 subject: Annotated[str | None, Query(max_length=80)] = None,
                 target: Annotated[str | None, Query(max_length=80)] = None) -> list[GrantOut]:
     query = select(Grant).order_by(Grant.id)
-    try:
-        if subject is not None:
-            sub = grants.Subject.parse(subject)
-            query = query.where(Grant.subject_kind == sub.kind, Grant.subject == sub.name)
-        if target is not None:
-            tgt = grants.Target.parse(target)
-            query = query.where(Grant.target_kind == tgt.kind, Grant.target == tgt.name)
-    except AccessError as exc:
-        raise http_error(exc) from None
+    if subject is not None:
+        sub = grants.Subject.parse(subject)
+        query = query.where(Grant.subject_kind == sub.kind, Grant.subject == sub.name)
+    if target is not None:
+        tgt = grants.Target.parse(target)
+        query = query.where(Grant.target_kind == tgt.kind, Grant.target == tgt.name)
     with request.app.state.db.session() as s:
         return [GrantOut(**grants.grant_out(g)) for g in s.scalars(query)]  # type: ignore[arg-type]
 
@@ -364,14 +322,12 @@ def list_grants(admin: Admin, request: Request,
 def create_grant(body: GrantIn, admin: Admin, request: Request) -> GrantOut:
     """Grant a camera or a group to a user or a role; takes effect at once (open live views included)."""
     shown = f"{body.target} → {body.subject}"
-    try:
+    with audit_refusal(request, admin, "grant.create", shown[:200]):
         subject, target = grants.Subject.parse(body.subject), grants.Target.parse(body.target)
         with request.app.state.db.session() as s:
             grant = grants.add_grant(s, subject, target, _camera_ids(request), by=admin.name)
             _record(s, admin, "grant.create", str(target), detail={"subject": str(subject), "grant": grant.id})
             return GrantOut(**grants.grant_out(grant))  # type: ignore[arg-type]
-    except AccessError as exc:
-        raise _failed(request, admin, "grant.create", shown[:200], exc) from None
 
 
 @router.delete("/grants/{grant_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)

@@ -1,24 +1,26 @@
-"""Login, logout and the user's own account: ``/api/session``, ``/api/me``, ``/api/me/password``."""
+"""Login, logout and the user's own account: ``/api/session``, ``/api/me``, ``/api/me/password``; and what each
+role may do (``/api/roles``), which the pages follow instead of knowing the roles themselves."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
 from wall.access import (
-    Principal,
+    audit_refusal,
     clear_cookie_header,
     client_address,
     current_principal,
     principal_from_token,
     session_cookie_header,
 )
-from wall.api.common import UNAUTHENTICATED, Closed, ErrorOut, error, http_error
+from wall.api.common import UNAUTHENTICATED, Closed, ErrorOut, error
 from wall.auth import audit, login, passwords, sessions, users
-from wall.auth.errors import AccessError
+from wall.auth.principal import Permission, Principal, Role, permissions_of
+from wall.errors import Forbidden, NotAuthenticated
 from wall.store.accounts import LoginSession
 
 router = APIRouter(prefix="/api", tags=["session"])
@@ -37,16 +39,23 @@ class PasswordChangeIn(Closed):
 
 class MeOut(BaseModel):
     name: str
-    role: str
+    role: Role
+    permissions: list[Permission] = Field(description="What the role lets the user do (the pages show what "
+                                          "this allows).")
     cameras: list[str] = Field(description="Ids of the cameras this user may view now.")
     idle_timeout_seconds: int
     expires_at: datetime | None = Field(description="When the session ends at the latest (absolute lifetime).")
 
 
+class RoleOut(BaseModel):
+    name: Role
+    permissions: list[Permission]
+
+
 def me_out(request: Request, principal: Principal, expires_at: datetime | None) -> MeOut:
-    hub = request.app.state.hub
-    cameras = sorted(s.id for s in hub if principal.may_view(s.id))
-    return MeOut(name=principal.name, role=principal.role, cameras=cameras,
+    registry = request.app.state.services.registry
+    cameras = sorted(c.id for c in registry.cameras() if c.enabled and principal.may_view(c.id))
+    return MeOut(name=principal.name, role=principal.role, permissions=permissions_of(principal.role), cameras=cameras,
                  idle_timeout_seconds=request.app.state.security.session_idle_seconds, expires_at=expires_at)
 
 
@@ -67,12 +76,9 @@ def log_in(body: LoginIn, request: Request, response: Response) -> MeOut:
     result = login.login(request.app.state.db, request.app.state.security, body.username, body.password,
                          client_address(request), request.headers.get("user-agent"),
                          request.cookies.get(sessions.COOKIE))
-    if result.token is None or result.user is None:
-        headers = {"Retry-After": str(result.retry_after)} if result.retry_after else None
-        raise HTTPException(result.status, result.detail, headers=headers)
     principal = principal_from_token(request.app, result.token, client_address(request))
     if principal is None:  # locked in the instant between the two  # pragma: no cover
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, login.BAD_CREDENTIALS)
+        raise NotAuthenticated(login.BAD_CREDENTIALS)
     response.headers.append("set-cookie", session_cookie_header(request, result.token))
     response.headers["cache-control"] = "no-store"
     return me_out(request, principal, result.expires_at)
@@ -107,20 +113,22 @@ def change_password(body: PasswordChangeIn, principal: Viewer, request: Request,
         with db.session() as s:
             audit.record(s, user=principal.name, action="user.password", target=f"user:{principal.name}",
                          success=False, address=principal.address, detail={"reason": "wrong current password"})
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "the current password is wrong")
-    try:
-        with db.session() as s:
-            user = users.find_user(s, principal.name)
-            ended = users.set_password(s, user, body.new_password, settings)
-            token, row = sessions.start(s, user, settings, principal.address, request.headers.get("user-agent"))
-            audit.record(s, user=principal.name, action="user.password", target=f"user:{principal.name}",
-                         success=True, address=principal.address, detail={"sessions_ended": ended})
-    except AccessError as exc:
-        with db.session() as s:
-            audit.record(s, user=principal.name, action="user.password", target=f"user:{principal.name}",
-                         success=False, address=principal.address, detail={"reason": exc.message})
-        raise http_error(exc) from None
+        raise Forbidden("the current password is wrong")
+    target = f"user:{principal.name}"
+    with audit_refusal(request, principal, "user.password", target), db.session() as s:
+        user = users.find_user(s, principal.name)
+        ended = users.set_password(s, user, body.new_password, settings)
+        token, row = sessions.start(s, user, settings, principal.address, request.headers.get("user-agent"))
+        audit.record(s, user=principal.name, action="user.password", target=target, success=True,
+                     address=principal.address, detail={"sessions_ended": ended})
     response.headers.append("set-cookie", session_cookie_header(request, token))
     fresh = Principal(principal.name, principal.role, principal.all_cameras, principal.cameras, row.id,
                       principal.address)
     return me_out(request, fresh, row.expires_at)
+
+
+@router.get("/roles", responses=UNAUTHENTICATED)
+def roles(principal: Viewer) -> list[RoleOut]:
+    """Every role and what it may do (``wall.auth.principal.PERMISSIONS``): the admin page lists the roles to
+    choose from and the ones grants apply to (those without ``all_cameras``) from here."""
+    return [RoleOut(name=role, permissions=permissions_of(role)) for role in Role]

@@ -1,14 +1,12 @@
-"""What every API router shares: the error body, the documented error answers, AccessError → HTTP."""
+"""What every API router shares: the request-body base, the error body and the documented error answers."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict
-
-from wall.auth.errors import AccessError
 
 
 class ErrorOut(BaseModel):
@@ -27,10 +25,6 @@ def error(description: str) -> dict[str, Any]:
 
 UNAUTHENTICATED = {401: error("not logged in, or the session ended")}
 ADMIN_ONLY = {**UNAUTHENTICATED, 403: error("the user is not an admin")}
-
-
-def http_error(exc: AccessError) -> HTTPException:
-    return HTTPException(exc.status, exc.message)
 
 
 def document_common_answers(app: FastAPI, public: set[tuple[str, str]]) -> None:

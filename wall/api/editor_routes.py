@@ -14,24 +14,29 @@ from __future__ import annotations
 import threading
 from typing import Annotated, Any
 
+from anyio import from_thread
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from streams.config import check_stream_url
+from settings.errors import ConfigError
+from settings.secrets import public_error
+from streams.config import CameraConfig, check_stream_url
 from streams.probe import ProbeResult, probe
-from streams.yaml_config import ConfigError
-from wall.access import NOT_FOUND, Principal, audit_action, public_error, require_role
+from streams.ring import ClipUnavailable
+from vision.card import DEFAULT_CARD
+from wall.access import NOT_FOUND, audit_action, require
 from wall.api.common import ADMIN_ONLY, Closed, error
-from wall.config import DEFAULT_CARD
+from wall.api.deps import services
+from wall.auth.principal import Permission, Principal
 from wall.editing import apply, cameras_file, rules_file
-from wall.editing.checks import Refused, check_rules, without_urls
+from wall.editing.checks import check_rules, without_urls
 from wall.editing.rule_try import RuleTrier
+from wall.errors import Conflict, DomainError, Invalid, Unprocessable
 
 router = APIRouter(prefix="/api", tags=["editor"], responses=ADMIN_ONLY)
-Admin = Annotated[Principal, Depends(require_role("admin"))]
+Admin = Annotated[Principal, Depends(require(Permission.ADMINISTER))]
 CameraId = Annotated[str, PathParam(max_length=64)]
 PROBE_SECONDS = 4.0  # enough for two keyframes of a usual 1–2 s GOP; citywall probe reads 6 s
 
@@ -120,10 +125,11 @@ class TryIn(Closed):
                            "streams.ring_seconds allows).")
 
 
-def _refused(request: Request, admin: Principal, action: str, target: str, exc: Refused) -> JSONResponse:
+def _refusal(request: Request, admin: Principal, action: str, target: str, exc: DomainError) -> DomainError:
+    """Audit a refused proposal; the same refusal with every URL taken out of its problems, to be answered."""
     problems = [without_urls(p) for p in exc.problems]
     audit_action(request, admin, action, target, False, {"problems": problems[:10]})
-    return JSONResponse(status_code=exc.status, content={"detail": "; ".join(problems), "problems": problems})
+    return type(exc).of(problems)
 
 
 def _probe_out(result: ProbeResult) -> ProbeOut:
@@ -134,23 +140,22 @@ def _probe_out(result: ProbeResult) -> ProbeOut:
     return ProbeOut(**data)
 
 
-def _site_camera(request: Request, camera_id: str) -> Any:
-    for camera in request.app.state.site.cameras:
-        if camera.id == camera_id:
-            return camera
-    raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+def _site_camera(request: Request, camera_id: str) -> CameraConfig:
+    camera = services(request).registry.get(camera_id)
+    if camera is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return camera
 
 
 def _config_out(request: Request, entry: dict[str, Any]) -> CameraConfigOut:
-    session = request.app.state.hub.get(entry.get("id"))
-    analytics = request.app.state.analytics
+    running = {s.id: s for s in services(request).runtime.camera_statuses_now()}.get(str(entry.get("id")))
     known = {k: v for k, v in entry.items() if k in CameraConfigOut.model_fields}
     for key in ("name", "national_id", "group", "grid_code", "street", "community", "address"):
         if known.get(key) is not None:
             known[key] = str(known[key])
-    return CameraConfigOut(**known, running=session is not None,
-                           state=session.health.current_state().value if session is not None else None,
-                           analysed=analytics is not None and entry.get("id") in analytics.analyzers)
+    return CameraConfigOut(**known, running=running is not None,
+                           state=running.health.state if running is not None else None,
+                           analysed=running is not None and running.analysed)
 
 
 def _read_cameras(request: Request) -> list[dict[str, Any]]:
@@ -183,49 +188,50 @@ def probe_camera(body: ProbeIn, admin: Admin, request: Request) -> ProbeOut:
             url = cameras_file.resolve_references(proposal_url, "url")
             check_stream_url(url)
             cameras_file.check_file_source(site.directory, "url", url)
-        except (ValueError, Refused) as exc:
-            why = "; ".join(exc.problems) if isinstance(exc, Refused) else f"url: {exc}"
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, without_urls(why)) from None
+        except (ValueError, DomainError) as exc:  # for a probe, an unusable URL is a bad request (400)
+            why = exc.message if isinstance(exc, DomainError) else f"url: {exc}"
+            raise Invalid(without_urls(why)) from None
         url = cameras_file.resolved_url(site.directory, url)
     elif body.camera:
         camera = _site_camera(request, body.camera)
         url, target = camera.url, f"camera:{camera.id}"
     else:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "give a url or a camera")
-    result = probe(url, seconds=PROBE_SECONDS, open_timeout=site.streams.open_timeout,
-                   read_timeout=site.streams.read_timeout)
+    result = probe(url, seconds=PROBE_SECONDS, open_timeout=site.server_file.streams.open_timeout,
+                   read_timeout=site.server_file.streams.read_timeout)
     audit_action(request, admin, "camera.probe", target, result.ok,
                  {"kind": result.error_kind} if not result.ok else {"codec": result.codec})
     return _probe_out(result)
 
 
 def _save_camera(request: Request, admin: Principal, camera_id: str, body: dict[str, Any], *, create: bool,
-                 offline: bool) -> CameraSaved | JSONResponse:
+                 offline: bool) -> CameraSaved:
     site = request.app.state.site
     action = "camera.create" if create else "camera.update"
     target = f"camera:{camera_id}"
     try:
         proposal = cameras_file.propose(site.directory, camera_id, body, create=create,
-                                        grid_code_length=site.server.grid_code_length)
+                                        grid_code_length=site.server_file.server.grid_code_length)
         checked: ProbeOut | None = None
         if proposal.url_changed and proposal.camera.enabled:
             result = probe(cameras_file.resolved_url(site.directory, proposal.camera.url), seconds=PROBE_SECONDS,
-                           open_timeout=site.streams.open_timeout, read_timeout=site.streams.read_timeout)
+                           open_timeout=site.server_file.streams.open_timeout,
+                           read_timeout=site.server_file.streams.read_timeout)
             checked = _probe_out(result)
             if not result.ok and not offline:
-                raise Refused([f"url: the stream does not open ({checked.error_kind}: {checked.error}); "
-                               "save with offline=true to keep it anyway"])
+                raise Unprocessable.of([f"url: the stream does not open ({checked.error_kind}: {checked.error}); "
+                                        "save with offline=true to keep it anyway"])
         camera, _loaded = cameras_file.save_camera(site.directory, proposal)
     except cameras_file.CameraMissing:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
-    except Refused as exc:
-        return _refused(request, admin, action, target, exc)
+    except DomainError as exc:
+        raise _refusal(request, admin, action, target, exc) from None
     except ConfigError as exc:  # cameras.yaml was broken by hand since the start: fix it there first
-        return _refused(request, admin, action, target, Refused(exc.problems, 409))
+        raise _refusal(request, admin, action, target, Conflict.of(exc.problems)) from None
     except OSError as exc:  # e.g. a configuration directory mounted read-only
-        return _refused(request, admin, action, target,
-                        Refused([f"(file): cannot write cameras.yaml: {exc.strerror}"], 409))
-    applied = apply.apply_camera(request.app, camera)
+        raise _refusal(request, admin, action, target,
+                       Conflict.of([f"(file): cannot write cameras.yaml: {exc.strerror}"])) from None
+    applied = apply.apply_camera(services(request), camera)
     audit_action(request, admin, action, target, True,  # names only: never a value (a URL) in the audit log
                  {"fields": proposal.changed, "restarted": applied.restarted, "probe": checked.ok if checked else None})
     entry = next(e for e in cameras_file.read_cameras(site.directory) if e.get("id") == camera_id)
@@ -241,7 +247,7 @@ def create_camera(admin: Admin, request: Request, body: Annotated[dict[str, Any]
     """Add a camera to cameras.yaml (its URL checked by the probe first) and start it at once."""
     camera_id = body.pop("id", None)
     if not isinstance(camera_id, str) or not camera_id:
-        return _refused(request, admin, "camera.create", "camera:?", Refused(["id: is required"]))
+        raise _refusal(request, admin, "camera.create", "camera:?", Unprocessable.of(["id: is required"]))
     return _save_camera(request, admin, camera_id[:64], body, create=True, offline=offline)
 
 
@@ -272,10 +278,11 @@ def get_rules(camera_id: CameraId, admin: Admin, request: Request) -> RulesOut:
     except ConfigError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, "analytics.yaml does not load: " + "; ".join(exc.problems)
                             ) from None
-    analytics = request.app.state.analytics
-    return RulesOut(camera=camera_id, rules=rules.model_dump(mode="json"), analytics=analytics is not None,
-                    analysed=analytics is not None and camera_id in analytics.analyzers,
-                    message="" if analytics is not None else apply.NO_ANALYTICS)
+    runtime = services(request).runtime
+    running = from_thread.run(runtime.status, camera_id)
+    return RulesOut(camera=camera_id, rules=rules.model_dump(mode="json"), analytics=runtime.analytics_enabled,
+                    analysed=running is not None and running.analysed,
+                    message="" if runtime.analytics_enabled else apply.NO_ANALYTICS)
 
 
 @router.put("/cameras/{camera_id}/rules", response_model=RulesOut, responses={**REFUSED, 404: error(NOT_FOUND)})
@@ -290,16 +297,16 @@ def put_rules(camera_id: CameraId, admin: Admin, request: Request,
     try:
         rules = check_rules(body, _catalogue(request))
         saved, _site = rules_file.save_rules(request.app.state.site.directory, camera_id, rules)
-    except Refused as exc:
-        return _refused(request, admin, "rules.update", target, exc)
+    except DomainError as exc:
+        raise _refusal(request, admin, "rules.update", target, exc) from None
     except OSError as exc:
-        return _refused(request, admin, "rules.update", target,
-                        Refused([f"(file): cannot write analytics.yaml: {exc.strerror}"], 409))
-    applied = apply.apply_rules(request.app, camera_id, saved)
+        raise _refusal(request, admin, "rules.update", target,
+                       Conflict.of([f"(file): cannot write analytics.yaml: {exc.strerror}"])) from None
+    applied = apply.apply_rules(services(request), camera_id, saved)
     audit_action(request, admin, "rules.update", target, True,
                  {"zones": [z.id for z in saved.zones], "applied": applied.analysed})
     return RulesOut(camera=camera_id, rules=saved.model_dump(mode="json"),
-                    analytics=request.app.state.analytics is not None, analysed=applied.analysed,
+                    analytics=services(request).runtime.analytics_enabled, analysed=applied.analysed,
                     message=applied.message)
 
 
@@ -320,14 +327,17 @@ async def try_rules(camera_id: CameraId, body: TryIn, admin: Admin, request: Req
     its annotated snapshot (``data:`` URL). Nothing is saved and no case is raised."""
     _site_camera(request, camera_id)
     target = f"camera:{camera_id}"
-    session = request.app.state.hub.get(camera_id)
     try:
         rules = check_rules(body.rules, _catalogue(request))
-        if session is None:
-            raise Refused(["(camera): the camera is disabled: it has no video to try rules on"], 409)
-        result = await run_in_threadpool(_trier(request).run, session, rules, body.minutes * 60)
-    except Refused as exc:
-        return await run_in_threadpool(_refused, request, admin, "rules.try", target, exc)
+        try:
+            clip = await services(request).runtime.recent_clip(camera_id, body.minutes * 60)
+        except LookupError:
+            raise Conflict.of(["(camera): the camera is disabled: it has no video to try rules on"]) from None
+        except ClipUnavailable as exc:
+            raise Conflict.of([f"(camera): {exc}"]) from None
+        result = await run_in_threadpool(_trier(request).run, clip, rules, body.minutes * 60)
+    except DomainError as exc:
+        raise await run_in_threadpool(_refusal, request, admin, "rules.try", target, exc) from None
     await run_in_threadpool(audit_action, request, admin, "rules.try", target, True,
                             {"zones": [z.id for z in rules.zones], "seconds": round(result.seconds, 1),
                              "events": len(result.events)})

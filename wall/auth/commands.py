@@ -18,8 +18,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from wall.auth import audit, grants, sessions, throttle, users
-from wall.auth.errors import AccessError
+from wall.auth.principal import Role
 from wall.config import SiteConfig, load_config_or_report
+from wall.errors import Conflict, DomainError
 from wall.store.accounts import User
 from wall.store.db import Database, DatabaseError, open_database
 
@@ -43,7 +44,7 @@ def _open(config_dir: Path) -> tuple[SiteConfig, Database] | int:
     if site is None:
         return 2
     try:
-        db = open_database(site.data_dir, site.server.database_url)
+        db = open_database(site.data_dir, site.server_file.server.database_url)
     except DatabaseError as exc:
         return _fail(str(exc), 2)
     with db.session() as s:  # the groups of cameras.yaml, as `serve` makes them: grantable before the first start
@@ -51,7 +52,7 @@ def _open(config_dir: Path) -> tuple[SiteConfig, Database] | int:
     return site, db
 
 
-def _refused(db: Database, actor: str, action: str, target: str, exc: AccessError, **detail: str) -> None:
+def _refused(db: Database, actor: str, action: str, target: str, exc: DomainError, **detail: str) -> None:
     """Every refused change is audited too, with the reason (in its own transaction)."""
     with db.session() as s:
         audit.record(s, user=actor, action=action, target=target[:200], success=False, address=LOCAL,
@@ -74,7 +75,7 @@ def _with_db(config_dir: Path, work: Callable[[SiteConfig, Database], int]) -> i
     site, db = opened
     try:
         return work(site, db)
-    except AccessError as exc:
+    except DomainError as exc:
         for problem in exc.problems:
             print(f"citywall: {problem}", file=sys.stderr)
         return 1
@@ -91,15 +92,15 @@ def user_command(args: argparse.Namespace) -> int:
             grants.check_user_name(args.name)
             with db.session() as s:  # before asking for a password that would not be used
                 if s.scalar(select(User.id).where(User.name == args.name)) is not None:
-                    raise AccessError(f"user '{args.name}' exists", 409)
+                    raise Conflict(f"user '{args.name}' exists")
             password = read_password(args, args.name)
             if password is None:
                 return _fail("the two passwords differ; nothing was changed")
             with db.session() as s:
-                users.create_user(s, args.name, args.role, password, site.security)
+                users.create_user(s, args.name, args.role, password, site.server_file.security)
                 audit.record(s, user=actor, action="user.create", target=target, success=True, address=LOCAL,
                              detail={"role": args.role})
-        except AccessError as exc:
+        except DomainError as exc:
             _refused(db, actor, "user.create", target, exc)
             raise
         print(f"citywall: user {args.name} ({args.role}) created")
@@ -112,7 +113,7 @@ def user_command(args: argparse.Namespace) -> int:
                 locked_out = throttle.account_locked_until(s, user.name)
                 rows.append({"name": user.name, "role": user.role, "state": users.user_state(user),
                              "locked_out_until": locked_out.isoformat() if locked_out else None,
-                             "sessions": len(sessions.active(s, user.id, site.security)),
+                             "sessions": len(sessions.active(s, user.id, site.server_file.security)),
                              "password_changed_at": user.password_changed_at.isoformat()})
         if args.json:
             print(json.dumps(rows, ensure_ascii=False))
@@ -146,10 +147,10 @@ def user_command(args: argparse.Namespace) -> int:
                         users.unlock(s, user)
                     else:
                         assert password is not None
-                        detail["sessions_ended"] = users.set_password(s, user, password, site.security)
+                        detail["sessions_ended"] = users.set_password(s, user, password, site.server_file.security)
                     audit.record(s, user=actor, action=action, target=target, success=True, address=LOCAL,
                                  detail=detail or None)
-            except AccessError as exc:
+            except DomainError as exc:
                 _refused(db, actor, action, target, exc)
                 raise
             done = {"user.lock": "locked", "user.unlock": "unlocked", "user.password": "has a new password"}[action]
@@ -180,7 +181,7 @@ def grant_command(args: argparse.Namespace, revoke: bool) -> int:
                     grant_id = grants.add_grant(s, subject, target, configured, by=actor).id
                 audit.record(s, user=actor, action=action, target=str(target), success=True, address=LOCAL,
                              detail={"subject": str(subject), "grant": grant_id})
-        except AccessError as exc:
+        except DomainError as exc:
             _refused(db, actor, action, args.target, exc, subject=args.subject)
             raise
         print(f"citywall: {target} {'revoked from' if revoke else 'granted to'} {subject}")
@@ -191,7 +192,7 @@ def grant_command(args: argparse.Namespace, revoke: bool) -> int:
 
 def audit_command(args: argparse.Namespace) -> int:
     def purge(site: SiteConfig, db: Database) -> int:
-        days = args.days if args.days is not None else site.security.audit_retention_days
+        days = args.days if args.days is not None else site.server_file.security.audit_retention_days
         if days < audit.MIN_RETENTION_DAYS:
             return _fail(f"audit rows are kept at least {audit.MIN_RETENTION_DAYS} days; nothing was deleted")
         with db.session() as s:
@@ -210,7 +211,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     user_sub = u.add_subparsers(dest="user_command", required=True)
     add = user_sub.add_parser("add", help="create a user (the first admin: --role admin)")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=["admin", "operator", "viewer"])
+    add.add_argument("--role", required=True, choices=list(Role))
     passwd = user_sub.add_parser("passwd", help="set a user's password (their sessions end)")
     passwd.add_argument("name")
     for p in (add, passwd):

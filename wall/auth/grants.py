@@ -1,7 +1,8 @@
 """Who may view which camera: camera groups, grants, and the resolution of a user's visible set.
 
 A grant gives a camera or a group to a user or to a role. A user sees the union of the cameras granted to them,
-to their role, and the members of groups granted to either; an admin sees every camera. Groups named in
+to their role, and the members of groups granted to either; a role with ``Permission.ALL_CAMERAS`` (admin)
+sees every camera. Groups named in
 cameras.yaml (``group:``) are seeded at every start and follow the file; admins make more through the API.
 """
 
@@ -17,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from streams.config import CAMERA_ID
 from wall.auth import audit
-from wall.auth.errors import AccessError
-from wall.store.accounts import ROLES, CameraGroup, CameraGroupMember, Grant, User
+from wall.auth.principal import PERMISSIONS, Permission, Role, parse_role
+from wall.errors import Conflict, Invalid, NotFound
+from wall.store.accounts import CameraGroup, CameraGroupMember, Grant, User
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ SYSTEM = "system"
 
 def check_user_name(name: str) -> str:
     if not USER_NAME.match(name):
-        raise AccessError(f"'{_shown(name)}' is not a user name: 1-64 of a-z, 0-9, '.', '_', '-', starting with a "
+        raise Invalid(f"'{_shown(name)}' is not a user name: 1-64 of a-z, 0-9, '.', '_', '-', starting with a "
                           "letter or digit")
     return name
 
@@ -38,7 +40,7 @@ def check_user_name(name: str) -> str:
 def check_group_name(name: str) -> str:
     stripped = name.strip()
     if not stripped or len(stripped) > GROUP_NAME_MAX or _CONTROL.search(stripped) or stripped != name:
-        raise AccessError(f"'{_shown(name)}' is not a group name: 1-{GROUP_NAME_MAX} characters, no control "
+        raise Invalid(f"'{_shown(name)}' is not a group name: 1-{GROUP_NAME_MAX} characters, no control "
                           "characters, no surrounding spaces")
     return name
 
@@ -55,10 +57,7 @@ class Subject:
     @classmethod
     def parse(cls, text: str) -> Subject:
         if text.startswith("role:"):
-            role = text.removeprefix("role:")
-            if role not in ROLES:
-                raise AccessError(f"'{_shown(role)}' is not a role ({', '.join(ROLES)})")
-            return cls("role", role)
+            return cls("role", parse_role(text.removeprefix("role:")))
         return cls("user", check_user_name(text))
 
     def __str__(self) -> str:
@@ -75,7 +74,7 @@ class Target:
         if text.startswith("group:"):
             return cls("group", check_group_name(text.removeprefix("group:")))
         if not CAMERA_ID.match(text):
-            raise AccessError(f"'{_shown(text)}' is not a camera id or group:NAME")
+            raise Invalid(f"'{_shown(text)}' is not a camera id or group:NAME")
         return cls("camera", text)
 
     def __str__(self) -> str:
@@ -88,7 +87,7 @@ class Target:
 def visible_cameras(session: Session, user: User, camera_ids: Iterable[str]) -> frozenset[str]:
     """The configured cameras ``user`` may view right now."""
     configured = frozenset(camera_ids)
-    if user.role == "admin":
+    if Permission.ALL_CAMERAS in PERMISSIONS[Role(user.role)]:
         return configured
     grants = session.execute(
         select(Grant.target_kind, Grant.target).where(or_(
@@ -114,7 +113,7 @@ def group_members(session: Session, group: CameraGroup) -> list[str]:
 def find_group(session: Session, name: str) -> CameraGroup:
     group = session.scalar(select(CameraGroup).where(CameraGroup.name == name))
     if group is None:
-        raise AccessError(f"no group '{_shown(name)}'", 404)
+        raise NotFound(f"no group '{_shown(name)}'")
     return group
 
 
@@ -127,7 +126,7 @@ def _check_cameras(cameras: Iterable[str], configured: Iterable[str]) -> list[st
     cameras = list(cameras)
     unknown = sorted(set(cameras) - set(configured))
     if unknown:
-        raise AccessError(f"no camera {', '.join(repr(_shown(c)) for c in unknown[:10])} in cameras.yaml")
+        raise Invalid(f"no camera {', '.join(repr(_shown(c)) for c in unknown[:10])} in cameras.yaml")
     return cameras
 
 
@@ -161,7 +160,7 @@ def create_group(session: Session, name: str, cameras: Iterable[str], configured
     check_group_name(name)
     members = _check_cameras(cameras, configured)
     if session.scalar(select(CameraGroup.id).where(CameraGroup.name == name)) is not None:
-        raise AccessError(f"group '{_shown(name)}' exists", 409)
+        raise Conflict(f"group '{_shown(name)}' exists")
     group = CameraGroup(name=name, source="admin")
     session.add(group)
     session.flush()
@@ -172,7 +171,7 @@ def create_group(session: Session, name: str, cameras: Iterable[str], configured
 def update_group(session: Session, name: str, cameras: Iterable[str], configured: Iterable[str]) -> CameraGroup:
     group = find_group(session, name)
     if group.source == "config":
-        raise AccessError(f"group '{_shown(name)}' follows cameras.yaml: change the cameras' group there", 409)
+        raise Conflict(f"group '{_shown(name)}' follows cameras.yaml: change the cameras' group there")
     _set_members(session, group, _check_cameras(cameras, configured))
     return group
 
@@ -182,12 +181,12 @@ def rename_group(session: Session, name: str, new_name: str) -> CameraGroup:
     work: nobody gains or loses a camera by a rename."""
     group = find_group(session, name)
     if group.source == "config":
-        raise AccessError(f"group '{_shown(name)}' follows cameras.yaml: rename it there", 409)
+        raise Conflict(f"group '{_shown(name)}' follows cameras.yaml: rename it there")
     check_group_name(new_name)
     if new_name == name:
         return group
     if session.scalar(select(CameraGroup.id).where(CameraGroup.name == new_name)) is not None:
-        raise AccessError(f"group '{_shown(new_name)}' exists", 409)
+        raise Conflict(f"group '{_shown(new_name)}' exists")
     session.execute(update(Grant).where(Grant.target_kind == "group", Grant.target == name).values(target=new_name)
                     .execution_options(synchronize_session=False))
     group.name = new_name
@@ -198,7 +197,7 @@ def delete_group(session: Session, name: str) -> int:
     """Delete an admin-made group and every grant of it; returns the number of grants removed."""
     group = find_group(session, name)
     if group.source == "config":
-        raise AccessError(f"group '{_shown(name)}' follows cameras.yaml: remove it there", 409)
+        raise Conflict(f"group '{_shown(name)}' follows cameras.yaml: remove it there")
     removed = session.execute(delete(Grant).where(Grant.target_kind == "group", Grant.target == name)
                               .execution_options(synchronize_session=False)).rowcount
     session.delete(group)
@@ -210,11 +209,11 @@ def delete_group(session: Session, name: str) -> int:
 
 def _check_subject_and_target(session: Session, subject: Subject, target: Target, configured: Iterable[str]) -> None:
     if subject.kind == "user" and session.scalar(select(User.id).where(User.name == subject.name)) is None:
-        raise AccessError(f"no user '{subject.name}'", 404)
+        raise NotFound(f"no user '{subject.name}'")
     if target.kind == "group":
         find_group(session, target.name)
     elif target.name not in set(configured):
-        raise AccessError(f"no camera '{target.name}' in cameras.yaml", 404)
+        raise NotFound(f"no camera '{target.name}' in cameras.yaml")
 
 
 def find_grant(session: Session, subject: Subject, target: Target) -> Grant | None:
@@ -227,7 +226,7 @@ def add_grant(session: Session, subject: Subject, target: Target, configured: It
               by: str | None) -> Grant:
     _check_subject_and_target(session, subject, target, configured)
     if find_grant(session, subject, target) is not None:
-        raise AccessError(f"{target} is already granted to {subject}", 409)
+        raise Conflict(f"{target} is already granted to {subject}")
     grant = Grant(subject_kind=subject.kind, subject=subject.name, target_kind=target.kind, target=target.name,
                   created_by=by)
     session.add(grant)
@@ -237,7 +236,7 @@ def add_grant(session: Session, subject: Subject, target: Target, configured: It
 
 def remove_grant(session: Session, grant: Grant | None, subject: Subject, target: Target) -> None:
     if grant is None:
-        raise AccessError(f"{target} is not granted to {subject}", 404)
+        raise NotFound(f"{target} is not granted to {subject}")
     session.delete(grant)
 
 

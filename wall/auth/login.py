@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from wall.auth import audit, passwords, sessions, throttle
 from wall.config import SecuritySettings
+from wall.errors import Forbidden, NotAuthenticated, TooMany
 from wall.store.accounts import User
 from wall.store.db import Database
 
@@ -26,16 +28,16 @@ ACCOUNT_LOCKED = "this account is locked or disabled: ask an admin"
 
 @dataclass(frozen=True)
 class LoginResult:
-    status: int  # 200, 401, 403, 429
-    detail: str
-    token: str | None = None
-    user: User | None = None
-    expires_at: datetime | None = None
-    retry_after: int | None = None
+    token: str
+    user: User
+    expires_at: datetime
 
 
 def login(db: Database, settings: SecuritySettings, username: str, password: str, address: str,
           user_agent: str | None, previous_token: str | None = None) -> LoginResult:
+    """A new session for the right password; else :class:`TooMany` (throttled), :class:`NotAuthenticated`
+    (wrong name or password) or :class:`Forbidden` (locked or disabled), each raised once its audit row and
+    any lockout are committed."""
     name = throttle.normalise(username)
     shown = name or None
     with db.session() as s:
@@ -44,46 +46,60 @@ def login(db: Database, settings: SecuritySettings, username: str, password: str
             audit.record(s, user=shown, action="login", target=None, success=False, address=address,
                          detail={"reason": f"{refusal.kind} locked", "until": refusal.until.isoformat()})
             log.warning("login %s from %s refused: %s locked", _shown(name), address, refusal.kind)
-            return LoginResult(429, TOO_MANY, retry_after=refusal.retry_after)
         user = s.scalar(select(User).where(User.name == name))
         stored = user.password_hash if user is not None else None
+    if refusal is not None:
+        raise TooMany(TOO_MANY, retry_after=refusal.retry_after)
     # argon2 outside any transaction: it takes ~0.1 s and holds no lock
     if stored is None:
         passwords.burn_time(password)
         ok = False
     else:
         ok = passwords.verify_password(stored, password)
+    if not ok:
+        with db.session() as s:
+            _failed(s, name, address, settings)
+        raise NotAuthenticated(BAD_CREDENTIALS)
     with db.session() as s:
-        if not ok:
-            new_locks = throttle.record_failure(s, name, address, settings)
-            audit.record(s, user=shown, action="login", target=None, success=False, address=address,
-                         detail={"reason": "bad credentials"})
-            log.warning("login %s from %s failed", _shown(name), address)
-            for lock in new_locks:
-                target = f"user:{lock.key}" if lock.kind == "account" else f"address:{lock.key}"
-                audit.record(s, user=shown, action="lockout", target=target, success=True, address=address,
-                             detail={"until": lock.until.isoformat(), "kind": lock.kind})
-                log.warning("lockout of %s until %s", _shown(target), lock.until.isoformat(timespec="seconds"))
-            return LoginResult(401, BAD_CREDENTIALS)
         user = s.scalar(select(User).where(User.name == name))
         if user is None or user.locked or user.disabled:
             reason = "account disabled" if user is not None and user.disabled else "account locked"
             audit.record(s, user=shown, action="login", target=None, success=False, address=address,
                          detail={"reason": reason})
             log.warning("login %s from %s refused: %s", _shown(name), address, reason)
-            return LoginResult(403, ACCOUNT_LOCKED)
-        throttle.forget_failures(s, name)
-        if passwords.needs_rehash(user.password_hash):
-            user.password_hash = passwords.hash_password(password)
-        if previous_token and len(previous_token) <= sessions.MAX_TOKEN_LENGTH:
-            sessions.end_token(s, previous_token)  # a new login replaces the browser's old session
-        sessions.prune(s, settings)
-        throttle.prune(s, settings)
-        token, row = sessions.start(s, user, settings, address, user_agent)
-        audit.record(s, user=user.name, action="login", target=None, success=True, address=address,
-                     detail={"session": row.id})
-        log.info("login %s from %s: ok", user.name, address)
-        return LoginResult(200, "ok", token=token, user=user, expires_at=row.expires_at)
+        else:
+            return _start(s, user, password, address, user_agent, previous_token, settings)
+    raise Forbidden(ACCOUNT_LOCKED)
+
+
+def _failed(s: Session, name: str, address: str, settings: SecuritySettings) -> None:
+    """A wrong name or password: counted towards the lockouts, audited with any lockout it causes."""
+    shown = name or None
+    new_locks = throttle.record_failure(s, name, address, settings)
+    audit.record(s, user=shown, action="login", target=None, success=False, address=address,
+                 detail={"reason": "bad credentials"})
+    log.warning("login %s from %s failed", _shown(name), address)
+    for lock in new_locks:
+        target = f"user:{lock.key}" if lock.kind == "account" else f"address:{lock.key}"
+        audit.record(s, user=shown, action="lockout", target=target, success=True, address=address,
+                     detail={"until": lock.until.isoformat(), "kind": lock.kind})
+        log.warning("lockout of %s until %s", _shown(target), lock.until.isoformat(timespec="seconds"))
+
+
+def _start(s: Session, user: User, password: str, address: str, user_agent: str | None,
+           previous_token: str | None, settings: SecuritySettings) -> LoginResult:
+    throttle.forget_failures(s, user.name)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    if previous_token and len(previous_token) <= sessions.MAX_TOKEN_LENGTH:
+        sessions.end_token(s, previous_token)  # a new login replaces the browser's old session
+    sessions.prune(s, settings)
+    throttle.prune(s, settings)
+    token, row = sessions.start(s, user, settings, address, user_agent)
+    audit.record(s, user=user.name, action="login", target=None, success=True, address=address,
+                 detail={"session": row.id})
+    log.info("login %s from %s: ok", user.name, address)
+    return LoginResult(token=token, user=user, expires_at=row.expires_at)
 
 
 def _shown(name: str) -> str:

@@ -10,23 +10,18 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from wall.auth import passwords, sessions, throttle
-from wall.auth.errors import AccessError
 from wall.auth.grants import check_user_name
+from wall.auth.principal import Permission, parse_role, roles_with
 from wall.config import SecuritySettings
-from wall.store.accounts import ROLES, PasswordHistory, User, utcnow
+from wall.errors import Conflict, Invalid, NotFound
+from wall.store.accounts import PasswordHistory, User, utcnow
 
 
 def find_user(session: Session, name: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
-        raise AccessError(f"no user '{name[:64]}'", 404)
+        raise NotFound(f"no user '{name[:64]}'")
     return user
-
-
-def check_role(role: str) -> str:
-    if role not in ROLES:
-        raise AccessError(f"'{role[:32]}' is not a role ({', '.join(ROLES)})")
-    return role
 
 
 def _check_password(session: Session, user: User | None, name: str, password: str,
@@ -38,14 +33,14 @@ def _check_password(session: Session, user: User | None, name: str, password: st
         if passwords.reused(password, earlier):
             problems.append(f"the password must differ from the last {settings.password_history} passwords")
     if problems:
-        raise AccessError("; ".join(problems), 400, problems)
+        raise Invalid.of(problems)
 
 
 def create_user(session: Session, name: str, role: str, password: str, settings: SecuritySettings) -> User:
     check_user_name(name)
-    check_role(role)
+    parse_role(role)
     if session.scalar(select(User.id).where(User.name == name)) is not None:
-        raise AccessError(f"user '{name}' exists", 409)
+        raise Conflict(f"user '{name}' exists")
     _check_password(session, None, name, password, settings)
     now = utcnow()
     user = User(name=name, role=role, password_hash=passwords.hash_password(password), locked=False, disabled=False,
@@ -76,26 +71,28 @@ def count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(User)) or 0
 
 
+ADMIN_ROLES = roles_with(Permission.ADMINISTER)
+
+
 def active_admins(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(User).where(
-        User.role == "admin", User.locked.is_(False), User.disabled.is_(False))) or 0
+        User.role.in_(ADMIN_ROLES), User.locked.is_(False), User.disabled.is_(False))) or 0
 
 
 def _would_leave_no_admin(session: Session, user: User) -> bool:
-    return user.role == "admin" and not user.locked and not user.disabled and active_admins(session) <= 1
+    return user.role in ADMIN_ROLES and not user.locked and not user.disabled and active_admins(session) <= 1
 
 
 def set_role(session: Session, user: User, role: str) -> None:
-    check_role(role)
-    if role != "admin" and _would_leave_no_admin(session, user):
-        raise AccessError("this is the last active admin: make another admin first", 409)
+    if parse_role(role) not in ADMIN_ROLES and _would_leave_no_admin(session, user):
+        raise Conflict("this is the last active admin: make another admin first")
     user.role = role
 
 
 def lock(session: Session, user: User) -> int:
     """Lock the account until an admin unlocks it; ends its sessions."""
     if _would_leave_no_admin(session, user):
-        raise AccessError("this is the last active admin: make another admin first", 409)
+        raise Conflict("this is the last active admin: make another admin first")
     user.locked = True
     return sessions.end_all(session, user.id)
 
@@ -109,7 +106,7 @@ def unlock(session: Session, user: User) -> None:
 def disable(session: Session, user: User) -> int:
     """"Delete" an account: it can no longer log in, its sessions end; the row stays for the audit trail."""
     if _would_leave_no_admin(session, user):
-        raise AccessError("this is the last active admin: make another admin first", 409)
+        raise Conflict("this is the last active admin: make another admin first")
     user.disabled = True
     return sessions.end_all(session, user.id)
 

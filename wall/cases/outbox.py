@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from wall.cases.desk import CaseDesk, CaseError
+from wall.cases.desk import CaseDesk
+from wall.errors import Conflict, DomainError, NotFound
 from wall.store.cases import Evidence, OutboxMessage
 from wall.store.db import Database
 
@@ -141,7 +142,7 @@ class Outbox:
             try:
                 self.desk.dispatched(case_id, "platform", department=reply.get("department"),
                                      ref=str(reply.get("ref") or reply.get("id") or "") or None)
-            except CaseError as exc:
+            except DomainError as exc:
                 log.info("platform reply for case %s not applied: %s", case_id, exc)
         return True
 
@@ -150,9 +151,9 @@ class Outbox:
         with self.db.session() as s:
             message = s.get(OutboxMessage, message_id)
             if message is None:
-                raise CaseError(404, "outbox message not found")
+                raise NotFound("outbox message not found")
             if message.status != "dead":
-                raise CaseError(409, f"message is {message.status}; only dead letters are retried")
+                raise Conflict(f"message is {message.status}; only dead letters are retried")
             message.status, message.attempts, message.next_attempt_at = "pending", 0, datetime.now(UTC)
         self.kick()
 

@@ -17,12 +17,16 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from settings.env import Problems, substitute_env
+from settings.errors import ConfigError
+from settings.loading import validate
+from settings.yaml_reader import read_yaml
 from streams.config import CameraConfig
 from streams.source import file_path, is_file_url
-from streams.yaml_config import ConfigError, read_yaml, substitute_env, validate
 from wall.config import CAMERAS_FILE, CamerasFile, SiteConfig, load_config
 from wall.editing import roundtrip
-from wall.editing.checks import Refused, check_model, entry_prefix, relative, without_urls
+from wall.editing.checks import check_model, entry_prefix, relative, without_urls
+from wall.errors import Conflict, Unprocessable
 
 CAMERA_ORDER = list(CameraConfig.model_fields)
 URL_KEYS = ("url", "main_url")
@@ -77,10 +81,10 @@ def _old_entry(directory: Path, camera_id: str) -> dict[str, Any] | None:
 def resolve_references(value: Any, key: str | None = None) -> Any:
     """``value`` with its ``${ENV}`` references resolved. With ``key``, a reference that cannot be resolved is
     refused as ``key: reason``; without, it is left empty (the schema checks report it)."""
-    found: list[tuple[tuple[Any, ...], str]] = []
+    found: Problems = []
     resolved = substitute_env(value, (), found)
     if key is not None and found:
-        raise Refused([f"{key}: {why}" for _loc, why in found])
+        raise Unprocessable.of([f"{key}: {why}" for _loc, why in found])
     return resolved
 
 
@@ -90,9 +94,9 @@ def check_file_source(directory: Path, key: str, url: str) -> None:
     path = file_path(url)
     full = (path if path.is_absolute() else directory / path).resolve()
     if not full.is_relative_to(directory.resolve()):
-        raise Refused([f"{key}: a file: source set here must be inside the configuration directory"])
+        raise Unprocessable.of([f"{key}: a file: source set here must be inside the configuration directory"])
     if not full.is_file():
-        raise Refused([f"{key}: file '{path}' does not exist in the configuration directory"])
+        raise Unprocessable.of([f"{key}: file '{path}' does not exist in the configuration directory"])
 
 
 def propose(directory: Path, camera_id: str, body: dict[str, Any], *, create: bool,
@@ -102,12 +106,12 @@ def propose(directory: Path, camera_id: str, body: dict[str, Any], *, create: bo
     file's URL (``main_url: null`` removes the main stream)."""
     old = _old_entry(directory, camera_id)
     if create and old is not None:
-        raise Refused([f"id: a camera '{camera_id}' exists already"], 409)
+        raise Conflict.of([f"id: a camera '{camera_id}' exists already"])
     if not create and old is None:
         raise CameraMissing(camera_id)
     unknown = [k for k in body if k not in EDITABLE]
     if unknown:
-        raise Refused([f"{k}: unknown key" if k != "id" else "id: is set by the path" for k in unknown])
+        raise Unprocessable.of([f"{k}: unknown key" if k != "id" else "id: is set by the path" for k in unknown])
     raw: dict[str, Any] = dict(old or {})
     raw["id"] = camera_id
     old_resolved = resolve_references(dict(old or {}))
@@ -141,7 +145,7 @@ def resolved_url(directory: Path, url: str) -> str:
 def _merge(doc: Any, proposal: CameraProposal) -> int:
     """Put the proposal into the document; returns the camera's index in the list."""
     if not isinstance(doc, CommentedMap) or not isinstance(doc.get("cameras"), CommentedSeq):
-        raise Refused([f"{CAMERAS_FILE}: (top level): expected a 'cameras:' list"], 409)
+        raise Conflict.of([f"{CAMERAS_FILE}: (top level): expected a 'cameras:' list"])
     cameras: CommentedSeq = doc["cameras"]
     full = {k: proposal.raw.get(k) for k in CAMERA_ORDER}
     defaults = {k: f.default for k, f in CameraConfig.model_fields.items()}
@@ -169,8 +173,8 @@ def save_camera(directory: Path, proposal: CameraProposal) -> tuple[CameraConfig
         try:
             yaml, doc, before = roundtrip.load(path)
         except Exception as exc:  # ruamel's own parse errors (a hand edit broke the file)
-            raise Refused([without_urls(f"{path}: cannot be read for editing: {str(exc).splitlines()[0]}")],
-                          409) from None
+            raise Conflict.of([without_urls(f"{path}: cannot be read for editing: {str(exc).splitlines()[0]}")]
+                              ) from None
         index = _merge(doc, proposal)
         roundtrip.write_atomic(path, roundtrip.dump(yaml, doc))
         try:
@@ -178,6 +182,6 @@ def save_camera(directory: Path, proposal: CameraProposal) -> tuple[CameraConfig
         except ConfigError as exc:
             roundtrip.write_atomic(path, before)
             lines = relative(exc.problems, entry_prefix(str(path), "cameras", index))
-            raise Refused([without_urls(line) for line in lines]) from None
+            raise Unprocessable.of([without_urls(line) for line in lines]) from None
     camera = next(c for c in site.cameras if c.id == proposal.camera_id)
     return camera, site

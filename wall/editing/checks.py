@@ -1,6 +1,6 @@
 """A value proposed in the admin console → its model, or every problem as ``key.path: reason``.
 
-The same models and the same wording as the YAML loader (``streams.yaml_config``), so that what the console
+The same models and the same wording as the YAML loader (``settings``), so that what the console
 refuses reads exactly like what ``citywall serve`` would have printed for the file, minus the file name: the
 key path is relative to what the console sent (``zones[1].polygon: polygon has no area``).
 """
@@ -12,9 +12,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from streams.yaml_config import key_path, reason, substitute_env
+from settings.env import Problems, substitute_env
+from settings.errors import key_path, reason
 from vision.catalogue import Catalogue
 from vision.rules_config import CameraRules
+from wall.errors import Unprocessable
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -22,34 +24,24 @@ MAX_ZONES = 50  # a camera's picture has room for a handful; a longer list is a 
 MAX_POINTS = 100
 
 
-class Refused(Exception):
-    """A proposal the console must refuse: ``status`` (422: invalid; 409: the site's state forbids it) and one
-    ``key.path: reason`` line per problem."""
-
-    def __init__(self, problems: list[str], status: int = 422) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-        self.status = status
-
-
 def check_model(model: type[Model], data: Any, context: dict[str, Any] | None = None,
                 *, environment: bool = False) -> Model:
     """Validate ``data`` as ``model``; with ``environment``, ``${ENV}`` references are resolved first (as the
-    loader does for cameras.yaml). Raises :class:`Refused` with every problem."""
+    loader does for cameras.yaml). Raises :class:`Unprocessable` with every problem."""
     if not isinstance(data, dict):
-        raise Refused(["(top level): must be a mapping of keys"])
+        raise Unprocessable.of(["(top level): must be a mapping of keys"])
     problems: list[str] = []
     if environment:
-        found: list[tuple[tuple[Any, ...], str]] = []
+        found: Problems = []
         data = substitute_env(data, (), found)
         problems += [f"{key_path(loc)}: {why}" for loc, why in found]
     try:
         result = model.model_validate(data, context=context or {})
     except ValidationError as exc:
-        problems += [f"{key_path(tuple(e['loc']))}: {reason(e)}" for e in exc.errors()]  # type: ignore[arg-type]
-        raise Refused(problems) from None  # no chained error: it would repeat every input value
+        problems += [f"{key_path(tuple(e['loc']))}: {reason(e)}" for e in exc.errors()]
+        raise Unprocessable.of(problems) from None  # no chained error: it would repeat every input value
     if problems:
-        raise Refused(problems)
+        raise Unprocessable.of(problems)
     return result
 
 
@@ -60,23 +52,18 @@ def check_rules(data: Any, catalogue: Catalogue) -> CameraRules:
         zones = data.get("zones")
         if isinstance(zones, list):
             if len(zones) > MAX_ZONES:
-                raise Refused([f"zones: at most {MAX_ZONES} zones per camera"])
+                raise Unprocessable.of([f"zones: at most {MAX_ZONES} zones per camera"])
             for i, zone in enumerate(zones):
                 polygon = zone.get("polygon") if isinstance(zone, dict) else None
                 if isinstance(polygon, list) and len(polygon) > MAX_POINTS:
-                    raise Refused([f"zones[{i}].polygon: at most {MAX_POINTS} points"])
+                    raise Unprocessable.of([f"zones[{i}].polygon: at most {MAX_POINTS} points"])
                 if isinstance(polygon, list):  # the editor's pixel-derived fractions, to a tidy 4 decimals
                     zone["polygon"] = [[round(v, 4) if isinstance(v, float) else v for v in point]
                                        if isinstance(point, list) else point for point in polygon]
     rules = check_model(CameraRules, data)
-    problems = []
-    for i, zone in enumerate(rules.zones):
-        assert zone.code is not None
-        why = catalogue.check(zone.code, zone.family)
-        if why:
-            problems.append(f"zones[{i}].code: {why}")
+    problems = catalogue.zone_problems(rules)
     if problems:
-        raise Refused(problems)
+        raise Unprocessable.of(problems)
     return rules
 
 

@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams.ring import ClipInfo, ClipUnavailable, PacketRing
-from streams.session import CameraSession
 from vision.catalogue import Catalogue
 from vision.detector import Detector
 from vision.replay import Replay
 from vision.rules_config import CameraRules
-from wall.analytics import SAMPLE_WIDTH
-from wall.editing.checks import Refused
+from wall.errors import Conflict
+from wall.runtime.analytics import SAMPLE_WIDTH
+from wall.runtime.models import Clip
 
 log = logging.getLogger(__name__)
 MAX_SNAPSHOTS = 24  # each is ~50–100 kB inline; the first ones are what the admin looks at anyway
@@ -53,22 +52,6 @@ class TryResult:
                 "elapsed": round(self.elapsed, 2)}
 
 
-def cut_last(ring: PacketRing, path: Path, seconds: float) -> ClipInfo:
-    """The ring's last ``seconds`` (or as much as it holds) as an MP4, from the newest connection only: a clip
-    cannot span a reconnect (each connection has its own stream parameters)."""
-    newest = ring.latest_keyframe()
-    if newest is None:
-        raise ClipUnavailable("no video of this camera in memory yet")
-    now = time.time()
-    start = now - seconds
-    for _ in range(32):  # select() follows the connection of the first keyframe: step past older ones
-        packets = ring.select(start, now)
-        if packets[0].epoch is newest.epoch:
-            break
-        start = packets[-1].wall + 1e-3
-    return ring.write_clip(path, start, now)
-
-
 def _event(change: Any, with_snapshot: bool) -> dict[str, Any]:
     out = change.as_dict()
     out.pop("evidence", None)
@@ -91,21 +74,19 @@ class RuleTrier:
             self._detector = Detector(self.card)
         return self._detector
 
-    def run(self, session: CameraSession, rules: CameraRules, seconds: float) -> TryResult:
+    def run(self, clip: Clip, rules: CameraRules, seconds: float) -> TryResult:
+        """``clip``: the camera's last minutes (``CameraRuntime.recent_clip``); ``seconds``: what was asked."""
         if not self._busy.acquire(blocking=False):
-            raise Refused(["another try is running: wait for its result"], 409)
+            raise Conflict.of(["another try is running: wait for its result"])
         started = time.monotonic()
         try:
             detector = self._get_detector()
             with tempfile.TemporaryDirectory(prefix="citywall-try-") as tmp:
-                clip = Path(tmp) / "last-minutes.mp4"
-                try:
-                    info = cut_last(session.ring, clip, seconds)
-                except ClipUnavailable as exc:
-                    raise Refused([f"(camera): {exc}"], 409) from None
-                replay = Replay(clip, rules, detector, detector.card.families, self.catalogue,
-                                interval=session.camera.analysis_interval, width=SAMPLE_WIDTH,
-                                camera_id=session.id, start_wall=info.start_wall)
+                path = Path(tmp) / "last-minutes.mp4"
+                path.write_bytes(clip.data)
+                replay = Replay(path, rules, detector, detector.card.families, self.catalogue,
+                                interval=clip.analysis_interval, width=SAMPLE_WIDTH,
+                                camera_id=clip.camera_id, start_wall=clip.start_wall)
                 changes = []
                 for change in replay.run():
                     changes.append(change)
@@ -114,9 +95,9 @@ class RuleTrier:
         finally:
             self._busy.release()
         events = [_event(c, i < MAX_SNAPSHOTS) for i, c in enumerate(changes)]
-        result = TryResult(camera=session.id, requested_seconds=seconds, seconds=info.duration,
-                           start_wall=info.start_wall, end_wall=info.end_wall, looks=replay.looks, events=events,
+        result = TryResult(camera=clip.camera_id, requested_seconds=seconds, seconds=clip.duration,
+                           start_wall=clip.start_wall, end_wall=clip.end_wall, looks=replay.looks, events=events,
                            elapsed=time.monotonic() - started)
-        log.info("rules tried on camera %s: %.0f s of video, %d looks, %d event changes in %.1f s", session.id,
-                 result.seconds, result.looks, len(events), result.elapsed, extra={"camera": session.id})
+        log.info("rules tried on camera %s: %.0f s of video, %d looks, %d event changes in %.1f s", clip.camera_id,
+                 result.seconds, result.looks, len(events), result.elapsed, extra={"camera": clip.camera_id})
         return result

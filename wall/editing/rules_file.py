@@ -13,7 +13,9 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
-from streams.yaml_config import ConfigError, read_yaml, validate
+from settings.errors import ConfigError
+from settings.loading import validate
+from settings.yaml_reader import read_yaml
 from vision.rules_config import (
     DEFAULT_CODES,
     AnalyticsFile,
@@ -26,7 +28,8 @@ from vision.rules_config import (
 )
 from wall.config import ANALYTICS_FILE, SiteConfig, load_config
 from wall.editing import roundtrip
-from wall.editing.checks import Refused, entry_prefix, relative
+from wall.editing.checks import entry_prefix, relative
+from wall.errors import Conflict, Unprocessable
 
 HEADER = ("Analytics: zones and rules per camera (docs/configuration.md). Written by the admin console's zone\n"
           "editor; edit by hand as well — comments are kept.")
@@ -61,7 +64,7 @@ def merge_rules(doc: Any, camera_id: str, rules: CameraRules) -> CommentedMap:
         doc = CommentedMap()
         doc.yaml_set_start_comment(HEADER)
     if not isinstance(doc, CommentedMap):
-        raise Refused([f"{ANALYTICS_FILE}: (top level): must be a mapping of keys"], 409)
+        raise Conflict.of([f"{ANALYTICS_FILE}: (top level): must be a mapping of keys"])
     cameras = doc.get("cameras")
     if not isinstance(cameras, CommentedMap):
         cameras = CommentedMap()
@@ -94,14 +97,14 @@ def merge_rules(doc: Any, camera_id: str, rules: CameraRules) -> CommentedMap:
 
 def save_rules(directory: Path, camera_id: str, rules: CameraRules) -> tuple[CameraRules, SiteConfig]:
     """Write the camera's rules into analytics.yaml (created if missing) and load the directory as ``serve``
-    would; returns the rules as loaded back and the loaded site. Refused (file unchanged) when the directory
+    would; returns the rules as loaded back and the loaded site. Unprocessable (file unchanged) when the directory
     would not load: the lines about this camera's entry relative to it, the others whole."""
     path = directory / ANALYTICS_FILE
     with roundtrip.EDIT_LOCK:
         try:
             yaml, doc, before = roundtrip.load(path)
         except Exception as exc:  # ruamel's own parse errors (a hand edit broke the file)
-            raise Refused([f"{path}: cannot be read for editing: {str(exc).splitlines()[0]}"], 409) from None
+            raise Conflict.of([f"{path}: cannot be read for editing: {str(exc).splitlines()[0]}"]) from None
         existed = path.exists()
         text = roundtrip.dump(yaml, merge_rules(doc, camera_id, rules))
         roundtrip.write_atomic(path, text)
@@ -112,6 +115,6 @@ def save_rules(directory: Path, camera_id: str, rules: CameraRules) -> tuple[Cam
                 roundtrip.write_atomic(path, before)
             else:
                 path.unlink(missing_ok=True)
-            raise Refused(relative(exc.problems, entry_prefix(str(path), "cameras", camera_id))) from None
+            raise Unprocessable.of(relative(exc.problems, entry_prefix(str(path), "cameras", camera_id))) from None
     assert site.analytics is not None
     return site.analytics.cameras.get(camera_id, CameraRules()), site

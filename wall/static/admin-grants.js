@@ -26,7 +26,7 @@ addWords({
 });
 
 const ROLE_WORD = { admin: "admRoleAdmin", operator: "admRoleOperator", viewer: "admRoleViewer" };
-const GRANTABLE_ROLES = ["operator", "viewer"];
+let grantable = []; // the roles grants apply to: those that do not see every camera anyway (from /api/roles)
 
 let root;
 let users = [];
@@ -46,11 +46,11 @@ async function load() {
   render();
 }
 
-/** Who may hold a grant: the two grantable roles, then every non-admin user (operators first). */
+/** Who may hold a grant: the grantable roles, then every user of such a role (operators first). */
 function subjects() {
-  const roles = GRANTABLE_ROLES.map((role) => ({ id: `role:${role}`, role, isRole: true,
+  const roles = grantable.map((role) => ({ id: `role:${role}`, role, isRole: true,
     label: `${t("admRolePrefix")}${t(ROLE_WORD[role])}` }));
-  const people = users.filter((u) => u.role !== "admin")
+  const people = users.filter((u) => grantable.includes(u.role))
     .sort((a, b) => a.role.localeCompare(b.role) || a.name.localeCompare(b.name))
     .map((u) => ({ id: u.name, role: u.role, isRole: false, label: u.name, disabled: u.disabled }));
   return [...roles, ...people];
@@ -163,8 +163,9 @@ function render() {
 }
 
 export default {
-  mount(section) {
+  mount(section, context) {
     root = section;
+    grantable = context.roles.filter((r) => !r.permissions.includes("all_cameras")).map((r) => r.name);
     root.querySelector("#grant-camera-filter").addEventListener("input", render);
     root.querySelector("#grant-subject-filter").addEventListener("input", render);
   },

@@ -41,7 +41,7 @@ addWords({
   },
 });
 
-const ROLES = ["viewer", "operator", "admin"];
+let roles = []; // role names, fewest permissions first (from /api/roles)
 const ROLE_WORD = { admin: "admRoleAdmin", operator: "admRoleOperator", viewer: "admRoleViewer" };
 const STATE_WORD = { active: "admStateActive", locked: "admStateLocked", disabled: "admStateDisabled" };
 const COLUMNS = 8;
@@ -73,7 +73,7 @@ function button(key, testid, handler, className = "") {
 
 function roleSelect(user) {
   const select = el("select", { testid: "user-role", attrs: { "aria-label": t("admRole") } },
-    ROLES.map((r) => el("option", { text: t(ROLE_WORD[r]), attrs: { value: r, selected: r === user.role } })));
+    roles.map((r) => el("option", { text: t(ROLE_WORD[r]), attrs: { value: r, selected: r === user.role } })));
   select.addEventListener("change", async () => {
     const ok = await act(select, () => call(path(user.name), { method: "PATCH", json: { role: select.value } }),
       t("admRoleChanged"));
@@ -222,6 +222,9 @@ export default {
   mount(section, context) {
     root = section;
     me = context.me;
+    roles = [...context.roles].sort((a, b) => a.permissions.length - b.permissions.length).map((r) => r.name);
+    root.querySelector('#user-create select[name="role"]').replaceChildren(...roles.map((r) =>
+      el("option", { i18n: ROLE_WORD[r], attrs: { value: r } })));
     root.querySelector("#user-create").addEventListener("submit", create);
   },
   show: load,

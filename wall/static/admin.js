@@ -5,8 +5,8 @@
 // builds the header, switches tabs (kept in the URL's #hash so a reload stays put) and re-renders on a
 // language switch.
 import { addWords, applyWords, t } from "./i18n.js";
-import { startPage } from "./nav.js";
-import { clearMessage } from "./admin-common.js";
+import { may, startPage } from "./nav.js";
+import { call, clearMessage, describe, showMessage } from "./admin-common.js";
 import users from "./admin-users.js";
 import groups from "./admin-groups.js";
 import grants from "./admin-grants.js";
@@ -55,11 +55,13 @@ function onLanguage() {
 async function start() {
   const me = await startPage(document.getElementById("header"), { onLanguage });
   if (!me) return;
-  if (me.role !== "admin") {
+  if (!may(me, "administer")) {
     document.getElementById("admin-no-access").hidden = false;
     return;
   }
-  const context = { me };
+  // Every role and its permissions (the server's table): the role choices and who grants apply to.
+  const roles = await call("/api/roles").catch((error) => { showMessage(describe(error), "error"); return []; });
+  const context = { me, roles };
   for (const [name, section] of Object.entries(SECTIONS)) {
     section.mount(document.getElementById(`tab-${name}`), context);
   }

@@ -3,7 +3,7 @@
 // Every datum comes from the API, which shows only the cameras this user is granted; /ws/wall keeps the queue
 // true while other operators decide. This module wires the parts: queue, media, forms, history, channel, keys.
 import { applyWords, t } from "./i18n.js";
-import { api, startPage } from "./nav.js";
+import { api, may, startPage } from "./nav.js";
 import { codeName, tf, when, word } from "./desk-words.js";
 import { CaseQueue } from "./desk-queue.js";
 import { CaseMedia } from "./desk-media.js";
@@ -13,7 +13,6 @@ import { openChannel } from "./desk-channel.js";
 import { bindKeys } from "./desk-keys.js";
 
 const $ = (id) => document.getElementById(id);
-const DECIDERS = ["admin", "operator"];
 const NOTICE_MS = 12000;
 
 const state = {
@@ -191,7 +190,7 @@ async function start() {
   const detail = $("detail");
   state.media = new CaseMedia(detail, state.cameras);
   state.forms = new DecisionForms(detail, {
-    catalogue: state.catalogue, reasons: state.reasons, canDecide: DECIDERS.includes(me.role),
+    catalogue: state.catalogue, reasons: state.reasons, canDecide: may(me, "review_cases"),
     showError, onDone: decided,
     onSubmit: (id) => state.ownDecisions.add(id), onFailed: (id) => state.ownDecisions.delete(id),
   });

@@ -1,5 +1,6 @@
 // The header every signed-in page shares: who is logged in, links to the pages their role may use, the
 // language switch and logout. Without a session (none yet, logged out, timed out) it goes to /login.
+// What a role may do is the server's table (wall/auth/principal.py): /api/me lists the user's permissions.
 import { addWords, applyWords, t, toggleLang } from "./i18n.js";
 
 addWords({
@@ -8,10 +9,15 @@ addWords({
 });
 
 const PAGES = [
-  { key: "navWall", href: "/", roles: ["admin", "operator", "viewer"], testid: "nav-wall" },
-  { key: "navDesk", href: "/desk", roles: ["admin", "operator"], testid: "nav-desk" },
-  { key: "navAdmin", href: "/admin", roles: ["admin"], testid: "nav-admin" },
+  { key: "navWall", href: "/", permission: "view_wall", testid: "nav-wall" },
+  { key: "navDesk", href: "/desk", permission: "review_cases", testid: "nav-desk" },
+  { key: "navAdmin", href: "/admin", permission: "administer", testid: "nav-admin" },
 ];
+
+/** Whether the user of `me` (/api/me) may do `permission` (view_wall, review_cases, control_walls, administer). */
+export function may(me, permission) {
+  return (me.permissions || []).includes(permission);
+}
 
 /** To the login page, which comes back here after the login (a kiosk display keeps its wall). */
 export function toLogin(back = true) {
@@ -36,14 +42,14 @@ export async function api(path, options = {}) {
 export async function startPage(header, { onLanguage = () => {}, kiosk = false } = {}) {
   const res = await fetch("/api/me");
   if (res.status === 401) { toLogin(); return null; }
-  const me = res.ok ? await res.json() : { name: "?", role: "viewer" };
+  const me = res.ok ? await res.json() : { name: "?", role: "viewer", permissions: ["view_wall"] };
   if (kiosk) {
     header.hidden = true;
     return me;
   }
   const nav = document.createElement("nav");
   nav.className = "pages";
-  for (const page of PAGES.filter((p) => p.roles.includes(me.role))) {
+  for (const page of PAGES.filter((p) => may(me, p.permission))) {
     const a = document.createElement("a");
     a.href = page.href;
     a.dataset.i18n = page.key;
