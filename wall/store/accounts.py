@@ -26,7 +26,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from wall.store.db import Base
 
-ROLES = ("admin", "operator", "viewer")
 NAME_LENGTH = 64
 
 
@@ -53,6 +52,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class User(Base):
     __tablename__ = "users"
+    # wall.auth.principal.Role's values (the store sits below auth; tests/test_errors_and_roles.py keeps them equal)
     __table_args__ = (CheckConstraint("role IN ('admin', 'operator', 'viewer')", name="ck_users_role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
