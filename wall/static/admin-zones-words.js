@@ -1,0 +1,56 @@
+// Words of the zone editor (zh-CN default, English switch). Keys start with "zon" (or "fam" for the rule families,
+// "admTabZones" for its tab) so they never clash with the other admin tabs' words in the one dictionary.
+import { addWords } from "./i18n.js";
+
+addWords({
+  "zh-CN": {
+    admTabZones: "区域规则", zonCamera: "摄像机", zonRefresh: "刷新画面", zonZones: "区域", zonNew: "新建区域",
+    zonClose: "闭合多边形", zonCancelDraw: "放弃绘制", zonSave: "保存", zonRevert: "撤销修改", zonTry: "试运行",
+    zonMinutes: "最近（分钟）", zonTrying: "试运行中…", zonTried: "试运行完成", zonTryFailed: "试运行失败",
+    zonHowTo: "新建区域后在画面上单击添加顶点，单击第一个顶点（或按 Enter）闭合；拖动顶点移动，拖动边中点添加顶点，双击顶点删除。",
+    zonDrawing: "绘制中：单击画面添加顶点，单击第一个顶点闭合", zonNoPicture: "暂无画面（摄像机尚未连接）",
+    zonPick: "选择一个区域，或新建区域。", zonNoZones: "尚无区域", zonDirty: "有未保存的修改", zonSavedState: "已保存",
+    zonSaved: "区域规则已保存", zonApplied: "，已立即生效", zonNoAnalytics:
+      "本站点启动时没有 analytics.yaml，未运行检测：规则已保存到 analytics.yaml，重启 citywall serve 后生效。",
+    zonDisabledCam: "该摄像机已停用：规则将在启用后运行。",
+    zonId: "编号", zonName: "名称", zonFamily: "规则类型", zonCode: "事件编码", zonDwell: "持续时间（秒）",
+    zonGrace: "容忍离开（秒）", zonClearAfter: "消失多久结束（秒）", zonAlarmInterval: "同一位置再次告警间隔（秒）",
+    zonHits: "确认：命中次数", zonLooks: "确认：最近帧数", zonMinScore: "最低置信度", zonRequireObject: "需要摊位物体（不只是人）",
+    zonClasses: "检测类别（逗号分隔，留空用模型默认）", zonTrigger: "触发点", zonBottom: "底边中点", zonCentre: "中心",
+    zonSchedule: "生效时段（为空则全天）", zonAddRange: "添加时段", zonRemove: "删除", zonDeleteZone: "删除区域",
+    zonPtzGuard: "画面偏离预置位时暂停规则", zonStart: "开始", zonEnd: "结束",
+    famStreetStall: "流动摊贩·占道经营", famGarbage: "暴露垃圾", famRoadOccupation: "占道堆物·乱停放",
+    zonTryVideo: "视频", zonTryLooks: "分析", zonTryEvents: "事件", zonTryNone: "这段视频中，这些规则不会产生事件。",
+    zonKindOpened: "告警", zonKindUpdated: "更新", zonKindCleared: "结束", zonDwellShort: "持续",
+    zonLeave: "当前摄像机有未保存的修改，放弃这些修改？", zonLeaveTitle: "放弃修改", zonNoCameras: "没有摄像机",
+    zonDayMon: "一", zonDayTue: "二", zonDayWed: "三", zonDayThu: "四", zonDayFri: "五", zonDaySat: "六", zonDaySun: "日",
+  },
+  en: {
+    admTabZones: "Zones", zonCamera: "Camera", zonRefresh: "Refresh picture", zonZones: "Zones", zonNew: "New zone",
+    zonClose: "Close polygon", zonCancelDraw: "Stop drawing", zonSave: "Save", zonRevert: "Revert", zonTry: "Try",
+    zonMinutes: "Last (minutes)", zonTrying: "Trying…", zonTried: "Try finished", zonTryFailed: "Try failed",
+    zonHowTo: "After New zone, click the picture to add points and click the first one (or press Enter) to close. "
+      + "Drag a point to move it, drag a mid-edge dot to add one, double-click a point to remove it.",
+    zonDrawing: "Drawing: click the picture to add points, click the first point to close",
+    zonNoPicture: "No picture yet (the camera is not connected)", zonPick: "Pick a zone, or draw a new one.",
+    zonNoZones: "No zones yet", zonDirty: "Unsaved changes", zonSavedState: "Saved", zonSaved: "Zones saved",
+    zonApplied: " and running", zonNoAnalytics: "This site started without analytics.yaml, so no detector runs: "
+      + "the rules are saved in analytics.yaml and take effect when citywall serve is restarted.",
+    zonDisabledCam: "This camera is disabled: its rules run once it is enabled.",
+    zonId: "Id", zonName: "Name", zonFamily: "Rule", zonCode: "Event code", zonDwell: "Dwell (s)",
+    zonGrace: "Grace (s)", zonClearAfter: "Clear after (s)", zonAlarmInterval: "Alarm interval at a place (s)",
+    zonHits: "Confirm: hits", zonLooks: "Confirm: of looks", zonMinScore: "Min score",
+    zonRequireObject: "Needs a stall object (not a person only)",
+    zonClasses: "Detector classes (comma-separated; empty: the model's)", zonTrigger: "Anchor",
+    zonBottom: "bottom centre", zonCentre: "centre", zonSchedule: "Active (empty: always)",
+    zonAddRange: "Add a time window", zonRemove: "Remove", zonDeleteZone: "Delete zone",
+    zonPtzGuard: "Pause rules when the view leaves its preset", zonStart: "From", zonEnd: "To",
+    famStreetStall: "Street stall", famGarbage: "Exposed garbage", famRoadOccupation: "Road occupation",
+    zonTryVideo: "video", zonTryLooks: "looks", zonTryEvents: "events",
+    zonTryNone: "These rules would have raised nothing in this video.", zonKindOpened: "alarm",
+    zonKindUpdated: "update", zonKindCleared: "cleared", zonDwellShort: "dwell",
+    zonLeave: "This camera has unsaved changes. Discard them?", zonLeaveTitle: "Discard changes",
+    zonNoCameras: "No cameras",
+    zonDayMon: "Mo", zonDayTue: "Tu", zonDayWed: "We", zonDayThu: "Th", zonDayFri: "Fr", zonDaySat: "Sa", zonDaySun: "Su",
+  },
+});
