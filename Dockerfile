@@ -41,8 +41,8 @@ print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > 
     && pip install --no-deps "opencv-python-headless==${version}" \
     && rm /tmp/requirements.txt
 
-# The code, models and bundled config stay a source tree (the model card and event codes are found beside the
-# packages), installed in place; owned by root, so the service cannot change its own code.
+# The code with its package data (pages, migrations, the default model card and event codes), installed in place;
+# owned by root, so the service cannot change its own code.
 COPY . .
 RUN pip install --no-deps -e . \
     && python -c "import av, cv2, onnxruntime, psycopg, wall.app; print('citywall image ok', av.__version__, cv2.__version__)"

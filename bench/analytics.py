@@ -10,7 +10,7 @@ streams, the same ONNX model and the same analysis rate, in the same run, so the
 runs it (absolute figures do not travel).
 
 Setup: the shared demo clips are re-encoded once (cached) as 720p H.264 cameras: 1280x720, 25 fps, Main profile,
-no B-frames, a fixed 2 s GOP, about 2 Mbit/s. A real GStreamer RTSP server (tests.peers.rtsp) serves one mount
+no B-frames, a fixed 2 s GOP, about 2 Mbit/s. A real GStreamer RTSP server (streams/devserver) serves one mount
 per camera from looped stream copies. Each side runs in its own subprocess
 (``python -m bench.analytics --worker ...``), one after the other, so neither counts the other's threads and
 ultralytics' import-time changes (``OMP_NUM_THREADS=1``, ``cv2.setNumThreads(0)``) stay in its own process.
@@ -18,7 +18,7 @@ Each worker waits until every camera delivers, lets a warm-up pass, then reads i
 over a fixed wall-clock window. The RTSP server is a third process. Its CPU is shown but not counted.
 
 - citywall: a ``CameraSession`` + ``FrameSampler(interval=2 s, width=640)`` per camera feeding
-  ``AnalysisPipeline.submit``. One ``Detector`` (models/yolo11n_coco_int8_320.yaml) and a ``CameraAnalyzer`` per
+  ``AnalysisPipeline.submit``. One ``Detector`` (vision/models/yolo11n_coco_int8_320.yaml) and a ``CameraAnalyzer`` per
   camera (change gate, tracker, scene guard, a whole-frame road-occupation zone) make up the service's live path
   (wall/analytics.py). It runs twice: (a) as the service builds it, and (a') with the change gate off
   (``detector_gate: {enabled: false}``), the detector on every look, to show what the gate saves on these scenes.
@@ -58,10 +58,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.ingest import Clip, machine_label, probe_clip
-from tests.peers.rtsp import SHARED_VIDEOS, RtspServer, looped_copy, missing_tools
+from streams.devserver.clips import looped_copy
+from streams.devserver.rtsp import RtspDevServer, why_unavailable
+from vision.card import DEFAULT_CARD, MODEL_PATH_ENV, load_card
+from wall.demo import MEDIA
 
 REPO = Path(__file__).resolve().parents[1]
-CARD = REPO / "models" / "yolo11n_coco_int8_320.yaml"  # a YOLO11 head: the one model both sides can run
+CARD = DEFAULT_CARD.with_name("yolo11n_coco_int8_320.yaml")  # a YOLO11 head: the one model both sides can run
+# Its AGPL weights are not in the repository: found through $CITYWALL_MODEL_PATH (vision/card.py), by default in
+# ../shared/data/models beside the checkout, where CI keeps them (as for the tests, tests/conftest.py).
+SHARED_MODELS = REPO.parent / "shared" / "data" / "models"
 DEFAULT_VIDEOS = ("car-detection.mp4", "one-by-one-person-detection.mp4")
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "citywall-bench-cache"
 
@@ -504,14 +510,15 @@ def prepare_clips(names: Sequence[str], cache: Path, workdir: Path, needed_s: fl
     """Each demo clip as a 720p camera (cached) and a looped copy of it that outlasts the whole run."""
     out: dict[str, tuple[Clip, Path]] = {}
     for name in names:
-        source = SHARED_VIDEOS / name
+        source = MEDIA / name
         if not source.is_file():
             raise FileNotFoundError(f"no clip {source}")
         tag = f"{CAMERA_SIZE[1]}p{CAMERA_FPS}-gop{CAMERA_GOP_S:g}s-{CAMERA_BITRATE}{'-still' if still else ''}"
         clip_path = camera_clip(source, cache / f"{Path(name).stem}-{tag}.mp4", still=still)
         clip = probe_clip(clip_path)
         loops = max(1, math.ceil(needed_s / clip.duration_s))
-        out[name] = (clip, looped_copy(clip_path, workdir / f"looped-{loops}x-{clip_path.name}", loops))
+        out[name] = (clip, looped_copy(clip_path, workdir / f"looped-{loops}x-{clip_path.name}",
+                                       (loops + 1) * clip.duration_s))
     return out
 
 
@@ -585,11 +592,11 @@ class Report:
 
 def run(cameras_n: int, seconds: float, warmup: float, max_n: int, videos: Sequence[str], cache: Path,
         command: str, still: bool = False) -> Report:
-    from vision.card import load_card
-
+    os.environ.setdefault(MODEL_PATH_ENV, str(SHARED_MODELS))
     model_path = load_card(CARD).model_path
     if not model_path.is_file():
-        raise FileNotFoundError(f"{model_path} (named by {CARD.name}) is missing")
+        raise FileNotFoundError(f"{model_path.name} (named by {CARD.name}) is not beside it nor in "
+                                f"${MODEL_PATH_ENV}={os.environ[MODEL_PATH_ENV]}")
     ladder = sweep_sizes(cameras_n, max_n)
     mounts_n = max([cameras_n, *ladder])
     runs = 3 + len(ladder)
@@ -602,7 +609,7 @@ def run(cameras_n: int, seconds: float, warmup: float, max_n: int, videos: Seque
         assignment = {f"cam{i:02d}": names[i % len(names)] for i in range(mounts_n)}
         clips = [prepared[n][0] for n in names]
         vid_stride = round(clips[0].fps * INTERVAL_S)
-        with RtspServer({cam: prepared[name][1] for cam, name in assignment.items()}) as server:
+        with RtspDevServer({cam: prepared[name][1] for cam, name in assignment.items()}) as server:
             spec = RunSpec(seconds, warmup, server.proc.pid if server.proc else None, workdir, model_path, vid_stride)
             cams = [Camera(cam, server.url(cam), name) for cam, name in assignment.items()]
             citywall = run_side("citywall", cams[:cameras_n], spec)
@@ -789,7 +796,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-n", type=int, default=40,
                         help="most cameras citywall is tried with to find the largest N that keeps up (default 40)")
     parser.add_argument("--videos", nargs="+", default=list(DEFAULT_VIDEOS), metavar="NAME",
-                        help=f"clips from {SHARED_VIDEOS}, made into 720p cameras and assigned in turn")
+                        help=f"clips from {MEDIA}, made into 720p cameras and assigned in turn")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                         help=f"where the 720p camera clips are kept between runs (default {DEFAULT_CACHE})")
     parser.add_argument("--still", action="store_true",
@@ -809,7 +816,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return worker_main(args)
     if args.cameras < 1 or args.seconds <= 0 or args.warmup < 0 or args.max_n < 1:
         parser.error("--cameras and --max-n must be ≥ 1, --seconds > 0, --warmup ≥ 0")
-    missing = missing_tools()
+    missing = why_unavailable()
     if missing is None:
         try:
             importlib.metadata.version("ultralytics")

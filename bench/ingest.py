@@ -6,7 +6,7 @@ camera's own H.264 remuxed to fMP4 rather than decoded and re-encoded. This benc
 against the obvious alternative, ``cv2.VideoCapture`` decoding every frame, on the same RTSP streams in the
 same process run, so the ratios hold on whatever machine runs it (absolute figures do not travel).
 
-Setup: a real GStreamer RTSP server (tests.peers.rtsp) serves one mount per camera from looped copies of the
+Setup: a real GStreamer RTSP server (streams/devserver) serves one mount per camera from looped copies of the
 shared demo clips. Three scenarios run one after the other against that server, each with every camera
 connected; between them everything is stopped. For each, this process's CPU time (all threads) is taken over
 a fixed wall-clock window; the server runs in its own process and is not counted. The server paces the files
@@ -43,10 +43,12 @@ import av
 import cv2
 
 from streams.config import CameraConfig, StreamSettings
+from streams.devserver.clips import looped_copy
+from streams.devserver.rtsp import RtspDevServer, why_unavailable
 from streams.remux import Fragment, LiveViewer
 from streams.sampler import FrameSampler, SampledFrame
 from streams.session import CameraSession
-from tests.peers.rtsp import SHARED_VIDEOS, RtspServer, looped_copy, missing_tools
+from wall.demo import MEDIA
 
 # The two 768x432 street clips: one with a 4.8 s GOP (longer than the analysis interval), one with a 1 s GOP.
 DEFAULT_VIDEOS = ("car-detection.mp4", "one-by-one-person-detection.mp4")
@@ -562,14 +564,14 @@ def prepare_clips(names: Sequence[str], workdir: Path, needed_s: float) -> tuple
     """Probe each clip; make a stream-copied looped copy that outlasts the whole run (mounts do not loop)."""
     clips, copies = [], {}
     for name in names:
-        source = SHARED_VIDEOS / name
+        source = MEDIA / name
         if not source.is_file():
             raise FileNotFoundError(
-                f"no clip {source} (available: {sorted(p.name for p in SHARED_VIDEOS.glob('*.mp4'))})"
+                f"no clip {source} (available: {sorted(p.name for p in MEDIA.glob('*.mp4'))})"
             )
         clip = probe_clip(source)
         loops = max(1, math.ceil(needed_s / max(clip.duration_s, 1.0)))
-        copies[name] = looped_copy(source, workdir / f"looped-{loops}x-{name}", loops)
+        copies[name] = looped_copy(source, workdir / f"looped-{loops}x-{name}", (loops + 1) * clip.duration_s)
         clips.append(clip)
     return clips, copies
 
@@ -583,7 +585,7 @@ def run(cameras_n: int, seconds: float, warmup: float, videos: Sequence[str]) ->
         assignment = {f"cam{i:02d}": clips[i % len(clips)] for i in range(cameras_n)}
         mounts = {cam_id: copies[clip.name] for cam_id, clip in assignment.items()}
         results: dict[str, ScenarioResult] = {}
-        with RtspServer(mounts) as server:
+        with RtspDevServer(mounts) as server:
             cameras = [Camera(cam_id, server.url(cam_id), clip) for cam_id, clip in assignment.items()]
             for make in (SamplingScenario, RemuxScenario, BaselineScenario):
                 result = measure(make, cameras, seconds, warmup)
@@ -620,13 +622,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="+",
         default=list(DEFAULT_VIDEOS),
         metavar="NAME",
-        help=f"clips from {SHARED_VIDEOS}, assigned to cameras in turn",
+        help=f"clips from {MEDIA}, assigned to cameras in turn",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.cameras < 1 or args.seconds <= 0 or args.warmup < 0:
         parser.error("--cameras must be ≥ 1, --seconds > 0, --warmup ≥ 0")
-    missing = missing_tools()
+    missing = why_unavailable()
     if missing:
         print(f"cannot run: {missing}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ the camera's next keyframe. Both run here against the same cameras in the same r
 3. **Display lag**: in chromium, how far the play head runs behind the newest buffered frame on a 2×2 wall
    (the tile jumps back to live beyond 3 s); the server adds no buffering (one fragment per frame).
 
-A real GStreamer RTSP server (tests.peers.rtsp) serves looped copies of the shared demo clips at real time.
+A real GStreamer RTSP server (streams/devserver) serves looped copies of the shared demo clips at real time.
 Run from the repository root:  ``python -m bench.wall [--cameras 18] [--seconds 15] [--json PATH]``
 """
 
@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.ingest import DEFAULT_VIDEOS, machine_label, prepare_clips, rss_mb
-from tests.peers.rtsp import RtspServer, free_port, missing_tools
+from streams.devserver.rtsp import RtspDevServer, free_port, why_unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 SWITCH_ROUNDS = 6
@@ -232,7 +232,7 @@ def run(cameras_n: int, seconds: float, warmup: float) -> Report:
         work = Path(tmp)
         clips, mounts = prepare_clips(DEFAULT_VIDEOS, work, needed_s=600)
         names = list(mounts)
-        server = RtspServer({f"m{i}": mounts[names[i % len(names)]] for i in range(cameras_n)}).start()
+        server = RtspDevServer({f"m{i}": mounts[names[i % len(names)]] for i in range(cameras_n)}).start()
         report = Report(machine_label(), cameras_n, [c.label for c in clips])
         try:
             site = Site(work, {f"cam{i:02d}": server.url(f"m{i}") for i in range(cameras_n)})
@@ -296,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args(argv)
-    missing = missing_tools()
+    missing = why_unavailable()
     if missing or not Path(CHROMIUM).exists():
         print(f"bench.wall needs {', '.join(missing) or CHROMIUM}", file=sys.stderr)
         return 2

@@ -92,7 +92,7 @@ MODEL_RULES: dict[tuple[type[BaseModel], str], str] = {
     (ZoneConfig, "_consistent"): (
         "`min_box` < `max_box`; `clear_after_seconds` ≥ `grace_seconds`; `code` defaults by family "
         "(street_stall 0501, road_occupation 0507, garbage 0102) and must be a code of that family in the "
-        "catalogue (`config/event_codes.yaml`, or `event_codes.yaml` in the config directory)."
+        "catalogue (`vision/event_codes.yaml`, or `event_codes.yaml` in the config directory)."
     ),
     (CameraRules, "_unique"): "zone ids are unique within a camera.",
     (Layout, "_shape"): (

@@ -9,6 +9,7 @@ over HTTP (``login``) — so tests talk to the service with authentication on, a
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -18,7 +19,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.peers.rtsp import SHARED_VIDEOS, RtspServer, looped_copy, missing_tools, synthetic_clip
+from streams.devserver.clips import looped_copy, synthetic_clip
+from streams.devserver.rtsp import RtspDevServer, why_unavailable
+from vision.card import DEFAULT_CARD, MODEL_PATH_ENV, load_card
+from wall.demo import MEDIA
 
 if TYPE_CHECKING:
     from wall.store.db import Database
@@ -27,6 +31,22 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_PASSWORD = "Test-passw0rd"  # meets the default policy (10 characters, 3+ classes)
 ADMIN = "admin"
 ARTIFACTS = Path(os.environ.get("CITYWALL_ARTIFACTS", REPO / "artifacts"))
+# The AGPL Ultralytics exports (YOLOv8n, YOLO11n) are never part of the repository: the bundled cards name only
+# the file, found through $CITYWALL_MODEL_PATH (vision/card.py). Here it defaults to ../shared/data/models beside
+# the checkout, where CI keeps them; set before any test starts a service, so its children look there too.
+os.environ.setdefault(MODEL_PATH_ENV, str(REPO.parent / "shared" / "data" / "models"))
+
+
+def agpl_card(name: str) -> Path:
+    """The bundled card ``name`` (vision/models/) whose weights are an AGPL export kept outside the repository;
+    skips the calling test, naming where it looked, when they are not there. Only tests that compare against those
+    models call it: everything else runs on the bundled YOLOX-Nano."""
+    card = DEFAULT_CARD.with_name(name)
+    weights = load_card(card).model_path
+    if not weights.is_file():
+        pytest.skip(f"{weights.name} (AGPL-3.0, not in the repository) not found in ${MODEL_PATH_ENV}="
+                    f"{os.environ.get(MODEL_PATH_ENV, '')!r} nor beside {card}")
+    return card
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
@@ -41,25 +61,24 @@ def wait_until(predicate: Callable[[], object], timeout: float, interval: float 
 
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Long looped copies of the shared sample clips, and a generated 1080p H.264 clip (GOP 2 s)."""
-    why = missing_tools()
+    """Long looped copies of the demo's sample clips (wall/demo_site/media), and a generated 1080p H.264 clip
+    (GOP 2 s)."""
+    why = why_unavailable() or (None if shutil.which("ffmpeg") else "ffmpeg is missing (apt-get install ffmpeg)")
     if why:
         pytest.fail(f"test peers missing: {why}. Run .ci/run (or see README) to install them.")
-    if not SHARED_VIDEOS.is_dir():
-        pytest.fail(f"sample videos not found at {SHARED_VIDEOS}")
     d = tmp_path_factory.mktemp("media")
-    looped_copy(SHARED_VIDEOS / "car-detection.mp4", d / "car.mp4", 20)  # 30 s × 21 ≈ 10 min
-    looped_copy(SHARED_VIDEOS / "one-by-one-person-detection.mp4", d / "person.mp4", 4)  # ≈ 11 min
-    looped_copy(SHARED_VIDEOS / "bottle-detection.mp4", d / "bottle.mp4", 15)  # ≈ 10 min, High profile
+    looped_copy(MEDIA / "car-detection.mp4", d / "car.mp4", 630)  # 30.2 s × 21
+    looped_copy(MEDIA / "one-by-one-person-detection.mp4", d / "person.mp4", 690)  # 139.4 s × 5
+    looped_copy(MEDIA / "bottle-detection.mp4", d / "bottle.mp4", 630)  # 39.9 s × 16, High profile
     synthetic_clip(d / "hd1080-short.mp4", width=1920, height=1080, fps=25, gop=50, seconds=30)
-    looped_copy(d / "hd1080-short.mp4", d / "hd1080.mp4", 10)  # ≈ 5.5 min
+    looped_copy(d / "hd1080-short.mp4", d / "hd1080.mp4", 330)
     return d
 
 
 @pytest.fixture(scope="session")
-def rtsp(media_dir: Path) -> Iterator[RtspServer]:
+def rtsp(media_dir: Path) -> Iterator[RtspDevServer]:
     """One real RTSP server for the session with four cameras (mounts are shared between clients)."""
-    server = RtspServer({
+    server = RtspDevServer({
         "car": media_dir / "car.mp4",
         "person": media_dir / "person.mp4",
         "bottle": media_dir / "bottle.mp4",
@@ -71,12 +90,12 @@ def rtsp(media_dir: Path) -> Iterator[RtspServer]:
 
 
 @pytest.fixture
-def own_rtsp(media_dir: Path) -> Iterator[Callable[..., RtspServer]]:
+def own_rtsp(media_dir: Path) -> Iterator[Callable[..., RtspDevServer]]:
     """Start private servers a test may freeze, kill or restart without disturbing others."""
-    started: list[RtspServer] = []
+    started: list[RtspDevServer] = []
 
-    def start(port: int | None = None, **mounts: Path) -> RtspServer:
-        server = RtspServer(mounts or {"cam": media_dir / "car.mp4"}, port=port).start()
+    def start(port: int = 0, **mounts: Path) -> RtspDevServer:
+        server = RtspDevServer(mounts or {"cam": media_dir / "car.mp4"}, port=port).start()
         started.append(server)
         return server
 
@@ -205,7 +224,7 @@ class SiteStarter:
 def start_site(directory: Path, cameras_yaml: str, server_yaml: str = "", analytics_yaml: str = "",
                admin: bool = True) -> LiveServer:
     """Write the config files, load them like ``citywall serve`` does and run the app on a real socket."""
-    from tests.peers.rtsp import free_port
+    from streams.devserver.rtsp import free_port
     from wall.app import create_app
     from wall.config import load_config
 

@@ -23,8 +23,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from streams.devserver.rtsp import RtspDevServer, free_port
 from tests.conftest import ADMIN, TEST_PASSWORD, LiveServer, SiteStarter, wait_until
-from tests.peers.rtsp import RtspServer, free_port
 from wall.auth.sessions import COOKIE
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ HTTP_TIMEOUT = 20.0
 LIVE_TIMEOUT = 45.0
 
 
-def cameras_yaml(rtsp: RtspServer) -> str:
+def cameras_yaml(rtsp: RtspDevServer) -> str:
     groups = {"car": "north", "person": "north", "bottle": "south", "hd": None}
     lines = ["cameras:"]
     for cam in CAMERAS:
@@ -53,7 +53,7 @@ def offline_cameras(*ids: str) -> str:
 
 
 @pytest.fixture
-def matrix(serve_site: SiteStarter, rtsp: RtspServer) -> LiveServer:
+def matrix(serve_site: SiteStarter, rtsp: RtspDevServer) -> LiveServer:
     """Four live cameras; admin sees all, operator 'op' the group 'north' (car, person), viewer 'vw' bottle."""
     site = serve_site(cameras_yaml(rtsp))
     site.add_user("op", "operator", grants=("group:north",))
@@ -345,7 +345,7 @@ def test_session_cookie_attributes(serve_site: SiteStarter) -> None:
 # -- Origin --------------------------------------------------------------------------------------------------
 
 
-def test_state_changes_and_websockets_check_origin(serve_site: SiteStarter, rtsp: RtspServer) -> None:
+def test_state_changes_and_websockets_check_origin(serve_site: SiteStarter, rtsp: RtspDevServer) -> None:
     site = serve_site(f'cameras:\n  - {{id: car, name: car, url: "{rtsp.url("car")}"}}\n',
                       "server:\n  allowed_origins: [\"https://wall.example.org\"]\n")
     anon, admin = site.client(None), site.client()

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from streams.devserver.rtsp import free_port
 from tests.conftest import ADMIN, SiteStarter
-from tests.peers.rtsp import free_port
 
 pytestmark = pytest.mark.slow
 

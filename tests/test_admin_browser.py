@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from streams.devserver.rtsp import RtspDevServer, free_port
 from tests.browser_helpers import STATE_TIMEOUT_MS, open_page, screenshot
 from tests.case_helpers import event_change
 from tests.conftest import ADMIN, TEST_PASSWORD, LiveServer, SiteStarter, wait_until
-from tests.peers.rtsp import RtspServer, free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -400,7 +400,7 @@ def test_groups_create_edit_rename_delete_and_english(serve_site: SiteStarter, p
 # -- cameras ---------------------------------------------------------------------------------------------------
 
 
-def test_camera_health_refreshes_and_never_shows_urls(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+def test_camera_health_refreshes_and_never_shows_urls(serve_site: SiteStarter, rtsp: RtspDevServer, page: Page,
                                                       page_errors: list[str]) -> None:
     closed = free_port()
     site = serve_site(

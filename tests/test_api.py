@@ -22,9 +22,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from streams.devserver.rtsp import RtspDevServer, free_port
 from streams.mp4 import iter_boxes
 from tests.conftest import ADMIN, LiveServer, SiteStarter, wait_until
-from tests.peers.rtsp import RtspServer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,7 @@ def box_types(data: bytes) -> list[bytes]:
     return [kind for kind, _, _ in iter_boxes(data)]
 
 
-def assert_no_secrets(body: str, rtsp: RtspServer) -> None:
+def assert_no_secrets(body: str, rtsp: RtspDevServer) -> None:
     assert PASSWORD not in body
     assert "viewer:" not in body
     assert "rtsp://" not in body
@@ -109,7 +109,7 @@ def assert_no_secrets(body: str, rtsp: RtspServer) -> None:
 # -- health and camera list ------------------------------------------------------------------------------
 
 
-def test_healthz_and_camera_list_go_live_with_measurements(serve_site, rtsp: RtspServer,
+def test_healthz_and_camera_list_go_live_with_measurements(serve_site, rtsp: RtspDevServer,
                                                            client: httpx.Client) -> None:
     site = serve_site(cameras_yaml(("car", rtsp.url("car")), ("person", rtsp.url("person"))))
     health = client.get(f"{site.url}/healthz")
@@ -135,7 +135,7 @@ def test_healthz_and_camera_list_go_live_with_measurements(serve_site, rtsp: Rts
     assert client.get(f"{site.url}/healthz").json()["states"].get("live") == 2
 
 
-def test_camera_urls_and_credentials_never_leave_the_server(serve_site, rtsp: RtspServer,
+def test_camera_urls_and_credentials_never_leave_the_server(serve_site, rtsp: RtspDevServer,
                                                             client: httpx.Client) -> None:
     closed = free_port()
     site = serve_site(
@@ -183,7 +183,7 @@ def test_camera_urls_and_credentials_never_leave_the_server(serve_site, rtsp: Rt
 # -- not found, snapshots ----------------------------------------------------------------------------------
 
 
-def test_unknown_camera_is_a_plain_404_everywhere(serve_site, rtsp: RtspServer, client: httpx.Client) -> None:
+def test_unknown_camera_is_a_plain_404_everywhere(serve_site, rtsp: RtspDevServer, client: httpx.Client) -> None:
     site = serve_site(cameras_yaml(("car", rtsp.url("car"))))
     answers = [client.get(f"{site.url}{path}") for path in
                ("/api/cameras/ghost", "/api/cameras/ghost/snapshot.jpg", "/api/cameras/ghost/snapshot.jpg?width=320")]
@@ -193,7 +193,7 @@ def test_unknown_camera_is_a_plain_404_everywhere(serve_site, rtsp: RtspServer, 
     assert len({r.headers["content-type"] for r in answers}) == 1
 
 
-def test_snapshot_is_a_jpeg_of_the_camera_and_scales(serve_site, rtsp: RtspServer, client: httpx.Client) -> None:
+def test_snapshot_is_a_jpeg_of_the_camera_and_scales(serve_site, rtsp: RtspDevServer, client: httpx.Client) -> None:
     site = serve_site(cameras_yaml(("car", rtsp.url("car")), ("hd", rtsp.url("hd"))))
     wait_live(client, site.url, "car", "hd")
     for cam_id in ("car", "hd"):
@@ -223,7 +223,7 @@ def test_snapshot_is_a_jpeg_of_the_camera_and_scales(serve_site, rtsp: RtspServe
 # -- live WebSocket ----------------------------------------------------------------------------------------
 
 
-def test_live_websocket_sends_playable_fmp4(serve_site, rtsp: RtspServer, client: httpx.Client,
+def test_live_websocket_sends_playable_fmp4(serve_site, rtsp: RtspDevServer, client: httpx.Client,
                                             tmp_path: Path) -> None:
     site = serve_site(cameras_yaml(("car", rtsp.url("car"))))
     wait_live(client, site.url, "car")
@@ -268,7 +268,7 @@ def test_live_websocket_sends_playable_fmp4(serve_site, rtsp: RtspServer, client
     assert frames[0].to_ndarray(format="gray").std() > 5
 
 
-def test_live_websocket_unknown_camera_closes_4404(serve_site, rtsp: RtspServer) -> None:
+def test_live_websocket_unknown_camera_closes_4404(serve_site, rtsp: RtspDevServer) -> None:
     site = serve_site(cameras_yaml(("car", rtsp.url("car"))))
     for cam_id in ("ghost", "CAR", "car%20", "%E6%91%84%E5%83%8F"):
         with open_live(site, cam_id) as ws, pytest.raises(ConnectionClosed) as closed:
@@ -277,7 +277,7 @@ def test_live_websocket_unknown_camera_closes_4404(serve_site, rtsp: RtspServer)
         assert closed.value.rcvd.reason == "camera not found"
 
 
-def test_live_websocket_checks_origin(serve_site, rtsp: RtspServer) -> None:
+def test_live_websocket_checks_origin(serve_site, rtsp: RtspDevServer) -> None:
     site = serve_site(cameras_yaml(("car", rtsp.url("car"))))
     for foreign in ("http://evil.example", f"http://127.0.0.1:{site.port}.evil.example",
                     f"https://evil.example:{site.port}", "null"):
@@ -296,7 +296,7 @@ def test_live_websocket_checks_origin(serve_site, rtsp: RtspServer) -> None:
         assert box_types(segment)[0] == b"ftyp"
 
 
-def test_two_viewers_share_one_remux(serve_site, rtsp: RtspServer, client: httpx.Client) -> None:
+def test_two_viewers_share_one_remux(serve_site, rtsp: RtspDevServer, client: httpx.Client) -> None:
     site = serve_site(cameras_yaml(("car", rtsp.url("car"))))
     wait_live(client, site.url, "car")
     viewers: Callable[[], int] = lambda: camera(client, site.url, "car")["viewers"]  # noqa: E731
@@ -345,7 +345,7 @@ HOSTILE_PATHS = [
 ]
 
 
-def test_hostile_input_never_gives_5xx(serve_site, rtsp: RtspServer, client: httpx.Client) -> None:
+def test_hostile_input_never_gives_5xx(serve_site, rtsp: RtspDevServer, client: httpx.Client) -> None:
     site = serve_site(cameras_yaml(("car", rtsp.url("car"))))
     wait_live(client, site.url, "car")
     for path in HOSTILE_PATHS:

@@ -20,8 +20,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from streams.devserver.rtsp import free_port
 from tests.conftest import LiveServer, start_site
-from tests.peers.rtsp import free_port
 
 pytestmark = pytest.mark.slow
 

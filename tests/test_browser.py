@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from streams.devserver.rtsp import RtspDevServer, free_port
 from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, cameras_yaml, open_wall
 from tests.conftest import ADMIN, ARTIFACTS, TEST_PASSWORD
-from tests.peers.rtsp import RtspServer, free_port
 from wall.auth.sessions import COOKIE
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ WALL_PLAYS = """(n) => {
 }"""
 
 
-def test_wall_plays_four_live_cameras(serve_site, rtsp: RtspServer, page: Page, page_errors: list[str]) -> None:
+def test_wall_plays_four_live_cameras(serve_site, rtsp: RtspDevServer, page: Page, page_errors: list[str]) -> None:
     site = serve_site(cameras_yaml(
         ("car", "停车场", rtsp.url("car")), ("person", "大厅 入口", rtsp.url("person")),
         ("bottle", "传送带", rtsp.url("bottle")), ("hd", "路口 1080p", rtsp.url("hd")),
@@ -77,7 +77,7 @@ def test_wall_plays_four_live_cameras(serve_site, rtsp: RtspServer, page: Page, 
     assert page_errors == []
 
 
-def test_offline_camera_tile_is_not_shown_as_live(serve_site, rtsp: RtspServer, page: Page) -> None:
+def test_offline_camera_tile_is_not_shown_as_live(serve_site, rtsp: RtspDevServer, page: Page) -> None:
     closed = free_port()
     site = serve_site(cameras_yaml(
         ("car", "停车场", rtsp.url("car")), ("dead", "已拆除 路口", f"rtsp://127.0.0.1:{closed}/gone"),
@@ -118,7 +118,7 @@ def test_offline_camera_tile_is_not_shown_as_live(serve_site, rtsp: RtspServer, 
     assert len(states) == 4 and states.count("empty") == 2, states
 
 
-def test_language_switch_shows_english_states(serve_site, rtsp: RtspServer, page: Page) -> None:
+def test_language_switch_shows_english_states(serve_site, rtsp: RtspDevServer, page: Page) -> None:
     closed = free_port()
     site = serve_site(cameras_yaml(
         ("car", "停车场", rtsp.url("car")), ("dead", "路口", f"rtsp://127.0.0.1:{closed}/gone"),
@@ -152,7 +152,7 @@ def test_language_switch_shows_english_states(serve_site, rtsp: RtspServer, page
     assert page.locator('[data-camera="dead"] .state').inner_text() == "离线"
 
 
-def test_jpeg_stills_when_the_browser_cannot_play_the_codec(serve_site, rtsp: RtspServer, page: Page,
+def test_jpeg_stills_when_the_browser_cannot_play_the_codec(serve_site, rtsp: RtspDevServer, page: Page,
                                                             page_errors: list[str]) -> None:
     site = serve_site(cameras_yaml(("car", "停车场", rtsp.url("car")), ("hd", "路口 1080p", rtsp.url("hd"))))
     page.add_init_script("MediaSource.isTypeSupported = () => false;")
@@ -192,7 +192,7 @@ def test_jpeg_stills_when_the_browser_cannot_play_the_codec(serve_site, rtsp: Rt
     assert page_errors == []
 
 
-def test_login_page_grants_and_logout(serve_site, rtsp: RtspServer, page: Page, page_errors: list[str]) -> None:
+def test_login_page_grants_and_logout(serve_site, rtsp: RtspDevServer, page: Page, page_errors: list[str]) -> None:
     site = serve_site(cameras_yaml(("car", "停车场", rtsp.url("car")), ("person", "大厅 入口", rtsp.url("person"))))
     site.add_user("duty", "operator", grants=("car",))
     admin = site.client()
@@ -240,7 +240,7 @@ def test_login_page_grants_and_logout(serve_site, rtsp: RtspServer, page: Page, 
     assert page_errors == []
 
 
-def test_a_kiosk_display_logs_in_and_comes_back_to_its_wall(serve_site, rtsp: RtspServer, page: Page) -> None:
+def test_a_kiosk_display_logs_in_and_comes_back_to_its_wall(serve_site, rtsp: RtspDevServer, page: Page) -> None:
     site = serve_site(cameras_yaml(("car", "停车场", rtsp.url("car"))))
     site.add_user("hall-display", "viewer", grants=("car",))
     page.goto(site.url + "/wall/hall?kiosk=1")

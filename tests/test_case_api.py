@@ -11,11 +11,12 @@ from websockets.sync.client import connect
 
 from tests.case_helpers import Receiver, event_change
 from tests.conftest import wait_until
-from tests.peers.rtsp import SHARED_VIDEOS
+from vision.card import DEFAULT_CARD
 from vision.catalogue import load_catalogue
 from vision.detector import Detector
 from vision.replay import Replay
 from vision.rules_config import CameraRules
+from wall.demo import MEDIA
 
 pytestmark = pytest.mark.slow
 
@@ -106,9 +107,9 @@ def test_replayed_clip_raises_a_case_the_operator_confirms_and_the_platform_rece
             "id": "table", "family": "street_stall", "code": "0501", "require_object": False,
             "polygon": [[0.40, 0.70], [0.80, 0.70], [0.80, 1.0], [0.40, 1.0]], "dwell_seconds": 14,
             "grace_seconds": 4, "clear_after_seconds": 6, "alarm_interval_seconds": 5}]})
-        detector = Detector(Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml")
+        detector = Detector(DEFAULT_CARD)
         desk = site.app.state.desk
-        replay = Replay(SHARED_VIDEOS / "one-by-one-person-detection.mp4", rules, detector, detector.card.families,
+        replay = Replay(MEDIA / "one-by-one-person-detection.mp4", rules, detector, detector.card.families,
                         load_catalogue(), out_dir=desk.evidence_dir, camera_id="cam-a")
         for change in replay.run():
             desk.on_event(change)

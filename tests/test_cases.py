@@ -19,8 +19,10 @@ from sqlalchemy import select
 from tests.case_helpers import CAMERAS, Receiver, event_change
 from tests.conftest import wait_until
 from vision.catalogue import load_catalogue
-from wall.cases.desk import CaseDesk, CaseError
+from wall.cases.desk import CaseDesk
+from wall.cases.models import CaseNotice
 from wall.cases.outbox import Outbox
+from wall.errors import Conflict, NotFound, Unprocessable
 from wall.hall_settings import DEFAULT_REJECT_REASONS
 from wall.store.cases import Case, CaseEvent, Evidence, Label, OutboxMessage
 from wall.store.db import open_database
@@ -37,23 +39,23 @@ def desk(tmp_path: Path) -> CaseDesk:
 def test_raise_commits_before_telling_and_inherits_the_camera_place(desk: CaseDesk, tmp_path: Path) -> None:
     seen_in_db: list[bool] = []
 
-    def listener(message: dict) -> None:
+    def listener(notice: CaseNotice) -> None:
         with desk.db.session() as s:  # a fresh unit of work: the case must already be committed
-            seen_in_db.append(s.get(Case, message["case"]["id"]) is not None)
+            seen_in_db.append(s.get(Case, notice.case.id) is not None)
 
     desk.listeners.append(listener)
     change = event_change(tmp_path / "evidence")
     case_id = desk.on_event(change)
     assert seen_in_db == [True]
-    record, camera = desk.get(case_id)
-    assert camera == "cam-a"
-    assert record["status"] == "pending_review" and record["source"] == "视频智能发现"
-    assert record["grid_code"] == "34010200100101" and record["street"] == "解放路街道"
-    assert record["address"] == "解放路 18 号" and record["lon"] == 117.28
-    assert record["code"] == "0501" and record["catalogue_version"] == "test-1"
-    assert [e["action"] for e in record["events"]] == ["raised"]
-    assert record["evidence"][0]["kind"] == "snapshot"
-    assert record["evidence"][0]["url"] == "/api/evidence/" + Path(change.evidence["snapshot"]).name
+    record = desk.get(case_id)
+    assert record.camera == "cam-a"
+    assert record.status == "pending_review" and record.source == "视频智能发现"
+    assert record.grid_code == "34010200100101" and record.street == "解放路街道"
+    assert record.address == "解放路 18 号" and record.lon == 117.28
+    assert record.code == "0501" and record.catalogue_version == "test-1"
+    assert [e.action for e in record.events] == ["raised"]
+    assert record.evidence[0].kind == "snapshot"
+    assert record.evidence[0].url == "/api/evidence/" + Path(change.evidence["snapshot"]).name
 
 
 def test_one_case_per_place_and_problem(desk: CaseDesk, tmp_path: Path) -> None:
@@ -61,9 +63,9 @@ def test_one_case_per_place_and_problem(desk: CaseDesk, tmp_path: Path) -> None:
     again = desk.on_event(event_change(tmp_path / "evidence", place="3-4"))  # new vision event, same place
     other = desk.on_event(event_change(tmp_path / "evidence", place="9-1"))
     assert first == again != other
-    record, _ = desk.get(first)
-    assert [e["action"] for e in record["events"]] == ["raised", "seen_again"]
-    assert len(record["evidence"]) == 2
+    record = desk.get(first)
+    assert [e.action for e in record.events] == ["raised", "seen_again"]
+    assert len(record.evidence) == 2
     total, _ = desk.list(None)
     assert total == 2
 
@@ -73,31 +75,28 @@ def test_decisions_transitions_labels_and_history(desk: CaseDesk, tmp_path: Path
     b = desk.on_event(event_change(tmp_path / "evidence", place="2-2"))
     c = desk.on_event(event_change(tmp_path / "evidence", place="5-5"))
     confirmed = desk.confirm(a, "op1", code="0504", note="店外经营", address="解放路 20 号")
-    assert confirmed["status"] == "confirmed" and confirmed["code"] == "0504" and confirmed["code_name"] == "店外经营"
-    with pytest.raises(CaseError) as err:
+    assert confirmed.status == "confirmed" and confirmed.code == "0504" and confirmed.code_name == "店外经营"
+    with pytest.raises(Conflict):
         desk.reject(a, "op1", reason="false_detection")
-    assert err.value.status == 409
-    with pytest.raises(CaseError) as err:
+    with pytest.raises(Unprocessable):
         desk.reject(b, "op1", reason="no such reason")
-    assert err.value.status == 422
-    assert desk.reject(b, "op1", reason="licensed_stall", text="早餐车")["status"] == "rejected"
+    assert desk.reject(b, "op1", reason="licensed_stall", text="早餐车").status == "rejected"
     merged = desk.merge(c, a, "op2")
-    assert merged["status"] == "closed" and merged["merged_into"] == a
-    with pytest.raises(CaseError) as err:
+    assert merged.status == "closed" and merged.merged_into == a
+    with pytest.raises(NotFound):
         desk.confirm(999, "op1")
-    assert err.value.status == 404
     with desk.db.session() as s:
         labels = {(lbl.case_id, lbl.decision, lbl.reason) for lbl in s.scalars(select(Label))}
         assert labels == {(a, "confirmed", None), (b, "rejected", "licensed_stall")}
         outbox = list(s.scalars(select(OutboxMessage)))
         assert [(m.case_id, m.idempotency_key, m.status) for m in outbox] == [(a, f"citywall-case-{a}", "pending")]
         assert outbox[0].payload["major_code"] == "05" and outbox[0].payload["minor_code"] == "04"
-    history, _ = desk.get(a)
-    assert [(e["action"], e["before"], e["after"], e["actor"]) for e in history["events"]] == [
+    history = desk.get(a)
+    assert [(e.action, e.before, e.after, e.actor) for e in history.events] == [
         ("raised", None, "pending_review", "vision"), ("confirm", "pending_review", "confirmed", "op1"),
         ("merged_from", "confirmed", "confirmed", "op2")]
     total, rows = desk.list({"cam-a"}, status="confirmed")
-    assert total == 1 and rows[0]["id"] == a
+    assert total == 1 and rows[0].id == a
     assert desk.list({"cam-b"})[0] == 0  # another camera's cases are not listed
     assert desk.list(None, text="店外")[0] == 1
 
@@ -120,7 +119,7 @@ def test_outbox_signs_retries_and_applies_the_platform_reply(desk: CaseDesk, tmp
         case_id = desk.on_event(event_change(tmp_path / "evidence"))
         desk.confirm(case_id, "op1")
         outbox.start()
-        assert wait_until(lambda: desk.get(case_id)[0]["status"] == "dispatched", 20)
+        assert wait_until(lambda: desk.get(case_id).status == "dispatched", 20)
     finally:
         outbox.stop()
         receiver.close()
@@ -132,9 +131,9 @@ def test_outbox_signs_retries_and_applies_the_platform_reply(desk: CaseDesk, tmp
     document = json.loads(body)
     assert document["source"] == "视频智能发现" and document["code"] == "0501" and document["grid_code"]
     assert document["evidence"][0]["url"].startswith("https://wall.example/api/evidence/")
-    record, _ = desk.get(case_id)
-    assert record["department"] == "城管执法中队"
-    assert [e["actor"] for e in record["events"]][-1] == "platform"
+    record = desk.get(case_id)
+    assert record.department == "城管执法中队"
+    assert [e.actor for e in record.events][-1] == "platform"
 
 
 def test_outbox_dead_letters_after_max_attempts_and_admin_retry(desk: CaseDesk, tmp_path: Path) -> None:
@@ -164,10 +163,10 @@ def test_clearance_on_video_after_dispatch(desk: CaseDesk, tmp_path: Path) -> No
     desk.dispatched(case_id, "platform", department="中队", ref=None)
     gone = event_change(tmp_path / "evidence", kind="cleared", event_id=change.event_id)
     desk.on_event(gone)
-    record, _ = desk.get(case_id)
-    assert record["status"] == "cleared_on_video" and record["verified_at"]
-    assert {e["kind"] for e in record["evidence"]} == {"snapshot", "after_snapshot"}
-    assert desk.close(case_id, "op1")["status"] == "closed"
+    record = desk.get(case_id)
+    assert record.status == "cleared_on_video" and record.verified_at
+    assert {e.kind for e in record.evidence} == {"snapshot", "after_snapshot"}
+    assert desk.close(case_id, "op1").status == "closed"
 
 
 CRASH_SCRIPT = r"""

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.devserver.rtsp import free_port
 from tests.conftest import REPO
-from tests.peers.rtsp import free_port
 
 pytestmark = pytest.mark.slow
 

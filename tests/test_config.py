@@ -17,6 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wall import demo
 from wall.config import ConfigError, SiteConfig, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +103,7 @@ def test_example_config_loads(secret_env: None) -> None:
 
 
 def test_demo_config_loads_with_its_media_resolved() -> None:
-    config = load_config(ROOT / "config" / "demo")
+    config = load_config(demo.SITE)
     assert config.cameras
     for camera in config.cameras:
         assert camera.url.startswith("file:/"), camera.url

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from streams.devserver.rtsp import free_port, why_unavailable
 from tests.conftest import REPO, wait_until
-from tests.peers.rtsp import free_port, missing_tools
 
 pytestmark = pytest.mark.slow
 
@@ -219,7 +219,7 @@ def test_demo_serves_raises_a_case_and_stops_cleanly(tmp_path: Path) -> None:
 
 @pytest.fixture
 def rtsp_tools() -> None:
-    why = missing_tools()
+    why = why_unavailable()
     if why:
         pytest.fail(f"test peers missing: {why}. Run scripts/test as root (or see README) to install them.")
 
@@ -233,7 +233,7 @@ def test_demo_rtsp_cameras_go_live_and_the_server_stops_with_it(tmp_path: Path, 
         children = demo.children()
         assert len(children) == 1, children  # the RTSP server
         server_cmdline = Path(f"/proc/{children[0]}/cmdline").read_bytes().decode()
-        assert "demo_rtsp_server.py" in server_cmdline
+        assert "gst_server.py" in server_cmdline
         # Looped copies were made in the data directory (the file mounts play a file once).
         assert len(list((tmp_path / "data" / "rtsp-media").glob("*.mp4"))) == 3
 
@@ -261,10 +261,11 @@ def test_rtsp_server_ends_when_the_demo_is_killed(tmp_path: Path, rtsp_tools: No
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from wall.demo_rtsp import DemoRtspServer, looped_copy\n"
-        f"path, codec = looped_copy(Path({str(REPO / 'config/demo/media/bottle-detection.mp4')!r}), "
-        f"Path({str(tmp_path)!r}), 60)\n"
-        "server = DemoRtspServer({'cam': (codec, path)}).start()\n"
+        "from streams.devserver.clips import looped_copy\n"
+        "from streams.devserver.rtsp import RtspDevServer\n"
+        "from wall.demo import MEDIA\n"
+        f"path = looped_copy(MEDIA / 'bottle-detection.mp4', Path({str(tmp_path / 'bottle.mp4')!r}), 60)\n"
+        "server = RtspDevServer({'cam': path}, shared=False).start()\n"
         "print(server.proc.pid, server.port, flush=True)\n"
         "sys.stdin.read()\n"
     )

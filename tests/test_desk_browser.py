@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from streams.devserver.clips import synthetic_clip
+from streams.devserver.rtsp import RtspDevServer, free_port
 from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, open_page, screenshot
 from tests.case_helpers import Receiver, event_change
 from tests.conftest import wait_until
-from tests.peers.rtsp import RtspServer, free_port, synthetic_clip
 from vision.replay import store_evidence
 from wall.store.cases import Label
 
@@ -132,7 +133,7 @@ def new_page(browser: Browser, errors: list[str]) -> Page:
 
 
 def test_operator_sees_only_granted_cases_with_evidence_live_view_and_pushes(
-        serve_site: SiteStarter, rtsp: RtspServer, tmp_path: Path, page: Page, page_errors: list[str],
+        serve_site: SiteStarter, rtsp: RtspDevServer, tmp_path: Path, page: Page, page_errors: list[str],
         clip_bytes: bytes) -> None:
     site = serve_site(cameras_yaml(rtsp.url("car")), server_yaml(tmp_path))
     site.add_user("op", "operator", grants=("cam-a",))

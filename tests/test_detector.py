@@ -1,6 +1,8 @@
 """Detector: model cards, letterbox geometry, YOLOv8/YOLO11 parity with ultralytics, YOLOX decoding, batching, CLI.
 
-The real models run here (shared/data/models and the Apache-2.0 YOLOX copy in models/). The test images are the
+The real models run here: the Apache-2.0 YOLOX-Nano bundled in vision/models/, and the AGPL YOLOv8n/YOLO11n
+exports, which are never in the repository (found through $CITYWALL_MODEL_PATH, by default ../shared/data/models;
+only the tests that need them skip without them, see tests/conftest.py agpl_card). The test images are the
 two that ship inside the ultralytics wheel; ultralytics itself runs only in a subprocess, because importing it
 sets process-wide thread limits (OMP_NUM_THREADS=1) that would leak into every later test.
 """
@@ -22,13 +24,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import agpl_card
 from vision.boxes import Letterbox, letterbox
-from vision.card import CardError, load_card, parse_card
+from vision.card import DEFAULT_CARD, CardError, load_card, model_search_path, parse_card
 from vision.detector import Detector, select_providers
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = REPO / "models"
-YOLOX = MODELS / "yolox_nano_coco_416.yaml"
+YOLOX = DEFAULT_CARD
+MODELS = YOLOX.parent
 YOLOV8 = MODELS / "yolov8n_coco_int8_640.yaml"
 YOLO11 = MODELS / "yolo11n_coco_int8_320.yaml"
 _SPEC = importlib.util.find_spec("ultralytics")  # finds the package without importing it
@@ -48,9 +51,27 @@ def image(name: str) -> np.ndarray:
     return img
 
 
+class Detectors:
+    """The three detectors by short name, each opened on first use: a test that asks for an AGPL model skips
+    when its weights are not there (agpl_card), the YOLOX tests run regardless."""
+
+    def __init__(self) -> None:
+        self.cards = {"yolox": YOLOX, "yolov8": YOLOV8, "yolo11": YOLO11}
+        self.opened: dict[str, Detector] = {}
+
+    def __getitem__(self, name: str) -> Detector:
+        if name not in self.opened:
+            card = self.cards[name]
+            self.opened[name] = Detector(card if card == YOLOX else agpl_card(card.name))
+        return self.opened[name]
+
+    def values(self) -> list[Detector]:
+        return [self[name] for name in self.cards]
+
+
 @pytest.fixture(scope="module")
-def detectors() -> dict[str, Detector]:
-    return {"yolox": Detector(YOLOX), "yolov8": Detector(YOLOV8), "yolo11": Detector(YOLO11)}
+def detectors() -> Detectors:
+    return Detectors()
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -80,11 +101,14 @@ def test_the_three_cards_load_and_name_their_licence() -> None:
     assert (MODELS / "yolox_nano_coco_416.onnx").is_file()  # the default ships with the repo
     for name in ("yolov8n_coco_int8_640.yaml", "yolo11n_coco_int8_320.yaml"):
         assert cards[name].licence == "AGPL-3.0"
-        assert cards[name].model_path.parent == (REPO.parent / "shared" / "data" / "models").resolve()
+        # Never beside the card (not in the repository nor the package): found through the model search path.
+        assert cards[name].file == name.replace(".yaml", ".onnx") and not (MODELS / cards[name].file).exists()
+        if cards[name].model_path.is_file():
+            assert cards[name].model_path.parent in [d.resolve() for d in model_search_path()]
         assert cards[name].classes == "metadata"
 
 
-def test_families_and_thresholds_resolve_to_class_ids(detectors: dict[str, Detector]) -> None:
+def test_families_and_thresholds_resolve_to_class_ids(detectors: Detectors) -> None:
     for det in detectors.values():
         names = det.class_names
         assert len(names) == 80 and names[0] == "person" and names[5] == "bus"
@@ -117,18 +141,18 @@ def _card_error(path: Path) -> str:
 
 
 def test_card_saying_640_for_the_320_model_fails_naming_the_card(tmp_path: Path) -> None:
-    path = _write_card(tmp_path, "wrong-size.yaml", _card_data(YOLO11, input_size=640))
+    path = _write_card(tmp_path, "wrong-size.yaml", _card_data(agpl_card(YOLO11.name), input_size=640))
     msg = _card_error(path)
     assert msg.startswith(f"{path}: input_size:"), msg
     assert "640x640" in msg and "[1, 3, 320, 320]" in msg
 
 
 def test_card_with_the_wrong_head_fails(tmp_path: Path) -> None:
-    path = _write_card(tmp_path, "wrong-head.yaml", _card_data(YOLO11, head="yolox"))
-    msg = _card_error(path)
-    assert f"{path}: head: 'yolox' needs output [B, N=2100, 5+nc]" in msg and "[1, 84, 2100]" in msg, msg
     path = _write_card(tmp_path, "wrong-head2.yaml", _card_data(YOLOX, head="yolov8"))
     assert f"{path}: head: 'yolov8'" in _card_error(path)
+    path = _write_card(tmp_path, "wrong-head.yaml", _card_data(agpl_card(YOLO11.name), head="yolox"))
+    msg = _card_error(path)
+    assert f"{path}: head: 'yolox' needs output [B, N=2100, 5+nc]" in msg and "[1, 84, 2100]" in msg, msg
 
 
 def test_card_with_the_wrong_class_count_fails(tmp_path: Path) -> None:
@@ -184,7 +208,7 @@ def test_card_yaml_problems(tmp_path: Path) -> None:
 
 
 def test_metadata_classes_are_checked_against_family_names(tmp_path: Path) -> None:
-    path = _write_card(tmp_path, "meta.yaml", _card_data(YOLO11, families={"garbage": ["trash can"]}))
+    path = _write_card(tmp_path, "meta.yaml", _card_data(agpl_card(YOLO11.name), families={"garbage": ["trash can"]}))
     assert _card_error(path) == f"{path}: families.garbage[0]: 'trash can' is not a class of this model"
 
 
@@ -281,7 +305,7 @@ def ultralytics_boxes(tmp_path_factory: pytest.TempPathFactory, odd_crop: Path) 
         pytest.skip(NO_ULTRALYTICS)
     images = [str(asset("bus.jpg")), str(asset("zidane.jpg")), str(odd_crop)]
     jobs = []
-    for card_path in (YOLOV8, YOLO11):
+    for card_path in (agpl_card(YOLOV8.name), agpl_card(YOLO11.name)):
         card = load_card(card_path)
         jobs.append([card_path.name, str(card.model_path), card.input_hw[0], card.nms_iou, images])
     tmp = tmp_path_factory.mktemp("ultralytics")
@@ -298,7 +322,7 @@ def ultralytics_boxes(tmp_path_factory: pytest.TempPathFactory, odd_crop: Path) 
 @pytest.mark.slow
 @pytest.mark.parametrize("card", ["yolov8", "yolo11"])
 @pytest.mark.parametrize("name", ["bus.jpg", "zidane.jpg", "odd"])
-def test_yolov8_and_yolo11_match_ultralytics(detectors: dict[str, Detector], ultralytics_boxes: dict,
+def test_yolov8_and_yolo11_match_ultralytics(detectors: Detectors, ultralytics_boxes: dict,
                                              odd_crop: Path, card: str, name: str) -> None:
     det = detectors[card]
     assert det.card.score_threshold == 0.25 and not det.card.class_thresholds
@@ -318,7 +342,7 @@ def _named(det: sv.Detections, cls: str) -> sv.Detections:
     return det[det.data["class_name"] == cls]
 
 
-def test_yolox_finds_the_bus_and_its_passengers(detectors: dict[str, Detector]) -> None:
+def test_yolox_finds_the_bus_and_its_passengers(detectors: Detectors) -> None:
     img = image("bus.jpg")
     det = detectors["yolox"](img)
     assert det.xyxy.dtype == np.float32 and det.data["class_name"].shape == (len(det),)
@@ -335,7 +359,7 @@ def test_yolox_finds_the_bus_and_its_passengers(detectors: dict[str, Detector]) 
     assert_same_boxes(det[det.confidence > 0.5], ref, 0.7, "yolox vs yolov8 on bus.jpg")
 
 
-def test_yolox_finds_two_persons_and_a_tie(detectors: dict[str, Detector]) -> None:
+def test_yolox_finds_two_persons_and_a_tie(detectors: Detectors) -> None:
     det = detectors["yolox"](image("zidane.jpg"))
     persons = _named(det, "person")
     assert len(persons) == 2 and (persons.confidence > 0.7).all()
@@ -374,7 +398,7 @@ def _assert_same(a: sv.Detections, b: sv.Detections, atol: float = 0.0) -> None:
 
 
 @pytest.mark.parametrize("card", ["yolox", "yolo11"])
-def test_batch_of_fixed_batch_one_model_equals_single_runs(detectors: dict[str, Detector], card: str) -> None:
+def test_batch_of_fixed_batch_one_model_equals_single_runs(detectors: Detectors, card: str) -> None:
     det = detectors[card]
     assert not det.dynamic_batch and det.max_batch == 1
     a, b = image("bus.jpg"), image("zidane.jpg")
@@ -409,7 +433,7 @@ def _dynamic_yolox(tmp_path: Path) -> Path:
     return _write_card(tmp_path, "yolox-dynamic.yaml", _card_data(YOLOX, file=str(out)))
 
 
-def test_batch_of_dynamic_model_runs_once_and_equals_single_runs(tmp_path: Path, detectors: dict) -> None:
+def test_batch_of_dynamic_model_runs_once_and_equals_single_runs(tmp_path: Path, detectors: Detectors) -> None:
     det = Detector(_dynamic_yolox(tmp_path), max_batch=4)
     assert det.dynamic_batch
     a, b = image("bus.jpg"), image("zidane.jpg")
@@ -422,7 +446,7 @@ def test_batch_of_dynamic_model_runs_once_and_equals_single_runs(tmp_path: Path,
     _assert_same(single[0], detectors["yolox"](a), atol=1e-3)  # same as the fixed-batch original
 
 
-def test_detect_input_checks(detectors: dict[str, Detector]) -> None:
+def test_detect_input_checks(detectors: Detectors) -> None:
     det = detectors["yolox"]
     assert det.detect([]) == []
     with pytest.raises(ValueError, match=r"images\[1\]: expected an HxWx3 uint8 BGR frame"):
@@ -460,7 +484,7 @@ def test_cli_detect_json_and_save(tmp_path: Path) -> None:
 
 
 def test_cli_detect_lines(tmp_path: Path) -> None:
-    proc = _cli(str(asset("zidane.jpg")), "--model", str(YOLO11), "--score", "0.5")
+    proc = _cli(str(asset("zidane.jpg")), "--model", str(agpl_card(YOLO11.name)), "--score", "0.5")
     assert proc.returncode == 0, proc.stderr
     rows = [line.split("\t") for line in proc.stdout.splitlines()]
     assert [r[1] for r in rows] == ["person", "person"] and all(len(r) == 7 and float(r[2]) >= 0.5 for r in rows)
@@ -469,10 +493,10 @@ def test_cli_detect_lines(tmp_path: Path) -> None:
 def test_cli_detect_errors(tmp_path: Path) -> None:
     grey = tmp_path / "grey.png"
     cv2.imwrite(str(grey), np.full((120, 160, 3), 114, np.uint8))
-    bad = _write_card(tmp_path, "bad.yaml", _card_data(YOLO11, input_size=640))
-    proc = _cli(str(grey), "--model", str(bad))
-    assert proc.returncode == 2 and f"{bad}: input_size:" in proc.stderr
     proc = _cli(str(tmp_path / "missing.jpg"))
     assert proc.returncode == 2 and "cannot read as an image" in proc.stderr
     proc = _cli(str(grey))  # the default card, a frame with nothing in it: no lines, success
     assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    bad = _write_card(tmp_path, "bad.yaml", _card_data(agpl_card(YOLO11.name), input_size=640))
+    proc = _cli(str(grey), "--model", str(bad))
+    assert proc.returncode == 2 and f"{bad}: input_size:" in proc.stderr

@@ -17,10 +17,10 @@ import supervision as sv
 from pydantic import ValidationError
 
 from streams.sampler import FrameSampler, SampledFrame
-from tests.peers.rtsp import SHARED_VIDEOS
 from tests.streams_helpers import feed
 from tests.test_replay import STALL_RULES
 from vision.analyzer import CameraAnalyzer
+from vision.card import DEFAULT_CARD
 from vision.catalogue import load_catalogue
 from vision.change_gate import ChangeGate, thumbnail
 from vision.detector import Detector
@@ -28,10 +28,9 @@ from vision.events import EventChange
 from vision.pipeline import AnalysisPipeline
 from vision.replay import Replay
 from vision.rules_config import CameraRules, DetectorGateSettings
+from wall.demo import MEDIA
 
-REPO = Path(__file__).resolve().parents[1]
-CARD = REPO / "models" / "yolox_nano_coco_416.yaml"
-PERSON = SHARED_VIDEOS / "one-by-one-person-detection.mp4"
+PERSON = MEDIA / "one-by-one-person-detection.mp4"
 # The lobby clip (hand-held: the view shifts between visits): nobody at the table at 20 s, the first visitor
 # standing at it at 12 s, in the same framing.
 EMPTY_AT, VISITOR_AT = 20.0, 12.0
@@ -54,7 +53,7 @@ class CountingDetector(Detector):
 
 @pytest.fixture(scope="module")
 def detector() -> CountingDetector:
-    return CountingDetector(CARD)
+    return CountingDetector(DEFAULT_CARD)
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,9 @@ import httpx
 import pytest
 import yaml
 
+from streams.devserver.rtsp import free_port
 from tests.case_helpers import event_change
 from tests.conftest import REPO, start_site, wait_until
-from tests.peers.rtsp import free_port
 from wall.config import load_config
 
 DOCKERFILE = REPO / "Dockerfile"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vision.card import parse_card
+from vision.card import DEFAULT_CARD, parse_card
 from wall.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def test_models_guide_card_is_valid() -> None:
 def test_models_guide_families_block_matches_the_shipped_cards() -> None:
     shown = yaml.safe_load(one_block("docs/models.md", "yaml", "street_stall: [umbrella"))["families"]
     for card in ("yolox_nano_coco_416.yaml", "yolov8n_coco_int8_640.yaml", "yolo11n_coco_int8_320.yaml"):
-        assert yaml.safe_load((ROOT / "models" / card).read_text(encoding="utf-8"))["families"] == shown, card
+        assert yaml.safe_load((DEFAULT_CARD.with_name(card)).read_text(encoding="utf-8"))["families"] == shown, card
 
 
 @pytest.mark.parametrize("guide", ["docs/admin-guide.md", "docs/models.md"])

@@ -15,8 +15,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from streams.devserver.rtsp import RtspDevServer, free_port
 from tests.conftest import LiveServer, SiteStarter, wait_until
-from tests.peers.rtsp import RtspServer, free_port
 from wall.config import load_config
 
 pytestmark = pytest.mark.slow
@@ -205,7 +205,7 @@ def test_a_site_started_without_analytics_gets_the_file_and_is_told(serve_site: 
     assert text.startswith("# Analytics: zones and rules per camera")
 
 
-def test_try_on_the_last_minutes_then_save_runs_the_new_rules_live(rtsp: RtspServer, serve_site: SiteStarter,
+def test_try_on_the_last_minutes_then_save_runs_the_new_rules_live(rtsp: RtspDevServer, serve_site: SiteStarter,
                                                                     tmp_path: Path) -> None:
     cameras = f'cameras:\n  - {{id: lobby, name: 大厅, url: "{rtsp.url("person")}", analysis_interval: 2}}\n'
     server = f"server:\n  data_dir: {tmp_path / 'data'}\nstreams:\n  ring_seconds: 150\n"
@@ -259,7 +259,7 @@ cameras:
 """
 
 
-def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspServer, serve_site: SiteStarter,
+def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspDevServer, serve_site: SiteStarter,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDITOR_TEST_RTSP_PORT", str(rtsp.port))
     lot_rules = ("cameras:\n  lot:\n    zones:\n"

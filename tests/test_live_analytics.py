@@ -10,8 +10,8 @@ import httpx
 import numpy as np
 import pytest
 
+from streams.devserver.rtsp import RtspDevServer
 from tests.conftest import wait_until
-from tests.peers.rtsp import RtspServer
 from wall.config import ConfigError, load_config
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ cameras:
 """
 
 
-def test_live_event_with_snapshot_and_clip(rtsp: RtspServer, serve_site, tmp_path: Path) -> None:
+def test_live_event_with_snapshot_and_clip(rtsp: RtspDevServer, serve_site, tmp_path: Path) -> None:
     cameras = f"""
 cameras:
   - {{id: lobby, name: 大厅, url: "{rtsp.url('person')}", analysis_interval: 2}}

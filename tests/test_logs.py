@@ -20,8 +20,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from streams.devserver.rtsp import RtspDevServer, free_port
 from tests.conftest import REPO, TEST_PASSWORD, wait_until
-from tests.peers.rtsp import RtspServer, free_port
 from wall.logs import JsonFormatter, camera_of, configure_logging
 
 USER, PASSWORD = "camuser", "Log-s3cret-pw"
@@ -142,7 +142,7 @@ class ServeProcess:
 
 
 @pytest.mark.slow
-def test_serve_with_json_logs_names_cameras_and_hides_their_passwords(rtsp: RtspServer, tmp_path: Path) -> None:
+def test_serve_with_json_logs_names_cameras_and_hides_their_passwords(rtsp: RtspDevServer, tmp_path: Path) -> None:
     closed = free_port()
     config = tmp_path / "site"
     config.mkdir()

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 
 from streams.config import CameraConfig, StreamSettings
+from streams.devserver.rtsp import RtspDevServer
 from streams.hub import CameraHub, MainStreams
 from tests.conftest import wait_until
-from tests.peers.rtsp import RtspServer
 from tests.test_api import open_live, recv_init
 
 pytestmark = pytest.mark.slow
 
 
-def test_stream_main_sends_the_main_stream_and_falls_back_to_sub(serve_site, rtsp: RtspServer) -> None:
+def test_stream_main_sends_the_main_stream_and_falls_back_to_sub(serve_site, rtsp: RtspDevServer) -> None:
     site = serve_site(f"""cameras:
   - {{id: gate, name: 东门, url: "{rtsp.url('car')}", main_url: "{rtsp.url('hd')}"}}
   - {{id: lane, name: 小巷, url: "{rtsp.url('person')}"}}
@@ -29,7 +29,7 @@ def test_stream_main_sends_the_main_stream_and_falls_back_to_sub(serve_site, rts
         assert info["camera"] == "lane" and info["width"] > 0, "no main stream: the sub stream"
 
 
-def test_main_streams_close_after_the_last_viewer_lingered(rtsp: RtspServer) -> None:
+def test_main_streams_close_after_the_last_viewer_lingered(rtsp: RtspDevServer) -> None:
     hub = CameraHub([CameraConfig(id="gate", name="gate", url=rtsp.url("car"), main_url=rtsp.url("hd"))],
                     StreamSettings())
     mains = MainStreams(hub, linger=0.5)

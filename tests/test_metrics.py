@@ -12,9 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
+from streams.devserver.rtsp import RtspDevServer, free_port
 from tests.case_helpers import Receiver, event_change
 from tests.conftest import LiveServer, start_site, wait_until
-from tests.peers.rtsp import RtspServer, free_port
 from wall.config import ConfigError, load_config
 
 pytestmark = pytest.mark.slow
@@ -59,7 +59,7 @@ def state_of(text: str, camera: str) -> str:
     return states[0]
 
 
-def assert_no_secrets(text: str, *servers: RtspServer) -> None:
+def assert_no_secrets(text: str, *servers: RtspDevServer) -> None:
     assert "rtsp://" not in text and PASSWORD not in text and USER not in text
     for server in servers:
         assert f":{server.port}" not in text and f'"{server.port}"' not in text
@@ -69,7 +69,7 @@ def cameras_yaml(*cameras: tuple[str, str]) -> str:
     return "cameras:\n" + "".join(f'  - {{id: {cid}, name: 测试 {cid}, url: "{url}"}}\n' for cid, url in cameras)
 
 
-def test_camera_state_fps_and_viewers_follow_the_cameras(serve_site, rtsp: RtspServer, own_rtsp,
+def test_camera_state_fps_and_viewers_follow_the_cameras(serve_site, rtsp: RtspDevServer, own_rtsp,
                                                          tmp_path: Path) -> None:
     doomed_server = own_rtsp()
     site = serve_site(
@@ -184,7 +184,7 @@ cameras:
 """
 
 
-def test_decode_and_detector_histograms_fill_from_a_live_camera(serve_site, rtsp: RtspServer,
+def test_decode_and_detector_histograms_fill_from_a_live_camera(serve_site, rtsp: RtspDevServer,
                                                                tmp_path: Path) -> None:
     cameras = f'cameras:\n  - {{id: lobby, name: 大厅, url: "{rtsp.url("person")}", analysis_interval: 1}}\n'
     site = serve_site(cameras, f"server:\n  data_dir: {tmp_path / 'data'}\n", ANALYTICS)

@@ -14,7 +14,7 @@ SCRIPT = """
 import numpy as np
 import vision.detector as d
 assert __import__("os").environ["ORT_DISABLE_TELEMETRY"] == "1"
-det = d.Detector(d.load_card.__globals__["Path"]("models/yolox_nano_coco_416.yaml"))
+det = d.Detector(__import__("vision.card").card.DEFAULT_CARD)
 det.detect([np.zeros((360, 640, 3), np.uint8)])
 print("ok")
 """

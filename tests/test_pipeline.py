@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from streams import CameraConfig, CameraHub, StreamSettings
+from streams.devserver.rtsp import RtspDevServer
 from streams.sampler import FrameSampler, SampledFrame
 from tests.conftest import wait_until
-from tests.peers.rtsp import RtspServer
 from vision.analyzer import CameraAnalyzer
+from vision.card import DEFAULT_CARD
 from vision.catalogue import load_catalogue
 from vision.detector import Detector
 from vision.events import EventChange
 from vision.pipeline import AnalysisPipeline
 from vision.rules_config import CameraRules
 
-REPO = Path(__file__).resolve().parents[1]
-CARD = REPO / "models" / "yolox_nano_coco_416.yaml"
 WHOLE = [[0, 0], [1, 0], [1, 1], [0, 1]]
 
 
 @pytest.fixture(scope="module")
 def detector() -> Detector:
-    return Detector(CARD)
+    return Detector(DEFAULT_CARD)
 
 
 def analyzers(ids: list[str], detector: Detector) -> dict[str, CameraAnalyzer]:
@@ -37,7 +35,7 @@ def analyzers(ids: list[str], detector: Detector) -> dict[str, CameraAnalyzer]:
 
 
 @pytest.mark.slow
-def test_live_cameras_are_analysed_in_batches(rtsp: RtspServer, detector: Detector) -> None:
+def test_live_cameras_are_analysed_in_batches(rtsp: RtspDevServer, detector: Detector) -> None:
     ids = ["car", "person", "bottle", "hd"]
     hub = CameraHub([CameraConfig(id=i, name=i, url=rtsp.url(i)) for i in ids], StreamSettings())
     events: list[EventChange] = []
@@ -87,11 +85,11 @@ def test_a_lagging_detector_keeps_only_the_latest_frame_per_camera(detector: Det
 def test_only_the_looks_that_changed_go_to_the_detector(detector: Detector) -> None:
     """Two cameras in one batch: the one whose picture changed is detected, the other reuses its detections; a
     batch where nothing changed never reaches the detector."""
-    from tests.peers.rtsp import SHARED_VIDEOS
     from tests.streams_helpers import feed
+    from wall.demo import MEDIA
 
     looks: list[SampledFrame] = []
-    feed(SHARED_VIDEOS / "one-by-one-person-detection.mp4", FrameSampler("x", 2.0, looks.append, width=640))
+    feed(MEDIA / "one-by-one-person-detection.mp4", FrameSampler("x", 2.0, looks.append, width=640))
     empty = next(f.image for f in looks if f.pts_s >= 20)  # nobody at the table
     visitor = next(f.image for f in looks if f.pts_s >= 12)  # the first visitor at it, same framing
 

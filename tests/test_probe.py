@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers.rtsp import RtspServer, free_port
+from streams.devserver.rtsp import RtspDevServer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ def probe(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
                           timeout=timeout, check=False)
 
 
-def test_probe_measures_a_live_camera(rtsp: RtspServer) -> None:
+def test_probe_measures_a_live_camera(rtsp: RtspDevServer) -> None:
     result = probe(rtsp.url("hd"), "--json", "--seconds", "5")
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)
@@ -30,7 +30,7 @@ def test_probe_measures_a_live_camera(rtsp: RtspServer) -> None:
     assert 500 < facts["bitrate_kbps"] < 8000
 
 
-def test_probe_plain_line(rtsp: RtspServer) -> None:
+def test_probe_plain_line(rtsp: RtspDevServer) -> None:
     result = probe(rtsp.url("car"), "--seconds", "3")
     assert result.returncode == 0
     assert result.stdout.startswith("h264 Baseline 768x432, 12.50 fps") or "768x432" in result.stdout
@@ -44,7 +44,7 @@ def test_probe_plain_line(rtsp: RtspServer) -> None:
         (lambda rtsp: rtsp.url("no-such-mount"), 4, "not_found"),
     ],
 )
-def test_probe_failures(rtsp: RtspServer, make_url, code: int, kind: str) -> None:
+def test_probe_failures(rtsp: RtspDevServer, make_url, code: int, kind: str) -> None:
     result = probe(make_url(rtsp), "--json")
     assert result.returncode == code
     facts = json.loads(result.stdout)
@@ -52,7 +52,7 @@ def test_probe_failures(rtsp: RtspServer, make_url, code: int, kind: str) -> Non
 
 
 def test_probe_unauthorized_hides_the_password(media_dir: Path) -> None:
-    with RtspServer({}, auth={"secure": ("viewer", "right-pw", media_dir / "car.mp4")}) as server:
+    with RtspDevServer({}, auth={"secure": ("viewer", "right-pw", media_dir / "car.mp4")}) as server:
         result = probe(server.url("secure", ("viewer", "wrong-pw")))
         assert result.returncode == 5
         assert result.stdout.startswith("unauthorized:")

@@ -10,7 +10,10 @@ made like CI makes its checkout (``git clone`` beside a ``shared`` link to ``../
 * ``scripts/demo`` (the first of the two commands) starts the demo there, which must serve, log in with the
   printed password and stop on SIGINT with exit code 0, leaving nothing but ignored files in the clone;
 * ``scripts/test`` (the second) runs as far as it can without running this suite inside itself: the Debian
-  package check, ruff over the clone and pytest's collection of every test (``--collect-only``).
+  package check, ruff over the clone and pytest's collection of every test (``--collect-only``);
+* and in a second clone with nothing beside it (no ``shared`` folder), ``scripts/test`` passes on the tests that
+  prove the repository is enough: its own clips, its own RTSP server, its own demo site and model, and a skip
+  that names where it looked for the AGPL models it does not have.
 
 Both scripts install into ``.venv`` on a real first run, which would download and build every dependency again
 (minutes, and a network CI may not have). They take ``CITYWALL_VENV=DIR`` to use an existing environment as it
@@ -31,9 +34,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from streams.devserver.rtsp import free_port
 from tests.conftest import REPO, wait_until
-from tests.peers.rtsp import free_port
 from tests.test_demo import PASSWORD_LINE, Running, port_is_free
+from vision.card import MODEL_PATH_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +63,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def clean_env(**extra: str) -> dict[str, str]:
     """This environment without what would point a command back at the working tree or its data."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "CITYWALL_DATA_DIR", "CITYWALL_VENV", "VIRTUAL_ENV")}
+           if k not in ("PYTHONPATH", "CITYWALL_DATA_DIR", "CITYWALL_VENV", "VIRTUAL_ENV", MODEL_PATH_ENV)}
     return {**env, **extra}
 
 
@@ -205,3 +209,38 @@ def test_the_test_command_in_a_fresh_clone(clone: Path) -> None:
     assert collected and int(collected[1]) > 100, out[-3000:]
     assert "tests/test_readme_commands.py::test_the_test_command_in_a_fresh_clone" in out
     assert "tests/test_demo.py::test_demo_serves_raises_a_case_and_stops_cleanly" in out
+
+
+# What proves that a clone is enough, each once: the remux tests decode the repository's clips (they read
+# ../shared/data/videos once), the probe tests run the RTSP development server on looped copies of them, the
+# demo test serves the bundled demo site with the bundled model through that server, and two detector tests load
+# the AGPL cards (which pass without their weights) and skip, naming the path, where the weights are needed. The
+# whole suite inside a test would take most of an hour; these take minutes and touch every resource a clone needs.
+ALONE = [
+    "tests/test_remux.py",
+    "tests/test_probe.py",
+    "tests/test_demo.py::test_demo_rtsp_cameras_go_live_and_the_server_stops_with_it",
+    "tests/test_detector.py::test_the_three_cards_load_and_name_their_licence",
+    "tests/test_detector.py::test_card_with_the_wrong_head_fails",
+]
+
+
+@pytest.fixture(scope="module")
+def lone_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``git clone`` of HEAD into a fresh directory with nothing beside it: no ``shared`` folder."""
+    root = tmp_path_factory.mktemp("alone").resolve()
+    subprocess.run(["git", "clone", "-q", str(REPO), str(root / "citywall")], check=True, timeout=120)
+    assert not (root / "shared").exists()
+    return root / "citywall"
+
+
+def test_the_test_command_passes_in_a_clone_with_nothing_beside_it(lone_clone: Path) -> None:
+    """``scripts/test`` (ruff, the type check and pytest) on :data:`ALONE` in a clone without ``../shared``."""
+    res = subprocess.run(["scripts/test", "-q", "-rs", "-p", "no:cacheprovider", *ALONE], cwd=lone_clone,
+                         capture_output=True, text=True, timeout=1200, env=clean_env(CITYWALL_VENV=sys.prefix))
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-5000:]
+    looked = lone_clone.parent / "shared" / "data" / "models"
+    skips = [line for line in out.splitlines() if line.startswith("SKIPPED")]
+    assert skips and all(str(looked) in line for line in skips), out[-5000:]
+    assert re.search(r"^\d+ passed, \d+ skipped", out, re.M), out[-3000:]

@@ -13,11 +13,11 @@ from streams import CameraConfig, CameraSession, StreamSettings
 from streams.mp4 import codec_string, iter_boxes
 from streams.remux import Fragment, InitSegment, LiveRemux, LiveViewer
 from tests.conftest import wait_until
-from tests.peers.rtsp import SHARED_VIDEOS
 from tests.streams_helpers import feed
+from wall.demo import MEDIA
 
-CAR = SHARED_VIDEOS / "car-detection.mp4"
-BOTTLE = SHARED_VIDEOS / "bottle-detection.mp4"
+CAR = MEDIA / "car-detection.mp4"
+BOTTLE = MEDIA / "bottle-detection.mp4"
 
 
 def decode_fmp4(items: list[InitSegment | Fragment], tmp_path: Path) -> list[av.VideoFrame]:

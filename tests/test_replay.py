@@ -11,17 +11,16 @@ import av
 import pytest
 import yaml
 
-from tests.peers.rtsp import SHARED_VIDEOS
+from vision.card import DEFAULT_CARD
 from vision.catalogue import load_catalogue
 from vision.detector import Detector
 from vision.replay import Replay
 from vision.rules_config import CameraRules
+from wall.demo import MEDIA
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
-CARD = REPO / "models" / "yolox_nano_coco_416.yaml"
-PERSON = SHARED_VIDEOS / "one-by-one-person-detection.mp4"
-CAR = SHARED_VIDEOS / "car-detection.mp4"
+PERSON = MEDIA / "one-by-one-person-detection.mp4"
+CAR = MEDIA / "car-detection.mp4"
 
 # People come one at a time to a standing table (feet around y ≈ 0.85–0.95, x ≈ 0.45–0.7) and stay 10–25 s.
 STALL_RULES = {
@@ -37,7 +36,7 @@ STALL_RULES = {
 
 @pytest.fixture(scope="module")
 def detector() -> Detector:
-    return Detector(CARD)
+    return Detector(DEFAULT_CARD)
 
 
 def replay(clip: Path, rules: dict, detector: Detector, out: Path | None = None) -> list[dict]:

@@ -9,12 +9,13 @@ import av
 import pytest
 
 from streams import CameraConfig, CameraSession, StreamSettings
+from streams.devserver.rtsp import RtspDevServer
 from streams.ring import ClipUnavailable, PacketRing
 from tests.conftest import wait_until
-from tests.peers.rtsp import SHARED_VIDEOS, RtspServer
 from tests.streams_helpers import timed_packets
+from wall.demo import MEDIA
 
-CAR = SHARED_VIDEOS / "car-detection.mp4"  # 12.5 fps, GOP 4.8 s
+CAR = MEDIA / "car-detection.mp4"  # 12.5 fps, GOP 4.8 s
 GOP = 4.8
 
 
@@ -63,7 +64,7 @@ def test_clip_outside_the_ring_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_clip_from_a_live_rtsp_camera(rtsp: RtspServer, tmp_path: Path) -> None:
+def test_clip_from_a_live_rtsp_camera(rtsp: RtspDevServer, tmp_path: Path) -> None:
     session = CameraSession(CameraConfig(id="hd", name="hd", url=rtsp.url("hd")), StreamSettings())
     session.start()
     try:

@@ -194,12 +194,12 @@ def test_clearance_watch_reports_still_present_at_deadline() -> None:
 def test_ptz_move_pauses_rules_and_flags_the_camera() -> None:
     """Real frames: the lobby view, then the camera 'turns' to the parking lot, then comes back."""
     from streams.sampler import FrameSampler
-    from tests.peers.rtsp import SHARED_VIDEOS
     from tests.streams_helpers import feed
+    from wall.demo import MEDIA
 
     views: dict[str, list[SampledFrame]] = {"lobby": [], "lot": []}
     for name, clip in (("lobby", "one-by-one-person-detection.mp4"), ("lot", "car-detection.mp4")):
-        feed(SHARED_VIDEOS / clip, FrameSampler("cam", 2.0, views[name].append, width=640), limit=130)
+        feed(MEDIA / clip, FrameSampler("cam", 2.0, views[name].append, width=640), limit=130)
     lobby, lot = views["lobby"], views["lot"]
     rules = CameraRules(zones=[zone(dwell_seconds=4)], ptz_guard=True)
     analyzer = CameraAnalyzer("cam", rules, FAMILIES, load_catalogue())

@@ -9,12 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from streams import CameraConfig, CameraSession, StreamSettings
+from streams.devserver.rtsp import RtspDevServer
 from streams.sampler import FrameSampler, SampledFrame, output_size
 from tests.conftest import wait_until
-from tests.peers.rtsp import SHARED_VIDEOS, RtspServer
 from tests.streams_helpers import feed
+from vision.card import DEFAULT_CARD
+from wall.demo import MEDIA
 
-CAR = SHARED_VIDEOS / "car-detection.mp4"  # 377 frames, 12.5 fps, GOP 4.8 s (60 frames)
+CAR = MEDIA / "car-detection.mp4"  # 377 frames, 12.5 fps, GOP 4.8 s (60 frames)
 
 
 def run(path: Path, interval: float, **options: float) -> tuple[FrameSampler, list[SampledFrame], int]:
@@ -94,7 +96,7 @@ def test_output_size_keeps_aspect_and_even_numbers() -> None:
 
 
 @pytest.mark.slow
-def test_live_1080p_camera_sampled_by_keyframes(rtsp: RtspServer) -> None:
+def test_live_1080p_camera_sampled_by_keyframes(rtsp: RtspDevServer) -> None:
     frames: list[SampledFrame] = []
     session = CameraSession(CameraConfig(id="hd", name="hd", url=rtsp.url("hd")), StreamSettings())
     sampler = FrameSampler("hd", 2.0, frames.append, width=640)
@@ -114,8 +116,9 @@ def test_live_1080p_camera_sampled_by_keyframes(rtsp: RtspServer) -> None:
 
 def test_the_service_gives_each_sampler_its_cameras_max_interval(tmp_path: Path) -> None:
     """wall/analytics.py builds the samplers from cameras.yaml: analysis_max_interval reaches the sampler."""
-    from streams import CameraHub
     from wall.analytics import SiteAnalytics
+
+    from streams import CameraHub
     from wall.config import load_config
 
     (tmp_path / "cameras.yaml").write_text(
@@ -123,7 +126,7 @@ def test_the_service_gives_each_sampler_its_cameras_max_interval(tmp_path: Path)
         f"  - {{id: lot, name: lot, url: 'file:{CAR}', analysis_interval: 2, analysis_max_interval: 5}}\n"
         f"  - {{id: lobby, name: lobby, url: 'file:{CAR}'}}\n", encoding="utf-8")
     zone = "{zones: [{id: z, family: road_occupation, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]]}]}"
-    card = Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml"
+    card = DEFAULT_CARD
     (tmp_path / "analytics.yaml").write_text(
         f"model: {card}\ncameras:\n  lot: {zone}\n  lobby: {zone}\n", encoding="utf-8")
     site = load_config(tmp_path)

@@ -11,15 +11,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from streams.devserver.rtsp import free_port
 from tests.conftest import REPO, wait_until
-from tests.peers.rtsp import SHARED_VIDEOS, free_port
+from wall.demo import MEDIA
 
 pytestmark = pytest.mark.slow
 
 
 def serve(tmp_path: Path, ignore_sigint: bool) -> tuple[subprocess.Popen[str], int]:
     (tmp_path / "cameras.yaml").write_text(
-        f'cameras:\n  - {{id: lot, name: 停车场, url: "file:{SHARED_VIDEOS / "car-detection.mp4"}"}}\n', "utf-8")
+        f'cameras:\n  - {{id: lot, name: 停车场, url: "file:{MEDIA / "car-detection.mp4"}"}}\n', "utf-8")
     (tmp_path / "server.yaml").write_text(f"server:\n  data_dir: {tmp_path / 'data'}\n", "utf-8")
     port = free_port()
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from streams import CameraConfig, CameraHub, StreamSettings
+from streams.devserver.rtsp import RtspDevServer, free_port
 from streams.health import Backoff, CameraState
 from tests.conftest import wait_until
-from tests.peers.rtsp import RtspServer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -82,11 +82,11 @@ def assert_healthy_unaffected(hub: CameraHub, good: dict[str, float]) -> None:
 GOOD_FPS = {"car": 12.5, "person": 10.0, "bottle": 29.83}
 
 
-def good_cameras(rtsp: RtspServer) -> list[CameraConfig]:
+def good_cameras(rtsp: RtspDevServer) -> list[CameraConfig]:
     return [cam(name, rtsp.url(name)) for name in GOOD_FPS]
 
 
-def test_refused_camera_goes_offline_and_others_flow(rtsp: RtspServer) -> None:
+def test_refused_camera_goes_offline_and_others_flow(rtsp: RtspDevServer) -> None:
     hub = CameraHub([*good_cameras(rtsp), cam("bad", f"rtsp://u:pw-secret@127.0.0.1:{free_port()}/x")], FAST)
     hub.start()
     try:
@@ -101,7 +101,7 @@ def test_refused_camera_goes_offline_and_others_flow(rtsp: RtspServer) -> None:
         hub.stop()
 
 
-def test_garbage_camera_is_classified_and_isolated(rtsp: RtspServer, garbage: GarbageServer) -> None:
+def test_garbage_camera_is_classified_and_isolated(rtsp: RtspDevServer, garbage: GarbageServer) -> None:
     hub = CameraHub([*good_cameras(rtsp), cam("junk", f"rtsp://127.0.0.1:{garbage.port}/x")], FAST)
     hub.start()
     try:
@@ -115,7 +115,7 @@ def test_garbage_camera_is_classified_and_isolated(rtsp: RtspServer, garbage: Ga
         hub.stop()
 
 
-def test_frozen_camera_stalls_times_out_and_recovers(rtsp: RtspServer, own_rtsp) -> None:
+def test_frozen_camera_stalls_times_out_and_recovers(rtsp: RtspDevServer, own_rtsp) -> None:
     frozen = own_rtsp()
     hub = CameraHub([*good_cameras(rtsp), cam("frozen", frozen.url("cam"))], FAST)
     hub.start()
@@ -136,7 +136,7 @@ def test_frozen_camera_stalls_times_out_and_recovers(rtsp: RtspServer, own_rtsp)
         hub.stop()
 
 
-def test_killed_camera_recovers_when_restarted(rtsp: RtspServer, own_rtsp, media_dir) -> None:
+def test_killed_camera_recovers_when_restarted(rtsp: RtspDevServer, own_rtsp, media_dir) -> None:
     dead = own_rtsp()
     port = dead.port
     hub = CameraHub([*good_cameras(rtsp), cam("dead", dead.url("cam"))], FAST)

@@ -24,10 +24,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from streams.devserver.rtsp import RtspDevServer
 from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, open_page, screenshot
 from tests.case_helpers import event_change
 from tests.conftest import REPO, wait_until
-from tests.peers.rtsp import RtspServer
 from wall.auth.sessions import COOKIE
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def cameras_yaml(cameras: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def small_cameras(rtsp: RtspServer, count: int) -> list[tuple[str, str, str]]:
+def small_cameras(rtsp: RtspDevServer, count: int) -> list[tuple[str, str, str]]:
     """``count`` camera entries over the small sample mounts (several entries share a mount, each its own
     RTSP session on the server side, as separate cameras would)."""
     out = []
@@ -213,7 +213,7 @@ def edges(rects: list[dict[str, float]], cells: list[dict[str, int]], start: str
 
 
 def test_each_layout_renders_its_tiles_and_the_big_tile_spans_its_cells(
-        serve_site: SiteStarter, rtsp: RtspServer, page: Page, page_errors: list[str], tmp_path: Path) -> None:
+        serve_site: SiteStarter, rtsp: RtspDevServer, page: Page, page_errors: list[str], tmp_path: Path) -> None:
     site = serve_site(cameras_yaml([("car", "停车场", rtsp.url("car"))]), server_yaml(tmp_path))
     layouts = {layout["name"]: layout for layout in site.client().get("/api/layouts").json()}
     open_page(page, site, "/")
@@ -263,7 +263,7 @@ def test_each_layout_renders_its_tiles_and_the_big_tile_spans_its_cells(
 # -- 2. the hall's 18-screen wall ----------------------------------------------------------------------------------
 
 
-def test_a_3x6_wall_plays_18_cameras(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+def test_a_3x6_wall_plays_18_cameras(serve_site: SiteStarter, rtsp: RtspDevServer, page: Page,
                                      page_errors: list[str], tmp_path: Path) -> None:
     cameras = small_cameras(rtsp, 18)
     ids = [c[0] for c in cameras]
@@ -305,7 +305,7 @@ KEEPS_FOCUS = """(camera) => new Promise((resolve) => {
 })"""
 
 
-def test_drag_or_pick_a_camera_switches_the_tile(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+def test_drag_or_pick_a_camera_switches_the_tile(serve_site: SiteStarter, rtsp: RtspDevServer, page: Page,
                                                  page_errors: list[str], tmp_path: Path) -> None:
     cameras = small_cameras(rtsp, 3)
     car, person, bottle = (c[0] for c in cameras)
@@ -383,7 +383,7 @@ PRECONNECTED = "() => document.querySelectorAll('#preconnect .tile').length > 0"
 
 
 def test_a_tour_steps_on_time_skips_the_pinned_tile_pauses_and_stops(
-        serve_site: SiteStarter, rtsp: RtspServer, page: Page, page_errors: list[str], tmp_path: Path) -> None:
+        serve_site: SiteStarter, rtsp: RtspDevServer, page: Page, page_errors: list[str], tmp_path: Path) -> None:
     cameras = small_cameras(rtsp, 6)
     ids = [c[0] for c in cameras]
     site = serve_site(cameras_yaml(cameras), server_yaml(tmp_path))
@@ -450,7 +450,7 @@ def follows(kiosk: Page, cameras: list[str], since: float) -> float:
 
 
 def test_the_kiosk_follows_the_operator_and_push_to_wall(
-        serve_site: SiteStarter, rtsp: RtspServer, browser: Browser, page: Page, page_errors: list[str],
+        serve_site: SiteStarter, rtsp: RtspDevServer, browser: Browser, page: Page, page_errors: list[str],
         tmp_path: Path) -> None:
     cameras = small_cameras(rtsp, 3)
     car, person, bottle = (c[0] for c in cameras)
@@ -522,7 +522,7 @@ SNAPSHOT_LOADED = """(caseId) => {
 
 
 def test_an_alarm_pops_up_on_the_big_tile_is_acknowledged_and_the_next_one_shows(
-        serve_site: SiteStarter, rtsp: RtspServer, page: Page, page_errors: list[str], tmp_path: Path) -> None:
+        serve_site: SiteStarter, rtsp: RtspDevServer, page: Page, page_errors: list[str], tmp_path: Path) -> None:
     cameras = small_cameras(rtsp, 3)
     car, person, bottle = (c[0] for c in cameras)
     site = serve_site(cameras_yaml(cameras), server_yaml(tmp_path, walls=hall("1+5", [car, person, bottle])))
@@ -588,7 +588,7 @@ def live_close(site: LiveServer, camera: str, cookie: str) -> tuple[int, str]:
 
 
 def test_a_viewer_cannot_list_pick_or_open_a_camera_not_granted(
-        serve_site: SiteStarter, rtsp: RtspServer, page: Page, page_errors: list[str], tmp_path: Path) -> None:
+        serve_site: SiteStarter, rtsp: RtspDevServer, page: Page, page_errors: list[str], tmp_path: Path) -> None:
     car = "car-01"
     cameras = [(car, "停车场 1", rtsp.url("car")), (SECRET, SECRET_NAME, rtsp.url("person"))]
     site = serve_site(cameras_yaml(cameras), server_yaml(tmp_path, walls=hall("2x2", [car, SECRET])))
@@ -660,7 +660,7 @@ GAINS = """([index, seconds]) => {
 
 
 def test_a_killed_cameras_tile_shows_offline_and_recovers(
-        serve_site: SiteStarter, rtsp: RtspServer, own_rtsp: Any, media_dir: Path, page: Page,
+        serve_site: SiteStarter, rtsp: RtspDevServer, own_rtsp: Any, media_dir: Path, page: Page,
         page_errors: list[str], tmp_path: Path) -> None:
     camera = own_rtsp()
     port = camera.port
@@ -703,7 +703,7 @@ def save_preset(page: Page, name: str) -> None:
     assert page.get_by_test_id("wall-notice").inner_text() == "预案已保存"
 
 
-def test_a_preset_brings_back_its_layout_tiles_and_pins(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+def test_a_preset_brings_back_its_layout_tiles_and_pins(serve_site: SiteStarter, rtsp: RtspDevServer, page: Page,
                                                         page_errors: list[str], tmp_path: Path) -> None:
     ids = [c[0] for c in small_cameras(rtsp, 4)]
     site = serve_site(cameras_yaml(small_cameras(rtsp, 4)), server_yaml(tmp_path))
@@ -759,7 +759,7 @@ LAYOUTS_SEEN = """() => { window.layoutsSeen = [];
     .observe(document.getElementById('wall'), { attributes: true, attributeFilter: ['data-layout'] }); }"""
 
 
-def test_a_late_push_of_an_older_state_is_ignored(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+def test_a_late_push_of_an_older_state_is_ignored(serve_site: SiteStarter, rtsp: RtspDevServer, page: Page,
                                                   page_errors: list[str], tmp_path: Path) -> None:
     """The page gets each of its own changes twice, as the answer and as a push; a push that lags behind the answer
     to a later change is stale. Playwright's WebSocket routing sits between the page and the real /ws/wall and only

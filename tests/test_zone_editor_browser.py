@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from streams.devserver.rtsp import RtspDevServer, free_port
 from tests.browser_helpers import STATE_TIMEOUT_MS, open_page, screenshot
 from tests.conftest import SiteStarter, wait_until
-from tests.peers.rtsp import RtspServer, free_port
 from wall.config import load_config
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def first_point(page: Page) -> tuple[float, float]:
         " return [h.cx.baseVal.value / v.width, h.cy.baseVal.value / v.height]; }"))
 
 
-def test_draw_try_save_and_reload_a_zone(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+def test_draw_try_save_and_reload_a_zone(serve_site: SiteStarter, rtsp: RtspDevServer, page: Page,
                                          page_errors: list[str], tmp_path: Path) -> None:
     site = serve_site(f'cameras:\n  - {{id: lobby, name: 大厅入口, url: "{rtsp.url("person")}"}}\n',
                       f"server:\n  data_dir: {tmp_path / 'data'}\nstreams:\n  ring_seconds: 150\n", ANALYTICS)
@@ -151,7 +151,7 @@ def test_draw_try_save_and_reload_a_zone(serve_site: SiteStarter, rtsp: RtspServ
     assert page_errors == []
 
 
-def test_add_and_edit_cameras_in_the_form(serve_site: SiteStarter, rtsp: RtspServer, page: Page,
+def test_add_and_edit_cameras_in_the_form(serve_site: SiteStarter, rtsp: RtspDevServer, page: Page,
                                           page_errors: list[str], tmp_path: Path) -> None:
     closed = f"rtsp://viewer:s3cret@127.0.0.1:{free_port()}/x"
     site = serve_site(f'# The hall\'s cameras.\ncameras:\n  - {{id: lot, name: 停车场, url: "{rtsp.url("car")}"}}\n')

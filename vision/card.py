@@ -10,6 +10,7 @@ at start-up with a message that says which file and which key, not later as nons
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
+from settings.packaged import packaged
 from streams.config import Strict
 from streams.yaml_config import ConfigError, key_path, read_yaml, reason
 
@@ -25,6 +27,17 @@ STRIDES = (8, 16, 32)
 FAMILIES = ("street_stall", "road_occupation", "garbage", "person")
 Family = Literal["street_stall", "road_occupation", "garbage", "person"]
 FROM_METADATA = "metadata"
+# The card a site gets when analytics.yaml names none: YOLOX-Nano, shipped with its Apache-2.0 weights beside it.
+DEFAULT_CARD = packaged("vision", "models", "yolox_nano_coco_416.yaml")
+# Folders (separated like PATH) where a card's relative ``file`` is looked for when it is not beside the card:
+# weights that must not be copied next to the cards (the AGPL Ultralytics exports the bundled cards name, a
+# site's shared model store) stay where they are and the card still names only the file.
+MODEL_PATH_ENV = "CITYWALL_MODEL_PATH"
+
+
+def model_search_path() -> list[Path]:
+    """The folders of ``$CITYWALL_MODEL_PATH``, in order (none when it is unset)."""
+    return [Path(d).expanduser() for d in os.environ.get(MODEL_PATH_ENV, "").split(os.pathsep) if d]
 
 
 class CardError(ConfigError):
@@ -111,12 +124,17 @@ class ModelCard(Strict):
 
     @property
     def model_path(self) -> Path:
-        """The ONNX file: ``file`` resolved against the card's directory (or the working directory)."""
+        """The ONNX file: ``file`` resolved against the card's directory (or the working directory), else the
+        first folder of :func:`model_search_path` that has it; when none has it, the path beside the card (which
+        the "does not exist" error then names)."""
         path = Path(self.file).expanduser()
         if path.is_absolute():
             return path
-        base = self._card_path.parent if self._card_path else Path.cwd()
-        return (base / path).resolve()
+        beside = ((self._card_path.parent if self._card_path else Path.cwd()) / path).resolve()
+        if beside.is_file():
+            return beside
+        found = (d / path for d in model_search_path() if (d / path).is_file())
+        return next(found, beside).resolve()
 
     @property
     def display_name(self) -> str:

@@ -8,9 +8,10 @@ from pathlib import Path
 import yaml
 from pydantic import Field
 
+from settings.packaged import packaged
 from streams.config import Strict
 
-DEFAULT_CATALOGUE = Path(__file__).resolve().parents[1] / "config" / "event_codes.yaml"
+DEFAULT_CATALOGUE = packaged("vision", "event_codes.yaml")  # a site may put its own in its config folder
 
 
 class EventCode(Strict):

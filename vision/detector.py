@@ -21,7 +21,7 @@ import onnxruntime as ort
 import supervision as sv
 
 from vision.boxes import Letterbox, decode_yolov8, decode_yolox, nms, yolox_grid
-from vision.card import CardError, ModelCard, ResolvedCard, check_graph, load_card
+from vision.card import MODEL_PATH_ENV, CardError, ModelCard, ResolvedCard, check_graph, load_card, model_search_path
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,11 @@ class Detector:
         self.card = card if isinstance(card, ModelCard) else load_card(card)
         shown, path = self.card.shown, self.card.model_path
         if not path.is_file():
-            raise CardError([f"{shown}: file: '{path}' does not exist (see models/README.md: no weights are "
-                             "downloaded; point 'file' at your ONNX export)"])
+            elsewhere = [] if Path(self.card.file).is_absolute() else model_search_path()
+            searched = "".join(f", nor in {d}" for d in elsewhere)
+            raise CardError([f"{shown}: file: '{path}' does not exist{searched} (see vision/models/README.md: no "
+                             f"weights are downloaded; point 'file' at your ONNX export, or name a folder that has "
+                             f"it in ${MODEL_PATH_ENV})"])
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -18,9 +18,6 @@ from wall.logs import add_format_option, configure_logging, default_format
 if TYPE_CHECKING:
     from wall.config import SiteConfig
 
-DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo"
-DEFAULT_CARD = Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml"
-
 
 def _probe(args: argparse.Namespace) -> int:
     from streams.probe import probe
@@ -47,15 +44,16 @@ def _announce_demo(app: Any, site: SiteConfig, host: str, port: int, source: str
     from wall import demo
 
     made = demo.create_accounts(app, site)
-    hint = f"citywall user passwd NAME --config {shlex.quote(_shown(DEMO_CONFIG))}"
+    hint = f"citywall user passwd NAME --config {shlex.quote(_shown(demo.SITE))}"
     if os.environ.get("CITYWALL_DATA_DIR"):
         hint = f"CITYWALL_DATA_DIR={shlex.quote(os.environ['CITYWALL_DATA_DIR'])} {hint}"
     print(demo.banner(host, port, len(site.cameras), made, hint, source), flush=True)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """``citywall demo [--rtsp]``: serve config/demo/. SIGINT and SIGTERM stop it with exit code 0 at any point,
-    the RTSP server child included (wall/demo.py says why this needs its own handlers)."""
+    """``citywall demo [--rtsp]``: serve the demo site shipped in the package (wall/demo_site/). SIGINT and
+    SIGTERM stop it with exit code 0 at any point, the RTSP server child included (wall/demo.py says why this
+    needs its own handlers)."""
     from wall import demo
     from wall.config import load_config_or_report
 
@@ -63,11 +61,11 @@ def _demo(args: argparse.Namespace) -> int:
         try:
             if args.data_dir is not None:
                 demo.use_data_dir(args.data_dir)
-            site = load_config_or_report(DEMO_CONFIG, "; nothing was started")
+            site = load_config_or_report(demo.SITE, "; nothing was started")
             if site is None:
                 return 2
             if not args.rtsp:
-                return _serve(DEMO_CONFIG, args.host, args.port, demo=True, log_format=args.log_format, site=site,
+                return _serve(demo.SITE, args.host, args.port, demo=True, log_format=args.log_format, site=site,
                               source="the looped sample clips as file: cameras")
             from wall import demo_rtsp
 
@@ -79,7 +77,7 @@ def _demo(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return demo_rtsp.EXIT_UNAVAILABLE
             with server:
-                return _serve(DEMO_CONFIG, args.host, args.port, demo=True, log_format=args.log_format,
+                return _serve(demo.SITE, args.host, args.port, demo=True, log_format=args.log_format,
                               site=demo_rtsp.rtsp_site(site, server),
                               source=f"the sample clips over RTSP from GStreamer: {server.url('CAMERA-ID')}")
         except demo.Stopped:
@@ -130,11 +128,11 @@ def _detect(args: argparse.Namespace) -> int:
     """Run a model card on still images: one tab-separated line per box, or one JSON document."""
     import cv2
 
-    from vision.card import CardError
+    from vision.card import DEFAULT_CARD, CardError
     from vision.detector import Detector
 
     try:
-        detector = Detector(args.model, providers=args.providers.split(",") if args.providers else None)
+        detector = Detector(args.model or DEFAULT_CARD, providers=args.providers.split(",") if args.providers else None)
     except (CardError, ValueError) as exc:
         print(f"citywall: cannot load the model:\n  {str(exc).replace(chr(10), chr(10) + '  ')}", file=sys.stderr)
         return 2
@@ -174,7 +172,7 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from vision.card import CardError
+    from vision.card import DEFAULT_CARD, CardError
     from vision.catalogue import load_catalogue
     from vision.detector import Detector
     from vision.replay import Replay
@@ -184,7 +182,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     try:
         rules = load_model_file(args.camera_config, CameraRules)
-        detector = Detector(args.model)
+        detector = Detector(args.model or DEFAULT_CARD)
     except (ConfigError, CardError) as exc:
         print(f"citywall replay: {exc}", file=sys.stderr)
         return 2
@@ -231,16 +229,17 @@ def main(argv: list[str] | None = None) -> int:
     add_format_option(s)
 
     d = sub.add_parser("demo", help="serve the bundled sample cameras (looped CC BY 4.0 clips)",
-                       description="Serve config/demo/: six cameras from three looped CC BY 4.0 clips, a 2x2 hall "
-                       "wall with a tour and the alarm pop-up, and analytics that raise street-stall cases within "
-                       "two minutes. The first run on a data directory makes an admin and an operator with "
-                       "generated passwords, printed once. Ctrl-C or SIGTERM stops it (exit code 0).",
+                       description="Serve the bundled demo site: six cameras from three looped CC BY 4.0 clips, "
+                       "a 2x2 hall wall with a tour and the alarm pop-up, and analytics that raise street-stall "
+                       "cases within two minutes. The first run on a data directory makes an admin and an operator "
+                       "with generated passwords, printed once. Ctrl-C or SIGTERM stops it (exit code 0).",
                        epilog="exit codes: 0 stopped, 2 configuration or database error, 3 --rtsp without "
                        "GStreamer's RTSP server")
     d.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     d.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
     d.add_argument("--data-dir", type=Path, default=None,
-                   help="database and evidence here (default data/demo/ in the checkout; or CITYWALL_DATA_DIR)")
+                   help="database and evidence here (default data/demo/ beside the package, i.e. in the checkout; or "
+                   "CITYWALL_DATA_DIR)")
     d.add_argument("--rtsp", action="store_true",
                    help="serve the clips through GStreamer's RTSP server and read them as RTSP cameras (the real "
                    "ingest path; needs Debian's gir1.2-gst-rtsp-server-1.0, python3-gi and the GStreamer plugins)")
@@ -249,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t = sub.add_parser("detect", help="run a model card on images and print the boxes")
     t.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    t.add_argument("--model", type=Path, default=DEFAULT_CARD, help="model card (default: YOLOX-Nano COCO)")
+    t.add_argument("--model", type=Path, help="model card (default: the bundled YOLOX-Nano COCO)")
     t.add_argument("--json", action="store_true", help="print one JSON document")
     t.add_argument("--save", type=Path, help="write an annotated image (IMAGE-i for several)")
     t.add_argument("--score", type=float, help="minimum score for every class (default: the card's)")
@@ -258,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("replay", help="run a recorded clip through the live analytics pipeline")
     r.add_argument("clip", type=Path, help="a video file (H.264/H.265 MP4 …)")
     r.add_argument("--camera-config", type=Path, required=True, help="YAML with the camera's zones and rules")
-    r.add_argument("--model", type=Path, default=DEFAULT_CARD, help="model card (default: YOLOX-Nano COCO)")
+    r.add_argument("--model", type=Path, help="model card (default: the bundled YOLOX-Nano COCO)")
     r.add_argument("--speed", choices=["max", "realtime"], default="max", help="as fast as possible, or paced")
     r.add_argument("--interval", type=float, default=2.0, help="seconds between analysed frames (default 2)")
     r.add_argument("--json", action="store_true", help="one JSON object per event change")

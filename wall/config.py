@@ -17,15 +17,14 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, field_validator
+from streams.yaml_config import ConfigError, read_yaml, validate
 
 from streams.config import DEFAULT_GRID_CODE_LENGTH, CameraConfig, StreamSettings, Strict
 from streams.source import file_path, is_file_url
-from streams.yaml_config import ConfigError, read_yaml, validate
+from vision.card import DEFAULT_CARD
 from vision.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
 from vision.rules_config import AnalyticsFile
 from wall.hall_settings import DEFAULT_REJECT_REASONS, Layout, WallSpec, layout_table
-
-DEFAULT_CARD = Path(__file__).resolve().parents[1] / "models" / "yolox_nano_coco_416.yaml"
 
 CAMERAS_FILE = "cameras.yaml"
 SERVER_FILE = "server.yaml"

@@ -22,7 +22,14 @@ import string
 from pathlib import Path
 from typing import Any
 
+from settings.packaged import packaged
 from wall.shutdown import Stopped, stop_on_signals  # noqa: F401  (the demo's names for them)
+
+# The demo site (cameras.yaml, server.yaml, analytics.yaml) and its clips, shipped inside the package so that an
+# installed citywall has them. The clips (media/ATTRIBUTION.md) are also what the test suite and the benchmarks
+# play: one copy for all three.
+SITE = packaged("wall", "demo_site")
+MEDIA = SITE / "media"
 
 ACCOUNTS = (("admin", "admin"), ("operator", "operator"))
 DEMO_GROUP = "demo"

@@ -3,17 +3,21 @@ user may not see answers exactly like a case that does not exist."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from streams.config import Strict
-from wall.access import Principal, audit_action, current_principal, require_role
-from wall.cases.desk import CaseDesk, CaseError
+from wall.access import audit_action, audit_refusal, current_principal, require
+from wall.api.common import Closed
+from wall.auth.principal import Permission, Principal
+from wall.cases.desk import CaseDesk
+from wall.cases.models import CaseDetail, CasePage, CaseSummary
 from wall.cases.outbox import Outbox
+from wall.errors import DomainError, Forbidden, NotFound
 from wall.store.cases import STATES
 
 router = APIRouter(prefix="/api", tags=["cases"])
@@ -24,29 +28,44 @@ CaseId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 STATUS_PATTERN = "^(" + "|".join(STATES) + ")$"
 
 
-class ConfirmIn(Strict):
+class CaseBody(Closed):
+    """A decision's fields are typed by hand at the desk: surrounding spaces are dropped (a grid code or a reason
+    pasted with a space still matches)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+
+class ConfirmIn(CaseBody):
     code: str | None = Field(default=None, pattern=r"^\d{4}$", description="Event code, if the operator corrects it.")
     grid_code: str | None = Field(default=None, pattern=r"^\d{6,20}$")
     address: str | None = Field(default=None, max_length=240)
     note: str | None = Field(default=None, max_length=2000)
 
 
-class RejectIn(Strict):
+class RejectIn(CaseBody):
     reason: str = Field(max_length=64, description="One of GET /api/reject-reasons.")
     text: str | None = Field(default=None, max_length=2000)
 
 
-class MergeIn(Strict):
+class MergeIn(CaseBody):
     into: int = Field(ge=1, le=2**53, description="The open case this one duplicates.")
 
 
-class CloseIn(Strict):
+class CloseIn(CaseBody):
     note: str | None = Field(default=None, max_length=2000)
 
 
-class CasePage(BaseModel):
-    total: int
-    items: list[dict[str, Any]]
+class EventCodeOut(BaseModel):
+    code: str
+    name: str
+    name_en: str
+    major: str
+    families: list[str]
+
+
+class EventCodesOut(BaseModel):
+    version: str
+    codes: list[EventCodeOut]
 
 
 def desk_of(request: Request) -> CaseDesk:
@@ -64,31 +83,28 @@ def visible_cameras(principal: Principal) -> set[str] | None:
 
 
 def require_decider(principal: Principal) -> None:
-    if principal.role not in ("admin", "operator"):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only operators and admins decide cases")
+    if not principal.may(Permission.REVIEW_CASES):
+        raise Forbidden("only operators and admins decide cases")
 
 
-def _visible_case(desk: CaseDesk, principal: Principal, case_id: int) -> dict[str, Any]:
-    try:
-        record, camera = desk.get(case_id)
-    except CaseError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, CASE_NOT_FOUND) from None
-    if not principal.may_view(camera):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, CASE_NOT_FOUND)
+def _visible_case(desk: CaseDesk, principal: Principal, case_id: int) -> CaseDetail:
+    record = desk.get(case_id)  # NotFound(CASE_NOT_FOUND) if there is none
+    if not principal.may_view(record.camera):
+        raise NotFound(CASE_NOT_FOUND)
     return record
 
 
 def _decide(request: Request, desk: CaseDesk, principal: Principal, case_id: int, action: str,
-            call: Any) -> dict[str, Any]:
+            call: Callable[[], CaseSummary]) -> CaseSummary:
     require_decider(principal)
     _visible_case(desk, principal, case_id)
     try:
         result = call()
-    except CaseError as exc:
+    except DomainError as exc:
         audit = getattr(request.app.state, "audit_case", None)
         if audit:
-            audit(request, principal, f"case_{action}", case_id, False, {"error": str(exc)})
-        raise HTTPException(exc.status, str(exc)) from None
+            audit(request, principal, f"case_{action}", case_id, False, {"error": exc.message})
+        raise
     audit = getattr(request.app.state, "audit_case", None)
     if audit:
         audit(request, principal, f"case_{action}", case_id, True, None)
@@ -110,12 +126,12 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 
 @router.get("/event-codes")
-def event_codes(principal: Viewer, desk: Desk) -> dict[str, Any]:
+def event_codes(principal: Viewer, desk: Desk) -> EventCodesOut:
     """The site's event catalogue (version and codes): what an operator may correct a case's code to."""
     catalogue = desk.catalogue
-    return {"version": catalogue.version, "codes": [
-        {"code": code, "name": entry.name, "name_en": entry.name_en, "major": entry.major,
-         "families": entry.families()} for code, entry in sorted(catalogue.codes.items())]}
+    return EventCodesOut(version=catalogue.version, codes=[
+        EventCodeOut(code=code, name=entry.name, name_en=entry.name_en, major=entry.major,
+                     families=entry.families()) for code, entry in sorted(catalogue.codes.items())])
 
 
 @router.get("/reject-reasons")
@@ -142,14 +158,14 @@ def list_cases(
 
 
 @router.get("/cases/{case_id}", responses={404: {"description": CASE_NOT_FOUND}})
-def get_case(case_id: CaseId, principal: Viewer, desk: Desk) -> dict[str, Any]:
+def get_case(case_id: CaseId, principal: Viewer, desk: Desk) -> CaseDetail:
     """A case with its append-only history and evidence links."""
     return _visible_case(desk, principal, case_id)
 
 
 @router.post("/cases/{case_id}/confirm", responses={404: {}, 409: {}, 422: {}})
 def confirm(case_id: CaseId, body: ConfirmIn, request: Request, principal: Viewer,
-            desk: Desk) -> dict[str, Any]:
+            desk: Desk) -> CaseSummary:
     webhook = getattr(request.app.state, "outbox", None) is not None
     return _decide(request, desk, principal, case_id, "confirm", lambda: desk.confirm(
         case_id, principal.name, code=body.code, grid_code=body.grid_code, address=body.address, note=body.note,
@@ -158,25 +174,25 @@ def confirm(case_id: CaseId, body: ConfirmIn, request: Request, principal: Viewe
 
 @router.post("/cases/{case_id}/reject", responses={404: {}, 409: {}, 422: {}})
 def reject(case_id: CaseId, body: RejectIn, request: Request, principal: Viewer,
-           desk: Desk) -> dict[str, Any]:
+           desk: Desk) -> CaseSummary:
     return _decide(request, desk, principal, case_id, "reject",
                    lambda: desk.reject(case_id, principal.name, reason=body.reason, text=body.text))
 
 
 @router.post("/cases/{case_id}/merge", responses={404: {}, 409: {}, 422: {}})
 def merge(case_id: CaseId, body: MergeIn, request: Request, principal: Viewer,
-          desk: Desk) -> dict[str, Any]:
+          desk: Desk) -> CaseSummary:
     _visible_case(desk, principal, body.into)
     return _decide(request, desk, principal, case_id, "merge", lambda: desk.merge(case_id, body.into, principal.name))
 
 
 @router.post("/cases/{case_id}/close", responses={404: {}, 409: {}})
 def close(case_id: CaseId, body: CloseIn, request: Request, principal: Viewer,
-          desk: Desk) -> dict[str, Any]:
+          desk: Desk) -> CaseSummary:
     return _decide(request, desk, principal, case_id, "close", lambda: desk.close(case_id, principal.name, body.note))
 
 
-Admin = Annotated[Principal, Depends(require_role("admin"))]
+Admin = Annotated[Principal, Depends(require(Permission.ADMINISTER))]
 
 
 def outbox_of(request: Request) -> Outbox:
@@ -198,10 +214,7 @@ def list_outbox(admin: Admin, request: Request,
 def retry_outbox(message_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], admin: Admin,
                  request: Request) -> dict[str, str]:
     """Send a dead letter again (attempts reset)."""
-    try:
+    with audit_refusal(request, admin, "outbox_retry", f"outbox:{message_id}", lambda exc: {"error": exc.message}):
         outbox_of(request).retry(message_id)
-    except CaseError as exc:
-        audit_action(request, admin, "outbox_retry", f"outbox:{message_id}", False, {"error": str(exc)})
-        raise HTTPException(exc.status, str(exc)) from None
     audit_action(request, admin, "outbox_retry", f"outbox:{message_id}", True)
     return {"status": "pending"}

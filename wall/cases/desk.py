@@ -21,6 +21,16 @@ from sqlalchemy.orm import Session
 from streams.config import CameraConfig
 from vision.catalogue import Catalogue
 from vision.events import EventChange
+from wall.cases.models import (
+    CaseDetail,
+    CaseHistoryEntry,
+    CaseNotice,
+    CaseSummary,
+    EvidenceLink,
+    PlatformCamera,
+    PlatformRecord,
+)
+from wall.errors import Conflict, NotFound, Unprocessable
 from wall.store.cases import OPEN_STATES, Case, CaseEvent, Evidence, Label, OutboxMessage
 from wall.store.db import Database
 
@@ -37,14 +47,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "still_present": (("dispatched",), "still_present"),
     "close": (("cleared_on_video", "still_present", "dispatched"), "closed"),
 }
-
-
-class CaseError(Exception):
-    """A request the case's state does not allow (409), or a reference to nothing (404)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def now() -> datetime:
@@ -64,7 +66,7 @@ class CaseDesk:
         self.evidence_dir = evidence_dir
         self.reject_reasons = reject_reasons
         self.reason_names = reason_names or {}
-        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.listeners: list[Callable[[CaseNotice], None]] = []
         self._lock = threading.Lock()  # one writer at a time: dedupe must see the previous raise
 
     # -- from the vision layer -------------------------------------------------------------------
@@ -72,12 +74,12 @@ class CaseDesk:
         """Record an event change; returns the case id. Listeners are told only after the commit."""
         with self._lock, self.db.session() as s:
             case = s.scalar(select(Case).where(Case.event_id == change.event_id))
-            notice = "updated"
+            raised = False
             if case is None and change.kind == "opened":
                 case = self._open_case_at_place(s, change)
                 if case is None:
                     case = self._new_case(s, change)
-                    notice = "raised"
+                    raised = True
                 else:
                     self._append(s, case, SYSTEM, "seen_again", None, None, {"event_id": change.event_id})
             if case is None:
@@ -86,8 +88,8 @@ class CaseDesk:
             self._apply_change(s, case, change)
             s.flush()
             summary = self.summary(case)
-        self._tell({"type": f"case_{notice}", "case": summary})
-        return summary["id"]
+        self._tell(CaseNotice(type="case_raised" if raised else "case_updated", case=summary))
+        return summary.id
 
     def _open_case_at_place(self, s: Session, change: EventChange) -> Case | None:
         return s.scalar(select(Case).where(
@@ -142,13 +144,13 @@ class CaseDesk:
 
     # -- operators -------------------------------------------------------------------------------
     def confirm(self, case_id: int, user: str, *, code: str | None = None, grid_code: str | None = None,
-                address: str | None = None, note: str | None = None, webhook: bool = True) -> dict[str, Any]:
+                address: str | None = None, note: str | None = None, webhook: bool = True) -> CaseSummary:
         with self._lock, self.db.session() as s:
             case = self._get(s, case_id)
             if code is not None and code != case.code:
                 entry = self.catalogue.get(code)
                 if entry is None:
-                    raise CaseError(422, f"code '{code}' is not in catalogue {self.catalogue.version}")
+                    raise Unprocessable(f"code '{code}' is not in catalogue {self.catalogue.version}")
                 case.code, case.code_name, case.catalogue_version = code, entry.name, self.catalogue.version
             if grid_code is not None:
                 case.grid_code = grid_code
@@ -161,15 +163,15 @@ class CaseDesk:
             self._label(s, case, "confirmed", None, note, user)
             if webhook:
                 s.add(OutboxMessage(case_id=case.id, idempotency_key=f"citywall-case-{case.id}",
-                                    payload=self.platform_record(case), status="pending", attempts=0,
-                                    next_attempt_at=now(), created_at=now()))
+                                    payload=self.platform_record(case).model_dump(mode="json"), status="pending",
+                                    attempts=0, next_attempt_at=now(), created_at=now()))
             summary = self.summary(case)
-        self._tell({"type": "case_decided", "case": summary})
+        self._tell(CaseNotice(type="case_decided", case=summary))
         return summary
 
-    def reject(self, case_id: int, user: str, *, reason: str, text: str | None = None) -> dict[str, Any]:
+    def reject(self, case_id: int, user: str, *, reason: str, text: str | None = None) -> CaseSummary:
         if reason not in self.reject_reasons:
-            raise CaseError(422, f"reason must be one of: {', '.join(self.reject_reasons)}")
+            raise Unprocessable(f"reason must be one of: {', '.join(self.reject_reasons)}")
         with self._lock, self.db.session() as s:
             case = self._get(s, case_id)
             case.reject_reason, case.note = reason, text
@@ -177,46 +179,46 @@ class CaseDesk:
             case.decided_by, case.decided_at = user, now()
             self._label(s, case, "rejected", reason, text, user)
             summary = self.summary(case)
-        self._tell({"type": "case_decided", "case": summary})
+        self._tell(CaseNotice(type="case_decided", case=summary))
         return summary
 
-    def merge(self, case_id: int, into: int, user: str) -> dict[str, Any]:
+    def merge(self, case_id: int, into: int, user: str) -> CaseSummary:
         if case_id == into:
-            raise CaseError(422, "a case cannot be merged into itself")
+            raise Unprocessable("a case cannot be merged into itself")
         with self._lock, self.db.session() as s:
             case, target = self._get(s, case_id), self._get(s, into)
             if target.status == "rejected" or target.merged_into is not None:
-                raise CaseError(409, f"case {into} is {target.status}; merge into an open case")
+                raise Conflict(f"case {into} is {target.status}; merge into an open case")
             case.merged_into = target.id
             self._transition(s, case, user, "merge", {"into": target.id})
             self._append(s, target, user, "merged_from", target.status, target.status, {"case": case.id})
             case.closed_at = now()
             summary = self.summary(case)
-        self._tell({"type": "case_decided", "case": summary})
+        self._tell(CaseNotice(type="case_decided", case=summary))
         return summary
 
-    def dispatched(self, case_id: int, actor: str, *, department: str | None, ref: str | None) -> dict[str, Any]:
+    def dispatched(self, case_id: int, actor: str, *, department: str | None, ref: str | None) -> CaseSummary:
         with self._lock, self.db.session() as s:
             case = self._get(s, case_id)
             self._transition(s, case, actor, "dispatch", {"department": department, "ref": ref})
             case.department, case.platform_ref, case.dispatched_at = department, ref, now()
             summary = self.summary(case)
-        self._tell({"type": "case_updated", "case": summary})
+        self._tell(CaseNotice(type="case_updated", case=summary))
         return summary
 
-    def close(self, case_id: int, user: str, note: str | None = None) -> dict[str, Any]:
+    def close(self, case_id: int, user: str, note: str | None = None) -> CaseSummary:
         with self._lock, self.db.session() as s:
             case = self._get(s, case_id)
             self._transition(s, case, user, "close", {"note": note})
             case.closed_at = now()
             summary = self.summary(case)
-        self._tell({"type": "case_updated", "case": summary})
+        self._tell(CaseNotice(type="case_updated", case=summary))
         return summary
 
     # -- reading ---------------------------------------------------------------------------------
     def list(self, cameras: set[str] | None, *, status: str | None = None, camera: str | None = None,
              code: str | None = None, since: datetime | None = None, until: datetime | None = None,
-             text: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+             text: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[CaseSummary]]:
         """Cases visible to a principal (``cameras`` None = all), newest first, with the total for paging."""
         query: Select[tuple[Case]] = select(Case)
         if cameras is not None:
@@ -240,18 +242,14 @@ class CaseDesk:
             rows = s.scalars(query.order_by(Case.raised_at.desc(), Case.id.desc()).limit(limit).offset(offset))
             return total, [self.summary(c) for c in rows]
 
-    def get(self, case_id: int) -> tuple[dict[str, Any], str]:
-        """(full record with history and evidence, camera id) — the caller checks the camera grant."""
+    def get(self, case_id: int) -> CaseDetail:
+        """The full record with history and evidence; the caller checks the grant of its ``camera``."""
         with self.db.session() as s:
             case = self._get(s, case_id)
-            record = self.summary(case)
-            record["events"] = [
-                {"at": _iso(e.at), "actor": e.actor, "action": e.action, "before": e.before, "after": e.after,
-                 "detail": e.detail} for e in case.events]
-            record["evidence"] = [
-                {"kind": e.kind, "url": f"/api/evidence/{e.name}", "size": e.size, "at": _iso(e.created_at)}
-                for e in case.evidence]
-            return record, case.camera_id
+            return CaseDetail(
+                **dict(self.summary(case)), events=[CaseHistoryEntry.model_validate(e) for e in case.events],
+                evidence=[EvidenceLink(kind=e.kind, url=f"/api/evidence/{e.name}", size=e.size, at=e.created_at)
+                          for e in case.evidence])
 
     def evidence_owner(self, name: str) -> str | None:
         """The camera of the case an evidence file belongs to (for the grant check), or None."""
@@ -260,47 +258,31 @@ class CaseDesk:
                             .where(Evidence.name == name).limit(1))
 
     @staticmethod
-    def summary(case: Case) -> dict[str, Any]:
-        return {
-            "id": case.id, "event_id": case.event_id, "status": case.status, "source": case.source,
-            "camera": case.camera_id, "camera_name": case.camera_name, "zone": case.zone_id, "family": case.family,
-            "place": case.place, "place_box": case.place_box, "code": case.code, "code_name": case.code_name,
-            "catalogue_version": case.catalogue_version, "grid_code": case.grid_code, "street": case.street,
-            "community": case.community, "address": case.address, "lon": case.lon, "lat": case.lat,
-            "description": case.description, "boxes": case.boxes, "first_seen": _iso(case.first_seen),
-            "last_seen": _iso(case.last_seen), "raised_at": _iso(case.raised_at), "updated_at": _iso(case.updated_at),
-            "decided_by": case.decided_by, "decided_at": _iso(case.decided_at), "note": case.note,
-            "reject_reason": case.reject_reason, "merged_into": case.merged_into, "department": case.department,
-            "dispatched_at": _iso(case.dispatched_at), "verified_at": _iso(case.verified_at),
-            "closed_at": _iso(case.closed_at),
-        }
+    def summary(case: Case) -> CaseSummary:
+        return CaseSummary.model_validate(case)
 
-    def platform_record(self, case: Case) -> dict[str, Any]:
-        """What the city's case platform receives (domain.md §3's minimum record)."""
-        major, minor = case.code[:2], case.code[2:]
+    def platform_record(self, case: Case) -> PlatformRecord:
         entry = self.catalogue.get(case.code)
-        return {
-            "id": f"citywall-{case.id}", "source": case.source, "major_code": major, "minor_code": minor,
-            "code": case.code, "code_name": case.code_name, "major_name": entry.major if entry else "",
-            "catalogue_version": case.catalogue_version, "grid_code": case.grid_code, "street": case.street,
-            "community": case.community, "address": case.address, "lon": case.lon, "lat": case.lat,
-            "camera": {"id": case.camera_id, "name": case.camera_name, "national_id": case.national_id},
-            "description": case.description, "discovered_at": _iso(case.first_seen),
-            "confirmed_at": _iso(case.decided_at), "confirmed_by": case.decided_by, "note": case.note,
-            "status": case.status,
-        }
+        return PlatformRecord(
+            id=f"citywall-{case.id}", source=case.source, major_code=case.code[:2], minor_code=case.code[2:],
+            code=case.code, code_name=case.code_name, major_name=entry.major if entry else "",
+            catalogue_version=case.catalogue_version, grid_code=case.grid_code, street=case.street,
+            community=case.community, address=case.address, lon=case.lon, lat=case.lat,
+            camera=PlatformCamera(id=case.camera_id, name=case.camera_name, national_id=case.national_id),
+            description=case.description, discovered_at=case.first_seen, confirmed_at=case.decided_at,
+            confirmed_by=case.decided_by, note=case.note, status=case.status)
 
     # -- internals -------------------------------------------------------------------------------
     def _get(self, s: Session, case_id: int) -> Case:
         case = s.get(Case, case_id)
         if case is None:
-            raise CaseError(404, "case not found")
+            raise NotFound("case not found")
         return case
 
     def _transition(self, s: Session, case: Case, actor: str, action: str, detail: dict[str, Any]) -> None:
         sources, target = TRANSITIONS[action]
         if case.status not in sources:
-            raise CaseError(409, f"case {case.id} is {case.status}; '{action}' needs {' or '.join(sources)}")
+            raise Conflict(f"case {case.id} is {case.status}; '{action}' needs {' or '.join(sources)}")
         before = case.status
         case.status, case.updated_at = target, now()
         self._append(s, case, actor, action, before, target, detail)
@@ -317,17 +299,10 @@ class CaseDesk:
         s.add(Label(case_id=case.id, decision=decision, reason=reason, text=text, code=case.code, image=image,
                     boxes=case.boxes, place_box=case.place_box, created_at=now(), by=by))
 
-    def _tell(self, message: dict[str, Any]) -> None:
+    def _tell(self, message: CaseNotice) -> None:
         for listener in list(self.listeners):
             try:
                 listener(message)
             except Exception:
                 log.exception("case listener failed")
 
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)  # SQLite returns naive datetimes; we only ever store UTC
-    return value.isoformat()

@@ -17,7 +17,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+from settings.packaged import packaged
+
+MIGRATIONS = packaged("wall", "migrations")
 
 
 class Base(DeclarativeBase):
