@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from streams.config import CameraConfig
@@ -220,7 +220,7 @@ class CaseDesk:
              code: str | None = None, since: datetime | None = None, until: datetime | None = None,
              text: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[CaseSummary]]:
         """Cases visible to a principal (``cameras`` None = all), newest first, with the total for paging."""
-        query: Select[tuple[Case]] = select(Case)
+        query = select(Case)
         if cameras is not None:
             query = query.where(Case.camera_id.in_(sorted(cameras)))
         if status:
