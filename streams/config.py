@@ -1,7 +1,7 @@
 """The part of the configuration that the streams layer owns: cameras and ingest tunables.
 
-The schema lives here, in code; ``wall.config`` reads the YAML files, resolves ``${ENV}`` references and relative
-``file:`` paths, and turns validation errors into ``file: key.path: reason`` lines.
+The schema lives here, in code, on the ground floor's strict base (``settings``); ``wall.config`` reads the YAML
+files, resolves ``${ENV}`` references and relative ``file:`` paths, and reports ``file: key.path: reason`` lines.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from settings.model import Strict
 
 SCHEMES = ("rtsp", "rtsps", "file")
 CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -40,12 +42,6 @@ def check_stream_url(url: str) -> str:
     elif not url[len("file:") :].lstrip("/"):
         raise ValueError("names no file")
     return url
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors: a misspelt key silently ignored is a setting the operator thinks is on."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class CameraConfig(Strict):

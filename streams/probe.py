@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
-from streams.secrets import redact
+from settings.secrets import redact
 from streams.source import PacketReader, SourceError, classify
 
 EXIT_CODES = {

@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import av.error
 
-from streams.secrets import redact
+from settings.secrets import redact
 
 
 class SourceError(Exception):

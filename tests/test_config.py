@@ -89,8 +89,8 @@ def test_example_config_loads(secret_env: None) -> None:
     config = load_config(EXAMPLE)
     assert isinstance(config, SiteConfig)
     assert config.directory == EXAMPLE
-    assert config.server.port == 8080 and config.server.grid_code_length == 14
-    assert config.streams.backoff_max == 30
+    assert config.server_file.server.port == 8080 and config.server_file.server.grid_code_length == 14
+    assert config.server_file.streams.backoff_max == 30
     (camera,) = config.cameras
     assert camera.id == "jiefang-rd-01"
     assert camera.url == f"rtsp://viewer:{SECRET}@192.0.2.10:554/Streaming/Channels/102"
@@ -124,9 +124,9 @@ def test_example_without_the_password_names_the_variable_and_both_keys(
 
 def test_minimal_site_gets_defaults(tmp_path: Path) -> None:
     config = load_config(site(tmp_path))
-    assert config.server.host == "127.0.0.1" and config.server.port == 8080
-    assert config.server.allowed_origins == []
-    assert config.streams.open_timeout == 10 and config.streams.backoff_initial == 1
+    assert config.server_file.server.host == "127.0.0.1" and config.server_file.server.port == 8080
+    assert config.server_file.server.allowed_origins == []
+    assert config.server_file.streams.open_timeout == 10 and config.server_file.streams.backoff_initial == 1
     (camera,) = config.cameras
     assert camera.analysis_interval == 2.0 and camera.enabled is True
     assert camera.national_id is None and camera.grid_code is None and camera.main_url is None
@@ -134,7 +134,7 @@ def test_minimal_site_gets_defaults(tmp_path: Path) -> None:
 
 def test_empty_server_yaml_means_defaults(tmp_path: Path) -> None:
     config = load_config(site(tmp_path, server="# nothing set yet\n"))
-    assert config.server.port == 8080
+    assert config.server_file.server.port == 8080
 
 
 def test_env_substitution_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,7 +152,7 @@ def test_env_substitution_and_defaults(tmp_path: Path, monkeypatch: pytest.Monke
     assert loaded.url == "rtsp://admin:pw1@192.0.2.1/live"
     assert loaded.group == "east", "':-' stands in for an empty variable too, as in a shell"
     assert loaded.name == "Cam pw1"
-    assert config.server.port == 9090
+    assert config.server_file.server.port == 9090
 
 
 def test_env_value_is_not_substituted_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -736,12 +736,12 @@ def test_walls_and_own_layouts_load(tmp_path: Path) -> None:
                   {"name": "east", "layout": "2x5", "tour": {"cameras": ["cam-00", "cam-01"], "interval": 10}}],
     })
     loaded = load_config(d)
-    assert [w.name for w in loaded.walls] == ["hall", "east"]
+    assert [w.name for w in loaded.server_file.walls] == ["hall", "east"]
     assert loaded.layouts["2x5"].tile_count == 10 and loaded.layouts["3x6"].tile_count == 18
 
 
 def test_a_site_without_walls_gets_the_hall(tmp_path: Path) -> None:
-    assert [w.name for w in load_config(site(tmp_path)).walls] == ["hall"]
+    assert [w.name for w in load_config(site(tmp_path)).server_file.walls] == ["hall"]
 
 
 @pytest.mark.parametrize(("walls", "key", "reason"), [

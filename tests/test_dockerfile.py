@@ -308,9 +308,10 @@ def test_the_deploy_config_loads_with_its_environment(monkeypatch: pytest.Monkey
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("CITYWALL_DATA_DIR", str(tmp_path / "data"))
     site = load_config(DEPLOY_CONFIG)
-    assert site.server.database_url == (f"postgresql+psycopg://citywall:{DEPLOY_ENV['DB_PASSWORD']}@db:5432/"
-                                        "citywall")
-    assert site.server.metrics.token == DEPLOY_ENV["METRICS_TOKEN"] and site.server.host == "0.0.0.0"
+    server = site.server_file.server
+    assert server.database_url == (f"postgresql+psycopg://citywall:{DEPLOY_ENV['DB_PASSWORD']}@db:5432/"
+                                   "citywall")
+    assert server.metrics.token == DEPLOY_ENV["METRICS_TOKEN"] and server.host == "0.0.0.0"
     assert site.data_dir == tmp_path / "data"  # the image's CITYWALL_DATA_DIR=/data wins over server.data_dir
     assert all(DEPLOY_ENV["CAM_PASSWORD"] in (c.url or "") for c in site.cameras)
 

@@ -87,22 +87,22 @@ def test_admin_guide_configuration_loads(tmp_path: Path, monkeypatch: pytest.Mon
     site = load_config(tmp_path)
     assert [c.id for c in site.cameras] == ["jiefang-rd-01"]
     assert site.cameras[0].national_id == "34020000001320000001"
-    assert [w.name for w in site.walls] == ["hall", "district-a"]
-    assert site.walls[0].tour is not None and site.walls[0].tour.group == "jiefang-road"
+    assert [w.name for w in site.server_file.walls] == ["hall", "district-a"]
+    assert site.server_file.walls[0].tour is not None and site.server_file.walls[0].tour.group == "jiefang-road"
     assert site.layouts["2+8"].alarm_tile == 1 and site.layouts["2+8"].tile_count == 10
     assert site.analytics is not None
     zones = site.analytics.cameras["jiefang-rd-01"].zones
     assert [(z.id, z.family, z.code) for z in zones] == [
         ("north-pavement", "street_stall", "0501"), ("shop-front", "road_occupation", "0507"),
         ("bin-corner", "garbage", "0102")]
-    assert "morning_market" in site.review.reject_reasons
-    assert site.platform.secret == "not-a-real-secret"
+    assert "morning_market" in site.server_file.review.reject_reasons
+    assert site.server_file.platform.secret == "not-a-real-secret"
 
 
 def test_admin_guide_replay_rules_load(tmp_path: Path) -> None:
     """The lobby rules shown for `citywall replay` are a valid camera entry (the form of --camera-config)."""
+    from settings.loading import load_model_file
     from vision.rules_config import CameraRules
-    from wall.config import load_model_file
 
     path = tmp_path / "lobby.yaml"
     path.write_text(one_block("docs/admin-guide.md", "yaml", "id: table"), encoding="utf-8")

@@ -130,6 +130,6 @@ def test_the_service_gives_each_sampler_its_cameras_max_interval(tmp_path: Path)
     (tmp_path / "analytics.yaml").write_text(
         f"model: {card}\ncameras:\n  lot: {zone}\n  lobby: {zone}\n", encoding="utf-8")
     site = load_config(tmp_path)
-    analytics = SiteAnalytics(site, CameraHub(site.cameras, site.streams))
+    analytics = SiteAnalytics(site, CameraHub(site.cameras, site.server_file.streams))
     assert analytics.samplers["lot"].max_interval == 5.0
     assert analytics.samplers["lobby"].max_interval == analytics.samplers["lobby"].interval == 2.0

@@ -19,9 +19,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
+from settings.errors import ConfigError, key_path, reason
+from settings.model import Strict
 from settings.packaged import packaged
-from streams.config import Strict
-from streams.yaml_config import ConfigError, key_path, read_yaml, reason
+from settings.yaml_reader import read_yaml
 
 STRIDES = (8, 16, 32)
 FAMILIES = ("street_stall", "road_occupation", "garbage", "person")

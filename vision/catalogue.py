@@ -4,12 +4,16 @@ version is stored with every case."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import yaml
 from pydantic import Field
 
+from settings.loading import load_model_file
+from settings.model import Strict
 from settings.packaged import packaged
-from streams.config import Strict
+
+if TYPE_CHECKING:
+    from vision.rules_config import CameraRules
 
 DEFAULT_CATALOGUE = packaged("vision", "event_codes.yaml")  # a site may put its own in its config folder
 
@@ -42,7 +46,18 @@ class Catalogue(Strict):
             return f"code '{code}' ({entry.name}) is not a {family} code in catalogue {self.version}"
         return None
 
+    def zone_problems(self, rules: CameraRules) -> list[str]:
+        """``zones[i].code: reason`` for each of a camera's zones whose code this catalogue does not allow: the
+        one check behind the site loader, the zone editor and ``citywall replay``."""
+        problems = []
+        for i, zone in enumerate(rules.zones):
+            assert zone.code is not None  # the zone's model fills in its family's default code
+            why = self.check(zone.code, zone.family)
+            if why:
+                problems.append(f"zones[{i}].code: {why}")
+        return problems
+
 
 def load_catalogue(path: Path = DEFAULT_CATALOGUE) -> Catalogue:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return Catalogue.model_validate(data)
+    """Read and check a catalogue file; raises ``ConfigError`` naming the file and key of every problem."""
+    return load_model_file(path, Catalogue)

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from streams.config import Strict
+from settings.model import Strict
 
 Family = Literal["street_stall", "road_occupation", "garbage"]
 FAMILIES: tuple[Family, ...] = ("street_stall", "road_occupation", "garbage")

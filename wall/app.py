@@ -40,7 +40,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     """``hub``: cameras already built by the caller (tests and benchmarks that own their sessions)."""
     # The database first: one written by a newer citywall is refused before any camera is opened.
     own_db = db is None
-    db = db or open_database(site.data_dir, site.server.database_url)
+    db = db or open_database(site.data_dir, site.server_file.server.database_url)
     registry = CameraRegistry(site.cameras, site.analytics.cameras if site.analytics is not None else None)
 
     def seed(change: RegistryChange | None = None) -> None:
@@ -51,7 +51,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     runtime = LocalRuntime(site, registry, hub)
     registry.subscribe(runtime.apply)
     cases = CaseService(site, db, runtime, registry)
-    walls = WallService(db, site.layouts, registry.ids(), site.walls, publish=cases.broadcaster.publish)
+    walls = WallService(db, site.layouts, registry.ids(), site.server_file.walls, publish=cases.broadcaster.publish)
     registry.subscribe(lambda change: walls.cameras_changed(registry.ids()))
     registry.subscribe(seed)
     cases.desk.listeners.append(walls.on_case)  # a raised case pops up on the walls, a decided one leaves them
@@ -75,9 +75,9 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     app = FastAPI(title="citywall", version="0.1.0", lifespan=lifespan)
     app.state.services = parts
     app.state.site = site
-    app.state.allowed_origins = list(site.server.allowed_origins)
+    app.state.allowed_origins = list(site.server_file.server.allowed_origins)
     app.state.db = db  # wall.store.db.Database: `with app.state.db.session() as s:` is one unit of work
-    app.state.security = site.security
+    app.state.security = site.server_file.security
     app.state.walls = walls
     app.state.registry = registry
     app.add_middleware(OriginGuard, allowed=app.state.allowed_origins)
@@ -94,7 +94,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         return response
 
     cases.install(app)
-    install_metrics(app, site.server.metrics, runtime, db, cases)  # GET /metrics (wall/metrics.py)
+    install_metrics(app, site.server_file.server.metrics, runtime, db, cases)  # GET /metrics (wall/metrics.py)
     for module in (health, auth_routes, admin_routes, editor_routes, cameras, events, case_routes, wall_routes,
                    live, pushes, pages):
         app.include_router(module.router)

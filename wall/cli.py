@@ -105,8 +105,8 @@ def _serve(config_dir: Path, host: str | None, port: int | None, *, demo: bool =
     except DatabaseError as exc:
         print(f"citywall: the database cannot be used; nothing was started:\n  {exc}", file=sys.stderr)
         return 2
-    host = host or site.server.host
-    port = port or site.server.port
+    host = host or site.server_file.server.host
+    port = port or site.server_file.server.port
     # With JSON logs the service's own notices are log lines too: a collector then reads only JSON objects.
     say = logging.getLogger("wall.cli").info if log_format == "json" else functools.partial(print, flush=True)
     from wall.auth.users import count
@@ -172,12 +172,13 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from settings.errors import ConfigError
+    from settings.loading import load_model_file
     from vision.card import DEFAULT_CARD, CardError
     from vision.catalogue import load_catalogue
     from vision.detector import Detector
     from vision.replay import Replay
     from vision.rules_config import CameraRules
-    from wall.config import ConfigError, load_model_file
     from wall.progress import Progress
 
     try:

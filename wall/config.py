@@ -13,13 +13,15 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, Field, field_validator
-from streams.yaml_config import ConfigError, read_yaml, validate
+from pydantic import Field, field_validator
 
-from streams.config import DEFAULT_GRID_CODE_LENGTH, CameraConfig, StreamSettings, Strict
+from settings.errors import ConfigError
+from settings.loading import validate
+from settings.model import Strict
+from settings.yaml_reader import read_yaml
+from streams.config import DEFAULT_GRID_CODE_LENGTH, CameraConfig, StreamSettings
 from streams.source import file_path, is_file_url
 from vision.card import DEFAULT_CARD
 from vision.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
@@ -181,24 +183,22 @@ class CamerasFile(Strict):
 
 @dataclass(frozen=True)
 class SiteConfig:
+    """A loaded site: ``server.yaml`` as read (``server_file``: a new section there needs no change here), the
+    cameras with their ``file:`` sources resolved, the analytics parts, and what is derived from them."""
+
     directory: Path
-    server: ServerSettings
-    streams: StreamSettings
     cameras: list[CameraConfig]
+    server_file: ServerFile = field(default_factory=ServerFile)
     analytics: AnalyticsFile | None = None
     model_card: Path | None = None
     catalogue: Catalogue | None = None
-    security: SecuritySettings = field(default_factory=SecuritySettings)
-    platform: PlatformSettings = field(default_factory=PlatformSettings)
-    review: ReviewSettings = field(default_factory=ReviewSettings)
-    layouts: dict[str, Layout] = field(default_factory=lambda: layout_table([]))
-    walls: list[WallSpec] = field(default_factory=list)
+    layouts: dict[str, Layout] = field(default_factory=lambda: layout_table([]))  # built-ins and the site's own
 
     @property
     def data_dir(self) -> Path:
         # CITYWALL_DATA_DIR wins over server.data_dir: the Docker image keeps data on its /data volume whatever
         # the mounted (read-only) config says, for `serve` and the account commands alike (docs/deployment.md).
-        path = Path(os.environ.get("CITYWALL_DATA_DIR") or self.server.data_dir)
+        path = Path(os.environ.get("CITYWALL_DATA_DIR") or self.server_file.server.data_dir)
         return path if path.is_absolute() else self.directory / path
 
 
@@ -269,10 +269,8 @@ def load_config(directory: str | Path) -> SiteConfig:
         problems += _check_walls(server_file.walls, layouts, [c.id for c in cameras], str(server_path))
     if problems or server_file is None:
         raise ConfigError(problems)
-    return SiteConfig(layouts=layouts, walls=server_file.walls,
-                      directory=directory, server=server_file.server, streams=server_file.streams, cameras=cameras,
-                      analytics=analytics, model_card=card, catalogue=catalogue, security=server_file.security,
-                      platform=server_file.platform, review=server_file.review)
+    return SiteConfig(directory=directory, cameras=cameras, server_file=server_file, analytics=analytics,
+                      model_card=card, catalogue=catalogue, layouts=layouts)
 
 
 def _check_walls(walls: list[WallSpec], layouts: dict[str, Layout], camera_ids: list[str], shown: str) -> list[str]:
@@ -307,10 +305,7 @@ def _load_analytics(directory: Path, camera_ids: list[str] | None) -> tuple[Anal
     analytics: AnalyticsFile = validate(AnalyticsFile, read_yaml(path, shown), shown, {})
     problems: list[str] = []
     catalogue_path = directory / CATALOGUE_FILE if (directory / CATALOGUE_FILE).exists() else DEFAULT_CATALOGUE
-    try:
-        catalogue = load_catalogue(catalogue_path)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ConfigError([f"{catalogue_path}: {exc}"]) from None
+    catalogue = load_catalogue(catalogue_path)
     card = DEFAULT_CARD
     if analytics.model:
         card = Path(analytics.model) if Path(analytics.model).is_absolute() else directory / analytics.model
@@ -319,22 +314,10 @@ def _load_analytics(directory: Path, camera_ids: list[str] | None) -> tuple[Anal
     for cam_id, rules in analytics.cameras.items():
         if camera_ids is not None and cam_id not in camera_ids:
             problems.append(f"{shown}: cameras.{cam_id}: no camera with this id in {CAMERAS_FILE}")
-        for i, zone in enumerate(rules.zones):
-            assert zone.code is not None
-            why = catalogue.check(zone.code, zone.family)
-            if why:
-                problems.append(f"{shown}: cameras.{cam_id}.zones[{i}].code: {why}")
+        problems += [f"{shown}: cameras.{cam_id}.{line}" for line in catalogue.zone_problems(rules)]
     if problems:
         raise ConfigError(problems)
     return analytics, card, catalogue
-
-
-def load_model_file(path: str | Path, model: type[BaseModel], context: dict[str, Any] | None = None) -> Any:
-    """Read one YAML file into ``model`` with the same error lines as the site config (used for camera rules)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError([f"{path}: missing"])
-    return validate(model, read_yaml(path, str(path)), str(path), context or {})
 
 
 def load_config_or_report(directory: str | Path, consequence: str = "") -> SiteConfig | None:

@@ -6,7 +6,7 @@ one, and any ``extra=`` fields the caller gave. The camera comes from ``extra={"
 from the thread: every camera's reader thread is named ``camera-<id>`` (``streams.session``), so FFmpeg
 trouble logged there is attributed without the caller saying so.
 
-Both formats pass the finished line through ``streams.secrets.redact``: FFmpeg and HTTP libraries quote full
+Both formats pass the finished line through ``settings.secrets.redact``: FFmpeg and HTTP libraries quote full
 URLs (``rtsp://user:password@…``, ``postgresql://…``) in their errors, and a password must never reach a log.
 """
 
@@ -20,7 +20,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-from streams.secrets import redact
+from settings.secrets import redact
 
 LogFormat = Literal["text", "json"]
 FORMATS: tuple[LogFormat, ...] = ("text", "json")

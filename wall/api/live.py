@@ -21,7 +21,7 @@ async def live(websocket: WebSocket, camera_id: str, start: str = "cache", strea
     parts = services(websocket)
     await websocket.accept()
     async with parts.runtime.live(camera_id, main=stream == "main", from_cache=start != "keyframe",
-                                  buffer_seconds=parts.site.streams.viewer_buffer_seconds) as feed:
+                                  buffer_seconds=parts.site.server_file.streams.viewer_buffer_seconds) as feed:
         if feed is None or not principal.may_view(camera_id):
             # Accept first: a close before the handshake reaches the client only as HTTP 403, and a
             # client must be able to tell "no such camera" (4404) from a refused or dropped socket.

@@ -31,12 +31,13 @@ class CaseService:
     def __init__(self, site: SiteConfig, db: Database, analytics: SiteAnalytics | None) -> None:
         self.analytics = analytics
         evidence_dir = analytics.evidence_dir if analytics is not None else site.data_dir / "evidence"
+        reasons = site.server_file.review.reject_reasons
         self.desk = CaseDesk(db, site.cameras, site.catalogue or load_catalogue(), evidence_dir,
-                             reject_reasons=list(site.review.reject_reasons), reason_names=site.review.reject_reasons)
+                             reject_reasons=list(reasons), reason_names=reasons)
         self.broadcaster = WallBroadcaster()
         self.desk.listeners.append(self.broadcaster.publish)
         self.desk.listeners.append(self._watch_dispatched)
-        platform = site.platform
+        platform = site.server_file.platform
         self.outbox = Outbox(db, self.desk, url=platform.webhook_url, secret=platform.secret,
                              evidence_dir=evidence_dir, evidence_mode=platform.evidence,
                              public_base_url=platform.public_base_url, max_attempts=platform.max_attempts,

@@ -26,12 +26,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, merge_attrib
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
+
+from settings.yaml_reader import reads_as_text
 
 # One edit of a configuration file at a time: read-modify-write must not interleave between two admins' saves.
 EDIT_LOCK = threading.Lock()
@@ -178,16 +179,13 @@ def to_node(value: Any, *, block: bool = False) -> Any:
     return value
 
 
-_RESOLVER = yaml.resolver.Resolver()
-
-
 def _needs_quotes(text: str) -> bool:
-    """Whether the loader (PyYAML, YAML 1.1) would read ``text`` unquoted as something else than a string:
-    ruamel writes YAML 1.2, where ``20:00`` is text, but to PyYAML it is 1200 (base 60), and ``0501``, ``on``
-    or ``1e3`` are numbers or booleans."""
+    """Whether the site loader (YAML 1.1) would read ``text`` unquoted as something else than a string: the
+    round-trip writer keeps to YAML 1.2 (a ``%YAML 1.1`` line would appear in every file it touches), where
+    ``20:00``, ``0501`` or ``on`` are text, but to the loader they are numbers and booleans."""
     if _NUMBERISH.match(text):
         return True  # 06:00 is text to both, but "07:00" next to "20:00" reads as what it is: a time
-    return _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) != "tag:yaml.org,2002:str"
+    return not reads_as_text(text)
 
 
 _NUMBERISH = re.compile(r"^[0-9][0-9:._-]*$")
@@ -197,8 +195,8 @@ _NUMBERISH = re.compile(r"^[0-9][0-9:._-]*$")
 
 
 def _own_keys(node: CommentedMap) -> list[Any]:
-    own = getattr(node, "_ok", None)  # keys written in this mapping, not merged in from an anchor ('<<: *x')
-    return [k for k in node if own is None or k in own]
+    """The keys written in this mapping, not those merged in from an anchor ('<<: *x')."""
+    return [k for k, _v in node.non_merged_items()]
 
 
 def _is_block(value: Any) -> bool:

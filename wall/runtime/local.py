@@ -93,7 +93,7 @@ class _SessionFeed(LiveFeed):
 class LocalRuntime(CameraRuntime):
     def __init__(self, site: SiteConfig, registry: CameraRegistry, hub: CameraHub | None = None) -> None:
         self.registry = registry
-        self.hub = hub or CameraHub(registry.cameras(), site.streams)
+        self.hub = hub or CameraHub(registry.cameras(), site.server_file.streams)
         self.main_streams = MainStreams(self.hub)  # a maximised tile's high-resolution stream, opened on demand
         self.analytics = SiteAnalytics(site, self.hub) if site.analytics is not None else None
         self.analytics_enabled = self.analytics is not None
