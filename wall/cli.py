@@ -191,11 +191,10 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"citywall replay: {args.clip}: no such file", file=sys.stderr)
         return 2
     catalogue = load_catalogue()
-    for i, zone in enumerate(rules.zones):
-        problem = catalogue.check(zone.code, zone.family)
-        if problem:
-            print(f"citywall replay: {args.camera_config}: zones[{i}].code: {problem}", file=sys.stderr)
-            return 2
+    problems = catalogue.zone_problems(rules)
+    if problems:
+        print(f"citywall replay: {args.camera_config}: {problems[0]}", file=sys.stderr)
+        return 2
     progress = Progress("replay", unit="s")
     run = Replay(args.clip, rules, detector, detector.card.families, catalogue, interval=args.interval,
                  realtime=args.speed == "realtime", out_dir=args.out, progress=progress.update)
