@@ -18,14 +18,15 @@ from settings.model import Strict
 Family = Literal["street_stall", "road_occupation", "garbage"]
 FAMILIES: tuple[Family, ...] = ("street_stall", "road_occupation", "garbage")
 DEFAULT_CODES: dict[str, str] = {"street_stall": "0501", "road_occupation": "0507", "garbage": "0102"}
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
 class TimeRange(Strict):
     """Active weekdays and a daily window; ``end`` before ``start`` spans midnight (e.g. a night market)."""
 
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(default_factory=lambda: list(WEEKDAYS))
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
     start: str = Field(default="00:00", description="HH:MM, local time")
     end: str = Field(default="24:00", description="HH:MM, local time; 24:00 = end of day")
 

@@ -219,9 +219,9 @@ def _take_lines(ref: tuple[dict[Any, Any], Any, int]) -> str:
     """Cut the full comment lines (and blank lines) after a node's own end-of-line comment; return them."""
     items, key, index = ref
     entry = items.get(key)
-    token = entry[index] if entry and len(entry) > index else None
-    if token is None:
+    if not entry or len(entry) <= index or entry[index] is None:
         return ""
+    token = entry[index]
     value: str = token.value
     cut = value.find("\n")
     if cut < 0 or cut == len(value) - 1:
