@@ -146,10 +146,10 @@ def test_outbox_dead_letters_after_max_attempts_and_admin_retry(desk: CaseDesk, 
         outbox.start()
         assert wait_until(lambda: outbox.list("dead"), 20)
         dead = outbox.list("dead")[0]
-        assert dead["attempts"] == 3 and "HTTP 500" in dead["last_error"]
+        assert dead.attempts == 3 and "HTTP 500" in (dead.last_error or "")
         assert "data" in json.loads(receiver.posts[0][1])["evidence"][0]  # base64 evidence mode
         receiver.status = 200
-        outbox.retry(dead["id"])
+        outbox.retry(dead.id)
         assert wait_until(lambda: outbox.list("sent"), 20)
     finally:
         outbox.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
@@ -15,7 +15,7 @@ from wall.access import audit_action, audit_refusal, current_principal, require
 from wall.api.common import Closed
 from wall.auth.principal import Permission, Principal
 from wall.cases.desk import CaseDesk
-from wall.cases.models import CaseDetail, CasePage, CaseSummary
+from wall.cases.models import CaseDetail, CasePage, CaseSummary, OutboxEntry
 from wall.cases.outbox import Outbox
 from wall.errors import DomainError, Forbidden, NotFound
 from wall.store.cases import STATES
@@ -205,7 +205,7 @@ def outbox_of(request: Request) -> Outbox:
 @router.get("/outbox", responses={403: {}, 404: {}})
 def list_outbox(admin: Admin, request: Request,
                 status_: Annotated[str | None, Query(alias="status", pattern="^(pending|sent|dead)$")] = None,
-                ) -> list[dict[str, Any]]:
+                ) -> list[OutboxEntry]:
     """Deliveries to the case platform; ``status=dead`` lists the dead letters with their last error."""
     return outbox_of(request).list(status_)
 

@@ -145,3 +145,16 @@ class PlatformRecord(BaseModel):
     confirmed_by: str | None
     note: str | None
     status: str
+
+
+class OutboxEntry(_Record):
+    """A delivery to the case platform as the admins' outbox page lists it (``status=dead``: the dead letters)."""
+
+    id: int
+    case_id: int
+    status: Literal["pending", "sent", "dead"]
+    attempts: int
+    idempotency_key: str
+    last_error: str | None
+    next_attempt_at: UtcTime
+    sent_at: UtcTime | None

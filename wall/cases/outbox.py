@@ -23,6 +23,7 @@ import httpx
 from sqlalchemy import select
 
 from wall.cases.desk import CaseDesk
+from wall.cases.models import OutboxEntry
 from wall.errors import Conflict, DomainError, NotFound
 from wall.store.cases import Evidence, OutboxMessage
 from wall.store.db import Database
@@ -157,12 +158,9 @@ class Outbox:
             message.status, message.attempts, message.next_attempt_at = "pending", 0, datetime.now(UTC)
         self.kick()
 
-    def list(self, status: str | None = None) -> list[dict[str, Any]]:
+    def list(self, status: str | None = None) -> list[OutboxEntry]:
         with self.db.session() as s:
             query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
             if status:
                 query = query.where(OutboxMessage.status == status)
-            return [{"id": m.id, "case_id": m.case_id, "status": m.status, "attempts": m.attempts,
-                     "idempotency_key": m.idempotency_key, "last_error": m.last_error,
-                     "next_attempt_at": m.next_attempt_at.isoformat(), "sent_at": m.sent_at.isoformat()
-                     if m.sent_at else None} for m in s.scalars(query.limit(500))]
+            return [OutboxEntry.model_validate(m) for m in s.scalars(query.limit(500))]
