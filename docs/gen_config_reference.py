@@ -45,6 +45,7 @@ from vision.rules_config import (  # noqa: E402
 from wall.config import (  # noqa: E402
     DATABASE_BACKENDS,
     CamerasFile,
+    ClusterSettings,
     MetricsSettings,
     PlatformSettings,
     ReviewSettings,
@@ -113,6 +114,8 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("server.yaml: security", "under `security:` in `server.yaml`", SecuritySettings),
     ("server.yaml: platform", "under `platform:` in `server.yaml` (the city's case platform)", PlatformSettings),
     ("server.yaml: review", "under `review:` in `server.yaml`", ReviewSettings),
+    ("server.yaml: cluster", "under `cluster:` in `server.yaml` (cluster mode, docs/architecture.md; "
+     "`citywall serve --cluster ADDRESS` sets `address`)", ClusterSettings),
     ("server.yaml: one layout", "of each item of `layouts:` (the site's own wall layouts)", Layout),
     ("server.yaml: layout cell", "of each item of a layout's `cells:`", Cell),
     ("server.yaml: one wall", "of each item of `walls:` (shared walls; each wall's `layout` must be built in or "

@@ -29,11 +29,21 @@ from wall.auth.grants import seed_groups
 from wall.cases.service import CaseService
 from wall.config import SiteConfig
 from wall.metrics import install_metrics
+from wall.runtime.interface import CameraRuntime
 from wall.runtime.local import LocalRuntime
 from wall.runtime.registry import CameraRegistry, RegistryChange
 from wall.services import Services
 from wall.store.db import Database, open_database
 from wall.walls.service import WallService
+
+
+def _runtime(site: SiteConfig, registry: CameraRegistry, hub: CameraHub | None) -> CameraRuntime:
+    """In this process, or with ``cluster:`` on a Ray cluster (``wall.cluster``: only then is Ray imported)."""
+    if site.server_file.cluster is None:
+        return LocalRuntime(site, registry, hub)
+    from wall.cluster.runtime import RayRuntime
+
+    return RayRuntime(site, registry, site.server_file.cluster)
 
 
 def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | None = None) -> FastAPI:
@@ -48,7 +58,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
             seed_groups(unit, [(cam.id, cam.group) for cam in registry.cameras()])
 
     seed()
-    runtime = LocalRuntime(site, registry, hub)
+    runtime = _runtime(site, registry, hub)
     registry.subscribe(runtime.apply)
     cases = CaseService(site, db, runtime, registry)
     walls = WallService(db, site.layouts, registry.ids(), site.server_file.walls, publish=cases.broadcaster.publish)

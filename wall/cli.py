@@ -85,13 +85,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(config_dir: Path, host: str | None, port: int | None, *, demo: bool = False,
-           log_format: str = "text", site: SiteConfig | None = None, source: str = "") -> int:
+           log_format: str = "text", site: SiteConfig | None = None, source: str = "",
+           cluster: str | None = None) -> int:
     import uvicorn
 
     from wall.app import create_app
     from wall.config import load_config_or_report
 
-    site = site or load_config_or_report(config_dir, "; nothing was started")
+    site = site or load_config_or_report(config_dir, "; nothing was started", cluster_address=cluster)
     if site is None:
         return 2
     from vision.card import CardError
@@ -226,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--config", type=Path, required=True, help="directory with cameras.yaml [and server.yaml]")
     s.add_argument("--host", help="override server.host")
     s.add_argument("--port", type=int, help="override server.port")
+    s.add_argument("--cluster", metavar="ADDRESS", help="run the cameras on this Ray cluster (overrides "
+                   "cluster.address in server.yaml; needs server.database_url on PostgreSQL)")
     add_format_option(s)
 
     d = sub.add_parser("demo", help="serve the bundled sample cameras (looped CC BY 4.0 clips)",
@@ -281,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with stop_on_signals():
             try:
-                return _serve(args.config, args.host, args.port, log_format=args.log_format)
+                return _serve(args.config, args.host, args.port, log_format=args.log_format, cluster=args.cluster)
             except Stopped:
                 return 0
     account_result = commands.run(args)

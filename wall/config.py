@@ -163,12 +163,22 @@ class ReviewSettings(Strict):
     reject_reasons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_REJECT_REASONS))
 
 
+class ClusterSettings(Strict):
+    """Run the cameras on a Ray cluster (wall/cluster/) instead of in this process."""
+
+    address: str = Field(description="The Ray cluster to join, e.g. 10.0.0.5:6379 (its head's GCS address).")
+    namespace: str = Field(default="citywall", description="Ray namespace of this site's camera workers.")
+    worker_cpus: float = Field(default=1.0, gt=0, description="CPUs one camera worker (one per node) reserves.")
+
+
 class ServerFile(Strict):
     server: ServerSettings = Field(default_factory=ServerSettings)
     streams: StreamSettings = Field(default_factory=StreamSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    cluster: ClusterSettings | None = Field(default=None, description="Cameras on a Ray cluster; needs "
+                                            "server.database_url (PostgreSQL).")
     layouts: list[Layout] = Field(default_factory=list, description="The site's own wall layouts (besides the "
                                   "built-in 1, 2x2, 3x3, 4x4, 1+5, 1+7, 3x6).")
     walls: list[WallSpec] = Field(
@@ -231,8 +241,9 @@ def _check_cameras(cameras: list[CameraConfig], directory: Path, shown: str) -> 
     return resolved
 
 
-def load_config(directory: str | Path) -> SiteConfig:
-    """Read and validate a config directory; raises :class:`ConfigError` listing every problem found."""
+def load_config(directory: str | Path, *, cluster_address: str | None = None) -> SiteConfig:
+    """Read and validate a config directory; raises :class:`ConfigError` listing every problem found.
+    ``cluster_address``: ``citywall serve --cluster ADDRESS`` (cluster mode, ``cluster.address`` overridden)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ConfigError([f"{directory}: not a directory (expected {CAMERAS_FILE} and optionally {SERVER_FILE})"])
@@ -267,10 +278,24 @@ def load_config(directory: str | Path) -> SiteConfig:
     layouts = layout_table(server_file.layouts) if server_file else {}
     if server_file is not None and not problems:
         problems += _check_walls(server_file.walls, layouts, [c.id for c in cameras], str(server_path))
+        if cluster_address is not None:
+            cluster = server_file.cluster or ClusterSettings(address=cluster_address)
+            server_file = server_file.model_copy(update={"cluster": cluster.model_copy(
+                update={"address": cluster_address})})
+        problems += cluster_problems(server_file, str(server_path))
     if problems or server_file is None:
         raise ConfigError(problems)
     return SiteConfig(directory=directory, cameras=cameras, server_file=server_file, analytics=analytics,
                       model_card=card, catalogue=catalogue, layouts=layouts)
+
+
+def cluster_problems(server_file: ServerFile, shown: str) -> list[str]:
+    """Cluster mode keeps what must survive a node in one shared store: SQLite in data_dir is on one machine."""
+    url = server_file.server.database_url
+    if server_file.cluster is None or (url is not None and url.startswith("postgresql")):
+        return []
+    return [f"{shown}: server.database_url: cluster mode needs PostgreSQL (postgresql+psycopg://…), "
+            "not SQLite in data_dir"]
 
 
 def _check_walls(walls: list[WallSpec], layouts: dict[str, Layout], camera_ids: list[str], shown: str) -> list[str]:
@@ -320,10 +345,11 @@ def _load_analytics(directory: Path, camera_ids: list[str] | None) -> tuple[Anal
     return analytics, card, catalogue
 
 
-def load_config_or_report(directory: str | Path, consequence: str = "") -> SiteConfig | None:
+def load_config_or_report(directory: str | Path, consequence: str = "", *,
+                          cluster_address: str | None = None) -> SiteConfig | None:
     """For commands: the site config, or None after printing every problem to stderr (one line each)."""
     try:
-        return load_config(directory)
+        return load_config(directory, cluster_address=cluster_address)
     except ConfigError as exc:
         print(f"citywall: the configuration has errors{consequence}:", file=sys.stderr)
         for line in exc.problems:

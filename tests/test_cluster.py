@@ -1,0 +1,290 @@
+"""Cluster mode (wall/cluster): the cameras on a real Ray cluster on loopback, the service on PostgreSQL.
+
+The scheduler and the event fencing are checked on their own first (fast). The slow test runs a head without
+CPUs and two worker nodes of one CPU each (``ray.cluster_utils.Cluster``), the real GStreamer RTSP server and a
+real PostgreSQL, and goes through the first slice of issue 12 end to end: every camera runs on exactly one
+worker; a live view through the control plane plays; a real case is raised by the analysed camera's worker;
+the node owning a watched camera is removed → the camera runs on the surviving worker, the live view ends with
+1012 and plays again once reconnected; the case is still there; an event under the old epoch is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from settings.errors import ConfigError
+from streams.config import CameraConfig
+from streams.devserver.rtsp import RtspDevServer
+from tests.case_helpers import event_change
+from tests.conftest import ADMIN, LiveServer, SiteStarter, wait_until
+from tests.test_dockerfile import DEPLOY_ENV, postgres_server  # noqa: F401  (a fixture: the real PostgreSQL)
+from vision.rules_config import CameraRules
+from wall.cluster.ingress import EventIngress
+from wall.cluster.messages import EvidenceFile, WorkerEvent
+from wall.cluster.scheduler import Scheduler, camera_cost
+from wall.config import load_config
+
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # every Ray process stays on 127.0.0.1
+SMALL_NODE: dict[str, Any] = {"object_store_memory": 80 * 1024**2, "node_ip_address": "127.0.0.1"}
+
+ANALYTICS = """
+cameras:
+  lobby:
+    zones:
+      - id: table
+        family: street_stall
+        code: "0501"
+        require_object: false
+        polygon: [[0.40, 0.70], [0.80, 0.70], [0.80, 1.0], [0.40, 1.0]]
+        dwell_seconds: 4
+        grace_seconds: 4
+        clear_after_seconds: 6
+        alarm_interval_seconds: 5
+        confirm: {hits: 2, looks: 3}
+"""
+
+
+# -- the parts on their own ------------------------------------------------------------------------------------
+
+
+def test_cluster_mode_refuses_sqlite(tmp_path: Path) -> None:
+    (tmp_path / "cameras.yaml").write_text("cameras:\n  - {id: a, name: A, url: 'rtsp://10.0.0.1/x'}\n")
+    (tmp_path / "server.yaml").write_text("cluster: {address: '10.0.0.5:6379'}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path)
+    assert err.value.problems == [f"{tmp_path / 'server.yaml'}: server.database_url: cluster mode needs PostgreSQL "
+                                  "(postgresql+psycopg://…), not SQLite in data_dir"]
+    (tmp_path / "server.yaml").write_text("cluster: {address: '10.0.0.5:6379'}\n"
+                                          "server: {database_url: 'postgresql+psycopg://u:p@db/citywall'}\n")
+    cluster = load_config(tmp_path).server_file.cluster
+    assert cluster is not None and (cluster.address, cluster.namespace) == ("10.0.0.5:6379", "citywall")
+
+
+def test_serve_cluster_flag_refuses_sqlite_and_one_box_never_imports_ray(tmp_path: Path) -> None:
+    (tmp_path / "cameras.yaml").write_text("cameras:\n  - {id: a, name: A, url: 'rtsp://10.0.0.1/x'}\n")
+    (tmp_path / "server.yaml").write_text(f"server: {{data_dir: '{tmp_path / 'data'}'}}\n")
+    # One interpreter: `serve --cluster` on SQLite stops before anything starts; then the single-box app is
+    # built (cameras created, not started) without Ray ever being imported.
+    script = f"""
+import contextlib, io, sys
+from wall.cli import main
+err = io.StringIO()
+with contextlib.redirect_stderr(err):
+    code = main(["serve", "--config", {str(tmp_path)!r}, "--cluster", "10.0.0.5:6379"])
+print(code, err.getvalue().splitlines()[1].strip())
+from wall.app import create_app
+from wall.config import load_config
+create_app(load_config({str(tmp_path)!r}))
+print("ray" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        f"2 {tmp_path / 'server.yaml'}: server.database_url: cluster mode needs PostgreSQL "
+        "(postgresql+psycopg://…), not SQLite in data_dir", "False"]
+
+
+def test_scheduler_balances_by_cost_and_moves_only_orphans() -> None:
+    plain = CameraConfig(id="x", name="X", url="rtsp://10.0.0.1/x")
+    analysed = CameraRules.model_validate({"zones": [{"id": "z", "family": "street_stall", "code": "0501",
+                                                      "polygon": [[0, 0], [1, 0], [1, 1]]}]})
+    assert camera_cost(plain, analysed) == 3 * camera_cost(plain, CameraRules())
+    scheduler = Scheduler(epoch_base=100)
+    costs = {"big": 3.0, "a": 1.0, "b": 1.0, "c": 1.0}
+    placed = scheduler.plan(costs, ["w1", "w2"])
+    assert sorted(a.camera_id for a in placed) == ["a", "b", "big", "c"]
+    assert len({a.epoch for a in placed}) == 4 and min(a.epoch for a in placed) > 100
+    assert scheduler.loads(["w1", "w2"]) == {"w1": 3.0, "w2": 3.0}
+    owners = {a.camera_id: a for a in scheduler.assignments()}
+    assert scheduler.plan(costs, ["w1", "w2", "w3"]) == []  # a new worker takes nothing from running cameras
+    gone = owners["big"].worker
+    moved = scheduler.plan(costs, [w for w in ("w1", "w2", "w3") if w != gone])
+    assert {a.camera_id for a in moved} == {"big"} and moved[0].worker == "w3"  # onto the least loaded
+    assert moved[0].epoch > max(a.epoch for a in owners.values())
+    assert all(scheduler.owner(cam) == owners[cam] for cam in ("a", "b", "c") if owners[cam].worker != gone)
+    assert scheduler.plan({"a": 1.0}, ["w3"]) and scheduler.owner("b") is None  # cameras no longer wanted
+
+
+def worker_event(evidence: Path, camera: str, epoch: int, seq: int = 1) -> WorkerEvent:
+    change = event_change(evidence, camera=camera)
+    files = [EvidenceFile(kind=kind, name=Path(path).name, data=Path(path).read_bytes())
+             for kind, path in change.evidence.items()]
+    return WorkerEvent(seq=seq, camera_id=camera, epoch=epoch, change=change, files=files)
+
+
+def test_ingress_fences_stale_epochs_and_stores_evidence_before_telling(tmp_path: Path) -> None:
+    scheduler = Scheduler(epoch_base=0)
+    scheduler.plan({"cam": 1.0}, ["w1"])
+    epoch = scheduler.epoch("cam")
+    assert epoch is not None
+    ingress = EventIngress(scheduler, tmp_path / "evidence")
+    told: list[tuple[str, bool]] = []
+    ingress.listeners.append(lambda c: told.append((c.event_id, Path(c.evidence["snapshot"]).is_file())))
+    fresh = worker_event(tmp_path / "worker", "cam", epoch)
+    assert ingress.accept(fresh) and told == [(fresh.change.event_id, True)]
+    assert Path(fresh.change.evidence["snapshot"]).parent == tmp_path / "evidence"
+    assert ingress.evidence_owner(Path(fresh.change.evidence["snapshot"]).name) == "cam"
+    assert not ingress.accept(worker_event(tmp_path / "worker", "cam", epoch - 1, seq=2))  # a previous owner
+    assert not ingress.accept(worker_event(tmp_path / "worker", "other", epoch, seq=3))  # never assigned
+    forged = worker_event(tmp_path / "worker", "cam", epoch, seq=4)
+    forged.files[0].data += b"x"
+    assert not ingress.accept(forged)  # bytes that do not match their content-hash name
+    assert len(told) == 1 and (ingress.accepted, ingress.stale) == (1, 2)
+
+
+# -- a real cluster ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ray_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A head without CPUs (it runs no camera worker) and two worker nodes of one CPU, all on 127.0.0.1."""
+    for key, value in LOOPBACK.items():
+        monkeypatch.setenv(key, value)
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
+                                                            **SMALL_NODE})
+    try:
+        for _ in range(2):
+            cluster.add_node(num_cpus=1, **SMALL_NODE)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, namespace="citywall-test", log_to_driver=False)
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def open_live(site: LiveServer, cam_id: str) -> ClientConnection:
+    return connect(f"ws://127.0.0.1:{site.port}/ws/live/{cam_id}", open_timeout=20, close_timeout=10,
+                   max_size=None, max_queue=None, additional_headers={"Cookie": site.cookie(ADMIN)})
+
+
+def plays(ws: ClientConnection, timeout: float = 40.0) -> None:
+    """The view sends the JSON init, the init segment and then at least two fragments (moof)."""
+    deadline = time.monotonic() + timeout
+    init, fragments = False, 0
+    while fragments < 2:
+        msg = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+        if isinstance(msg, str):
+            init = init or json.loads(msg)["type"] == "init"
+        elif init and msg[4:8] == b"moof":
+            fragments += 1
+
+
+def ends_with_restart(ws: ClientConnection, timeout: float = 30.0) -> int | None:
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None
+    return None
+
+
+@pytest.mark.slow
+def test_cameras_on_a_ray_cluster_survive_the_loss_of_a_node(
+        ray_cluster: Any, rtsp: RtspDevServer, serve_site: SiteStarter, postgres_server: int,  # noqa: F811
+        tmp_path: Path) -> None:
+    import ray
+
+    started = time.monotonic()
+    cameras = f"""
+cameras:
+  - {{id: lobby, name: 大厅, url: "{rtsp.url('person')}", analysis_interval: 1}}
+  - {{id: lot, name: 停车场, url: "{rtsp.url('car')}"}}
+  - {{id: shop, name: 商店, url: "{rtsp.url('bottle')}"}}
+"""
+    server = f"""
+server:
+  data_dir: {tmp_path / 'data'}
+  database_url: "postgresql+psycopg://citywall:{DEPLOY_ENV['DB_PASSWORD']}@127.0.0.1:{postgres_server}/citywall"
+cluster: {{address: "{ray_cluster.address}", namespace: citywall-test}}
+"""
+    site = serve_site(cameras, server, ANALYTICS)
+    runtime = site.app.state.services.runtime
+    client: httpx.Client = site.client(timeout=20)
+
+    def states() -> dict[str, str]:
+        return {c["id"]: c["state"] for c in client.get("/api/cameras").json()}
+
+    assert wait_until(lambda: set(states().values()) == {"live"}, 60, 0.5), states()
+    # Every camera runs on exactly one worker, and the two workers share them by cost (the analysed lobby
+    # costs three plain cameras: it runs alone).
+    reports = {slot.key: slot.report for slot in runtime.pool.slots()}
+    assert len(reports) == 2
+    owned = [cam for report in reports.values() for cam in report.owned]
+    assert sorted(owned) == ["lobby", "lot", "shop"]
+    owners = {a.camera_id: a for a in runtime.scheduler.assignments()}
+    assert {cam: reports[a.worker].owned[cam] for cam, a in owners.items()} == {c: a.epoch for c, a in owners.items()}
+    assert owners["lot"].worker == owners["shop"].worker != owners["lobby"].worker
+
+    with open_live(site, "lot") as ws:
+        plays(ws)
+        # A real case, raised by the lobby's worker (a visitor at the table), committed on PostgreSQL.
+        assert wait_until(lambda: client.get("/api/cases").json()["total"] > 0, 90, 1.0)
+        case = client.get("/api/cases").json()["items"][0]
+        assert case["camera"] == "lobby"
+        detail = client.get(f"/api/cases/{case['id']}").json()
+        assert detail["evidence"] and client.get(detail["evidence"][0]["url"]).status_code == 200
+
+        # The node running the watched camera leaves the cluster: the view ends with 1012 (the page reconnects)
+        # and the camera runs on the surviving worker under a new epoch.
+        before = owners["lot"]
+        node = next(n for n in ray_cluster.worker_nodes if n.node_id == runtime.pool.slot(before.worker).node_id)
+        lost = time.monotonic()
+        ray_cluster.remove_node(node)
+        assert ends_with_restart(ws) == 1012
+    assert wait_until(lambda: (runtime.scheduler.owner("lot") or before).worker != before.worker, 30, 0.2)
+    after = runtime.scheduler.owner("lot")
+    assert after is not None and after.epoch > before.epoch and after.worker == owners["lobby"].worker
+    with open_live(site, "lot") as ws:
+        plays(ws)
+    moved = time.monotonic() - lost
+    assert moved < 30, moved
+    assert wait_until(lambda: set(states().values()) == {"live"}, 30, 0.5), states()
+
+    # The case raised before the loss is still there; an event under the old epoch (the lost worker's, had it
+    # come back) is dropped and raises nothing.
+    assert client.get(f"/api/cases/{case['id']}").json()["status"] == case["status"]
+    total = client.get("/api/cases").json()["total"]
+    stale = worker_event(tmp_path / "stale", "lot", before.epoch)
+    assert not runtime.ingress.accept(stale)
+    assert client.get("/api/cases").json()["total"] == total
+    assert client.get("/api/cases", params={"camera": "lot"}).json()["total"] == 0
+
+    # The surviving worker's process is killed: the API keeps answering (its cameras show as connecting), a
+    # new worker starts on the same node and the cameras come back on it.
+    survivor = runtime.pool.slot(after.worker)
+    ray.kill(survivor.actor)
+    assert wait_until(lambda: runtime.pool.slot(after.worker) is None, 10, 0.1)
+    asked = time.monotonic()
+    assert set(states()) == {"lobby", "lot", "shop"} and time.monotonic() - asked < 2
+    assert wait_until(lambda: set(states().values()) == {"live"}, 40, 0.5), states()
+    assert {a.worker for a in runtime.scheduler.assignments()} == {s.key for s in runtime.pool.slots()} != {
+        survivor.key}
+
+    # A camera switched off in the editor stops on its worker; switched on again, it is placed and plays.
+    registry = site.app.state.registry
+    shop = registry.get("shop")
+    registry.put_camera(shop.model_copy(update={"enabled": False}))
+    assert "shop" not in states() and runtime.scheduler.owner("shop") is None
+    assert wait_until(lambda: all("shop" not in s.report.owned for s in runtime.pool.slots()), 10, 0.2)
+    registry.put_camera(shop)
+    assert runtime.scheduler.owner("shop") is not None
+    with open_live(site, "shop") as ws:
+        plays(ws)
+    print(f"cluster test: {time.monotonic() - started:.1f} s, camera moved and played again in {moved:.1f} s",
+          file=sys.stderr)

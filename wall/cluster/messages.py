@@ -1,0 +1,53 @@
+"""The values that travel between the control plane and the camera workers (pickled by Ray).
+
+Besides the seam's own models (``wall.runtime.models``) the workers send three things the single-box runtime never
+needed: an event change with the epoch of the assignment it was seen under (the control plane's fencing token)
+and the bytes of its evidence (the control plane's disk is the one that counts), a periodic report of what the
+worker runs, and a clip answer that says *why* there is no clip without relying on exceptions crossing Ray.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from vision.events import EventChange
+from wall.runtime.models import AnalyticsCounters, CameraStatus, Clip
+
+
+class EvidenceFile(BaseModel):
+    """One evidence file of an event, named by the SHA-256 of ``data`` (``vision.replay.store_evidence``)."""
+
+    kind: str = Field(description="snapshot, after_snapshot or clip: the key in EventChange.evidence.")
+    name: str
+    data: bytes = Field(repr=False)
+
+
+class WorkerEvent(BaseModel):
+    """An event change as a worker saw it, with the bytes of every evidence file it names."""
+
+    seq: int = Field(description="The worker's own counter: the control plane acknowledges up to it.")
+    camera_id: str
+    epoch: int = Field(description="The assignment epoch the worker held the camera under when it saw this.")
+    change: EventChange
+    files: list[EvidenceFile] = []
+
+
+class WorkerReport(BaseModel):
+    """What a worker runs now, polled by the control plane every second."""
+
+    worker: str
+    node_id: str
+    owned: dict[str, int] = Field(description="camera id → the assignment epoch the worker holds it under.")
+    statuses: list[CameraStatus]
+    counters: AnalyticsCounters | None
+    batches: list[tuple[int, float]] = Field(
+        default=[], description="Detector calls since the last report: (frames, seconds) each.")
+    pending_events: int = 0
+
+
+class ClipAnswer(BaseModel):
+    """A clip from a worker's ring, or the reason there is none (the seam raises ClipUnavailable/LookupError)."""
+
+    clip: Clip | None = None
+    unavailable: str | None = Field(None, description="ClipUnavailable's message: no video in memory.")
+    missing: bool = Field(False, description="The worker has no session of the camera.")

@@ -1,0 +1,241 @@
+"""The camera workers of a cluster: one per Ray node, supervised, told what to run, their events collected.
+
+Two threads of the control plane:
+
+- the **supervisor** (every ``SUPERVISE_SECONDS``, or at once when kicked after a camera change) keeps one
+  ``CameraWorker`` per alive node that offers ``worker_cpus``, pinned to it; polls every worker's report; takes a
+  worker that died (Ray says so) or stopped answering (``REPORT_TIMEOUT``) out of the pool — killed, so it can
+  never come back under its name — then lets the scheduler place the cameras it had and tells every worker
+  what it runs now (``assign``/``release``, waited for up to ``TELL_TIMEOUT``);
+- the **collector** long-polls each worker's event queue and hands every change to the ingress, acknowledging a
+  batch only on the next poll, after the ingress (and the case desk behind it) has committed it.
+
+A dead worker never blocks the API: routes ask workers with timeouts and otherwise answer from the last report.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from streams.config import CameraConfig
+from vision.rules_config import CameraRules
+from wall.cluster.ingress import EventIngress
+from wall.cluster.messages import WorkerReport
+from wall.cluster.scheduler import Scheduler, camera_cost
+from wall.cluster.worker import CameraWorker
+from wall.config import SiteConfig
+
+log = logging.getLogger(__name__)
+SUPERVISE_SECONDS = 1.0
+REPORT_TIMEOUT = 5.0  # a ready worker that has not answered its report for this long is taken out
+START_TIMEOUT = 120.0  # a new worker must have started (detector loaded) within this
+TELL_TIMEOUT = 15.0  # an assign may restart a session: it waits for the old connection's thread
+PULL_SECONDS = 1.0
+Wanted = Callable[[], dict[str, tuple[CameraConfig, CameraRules]]]  # the cameras that must run, in order
+
+CameraWorkerActor: Any = ray.remote(CameraWorker)
+
+
+@dataclass
+class WorkerSlot:
+    """The control plane's view of one worker actor."""
+
+    key: str
+    node_id: str
+    actor: Any  # ray.actor.ActorHandle
+    created: float = field(default_factory=time.monotonic)
+    ready: bool = False
+    report: WorkerReport | None = None
+    report_ref: Any = None
+    report_sent: float = 0.0
+    pull_ref: Any = None
+    acked: int = 0
+    told: dict[str, tuple[CameraConfig, CameraRules, int]] = field(default_factory=dict)
+
+
+class WorkerPool:
+    def __init__(self, site: SiteConfig, scheduler: Scheduler, ingress: EventIngress, wanted: Wanted, *,
+                 worker_cpus: float, on_report: Callable[[WorkerReport], None]) -> None:
+        self.site, self.scheduler, self.ingress = site, scheduler, ingress
+        self.worker_cpus = worker_cpus
+        self._wanted, self._on_report = wanted, on_report
+        self._slots: dict[str, WorkerSlot] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self._ticked = threading.Condition()
+        self._ticks = 0
+        self._threads = [threading.Thread(target=self._supervise, name="cluster-supervisor", daemon=True),
+                         threading.Thread(target=self._collect, name="cluster-events", daemon=True)]
+
+    @property
+    def running(self) -> bool:
+        return self._threads[0].is_alive()
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        for thread in self._threads:
+            thread.join(TELL_TIMEOUT + 5)
+        slots = self.slots()
+        stops = [slot.actor.stop.remote() for slot in slots if slot.ready]
+        if stops:
+            ray.wait(stops, num_returns=len(stops), timeout=15)
+        for slot in slots:
+            ray.kill(slot.actor)
+
+    def slots(self) -> list[WorkerSlot]:
+        with self._lock:
+            return list(self._slots.values())
+
+    def slot(self, key: str) -> WorkerSlot | None:
+        return self._slots.get(key)
+
+    def sync(self, timeout: float = TELL_TIMEOUT + 5) -> bool:
+        """Run one full supervision pass now (after a camera change) and wait for it to finish."""
+        with self._ticked:
+            target = self._ticks + 2  # the pass under way may have read the cameras before the change
+            self._kick.set()
+            return self._ticked.wait_for(lambda: self._ticks >= target, timeout)
+
+    # -- supervisor ---------------------------------------------------------------------------------------------
+    def _supervise(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception:
+                log.exception("cluster supervision pass failed")
+            with self._ticked:
+                self._ticks += 1
+                self._ticked.notify_all()
+            self._kick.wait(SUPERVISE_SECONDS)
+            self._kick.clear()
+
+    def _tick(self) -> None:
+        self._spawn_missing()
+        self._poll_reports()
+        wanted = self._wanted()
+        seen = {s.id: s.health for slot in self.slots() if slot.report for s in slot.report.statuses}
+        costs = {cam: camera_cost(camera, rules, seen.get(cam)) for cam, (camera, rules) in wanted.items()}
+        for placed in self.scheduler.plan(costs, [slot.key for slot in self.slots() if slot.ready]):
+            log.info("camera %s assigned to worker %s (epoch %d)", placed.camera_id, placed.worker, placed.epoch,
+                     extra={"camera": placed.camera_id})
+        self._tell(wanted)
+
+    def _spawn_missing(self) -> None:
+        nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= self.worker_cpus]
+        alive = {n["NodeID"] for n in nodes}
+        for slot in self.slots():
+            if slot.node_id not in alive:
+                self._drop(slot, "its node left the cluster")
+        with self._lock:
+            covered = {slot.node_id for slot in self._slots.values()}
+        for node in nodes:
+            if node["NodeID"] in covered:
+                continue
+            self._generation += 1
+            key = f"{node['NodeID'][:8]}-{self._generation}"
+            actor = CameraWorkerActor.options(
+                name=f"citywall-worker-{key}", num_cpus=self.worker_cpus, max_restarts=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+            ).remote(self.site, key, node["NodeID"])
+            with self._lock:
+                self._slots[key] = WorkerSlot(key=key, node_id=node["NodeID"], actor=actor)
+            log.info("camera worker %s starting on node %s (%s)", key, node["NodeID"][:8],
+                     node.get("NodeManagerAddress"))
+
+    def _poll_reports(self) -> None:
+        now = time.monotonic()
+        slots = self.slots()
+        for slot in slots:
+            if slot.report_ref is None:
+                slot.report_ref, slot.report_sent = slot.actor.report.remote(), now
+        refs = [slot.report_ref for slot in slots]
+        if refs:
+            ray.wait(refs, num_returns=len(refs), timeout=SUPERVISE_SECONDS)
+        for slot in slots:
+            try:
+                report: WorkerReport = ray.get(slot.report_ref, timeout=0)
+            except GetTimeoutError:
+                late = time.monotonic() - (slot.report_sent if slot.ready else slot.created)
+                if late > (REPORT_TIMEOUT if slot.ready else START_TIMEOUT):
+                    self._drop(slot, f"no report for {late:.0f} s")
+                continue
+            except RayError as exc:
+                self._drop(slot, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                continue
+            slot.report_ref = None
+            if not slot.ready:
+                log.info("camera worker %s ready", slot.key)
+            slot.ready, slot.report = True, report
+            self._on_report(report)
+
+    def _drop(self, slot: WorkerSlot, why: str) -> None:
+        with self._lock:
+            if self._slots.pop(slot.key, None) is None:
+                return
+        log.warning("camera worker %s taken out of the cluster: %s; its cameras %s move", slot.key, why,
+                    sorted(slot.told))
+        ray.kill(slot.actor)  # fenced: a worker presumed dead must not come back under its name
+
+    def _tell(self, wanted: dict[str, tuple[CameraConfig, CameraRules]]) -> None:
+        refs: list[Any] = []
+        owners = {a.camera_id: a for a in self.scheduler.assignments()}
+        for slot in self.slots():
+            for cam in [cam for cam in slot.told if cam not in owners or owners[cam].worker != slot.key]:
+                del slot.told[cam]
+                refs.append(slot.actor.release.remote(cam))
+        for cam, a in owners.items():
+            owner = self.slot(a.worker)
+            if owner is None or cam not in wanted:
+                continue
+            camera, rules = wanted[cam]
+            if owner.told.get(cam) != (camera, rules, a.epoch):
+                owner.told[cam] = (camera, rules, a.epoch)
+                refs.append(owner.actor.assign.remote(camera, rules, a.epoch))
+        if not refs:
+            return
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=TELL_TIMEOUT)
+        for ref in ready:
+            try:
+                ray.get(ref)
+            except RayError as exc:
+                log.warning("a camera worker did not take its assignment: %s", str(exc).splitlines()[0])
+
+    # -- collector ----------------------------------------------------------------------------------------------
+    def _collect(self) -> None:
+        while not self._stop.is_set():
+            slots = [slot for slot in self.slots() if slot.ready]
+            for slot in slots:
+                if slot.pull_ref is None:
+                    slot.pull_ref = slot.actor.pull.remote(slot.acked, PULL_SECONDS)
+            pending = {slot.pull_ref: slot for slot in slots}
+            if not pending:
+                self._stop.wait(0.2)
+                continue
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=PULL_SECONDS + 1)
+            for ref in ready:
+                slot = pending[ref]
+                slot.pull_ref = None
+                try:
+                    events = ray.get(ref)
+                except RayError:
+                    continue  # the worker died: the supervisor takes it out
+                for event in events:
+                    if event.seq > slot.acked:
+                        self.ingress.accept(event)
+                        slot.acked = event.seq

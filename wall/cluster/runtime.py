@@ -1,0 +1,261 @@
+"""``RayRuntime``: the ``CameraRuntime`` of cluster mode — the cameras run in ``CameraWorker`` actors.
+
+The control plane (this process) keeps the registry, the scheduler's assignment table and the event ingress;
+everything about a camera's video is asked of the worker that owns it, with a timeout. What a route needs at
+once and a worker may be too slow or dead to answer (the list of statuses, the Prometheus scrape) comes from
+the workers' last reports; a camera whose worker is gone shows as ``connecting`` until it runs again elsewhere.
+A live view ends (``None``: the page reconnects, close code 1012) when its camera moves or its worker dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import ray
+from ray.exceptions import RayError
+
+from settings.errors import ConfigError
+from streams.config import CameraConfig
+from streams.ring import ClipUnavailable
+from vision.events import EventChange
+from vision.rules_config import CameraRules
+from wall.cluster.ingress import EventIngress
+from wall.cluster.messages import ClipAnswer, WorkerReport
+from wall.cluster.pool import WorkerPool
+from wall.cluster.scheduler import Assignment, Scheduler
+from wall.config import SERVER_FILE, ClusterSettings, SiteConfig, cluster_problems
+from wall.runtime.interface import BatchListener, CameraRuntime, EventListener, LiveFeed
+from wall.runtime.models import (
+    AnalyticsCounters,
+    CameraStatus,
+    Clip,
+    DetectorCounters,
+    Health,
+    LiveItem,
+    Overlay,
+    PipelineCounters,
+    PlaceCheck,
+)
+from wall.runtime.registry import CameraRegistry, RegistryChange
+
+log = logging.getLogger(__name__)
+CALL_TIMEOUT = 10.0  # a snapshot, clip or overlay from a worker
+STATUS_TIMEOUT = 2.0  # one camera's status: a hung worker's cameras then show as connecting
+LIVE_SLACK = 5.0  # a live batch may take its wait plus this before the view counts its worker as gone
+
+
+async def _call(ref: Any, timeout: float = CALL_TIMEOUT) -> Any:
+    """Await a Ray call on this event loop, at most ``timeout`` s."""
+    return await asyncio.wait_for(asyncio.wrap_future(ref.future()), timeout)
+
+
+def _waiting(camera_id: str) -> CameraStatus:
+    """A camera that must run but has no worker now (just configured, or its worker died)."""
+    health = Health(state="connecting", since=time.time(), last_error=None, last_error_kind=None, fps=None,
+                    bitrate_kbps=None, gop_seconds=None, reconnects=0, codec=None, profile=None, width=None,
+                    height=None)
+    return CameraStatus(id=camera_id, health=health, viewers=0, analysed=False, scene_moved=False)
+
+
+class _RemoteFeed(LiveFeed):
+    """A live view served by the worker that owned the camera when it was opened."""
+
+    def __init__(self, runtime: RayRuntime, owner: Assignment, actor: Any, feed_id: str | None) -> None:
+        self.runtime, self.owner, self.actor, self.feed_id = runtime, owner, actor, feed_id
+
+    async def next(self, timeout: float) -> list[LiveItem] | None:
+        if self.feed_id is None:  # not placed, or its worker did not answer: the page tries again in a moment
+            await asyncio.sleep(min(timeout, 1.0))
+            return None
+        if self.runtime.scheduler.owner(self.owner.camera_id) != self.owner:
+            return None  # the camera moved: the page reconnects to its new owner
+        try:
+            items: list[LiveItem] | None = await _call(self.actor.live_next.remote(self.feed_id, timeout),
+                                                       timeout + LIVE_SLACK)
+        except (RayError, TimeoutError):
+            return None
+        return items
+
+    async def close(self) -> None:
+        if self.feed_id is not None:
+            with contextlib.suppress(RayError, TimeoutError):
+                await _call(self.actor.close_live.remote(self.feed_id), 2.0)
+
+
+class RayRuntime(CameraRuntime):
+    def __init__(self, site: SiteConfig, registry: CameraRegistry, settings: ClusterSettings) -> None:
+        problems = cluster_problems(site.server_file, SERVER_FILE)
+        if problems:
+            raise ConfigError(problems)
+        self.site, self.registry, self.settings = site, registry, settings
+        self.analytics_enabled = site.analytics is not None
+        self.scheduler = Scheduler()
+        self.ingress = EventIngress(self.scheduler, site.data_dir / "evidence")
+        self.pool = WorkerPool(site, self.scheduler, self.ingress, self._wanted, worker_cpus=settings.worker_cpus,
+                               on_report=self._on_report)
+        self._batch_listeners: list[BatchListener] = []
+        self._reports: dict[str, WorkerReport] = {}
+        self._connected = False
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if not ray.is_initialized():  # worker logs stay in Ray's log directory of each node (the driver's are ours)
+            ray.init(address=self.settings.address, namespace=self.settings.namespace, log_to_driver=False)
+            self._connected = True
+        self.pool.start()
+        self.pool.sync()
+        log.info("cluster mode on %s: %d camera workers starting", self.settings.address, len(self.pool.slots()))
+
+    def stop(self) -> None:
+        self.pool.stop()
+        if self._connected:
+            ray.shutdown()
+
+    def apply(self, change: RegistryChange) -> None:
+        """The registry has the change already: one supervision pass places, moves or updates the camera."""
+        if self.pool.running and not self.pool.sync():
+            log.warning("camera %s's %s change not yet applied on the cluster", change.camera.id, change.kind,
+                        extra={"camera": change.camera.id})
+
+    def _wanted(self) -> dict[str, tuple[CameraConfig, CameraRules]]:
+        return {c.id: (c, self.registry.rules(c.id)) for c in self.registry.cameras() if c.enabled}
+
+    def _on_report(self, report: WorkerReport) -> None:
+        self._reports = {**self._reports, report.worker: report}
+        for frames, seconds in report.batches:
+            for listener in list(self._batch_listeners):
+                listener(frames, seconds)
+
+    def _owner(self, camera_id: str) -> tuple[Assignment, Any] | None:
+        owner = self.scheduler.owner(camera_id)
+        slot = self.pool.slot(owner.worker) if owner is not None else None
+        return (owner, slot.actor) if owner is not None and slot is not None else None
+
+    # -- cameras ------------------------------------------------------------------------------------------------
+    def camera_statuses_now(self) -> list[CameraStatus]:
+        live = {slot.key for slot in self.pool.slots()}
+        reported: dict[str, CameraStatus] = {}
+        for worker, report in self._reports.items():
+            if worker in live:
+                reported.update({s.id: s for s in report.statuses if report.owned.get(s.id) is not None})
+        statuses = []
+        for cam in self._wanted():
+            owner = self.scheduler.owner(cam)
+            status = reported.get(cam) if owner is not None and owner.worker in live else None
+            statuses.append(status or _waiting(cam))
+        return statuses
+
+    async def statuses(self) -> list[CameraStatus]:
+        return self.camera_statuses_now()
+
+    async def status(self, camera_id: str) -> CameraStatus | None:
+        camera = self.registry.get(camera_id)
+        if camera is None or not camera.enabled:
+            return None
+        found = self._owner(camera_id)
+        if found is not None:
+            with contextlib.suppress(RayError, TimeoutError):
+                status: CameraStatus | None = await _call(found[1].status.remote(camera_id), STATUS_TIMEOUT)
+                if status is not None:
+                    return status
+        return _waiting(camera_id)
+
+    async def snapshot(self, camera_id: str, width: int | None = None) -> bytes | None:
+        found = self._owner(camera_id)
+        if found is None:
+            return None
+        try:
+            jpeg: bytes | None = await _call(found[1].snapshot.remote(camera_id, width))
+        except (RayError, TimeoutError):
+            return None
+        return jpeg
+
+    @contextlib.asynccontextmanager
+    async def live(self, camera_id: str, *, main: bool, from_cache: bool,
+                   buffer_seconds: float) -> AsyncIterator[LiveFeed | None]:
+        camera = self.registry.get(camera_id)
+        if camera is None or not camera.enabled:
+            yield None
+            return
+        found = self._owner(camera_id)
+        if found is None:  # not placed yet: a feed that ends at once, so the page comes back in a moment
+            yield _RemoteFeed(self, Assignment(camera_id=camera_id, worker="", epoch=0), None, None)
+            return
+        owner, actor = found
+        try:
+            feed_id = await _call(actor.open_live.remote(camera_id, main, from_cache, buffer_seconds))
+        except (RayError, TimeoutError):
+            feed_id = None
+        feed = _RemoteFeed(self, owner, actor, feed_id)
+        try:
+            yield feed
+        finally:
+            await feed.close()
+
+    async def recent_clip(self, camera_id: str, seconds: float) -> Clip:
+        found = self._owner(camera_id)
+        if found is None:
+            raise LookupError(camera_id)
+        try:
+            answer: ClipAnswer = await _call(found[1].recent_clip.remote(camera_id, seconds), 30.0)
+        except (RayError, TimeoutError) as exc:
+            raise ClipUnavailable(f"the camera's worker did not answer ({type(exc).__name__})") from None
+        if answer.clip is not None:
+            return answer.clip
+        if answer.missing:
+            raise LookupError(camera_id)
+        raise ClipUnavailable(answer.unavailable or "no video in memory")
+
+    # -- analytics ----------------------------------------------------------------------------------------------
+    async def overlay(self, camera_id: str) -> Overlay:
+        found = self._owner(camera_id)
+        if found is None:
+            return Overlay()
+        try:
+            overlay: Overlay = await _call(found[1].overlay.remote(camera_id))
+        except (RayError, TimeoutError):
+            return Overlay()
+        return overlay
+
+    def recent_events(self) -> list[EventChange]:
+        return self.ingress.recent()
+
+    def evidence_owner(self, name: str) -> str | None:
+        return self.ingress.evidence_owner(name)
+
+    def subscribe_events(self, listener: EventListener) -> None:
+        self.ingress.listeners.append(listener)
+
+    def subscribe_batches(self, listener: BatchListener) -> None:
+        self._batch_listeners.append(listener)
+
+    def check_place(self, check: PlaceCheck) -> bool:
+        found = self._owner(check.camera_id)
+        analysed = any(s.analysed for s in self.camera_statuses_now() if s.id == check.camera_id)
+        if found is None or not analysed:
+            return False
+        found[1].check_place.remote(check)  # a command: the worker's analyzer watches the place from now on
+        return True
+
+    def analytics_counters(self) -> AnalyticsCounters | None:
+        live = {slot.key for slot in self.pool.slots()}
+        counters = [r.counters for w, r in self._reports.items() if w in live and r.counters is not None]
+        if not counters:
+            return None
+        return _summed(counters)
+
+
+def _summed(counters: list[AnalyticsCounters]) -> AnalyticsCounters:
+    """The cluster's detector totals: every worker's counters added up (model and providers of the first)."""
+    first = counters[0]
+    pipeline = {k: sum(getattr(c.pipeline, k) for c in counters) for k in PipelineCounters.model_fields}
+    summed = {k: sum(getattr(c.detector, k) for c in counters)
+              for k in ("frames", "runs", "inference_seconds", "preprocess_seconds", "postprocess_seconds")}
+    detector = DetectorCounters(model=first.detector.model, providers=first.detector.providers,
+                                dynamic_batch=first.detector.dynamic_batch, **summed)
+    return AnalyticsCounters(pipeline=PipelineCounters(**pipeline), detector=detector)

@@ -1,0 +1,219 @@
+"""``CameraWorker``: one Ray actor running a shard of a site's cameras with the single-box ``LocalRuntime``.
+
+The same code as one box — ingest, ring, live remux, samplers, detector, rules — so a camera behaves the same
+wherever it runs; what a worker adds is the cluster's bookkeeping:
+
+- it runs exactly the cameras the control plane assigned to it (``assign``/``release``), each under the epoch
+  of that assignment, and tags every event change with it;
+- evidence is written to a private temporary directory and its bytes travel with the change: the control
+  plane's evidence store is the one that counts, a worker's disk is disposable;
+- event changes wait in a bounded queue until the control plane has acknowledged them (``pull(after=seq)``), so
+  a control plane that lost a batch in flight gets it again (the case desk ignores what it already has);
+- live views are opened, read and closed by id; one not read for ``LIVE_IDLE_SECONDS`` (its viewer's control
+  plane went away) is closed by the worker itself.
+
+It is an async actor: the live feeds and the event queue live on its event loop, and whatever blocks (starting
+or stopping a session) runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from streams.config import CameraConfig
+from streams.ring import ClipUnavailable
+from vision.events import EventChange
+from vision.rules_config import CameraRules
+from wall.cluster.messages import ClipAnswer, EvidenceFile, WorkerEvent, WorkerReport
+from wall.config import SiteConfig
+from wall.logs import configure_logging, default_format
+from wall.runtime.interface import LiveFeed
+from wall.runtime.local import LocalRuntime
+from wall.runtime.models import CameraStatus, LiveItem, Overlay, PlaceCheck
+from wall.runtime.registry import CameraAdded, CameraChanged, CameraRegistry, RulesChanged
+
+log = logging.getLogger(__name__)
+EVENT_QUEUE = 1000  # unacknowledged event changes kept; the oldest go first (and are logged) past it
+LIVE_IDLE_SECONDS = 30.0
+PULL_POLL_SECONDS = 0.1
+
+
+def shard_site(site: SiteConfig, evidence_root: Path) -> SiteConfig:
+    """The site as one worker runs it: no cameras until assigned, no rules until then, data in ``evidence_root``
+    (the worker's disk keeps nothing that must survive it)."""
+    server = site.server_file.server.model_copy(update={"data_dir": str(evidence_root)})
+    analytics = site.analytics.model_copy(update={"cameras": {}}) if site.analytics is not None else None
+    return dataclasses.replace(site, cameras=[], analytics=analytics,
+                               server_file=site.server_file.model_copy(update={"server": server}))
+
+
+class CameraWorker:
+    def __init__(self, site: SiteConfig, name: str, node_id: str) -> None:
+        # The data directory is this worker's own: an inherited CITYWALL_DATA_DIR (the image's /data) must not
+        # send its evidence next to the control plane's.
+        os.environ.pop("CITYWALL_DATA_DIR", None)
+        configure_logging(default_format())  # redacted lines into Ray's log files of this node
+        self.name, self.node_id = name, node_id
+        self._root = Path(tempfile.mkdtemp(prefix=f"citywall-{name}-"))
+        self.runtime = LocalRuntime(shard_site(site, self._root), CameraRegistry([]))
+        self.cameras: dict[str, CameraConfig] = {}
+        self.rules: dict[str, CameraRules] = {}
+        self.epochs: dict[str, int] = {}
+        self._events: deque[WorkerEvent] = deque()
+        self._seq = itertools.count(1)
+        self._lock = threading.Lock()  # the queue is filled from analytics threads, read on the event loop
+        self._batches: deque[tuple[int, float]] = deque(maxlen=10_000)
+        self._feeds: dict[str, tuple[LiveFeed, contextlib.AsyncExitStack, float]] = {}
+        self._feed_ids = itertools.count(1)
+        self._assigning = asyncio.Lock()  # one assignment change at a time: each may start or stop a session
+        self.runtime.subscribe_events(self._on_event)
+        self.runtime.subscribe_batches(lambda frames, seconds: self._batches.append((frames, seconds)))
+        self.runtime.start()
+        log.info("camera worker %s started on node %s", name, node_id)
+
+    # -- assignment ---------------------------------------------------------------------------------------------
+    async def assign(self, camera: CameraConfig, rules: CameraRules, epoch: int) -> None:
+        """Run ``camera`` with ``rules`` under ``epoch``; for a camera already here, only what changed is
+        applied (a new URL restarts the session, new rules start from the next look)."""
+        async with self._assigning:
+            self.epochs[camera.id] = epoch
+            before = self.cameras.get(camera.id)
+            old_rules = self.rules.get(camera.id)
+            self.cameras[camera.id], self.rules[camera.id] = camera, rules
+            if before is None:
+                await asyncio.to_thread(self.runtime.apply, CameraAdded(camera=camera, rules=rules))
+                return
+            if before != camera:
+                await asyncio.to_thread(self.runtime.apply, CameraChanged(before=before, camera=camera, rules=rules))
+            if old_rules != rules:
+                await asyncio.to_thread(self.runtime.apply, RulesChanged(camera=camera, rules=rules))
+
+    async def release(self, camera_id: str) -> None:
+        """Stop running the camera (it moved to another worker, or it was disabled)."""
+        async with self._assigning:
+            self.epochs.pop(camera_id, None)
+            before = self.cameras.pop(camera_id, None)
+            rules = self.rules.pop(camera_id, None) or CameraRules()
+            if before is not None:
+                off = before.model_copy(update={"enabled": False})
+                await asyncio.to_thread(self.runtime.apply, CameraChanged(before=before, camera=off, rules=rules))
+
+    async def report(self) -> WorkerReport:
+        self._close_idle_feeds()
+        batches = [self._batches.popleft() for _ in range(len(self._batches))]
+        return WorkerReport(worker=self.name, node_id=self.node_id, owned=dict(self.epochs),
+                            statuses=self.runtime.camera_statuses_now(),
+                            counters=self.runtime.analytics_counters(), batches=batches,
+                            pending_events=len(self._events))
+
+    async def stop(self) -> None:
+        for feed_id in list(self._feeds):
+            await self.close_live(feed_id)
+        await asyncio.to_thread(self.runtime.stop)
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    # -- events -------------------------------------------------------------------------------------------------
+    def _on_event(self, change: EventChange) -> None:
+        """From the analytics' threads: queue the change, as it is now, with its evidence bytes."""
+        epoch = self.epochs.get(change.camera_id)
+        if epoch is None:
+            return  # a look finished after the camera was released: not ours to tell
+        files: list[EvidenceFile] = []
+        for kind, path in change.evidence.items():
+            try:
+                files.append(EvidenceFile(kind=kind, name=Path(path).name, data=Path(path).read_bytes()))
+            except OSError:
+                log.warning("evidence %s of event %s is gone", path, change.event_id)
+        # A copy: the analytics keep changing their object (the clip is added later) while this one waits.
+        sent = dataclasses.replace(change, evidence=dict(change.evidence), boxes=list(change.boxes),
+                                   snapshot_jpeg=None)
+        with self._lock:
+            self._events.append(WorkerEvent(seq=next(self._seq), camera_id=change.camera_id, epoch=epoch,
+                                            change=sent, files=files))
+            while len(self._events) > EVENT_QUEUE:
+                lost = self._events.popleft()
+                log.error("event %s of camera %s dropped: the control plane has not collected it",
+                          lost.change.event_id, lost.camera_id)
+
+    async def pull(self, after: int, timeout: float) -> list[WorkerEvent]:
+        """Forget what the control plane acknowledged (``seq`` ≤ ``after``); return what is left, waiting up to
+        ``timeout`` s for something."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                while self._events and self._events[0].seq <= after:
+                    self._events.popleft()
+                waiting = list(self._events)
+            if waiting or time.monotonic() >= deadline:
+                return waiting
+            await asyncio.sleep(PULL_POLL_SECONDS)
+
+    # -- cameras ------------------------------------------------------------------------------------------------
+    async def status(self, camera_id: str) -> CameraStatus | None:
+        return await self.runtime.status(camera_id)
+
+    async def snapshot(self, camera_id: str, width: int | None) -> bytes | None:
+        return await self.runtime.snapshot(camera_id, width)
+
+    async def overlay(self, camera_id: str) -> Overlay:
+        return await self.runtime.overlay(camera_id)
+
+    async def recent_clip(self, camera_id: str, seconds: float) -> ClipAnswer:
+        try:
+            return ClipAnswer(clip=await self.runtime.recent_clip(camera_id, seconds))
+        except ClipUnavailable as exc:
+            return ClipAnswer(unavailable=str(exc))
+        except LookupError:
+            return ClipAnswer(missing=True)
+
+    async def check_place(self, check: PlaceCheck) -> bool:
+        return self.runtime.check_place(check)
+
+    # -- live views ---------------------------------------------------------------------------------------------
+    async def open_live(self, camera_id: str, main: bool, from_cache: bool, buffer_seconds: float) -> str | None:
+        """A live view's id, None when the camera has no session here."""
+        self._close_idle_feeds()
+        stack = contextlib.AsyncExitStack()
+        feed = await stack.enter_async_context(
+            self.runtime.live(camera_id, main=main, from_cache=from_cache, buffer_seconds=buffer_seconds))
+        if feed is None:
+            await stack.aclose()
+            return None
+        feed_id = f"{camera_id}:{next(self._feed_ids)}"
+        self._feeds[feed_id] = (feed, stack, time.monotonic())
+        return feed_id
+
+    async def live_next(self, feed_id: str, timeout: float) -> list[LiveItem] | None:
+        """The view's next batch (``LiveFeed.next``); None once it ended or was never opened here."""
+        entry = self._feeds.get(feed_id)
+        if entry is None:
+            return None
+        feed, stack, _ = entry
+        self._feeds[feed_id] = (feed, stack, time.monotonic())
+        items = await feed.next(timeout)
+        if items is None:
+            await self.close_live(feed_id)
+        return items
+
+    async def close_live(self, feed_id: str) -> None:
+        entry = self._feeds.pop(feed_id, None)
+        if entry is not None:
+            await entry[1].aclose()
+
+    def _close_idle_feeds(self) -> None:
+        now = time.monotonic()
+        for feed_id, (_feed, _stack, used) in list(self._feeds.items()):
+            if now - used > LIVE_IDLE_SECONDS:
+                log.info("live view %s not read for %.0f s: closed", feed_id, now - used)
+                asyncio.get_running_loop().create_task(self.close_live(feed_id))
