@@ -207,3 +207,25 @@ def test_desk_reads_catalogue_times_with_offsets_and_evidence_times(serve_site, 
         parsed = datetime.fromisoformat(stamp)
         assert parsed.utcoffset() == timedelta(0), stamp
         assert abs((parsed - datetime.now(UTC)).total_seconds()) < 120, stamp
+
+
+def test_openapi_documents_cases_and_a_served_case_has_exactly_its_fields(serve_site, tmp_path: Path) -> None:
+    site = serve_site(CAMERAS, server_yaml(tmp_path))
+    admin = site.client("admin")
+    spec = admin.get("/openapi.json").json()
+
+    def answer(path: str, method: str = "get") -> str:
+        return spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+
+    assert answer("/api/cases").endswith("/CasePage") and answer("/api/cases/{case_id}").endswith("/CaseDetail")
+    for action in ("confirm", "reject", "merge", "close"):
+        assert answer(f"/api/cases/{{case_id}}/{action}", "post").endswith("/CaseSummary")
+    schemas = spec["components"]["schemas"]
+    assert schemas["CasePage"]["properties"]["items"]["items"]["$ref"].endswith("/CaseSummary")
+
+    case_id = raise_case(site, "cam-a")
+    record = admin.get(f"/api/cases/{case_id}").json()
+    assert list(record) == list(schemas["CaseDetail"]["properties"])
+    assert list(record["events"][0]) == list(schemas["CaseHistoryEntry"]["properties"])
+    assert list(record["evidence"][0]) == list(schemas["EvidenceLink"]["properties"])
+    assert record["raised_at"].endswith("+00:00") and record["decided_at"] is None
