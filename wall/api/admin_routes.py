@@ -17,16 +17,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wall.access import audit_refusal, require
-from wall.api.common import ADMIN_ONLY, Closed, error
+from wall.api.common import ADMIN_ONLY, Answers, Closed, error
 from wall.auth import audit, grants, passwords, sessions, throttle, users
 from wall.auth.principal import Permission, Principal, Role
 from wall.store.accounts import AuditEntry, CameraGroup, Grant, LoginSession, User, utcnow
 
 router = APIRouter(prefix="/api", tags=["admin"], responses=ADMIN_ONLY)
 Admin = Annotated[Principal, Depends(require(Permission.ADMINISTER))]
-NOT_FOUND = {404: error("no such user, group, grant or session")}
-BAD = {400: error("invalid (the message says why)")}
-CONFLICT = {409: error("conflicts with the current state (exists, last admin, group from cameras.yaml)")}
+NOT_FOUND: Answers = {404: error("no such user, group, grant or session")}
+BAD: Answers = {400: error("invalid (the message says why)")}
+CONFLICT: Answers = {409: error("conflicts with the current state (exists, last admin, group from cameras.yaml)")}
 RowId = Annotated[int, PathParam(ge=1, le=2**62)]
 
 
@@ -315,7 +315,7 @@ def list_grants(admin: Admin, request: Request,
         tgt = grants.Target.parse(target)
         query = query.where(Grant.target_kind == tgt.kind, Grant.target == tgt.name)
     with request.app.state.db.session() as s:
-        return [GrantOut(**grants.grant_out(g)) for g in s.scalars(query)]  # type: ignore[arg-type]
+        return [GrantOut(**grants.grant_out(g)) for g in s.scalars(query)]
 
 
 @router.post("/grants", status_code=status.HTTP_201_CREATED, responses={**BAD, **NOT_FOUND, **CONFLICT})
@@ -327,7 +327,7 @@ def create_grant(body: GrantIn, admin: Admin, request: Request) -> GrantOut:
         with request.app.state.db.session() as s:
             grant = grants.add_grant(s, subject, target, _camera_ids(request), by=admin.name)
             _record(s, admin, "grant.create", str(target), detail={"subject": str(subject), "grant": grant.id})
-            return GrantOut(**grants.grant_out(grant))  # type: ignore[arg-type]
+            return GrantOut(**grants.grant_out(grant))
 
 
 @router.delete("/grants/{grant_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)

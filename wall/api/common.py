@@ -19,12 +19,15 @@ class Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Answers = dict[int | str, dict[str, Any]]  # a route's documented answers, as FastAPI's ``responses=`` takes them
+
+
 def error(description: str) -> dict[str, Any]:
     return {"model": ErrorOut, "description": description}
 
 
-UNAUTHENTICATED = {401: error("not logged in, or the session ended")}
-ADMIN_ONLY = {**UNAUTHENTICATED, 403: error("the user is not an admin")}
+UNAUTHENTICATED: Answers = {401: error("not logged in, or the session ended")}
+ADMIN_ONLY: Answers = {**UNAUTHENTICATED, 403: error("the user is not an admin")}
 
 
 def document_common_answers(app: FastAPI, public: set[tuple[str, str]]) -> None:

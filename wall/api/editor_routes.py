@@ -136,7 +136,7 @@ def _probe_out(result: ProbeResult) -> ProbeOut:
     data = result.as_dict()
     data.pop("url", None)
     data.pop("gop_frames", None)
-    data["error"] = without_urls(public_error(data["error"]) or "") or None
+    data["error"] = without_urls(public_error(result.error) or "") or None
     return ProbeOut(**data)
 
 

@@ -203,7 +203,7 @@ def audit_command(args: argparse.Namespace) -> int:
     return _with_db(args.config, purge)
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:
     """The account commands, for ``wall.cli.main``."""
     config_help = "the site's config directory (finds the data directory and the security settings)"
 

@@ -21,6 +21,7 @@ from wall.auth import audit
 from wall.auth.principal import PERMISSIONS, Permission, Role, parse_role
 from wall.errors import Conflict, Invalid, NotFound
 from wall.store.accounts import CameraGroup, CameraGroupMember, Grant, User
+from wall.store.db import deleted
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +134,9 @@ def _check_cameras(cameras: Iterable[str], configured: Iterable[str]) -> list[st
 def seed_groups(session: Session, cameras: Iterable[tuple[str, str | None]]) -> None:
     """Make the groups named in cameras.yaml and set their members to what the file says (at every start)."""
     wanted: dict[str, set[str]] = {}
-    for cam_id, group in cameras:
-        if group:
-            wanted.setdefault(group, set()).add(cam_id)
+    for cam_id, group_name in cameras:
+        if group_name:
+            wanted.setdefault(group_name, set()).add(cam_id)
     existing = {g.name: g for g in session.scalars(select(CameraGroup).where(
         or_(CameraGroup.source == "config", CameraGroup.name.in_(wanted))))}
     for name, group in existing.items():
@@ -198,10 +199,9 @@ def delete_group(session: Session, name: str) -> int:
     group = find_group(session, name)
     if group.source == "config":
         raise Conflict(f"group '{_shown(name)}' follows cameras.yaml: remove it there")
-    removed = session.execute(delete(Grant).where(Grant.target_kind == "group", Grant.target == name)
-                              .execution_options(synchronize_session=False)).rowcount
+    removed = deleted(session, delete(Grant).where(Grant.target_kind == "group", Grant.target == name))
     session.delete(group)
-    return removed or 0
+    return removed
 
 
 # -- grants --------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from wall.config import SecuritySettings
 from wall.store.accounts import LoginSession, User, utcnow
+from wall.store.db import deleted
 
 COOKIE = "citywall_session"
 TOKEN_BYTES = 32
@@ -67,18 +68,15 @@ def touch_due(row: LoginSession, settings: SecuritySettings, now: datetime) -> b
 
 
 def end(session: Session, session_id: int) -> bool:
-    return bool(session.execute(delete(LoginSession).where(LoginSession.id == session_id)
-                                .execution_options(synchronize_session=False)).rowcount)
+    return bool(deleted(session, delete(LoginSession).where(LoginSession.id == session_id)))
 
 
 def end_token(session: Session, token: str) -> bool:
-    return bool(session.execute(delete(LoginSession).where(LoginSession.token_hash == token_hash(token))
-                                .execution_options(synchronize_session=False)).rowcount)
+    return bool(deleted(session, delete(LoginSession).where(LoginSession.token_hash == token_hash(token))))
 
 
 def end_all(session: Session, user_id: int) -> int:
-    return session.execute(delete(LoginSession).where(LoginSession.user_id == user_id)
-                           .execution_options(synchronize_session=False)).rowcount or 0
+    return deleted(session, delete(LoginSession).where(LoginSession.user_id == user_id))
 
 
 def active(session: Session, user_id: int, settings: SecuritySettings) -> list[LoginSession]:
@@ -91,6 +89,5 @@ def prune(session: Session, settings: SecuritySettings) -> int:
     """Forget sessions that can no longer be used (expired by either clock)."""
     now = utcnow()
     idle_before = now - timedelta(seconds=settings.session_idle_seconds)
-    return session.execute(delete(LoginSession).where((LoginSession.expires_at <= now)
-                                                      | (LoginSession.last_seen_at <= idle_before))
-                           .execution_options(synchronize_session=False)).rowcount or 0
+    return deleted(session, delete(LoginSession).where((LoginSession.expires_at <= now)
+                                                       | (LoginSession.last_seen_at <= idle_before)))

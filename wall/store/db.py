@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Delete, Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from settings.packaged import packaged
@@ -24,6 +24,14 @@ MIGRATIONS = packaged("wall", "migrations")
 
 class Base(DeclarativeBase):
     """Every table of citywall (accounts, audit, cases, outbox) derives from this."""
+
+
+def deleted(session: Session, statement: Delete) -> int:
+    """Run a bulk DELETE (the session's loaded objects left as they are) and return how many rows it removed.
+    ``Session.execute`` is typed as returning a plain ``Result``; a DML statement's is a ``CursorResult``."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 class DatabaseError(Exception):
