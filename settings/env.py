@@ -26,7 +26,9 @@ def substitute_env(node: Any, loc: tuple[Any, ...], problems: Problems) -> Any:
     if isinstance(node, str) and "${" in node:
         for start in (m.start() for m in re.finditer(r"\$\{", node)):
             if not _ENV_REF.match(node, start):
-                ref = _ANY_REF.match(node, start).group(0)  # type: ignore[union-attr]  # always matches '${'
+                found = _ANY_REF.match(node, start)
+                assert found is not None  # it matches any '${'
+                ref = found.group(0)
                 problems.append((loc, f"'{ref}' is not a ${{NAME}} or ${{NAME:-default}} reference"))
 
         def replace(match: re.Match[str]) -> str:

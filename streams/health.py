@@ -12,6 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypedDict
 
 
 class CameraState(StrEnum):
@@ -66,6 +67,25 @@ class RateWindow:
             count = len(self._events) - 1
             size = sum(e[1] for e in list(self._events)[1:])
         return count / span, size * 8 / span / 1000
+
+
+class HealthSnapshot(TypedDict):
+    """What :meth:`CameraHealth.snapshot` returns, typed: the runtime builds its camera status from it."""
+
+    state: str
+    since: float
+    last_error: str | None
+    last_error_kind: str | None
+    last_error_at: float | None
+    fps: float | None
+    bitrate_kbps: float | None
+    gop_seconds: float | None
+    reconnects: int
+    packets: int
+    codec: str | None
+    profile: str | None
+    width: int | None
+    height: int | None
 
 
 @dataclass
@@ -127,7 +147,7 @@ class CameraHealth:
             return CameraState.STALLED
         return self.state
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> HealthSnapshot:
         fps, kbps = self.window.rates()
         state = self.current_state()
         return {

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 def _health(session: CameraSession) -> Health:
     health = session.health
     snap = health.snapshot()
-    return Health.model_validate({**snap, "last_error": public_error(snap["last_error"]),  # type: ignore[arg-type]
+    return Health.model_validate({**snap, "last_error": public_error(snap["last_error"]),
                                   "bytes": health.bytes, "keyframes": health.keyframes})
 
 
