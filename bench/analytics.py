@@ -20,7 +20,7 @@ over a fixed wall-clock window. The RTSP server is a third process. Its CPU is s
 - citywall: a ``CameraSession`` + ``FrameSampler(interval=2 s, width=640)`` per camera feeding
   ``AnalysisPipeline.submit``. One ``Detector`` (vision/models/yolo11n_coco_int8_320.yaml) and a ``CameraAnalyzer`` per
   camera (change gate, tracker, scene guard, a whole-frame road-occupation zone) make up the service's live path
-  (wall/analytics.py). It runs twice: (a) as the service builds it, and (a') with the change gate off
+  (wall/runtime/analytics.py). It runs twice: (a) as the service builds it, and (a') with the change gate off
   (``detector_gate: {enabled: false}``), the detector on every look, to show what the gate saves on these scenes.
 - baseline: ``YOLO(onnx, task="detect").predict(source=<.streams file>, stream=True, vid_stride=fps*2,
   imgsz=320)``, iterating the generator. OpenCV's RTSP transport is set to TCP, as citywall uses. Everything else
@@ -79,7 +79,7 @@ CAMERA_BITRATE = "2M"
 CAMERA_CLIP_S = 60
 
 INTERVAL_S = 2.0  # citywall's default analysis interval (CameraConfig.analysis_interval)
-SAMPLE_WIDTH = 640  # wall/analytics.py SAMPLE_WIDTH
+SAMPLE_WIDTH = 640  # wall/runtime/analytics.py SAMPLE_WIDTH
 IMGSZ = 320  # the model's input size, given to ultralytics as imgsz
 MAX_BATCH = 8  # AnalysisPipeline's default
 READY_TIMEOUT_S = 40.0
@@ -251,7 +251,7 @@ def _diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 # -- the citywall worker ------------------------------------------------------------------------------------
 def citywall_worker(cameras: Sequence[Camera], seconds: float, warmup: float, server_pid: int | None,
                     gate: bool = True) -> SideResult:
-    """The service's live analytics path (wall/analytics.py) on N RTSP cameras, measured over a window.
+    """The service's live analytics path (wall/runtime/analytics.py) on N RTSP cameras, measured over a window.
 
     ``gate`` False turns the change gate off (the detector runs on every look).
     """

@@ -129,7 +129,7 @@ class Site:
     def wait_live(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(s.health.keyframes >= 2 for s in self.app.state.hub):
+            if all(s.health.keyframes >= 2 for s in self.app.state.services.runtime.hub):
                 return
             time.sleep(0.2)
         raise RuntimeError("cameras did not go live")
@@ -138,7 +138,7 @@ class Site:
         """A cold camera: stop its session and start a new one (RTSP connect, first keyframe, as at startup)."""
         from streams.session import CameraSession
 
-        hub = self.app.state.hub
+        hub = self.app.state.services.runtime.hub
         old = hub.sessions[camera_id]
         old.stop()
         fresh = CameraSession(old.camera, old.settings)
@@ -238,7 +238,7 @@ def run(cameras_n: int, seconds: float, warmup: float) -> Report:
             site = Site(work, {f"cam{i:02d}": server.url(f"m{i}") for i in range(cameras_n)})
             try:
                 site.wait_live()
-                ids = [s.id for s in site.app.state.hub]
+                ids = [s.id for s in site.app.state.services.runtime.hub]
                 for viewers in VIEWER_COUNTS:
                     cpu, rate = server_cpu(site, ids, viewers, seconds, warmup)
                     report.cpu_percent[viewers], report.bytes_per_s[viewers] = cpu, rate

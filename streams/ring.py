@@ -7,6 +7,7 @@ keyframe (the last one at or before the requested start) so it plays from its fi
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,3 +102,18 @@ class PacketRing:
                 out.mux(packet)
         duration = packets[-1].pts_s - packets[0].pts_s + (1 / (packets[0].epoch.info.fps or 25))
         return ClipInfo(path, packets[0].wall, packets[-1].wall, len(packets), duration)
+
+    def write_last(self, path: Path, seconds: float) -> ClipInfo:
+        """The last ``seconds`` (or as much as the ring holds) as an MP4, from the newest connection only: a clip
+        cannot span a reconnect (each connection has its own stream parameters)."""
+        newest = self.latest_keyframe()
+        if newest is None:
+            raise ClipUnavailable("no video of this camera in memory yet")
+        now = time.time()
+        start = now - seconds
+        for _ in range(32):  # select() follows the connection of the first keyframe: step past older ones
+            packets = self.select(start, now)
+            if packets[0].epoch is newest.epoch:
+                break
+            start = packets[-1].wall + 1e-3
+        return self.write_clip(path, start, now)

@@ -119,7 +119,7 @@ def test_bad_rules_are_refused_with_key_and_reason(serve_site: SiteStarter) -> N
 def test_saved_rules_keep_the_files_comments_and_run_at_once(serve_site: SiteStarter) -> None:
     site = serve_site(offline_cameras("gate", "yard"), analytics_yaml=ANALYTICS)
     admin = site.client()
-    analytics = site.app.state.analytics
+    analytics = site.app.state.services.runtime.analytics
     before = analytics.analyzers["gate"]
     rules = admin.get("/api/cameras/gate/rules").json()
     assert rules["analytics"] and rules["analysed"]
@@ -151,7 +151,7 @@ def test_saved_rules_keep_the_files_comments_and_run_at_once(serve_site: SiteSta
     running = analytics.analyzers["gate"]
     assert running is not before, "a new analyzer runs the new rules"
     assert running.rules == gate
-    assert analytics.samplers["gate"] in site.app.state.hub.get("gate")._consumers
+    assert analytics.samplers["gate"] in site.app.state.services.runtime.hub.get("gate")._consumers
     assert admin.get("/api/cameras/gate/rules").json()["rules"] == gate.model_dump(mode="json")
     ok = [r for r in audit_rows(site, "rules.update") if r["success"]]
     assert [(r["target"], r["detail"]) for r in ok] == [("camera:gate", {"zones": ["pavement", "bins"],
@@ -163,7 +163,7 @@ def test_saved_rules_keep_the_files_comments_and_run_at_once(serve_site: SiteSta
     res = admin.put("/api/cameras/gate/rules", json={"zones": []})
     assert res.status_code == 200 and not res.json()["analysed"]
     assert "gate" not in analytics.analyzers and "gate" not in analytics.samplers
-    assert analytics.samplers["yard"] in site.app.state.hub.get("yard")._consumers
+    assert analytics.samplers["yard"] in site.app.state.services.runtime.hub.get("yard")._consumers
     text = path.read_text(encoding="utf-8")
     assert "gate:" not in text and "yard:" in text and "# Site analytics, annotated by hand." in text
     assert load_config(path.parent).analytics.cameras["yard"].zones[0].id == "lane"  # type: ignore[union-attr]
@@ -200,7 +200,7 @@ def test_a_site_started_without_analytics_gets_the_file_and_is_told(serve_site: 
     assert "started without analytics.yaml" in body["message"] and "restarted" in body["message"]
     loaded = load_config(site.app.state.site.directory)
     assert loaded.analytics is not None and loaded.analytics.cameras["gate"].zones[0].id == "table"
-    assert site.app.state.analytics is None
+    assert site.app.state.services.runtime.analytics is None
     text = (site.app.state.site.directory / "analytics.yaml").read_text(encoding="utf-8")
     assert text.startswith("# Analytics: zones and rules per camera")
 
@@ -215,7 +215,7 @@ def test_try_on_the_last_minutes_then_save_runs_the_new_rules_live(rtsp: RtspDev
             "  polygon: [[0.0, 0.0], [0.1, 0.0], [0.1, 0.1], [0.0, 0.1]]"))
     site = serve_site(cameras, server, analytics)
     admin = site.client(timeout=300)
-    session = site.app.state.hub.get("lobby")
+    session = site.app.state.services.runtime.hub.get("lobby")
     # Any 60 s of the clip hold a visit of 16 s or more at the table (tests/test_replay.py has the visits).
     assert wait_until(lambda: session.ring.span_seconds() >= 62, 150, 1.0), "the ring did not fill"
 
@@ -268,7 +268,7 @@ def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspDevServer,
     site.add_user("east-viewer", "viewer", grants=("group:east",))
     admin = site.client(timeout=60)
     directory = site.app.state.site.directory
-    hub = site.app.state.hub
+    hub = site.app.state.services.runtime.hub
     answers: list[str] = []
 
     def call(method: str, path: str, **kwargs: Any) -> Any:
@@ -314,7 +314,7 @@ def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspDevServer,
             while True:
                 viewer.recv(timeout=30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
-    analytics = site.app.state.analytics
+    analytics = site.app.state.services.runtime.analytics
     assert analytics.samplers["lot"] in hub.get("lot")._consumers and res.json()["analysed"]
     assert wait_until(lambda: analytics.samplers["lot"].emitted > 0, 30, 0.5), "the new session feeds analytics"
 

@@ -115,11 +115,10 @@ def test_live_1080p_camera_sampled_by_keyframes(rtsp: RtspDevServer) -> None:
 
 
 def test_the_service_gives_each_sampler_its_cameras_max_interval(tmp_path: Path) -> None:
-    """wall/analytics.py builds the samplers from cameras.yaml: analysis_max_interval reaches the sampler."""
-    from wall.analytics import SiteAnalytics
-
+    """wall/runtime/analytics.py builds the samplers from cameras.yaml: analysis_max_interval reaches the sampler."""
     from streams import CameraHub
     from wall.config import load_config
+    from wall.runtime.analytics import SiteAnalytics
 
     (tmp_path / "cameras.yaml").write_text(
         "cameras:\n"

@@ -61,7 +61,7 @@ def test_draw_try_save_and_reload_a_zone(serve_site: SiteStarter, rtsp: RtspDevS
                                          page_errors: list[str], tmp_path: Path) -> None:
     site = serve_site(f'cameras:\n  - {{id: lobby, name: 大厅入口, url: "{rtsp.url("person")}"}}\n',
                       f"server:\n  data_dir: {tmp_path / 'data'}\nstreams:\n  ring_seconds: 150\n", ANALYTICS)
-    session = site.app.state.hub.get("lobby")
+    session = site.app.state.services.runtime.hub.get("lobby")
     assert wait_until(lambda: session.ring.latest_keyframe() is not None, 60, 0.5), "no video from the camera"
     page.set_viewport_size({"width": 1440, "height": 1000})
     open_page(page, site, "/admin#zones")
@@ -130,7 +130,7 @@ def test_draw_try_save_and_reload_a_zone(serve_site: SiteStarter, rtsp: RtspDevS
     assert not table.require_object and (table.confirm.hits, table.confirm.looks) == (3, 4)
     for (x, y), (ex, ey) in zip(table.polygon, TABLE, strict=True):
         assert abs(x - ex) < 0.01 and abs(y - ey) < 0.01
-    assert site.app.state.analytics.analyzers["lobby"].rules == rules
+    assert site.app.state.services.runtime.analytics.analyzers["lobby"].rules == rules
     audit = site.client().get("/api/audit", params={"action": "rules."}).json()["items"]
     assert [(a["action"], a["success"]) for a in audit] == [("rules.update", True), ("rules.try", True)]
 
@@ -181,14 +181,14 @@ def test_add_and_edit_cameras_in_the_form(serve_site: SiteStarter, rtsp: RtspDev
     assert text.startswith("# The hall's cameras.") and "id: lobby" in text
 
     # Edit: the URL field stays empty (the saved URL is never sent to the page); a new name keeps the video.
-    session = site.app.state.hub.get("lobby")
+    session = site.app.state.services.runtime.hub.get("lobby")
     page.click('[data-testid="camera-edit"][data-camera="lobby"]')
     assert page.locator('[data-testid="camera-field-url"]').input_value() == ""
     assert page.locator('[data-testid="camera-field-national_id"]').input_value() == "34020000001320000009"
     page.fill('[data-testid="camera-field-name"]', "大厅 东门")
     page.click('[data-testid="camera-save"]')
     wait_for(page, "(sel) => document.querySelector(sel)?.textContent.includes('大厅 东门')", row.format("lobby"))
-    assert site.app.state.hub.get("lobby") is session
+    assert site.app.state.services.runtime.hub.get("lobby") is session
 
     # A URL that does not open is refused, then saved anyway as offline on request.
     page.click('[data-testid="camera-edit"][data-camera="lot"]')

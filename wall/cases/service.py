@@ -6,18 +6,21 @@ Kept out of ``wall/app.py`` so the app factory only composes parts: this module 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import HTTPConnection
 
 from vision.catalogue import load_catalogue
-from wall.access import Principal, audit_action
-from wall.analytics import SiteAnalytics
+from wall.access import audit_action
+from wall.auth.principal import Principal
 from wall.cases.desk import CaseDesk
+from wall.cases.models import CaseNotice
 from wall.cases.outbox import Outbox
 from wall.config import SiteConfig
+from wall.runtime.interface import CameraRuntime
+from wall.runtime.models import PlaceCheck
+from wall.runtime.registry import CameraRegistry, RegistryChange
 from wall.store.db import Database
 from wall.wall_ws import WallBroadcaster
 
@@ -28,11 +31,11 @@ VERIFY_WITHIN_SECONDS = 4 * 3600.0
 
 
 class CaseService:
-    def __init__(self, site: SiteConfig, db: Database, analytics: SiteAnalytics | None) -> None:
-        self.analytics = analytics
-        evidence_dir = analytics.evidence_dir if analytics is not None else site.data_dir / "evidence"
+    def __init__(self, site: SiteConfig, db: Database, runtime: CameraRuntime, registry: CameraRegistry) -> None:
+        self.runtime = runtime
+        evidence_dir = site.data_dir / "evidence"  # where the analytics write evidence, named by content hash
         reasons = site.server_file.review.reject_reasons
-        self.desk = CaseDesk(db, site.cameras, site.catalogue or load_catalogue(), evidence_dir,
+        self.desk = CaseDesk(db, registry.cameras(), site.catalogue or load_catalogue(), evidence_dir,
                              reject_reasons=list(reasons), reason_names=reasons)
         self.broadcaster = WallBroadcaster()
         self.desk.listeners.append(self.broadcaster.publish)
@@ -43,8 +46,8 @@ class CaseService:
                              public_base_url=platform.public_base_url, max_attempts=platform.max_attempts,
                              backoff_initial=platform.backoff_initial, backoff_max=platform.backoff_max) \
             if platform.webhook_url else None
-        if analytics is not None:
-            analytics.listeners.append(self.desk.on_event)
+        runtime.subscribe_events(self.desk.on_event)
+        registry.subscribe(self._camera_changed)
 
     def install(self, app: FastAPI) -> None:
         app.state.desk = self.desk
@@ -65,14 +68,18 @@ class CaseService:
                detail: dict[str, Any] | None) -> None:
         audit_action(request, principal, action, f"case:{case_id}", success, detail)
 
-    def _watch_dispatched(self, message: dict[str, Any]) -> None:
+    def _watch_dispatched(self, notice: CaseNotice) -> None:
         """A case handed to a department: ask the camera's analyzer to verify the place on video."""
-        case = message.get("case") or {}
-        if case.get("status") != "dispatched" or self.analytics is None:
+        case = notice.case
+        if case.status != "dispatched":
             return
-        analyzer = self.analytics.analyzers.get(case["camera"])
-        if analyzer is None:
+        check = PlaceCheck(camera_id=case.camera, event_id=case.event_id, zone_id=case.zone,
+                           place_box=case.place_box, absent_seconds=CLEAR_AFTER_SECONDS,
+                           within_seconds=VERIFY_WITHIN_SECONDS)
+        if not self.runtime.check_place(check):
             return
-        analyzer.watch_place(case["event_id"], case["zone"], case["place_box"], CLEAR_AFTER_SECONDS,
-                             VERIFY_WITHIN_SECONDS, time.monotonic())
-        log.info("video check of case %s started on camera %s", case["id"], case["camera"])
+        log.info("video check of case %s started on camera %s", case.id, case.camera)
+
+    def _camera_changed(self, change: RegistryChange) -> None:
+        """Cases raised from now on carry the camera's new name, national id, grid code and address."""
+        self.desk.cameras[change.camera.id] = change.camera
