@@ -61,6 +61,7 @@ def probe(url: str, *, seconds: float = 6.0, open_timeout: float = 10.0, read_ti
         keys: list[tuple[float, int]] = []  # (pts seconds, packet index)
         count, size, first_pts, last_pts = 0, 0, None, None
         for packet in reader.packets():
+            assert packet.pts is not None  # packets() fills pts in
             pts_s = float(packet.pts * info.time_base)
             first_pts = pts_s if first_pts is None else first_pts
             last_pts = pts_s

@@ -203,10 +203,11 @@ class Epoch:
     stream: av.VideoStream
     reader: PacketReader
 
-    def new_decoder(self) -> av.CodecContext:
+    def new_decoder(self) -> av.VideoCodecContext:
         """A fresh decoder for this connection's packets (its own state: samplers and stills never share one)."""
         cc = self.stream.codec_context
         decoder = av.CodecContext.create(cc.name, "r")
+        assert isinstance(decoder, av.VideoCodecContext)  # the name is a video stream's codec
         if cc.extradata:
             decoder.extradata = cc.extradata
         return decoder

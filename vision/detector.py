@@ -121,6 +121,8 @@ class Detector:
         self._factor = np.float32(self.card.scale / 255.0)
         self._canvas = np.empty((*self.input_hw, 3), dtype=np.uint8)
         self._input = np.zeros((1, 3, *self.input_hw), dtype=np.float32)  # grows to the largest batch seen
+        self._grid: np.ndarray | None
+        self._strides: np.ndarray | None
         self._grid, self._strides = yolox_grid(self.input_hw) if self.card.head == "yolox" else (None, None)
         self._lock = threading.Lock()
         self._binding: ort.IOBinding | None = None
@@ -205,6 +207,7 @@ class Detector:
             if self.card.head == "yolov8":
                 xyxy, score, cls = decode_yolov8(pred, thresholds)
             else:
+                assert self._grid is not None and self._strides is not None  # built in __init__ for a yolox head
                 xyxy, score, cls = decode_yolox(pred, thresholds, self._grid, self._strides)
             keep = nms(xyxy, score, cls, self.card.nms_iou, self.card.max_detections)
             cls = cls[keep].astype(np.int64)
