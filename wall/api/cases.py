@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
@@ -94,20 +94,19 @@ def _visible_case(desk: CaseDesk, principal: Principal, case_id: int) -> CaseDet
     return record
 
 
+def _error(exc: DomainError) -> dict[str, Any]:
+    """How a refused case decision or outbox retry is audited (its own form since the first case routes)."""
+    return {"error": exc.message}
+
+
 def _decide(request: Request, desk: CaseDesk, principal: Principal, case_id: int, action: str,
             call: Callable[[], CaseSummary]) -> CaseSummary:
     require_decider(principal)
     _visible_case(desk, principal, case_id)
-    try:
+    target = f"case:{case_id}"
+    with audit_refusal(request, principal, f"case_{action}", target, _error):
         result = call()
-    except DomainError as exc:
-        audit = getattr(request.app.state, "audit_case", None)
-        if audit:
-            audit(request, principal, f"case_{action}", case_id, False, {"error": exc.message})
-        raise
-    audit = getattr(request.app.state, "audit_case", None)
-    if audit:
-        audit(request, principal, f"case_{action}", case_id, True, None)
+    audit_action(request, principal, f"case_{action}", target, True)
     outbox = getattr(request.app.state, "outbox", None)
     if outbox is not None and action == "confirm":
         outbox.kick()
@@ -214,7 +213,7 @@ def list_outbox(admin: Admin, request: Request,
 def retry_outbox(message_id: Annotated[int, PathParam(ge=1, le=MAX_ID)], admin: Admin,
                  request: Request) -> dict[str, str]:
     """Send a dead letter again (attempts reset)."""
-    with audit_refusal(request, admin, "outbox_retry", f"outbox:{message_id}", lambda exc: {"error": exc.message}):
+    with audit_refusal(request, admin, "outbox_retry", f"outbox:{message_id}", _error):
         outbox_of(request).retry(message_id)
     audit_action(request, admin, "outbox_retry", f"outbox:{message_id}", True)
     return {"status": "pending"}

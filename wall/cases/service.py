@@ -6,14 +6,10 @@ Kept out of ``wall/app.py`` so the app factory only composes parts: this module 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI
-from starlette.requests import HTTPConnection
 
 from vision.catalogue import load_catalogue
-from wall.access import audit_action
-from wall.auth.principal import Principal
 from wall.cases.desk import CaseDesk
 from wall.cases.models import CaseNotice
 from wall.cases.outbox import Outbox
@@ -53,7 +49,6 @@ class CaseService:
         app.state.desk = self.desk
         app.state.outbox = self.outbox
         app.state.broadcaster = self.broadcaster
-        app.state.audit_case = self._audit
 
     def start(self) -> None:
         if self.outbox is not None:
@@ -62,11 +57,6 @@ class CaseService:
     def stop(self) -> None:
         if self.outbox is not None:
             self.outbox.stop()
-
-    @staticmethod
-    def _audit(request: HTTPConnection, principal: Principal, action: str, case_id: int, success: bool,
-               detail: dict[str, Any] | None) -> None:
-        audit_action(request, principal, action, f"case:{case_id}", success, detail)
 
     def _watch_dispatched(self, notice: CaseNotice) -> None:
         """A case handed to a department: ask the camera's analyzer to verify the place on video."""
