@@ -11,12 +11,16 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from wall.logs import add_format_option, configure_logging, default_format
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from wall.config import SiteConfig
+
+_Found = TypedDict("_Found", {"class": str, "class_id": int, "score": float, "box": list[float]})  # one detect box
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -137,9 +141,9 @@ def _detect(args: argparse.Namespace) -> int:
     except (CardError, ValueError) as exc:
         print(f"citywall: cannot load the model:\n  {str(exc).replace(chr(10), chr(10) + '  ')}", file=sys.stderr)
         return 2
-    images = []
+    images: list[np.ndarray] = []
     for path in args.images:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image: np.ndarray | None = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             print(f"citywall: {path}: cannot read as an image", file=sys.stderr)
             return 2
@@ -147,10 +151,11 @@ def _detect(args: argparse.Namespace) -> int:
     results = detector.detect(images, score_threshold=args.score)
     report = []
     for path, image, det in zip(args.images, images, results, strict=True):
-        boxes = [{"class": str(name), "class_id": int(cid), "score": round(float(score), 4),
-                  "box": [round(float(v), 1) for v in xyxy]}
-                 for name, cid, score, xyxy in zip(det.data["class_name"], det.class_id, det.confidence, det.xyxy,
-                                                   strict=True)]
+        assert det.class_id is not None and det.confidence is not None  # the detector sets both
+        boxes: list[_Found] = [{"class": str(name), "class_id": int(cid), "score": round(float(score), 4),
+                                "box": [round(float(v), 1) for v in xyxy]}
+                               for name, cid, score, xyxy in zip(det.data["class_name"], det.class_id, det.confidence,
+                                                                 det.xyxy, strict=True)]
         report.append({"image": str(path), "width": image.shape[1], "height": image.shape[0], "detections": boxes})
         if not args.json:
             for b in boxes:
@@ -163,6 +168,7 @@ def _detect(args: argparse.Namespace) -> int:
         boxes_ann, labels_ann = sv.BoxAnnotator(thickness=2), sv.LabelAnnotator(text_scale=0.5)  # cv2 Hershey text
         for i, (path, image, det) in enumerate(zip(args.images, images, results, strict=True)):
             out = args.save if len(images) == 1 else args.save.with_name(f"{args.save.stem}-{i}{args.save.suffix}")
+            assert det.confidence is not None  # the detector sets it
             labels = [f"{n} {s:.2f}" for n, s in zip(det.data["class_name"], det.confidence, strict=True)]
             frame = labels_ann.annotate(boxes_ann.annotate(image.copy(), det), det, labels=labels)
             if not cv2.imwrite(str(out), frame):
