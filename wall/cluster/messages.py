@@ -37,6 +37,7 @@ class WorkerReport(BaseModel):
 
     worker: str
     node_id: str
+    pid: int = Field(description="The worker's process on its node (for operators and the failure tests).")
     owned: dict[str, int] = Field(description="camera id → the assignment epoch the worker holds it under.")
     statuses: list[CameraStatus]
     counters: AnalyticsCounters | None

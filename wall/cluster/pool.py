@@ -5,8 +5,8 @@ Two threads of the control plane:
 - the **supervisor** (every ``SUPERVISE_SECONDS``, or at once when kicked after a camera change) keeps one
   ``CameraWorker`` per alive node that offers ``worker_cpus``, pinned to it; polls every worker's report; takes a
   worker that died (Ray says so) or stopped answering (``REPORT_TIMEOUT``) out of the pool — killed, so it can
-  never come back under its name — then lets the scheduler place the cameras it had and tells every worker
-  what it runs now (``assign``/``release``, waited for up to ``TELL_TIMEOUT``);
+  never come back under its name — then lets the scheduler place the cameras it had (and rebalance when a
+  worker joined) and tells every worker what it runs now (``assign``/``release``, waited for up to ``TELL_TIMEOUT``);
 - the **collector** long-polls each worker's event queue and hands every change to the ingress, acknowledging a
   batch only on the next poll, after the ingress (and the case desk behind it) has committed it.
 
@@ -127,11 +127,12 @@ class WorkerPool:
 
     def _tick(self) -> None:
         self._spawn_missing()
-        self._poll_reports()
+        joined = self._poll_reports()
         wanted = self._wanted()
         seen = {s.id: s.health for slot in self.slots() if slot.report for s in slot.report.statuses}
         costs = {cam: camera_cost(camera, rules, seen.get(cam)) for cam, (camera, rules) in wanted.items()}
-        for placed in self.scheduler.plan(costs, [slot.key for slot in self.slots() if slot.ready]):
+        ready = [slot.key for slot in self.slots() if slot.ready]
+        for placed in self.scheduler.plan(costs, ready, rebalance=joined):
             log.info("camera %s assigned to worker %s (epoch %d)", placed.camera_id, placed.worker, placed.epoch,
                      extra={"camera": placed.camera_id})
         self._tell(wanted)
@@ -158,7 +159,9 @@ class WorkerPool:
             log.info("camera worker %s starting on node %s (%s)", key, node["NodeID"][:8],
                      node.get("NodeManagerAddress"))
 
-    def _poll_reports(self) -> None:
+    def _poll_reports(self) -> bool:
+        """Collect the workers' reports; whether a worker answered for the first time (it joined)."""
+        joined = False
         now = time.monotonic()
         slots = self.slots()
         for slot in slots:
@@ -181,8 +184,10 @@ class WorkerPool:
             slot.report_ref = None
             if not slot.ready:
                 log.info("camera worker %s ready", slot.key)
+                joined = True
             slot.ready, slot.report = True, report
             self._on_report(report)
+        return joined
 
     def _drop(self, slot: WorkerSlot, why: str) -> None:
         with self._lock:

@@ -7,8 +7,8 @@ control plane accepts a camera's events only under the current epoch, so a worke
 comes back cannot raise a case for a camera it no longer owns.
 
 Placement is greedy by cost (largest first onto the least loaded worker), and *sticky*: a camera stays where it
-runs while its worker lives — moving one cuts its video, so cameras move only when their worker is gone (a
-rebalance when a node joins is not done yet).
+runs while its worker lives — moving one cuts its video. Cameras move when their worker is gone, and when a
+worker joins (``rebalance``): then from the most to the least loaded worker, as long as a move narrows the gap.
 """
 
 from __future__ import annotations
@@ -71,10 +71,11 @@ class Scheduler:
                 loads[a.worker] += self._costs.get(a.camera_id, 0.0)
         return loads
 
-    def plan(self, costs: Mapping[str, float], workers: Iterable[str]) -> list[Assignment]:
+    def plan(self, costs: Mapping[str, float], workers: Iterable[str], *, rebalance: bool = False) -> list[Assignment]:
         """Bring the table in line with the cameras that must run (``costs``: camera id → cost, in the order to
         prefer on ties) and the workers able to take them. Cameras no longer wanted, or whose worker is gone,
-        lose their owner; each camera without one is placed (a new epoch). Returns the new assignments."""
+        lose their owner; each camera without one is placed (a new epoch); with ``rebalance`` (a worker joined)
+        running cameras move too. Returns the new assignments."""
         alive = sorted(set(workers))
         with self._lock:
             self._costs = dict(costs)
@@ -91,5 +92,26 @@ class Scheduler:
                     self._next_epoch += 1
                     owners[cam] = Assignment(camera_id=cam, worker=worker, epoch=self._next_epoch)
                     placed.append(owners[cam])
+                if rebalance:
+                    placed += self._rebalance(owners, loads, costs)
             self._owners = owners  # replaced, never changed in place: readers see the old table or the new one
         return placed
+
+    def _rebalance(self, owners: dict[str, Assignment], loads: dict[str, float],
+                   costs: Mapping[str, float]) -> list[Assignment]:
+        """Move cameras from the most to the least loaded worker while that narrows the gap between them: each
+        time the largest camera smaller than the gap (so the busiest worker ends less busy than it was)."""
+        moved: list[Assignment] = []
+        while True:
+            busiest = max(loads, key=lambda w: (loads[w], w))
+            idlest = min(loads, key=lambda w: (loads[w], w))
+            gap = loads[busiest] - loads[idlest]
+            movable = [cam for cam, a in owners.items() if a.worker == busiest and 0 < costs[cam] < gap]
+            if not movable:
+                return moved
+            cam = max(movable, key=lambda c: (costs[c], c))
+            loads[busiest] -= costs[cam]
+            loads[idlest] += costs[cam]
+            self._next_epoch += 1
+            owners[cam] = Assignment(camera_id=cam, worker=idlest, epoch=self._next_epoch)
+            moved.append(owners[cam])

@@ -112,7 +112,7 @@ class CameraWorker:
     async def report(self) -> WorkerReport:
         self._close_idle_feeds()
         batches = [self._batches.popleft() for _ in range(len(self._batches))]
-        return WorkerReport(worker=self.name, node_id=self.node_id, owned=dict(self.epochs),
+        return WorkerReport(worker=self.name, node_id=self.node_id, pid=os.getpid(), owned=dict(self.epochs),
                             statuses=self.runtime.camera_statuses_now(),
                             counters=self.runtime.analytics_counters(), batches=batches,
                             pending_events=len(self._events))
