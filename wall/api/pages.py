@@ -7,12 +7,13 @@ need no login of their own, only headers that keep them from being framed or loa
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-STATIC = Path(__file__).resolve().parents[1] / "static"
+from settings.packaged import packaged
+
+STATIC = packaged("wall", "static")
 PAGE_HEADERS = {
     "Cache-Control": "no-cache",
     # the pages load only their own scripts, styles and media; nothing may frame them (clickjacking)
