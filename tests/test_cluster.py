@@ -35,7 +35,7 @@ from tests.test_dockerfile import DEPLOY_ENV, postgres_server  # noqa: F401  (a 
 from vision.rules_config import CameraRules
 from wall.cluster.ingress import EventIngress
 from wall.cluster.messages import EvidenceFile, WorkerEvent
-from wall.cluster.scheduler import Scheduler, camera_cost
+from wall.cluster.scheduler import Assignment, Scheduler, camera_cost
 from wall.config import load_config
 
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # every Ray process stays on 127.0.0.1
@@ -129,6 +129,17 @@ def test_scheduler_rebalances_onto_a_worker_that_joined() -> None:
     assert scheduler.plan(costs, ["w1", "w2"], rebalance=True) == []  # balanced: nothing moves again
     moved = scheduler.plan(costs, ["w1", "w2", "w3"], rebalance=True)
     assert {a.worker for a in moved} == {"w3"} and max(scheduler.loads(["w1", "w2", "w3"]).values()) == 3.0
+
+
+def test_scheduler_adopts_what_running_workers_hold() -> None:
+    scheduler = Scheduler(epoch_base=0)
+    claims = [Assignment(camera_id="a", worker="w1", epoch=50), Assignment(camera_id="a", worker="w2", epoch=40),
+              Assignment(camera_id="b", worker="w2", epoch=41)]
+    assert scheduler.adopt(claims) == [claims[1]]  # of two claims to one camera the newer epoch wins
+    assert scheduler.owner("a") == claims[0] and scheduler.owner("b") == claims[2]
+    assert scheduler.plan({"a": 1.0, "b": 1.0}, ["w1", "w2"]) == []  # adopted cameras stay where they run
+    placed = scheduler.plan({"a": 1.0, "b": 1.0, "c": 1.0}, ["w1", "w2"])
+    assert [a.epoch > 50 for a in placed] == [True]
 
 
 def worker_event(evidence: Path, camera: str, epoch: int, seq: int = 1) -> WorkerEvent:
@@ -298,7 +309,7 @@ cluster: {{address: "{ray_cluster.address}", namespace: citywall-test}}
         survivor.key}
 
     # A camera switched off in the editor stops on its worker; switched on again, it is placed and plays.
-    registry = site.app.state.registry
+    registry = site.app.state.services.registry
     shop = registry.get("shop")
     registry.put_camera(shop.model_copy(update={"enabled": False}))
     assert "shop" not in states() and runtime.scheduler.owner("shop") is None
@@ -328,5 +339,25 @@ cluster: {{address: "{ray_cluster.address}", namespace: citywall-test}}
         with contextlib.suppress(ProcessLookupError):
             os.kill(hung.report.pid, signal.SIGCONT)
     assert wait_until(lambda: set(states().values()) == {"live"}, 30, 0.5), states()
+
+    # The control plane restarts: the workers keep their cameras (no session restarts), the new control plane
+    # re-attaches to them under the same epochs, and the case is still there.
+    held = sorted(runtime.scheduler.assignments(), key=lambda a: a.camera_id)
+    # A session's packet counter only grows: one started again would count from 0.
+    def counted() -> dict[str, int]:
+        return {s.id: s.health.packets for s in runtime.camera_statuses_now()}
+
+    assert wait_until(lambda: min(counted().values()) > 150, 30, 0.5), counted()
+    packets = counted()
+    site.__exit__(None, None, None)
+    site = serve_site(cameras, server, ANALYTICS, admin=False)
+    runtime, client = site.app.state.services.runtime, site.client(timeout=20)
+    assert sorted(runtime.scheduler.assignments(), key=lambda a: a.camera_id) == held
+    now = {s.id: s.health.packets for s in site.app.state.services.runtime.camera_statuses_now()}
+    assert now.keys() == packets.keys() and all(now[cam] >= packets[cam] for cam in now), (packets, now)
+    assert {c["state"] for c in client.get("/api/cameras").json()} == {"live"}
+    assert client.get(f"/api/cases/{case['id']}").json()["id"] == case["id"]
+    with open_live(site, "lot") as ws:
+        plays(ws)
     print(f"cluster test: {time.monotonic() - started:.1f} s, camera moved and played again in {moved:.1f} s",
           file=sys.stderr)

@@ -8,9 +8,13 @@ worker runs, and a clip answer that says *why* there is no clip without relying 
 
 from __future__ import annotations
 
+import hashlib
+
 from pydantic import BaseModel, Field
 
+from streams.config import CameraConfig
 from vision.events import EventChange
+from vision.rules_config import CameraRules
 from wall.runtime.models import AnalyticsCounters, CameraStatus, Clip
 
 
@@ -39,6 +43,8 @@ class WorkerReport(BaseModel):
     node_id: str
     pid: int = Field(description="The worker's process on its node (for operators and the failure tests).")
     owned: dict[str, int] = Field(description="camera id → the assignment epoch the worker holds it under.")
+    fingerprints: dict[str, str] = Field(
+        default={}, description="camera id → fingerprint() of the config and rules it runs the camera with.")
     statuses: list[CameraStatus]
     counters: AnalyticsCounters | None
     batches: list[tuple[int, float]] = Field(
@@ -52,3 +58,9 @@ class ClipAnswer(BaseModel):
     clip: Clip | None = None
     unavailable: str | None = Field(None, description="ClipUnavailable's message: no video in memory.")
     missing: bool = Field(False, description="The worker has no session of the camera.")
+
+
+def fingerprint(camera: CameraConfig, rules: CameraRules) -> str:
+    """What a worker runs a camera with, in a few bytes: a control plane that re-attaches to a running worker
+    compares it with its own configuration instead of restarting the camera to be sure."""
+    return hashlib.sha256((camera.model_dump_json() + rules.model_dump_json()).encode()).hexdigest()[:16]

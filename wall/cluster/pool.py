@@ -10,7 +10,9 @@ Two threads of the control plane:
 - the **collector** long-polls each worker's event queue and hands every change to the ingress, acknowledging a
   batch only on the next poll, after the ingress (and the case desk behind it) has committed it.
 
-A dead worker never blocks the API: routes ask workers with timeouts and otherwise answer from the last report.
+Workers are detached named actors: they outlive this control plane, and the next one re-attaches to them at
+start (``_adopt_running``: each camera keeps its worker, session and epoch). A dead worker never blocks the
+API: routes ask workers with timeouts and otherwise answer from the last report.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +32,8 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from streams.config import CameraConfig
 from vision.rules_config import CameraRules
 from wall.cluster.ingress import EventIngress
-from wall.cluster.messages import WorkerReport
-from wall.cluster.scheduler import Scheduler, camera_cost
+from wall.cluster.messages import WorkerReport, fingerprint
+from wall.cluster.scheduler import Assignment, Scheduler, camera_cost
 from wall.cluster.worker import CameraWorker
 from wall.config import SiteConfig
 
@@ -40,6 +43,7 @@ REPORT_TIMEOUT = 5.0  # a ready worker that has not answered its report for this
 START_TIMEOUT = 120.0  # a new worker must have started (detector loaded) within this
 TELL_TIMEOUT = 15.0  # an assign may restart a session: it waits for the old connection's thread
 PULL_SECONDS = 1.0
+WORKER_PREFIX = "citywall-worker-"
 Wanted = Callable[[], dict[str, tuple[CameraConfig, CameraRules]]]  # the cameras that must run, in order
 
 CameraWorkerActor: Any = ray.remote(CameraWorker)
@@ -59,17 +63,16 @@ class WorkerSlot:
     report_sent: float = 0.0
     pull_ref: Any = None
     acked: int = 0
-    told: dict[str, tuple[CameraConfig, CameraRules, int]] = field(default_factory=dict)
+    told: dict[str, tuple[str, int]] = field(default_factory=dict)  # camera → (fingerprint, epoch) it runs
 
 
 class WorkerPool:
     def __init__(self, site: SiteConfig, scheduler: Scheduler, ingress: EventIngress, wanted: Wanted, *,
-                 worker_cpus: float, on_report: Callable[[WorkerReport], None]) -> None:
+                 namespace: str, worker_cpus: float, on_report: Callable[[WorkerReport], None]) -> None:
         self.site, self.scheduler, self.ingress = site, scheduler, ingress
-        self.worker_cpus = worker_cpus
+        self.namespace, self.worker_cpus = namespace, worker_cpus
         self._wanted, self._on_report = wanted, on_report
         self._slots: dict[str, WorkerSlot] = {}
-        self._generation = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._kick = threading.Event()
@@ -83,20 +86,45 @@ class WorkerPool:
         return self._threads[0].is_alive()
 
     def start(self) -> None:
+        self._adopt_running()
         for thread in self._threads:
             thread.start()
 
     def stop(self) -> None:
+        """Stop supervising. The workers keep their cameras: a control plane started again re-attaches to them
+        without cutting any video (and a worker left alone ends by itself, ``worker.ORPHAN_SECONDS``)."""
         self._stop.set()
         self._kick.set()
         for thread in self._threads:
             thread.join(TELL_TIMEOUT + 5)
-        slots = self.slots()
-        stops = [slot.actor.stop.remote() for slot in slots if slot.ready]
-        if stops:
-            ray.wait(stops, num_returns=len(stops), timeout=15)
-        for slot in slots:
-            ray.kill(slot.actor)
+
+    def _adopt_running(self) -> None:
+        """Re-attach to the workers a previous control plane left running (named actors of this namespace):
+        each keeps the cameras and epochs it holds; one that does not answer is killed."""
+        found = [entry["name"] for entry in ray.util.list_named_actors(all_namespaces=True)
+                 if entry["namespace"] == self.namespace and entry["name"].startswith(WORKER_PREFIX)]
+        handles: list[Any] = [ray.get_actor(name, namespace=self.namespace) for name in found]
+        refs: list[Any] = [handle.report.remote() for handle in handles]
+        if refs:
+            ray.wait(refs, num_returns=len(refs), timeout=REPORT_TIMEOUT)
+        claims: list[Assignment] = []
+        for handle, ref in zip(handles, refs, strict=True):
+            try:
+                report: WorkerReport = ray.get(ref, timeout=0)
+            except (GetTimeoutError, RayError):
+                ray.kill(handle)
+                continue
+            told = {cam: (report.fingerprints.get(cam, ""), epoch) for cam, epoch in report.owned.items()}
+            with self._lock:
+                self._slots[report.worker] = WorkerSlot(key=report.worker, node_id=report.node_id, actor=handle,
+                                                        ready=True, report=report, told=told)
+            claims += [Assignment(camera_id=cam, worker=report.worker, epoch=epoch)
+                       for cam, epoch in report.owned.items()]
+            self._on_report(report)
+            log.info("re-attached to camera worker %s on node %s: cameras %s", report.worker, report.node_id[:8],
+                     sorted(report.owned))
+        for refused in self.scheduler.adopt(claims):
+            log.warning("camera %s claimed by two workers: %s releases it", refused.camera_id, refused.worker)
 
     def slots(self) -> list[WorkerSlot]:
         with self._lock:
@@ -148,11 +176,11 @@ class WorkerPool:
         for node in nodes:
             if node["NodeID"] in covered:
                 continue
-            self._generation += 1
-            key = f"{node['NodeID'][:8]}-{self._generation}"
+            key = f"{node['NodeID'][:8]}-{uuid.uuid4().hex[:6]}"
+            # Detached: the worker outlives this control plane, so a restarted one finds it by name.
             actor = CameraWorkerActor.options(
-                name=f"citywall-worker-{key}", num_cpus=self.worker_cpus, max_restarts=0,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+                name=WORKER_PREFIX + key, namespace=self.namespace, lifetime="detached", num_cpus=self.worker_cpus,
+                max_restarts=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
             ).remote(self.site, key, node["NodeID"])
             with self._lock:
                 self._slots[key] = WorkerSlot(key=key, node_id=node["NodeID"], actor=actor)
@@ -209,8 +237,8 @@ class WorkerPool:
             if owner is None or cam not in wanted:
                 continue
             camera, rules = wanted[cam]
-            if owner.told.get(cam) != (camera, rules, a.epoch):
-                owner.told[cam] = (camera, rules, a.epoch)
+            if owner.told.get(cam) != (fingerprint(camera, rules), a.epoch):
+                owner.told[cam] = (fingerprint(camera, rules), a.epoch)
                 refs.append(owner.actor.assign.remote(camera, rules, a.epoch))
         if not refs:
             return

@@ -96,7 +96,8 @@ class RayRuntime(CameraRuntime):
         self.analytics_enabled = site.analytics is not None
         self.scheduler = Scheduler()
         self.ingress = EventIngress(self.scheduler, site.data_dir / "evidence")
-        self.pool = WorkerPool(site, self.scheduler, self.ingress, self._wanted, worker_cpus=settings.worker_cpus,
+        self.pool = WorkerPool(site, self.scheduler, self.ingress, self._wanted,
+                               namespace=settings.namespace, worker_cpus=settings.worker_cpus,
                                on_report=self._on_report)
         self._batch_listeners: list[BatchListener] = []
         self._reports: dict[str, WorkerReport] = {}

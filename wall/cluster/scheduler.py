@@ -71,6 +71,22 @@ class Scheduler:
                 loads[a.worker] += self._costs.get(a.camera_id, 0.0)
         return loads
 
+    def adopt(self, held: Iterable[Assignment]) -> list[Assignment]:
+        """Take over what running workers hold (a control plane re-attaching after its restart): each camera
+        keeps its worker and epoch; of two claims to one camera the higher epoch wins. Epochs issued from now on
+        are larger than every adopted one. Returns the claims refused (their workers are told to release them)."""
+        refused: list[Assignment] = []
+        with self._lock:
+            owners = dict(self._owners)
+            for claim in sorted(held, key=lambda a: -a.epoch):
+                if claim.camera_id in owners:
+                    refused.append(claim)
+                    continue
+                owners[claim.camera_id] = claim
+                self._next_epoch = max(self._next_epoch, claim.epoch)
+            self._owners = owners
+        return refused
+
     def plan(self, costs: Mapping[str, float], workers: Iterable[str], *, rebalance: bool = False) -> list[Assignment]:
         """Bring the table in line with the cameras that must run (``costs``: camera id → cost, in the order to
         prefer on ties) and the workers able to take them. Cameras no longer wanted, or whose worker is gone,

@@ -10,7 +10,10 @@ wherever it runs; what a worker adds is the cluster's bookkeeping:
 - event changes wait in a bounded queue until the control plane has acknowledged them (``pull(after=seq)``), so
   a control plane that lost a batch in flight gets it again (the case desk ignores what it already has);
 - live views are opened, read and closed by id; one not read for ``LIVE_IDLE_SECONDS`` (its viewer's control
-  plane went away) is closed by the worker itself.
+  plane went away) is closed by the worker itself;
+- it is a detached named actor: it keeps its cameras running while the control plane restarts, reports what
+  it runs (epochs and config fingerprints) so the new one re-attaches, and ends after ``ORPHAN_SECONDS``
+  without any control plane.
 
 It is an async actor: the live feeds and the event queue live on its event loop, and whatever blocks (starting
 or stopping a session) runs in a thread.
@@ -35,7 +38,7 @@ from streams.config import CameraConfig
 from streams.ring import ClipUnavailable
 from vision.events import EventChange
 from vision.rules_config import CameraRules
-from wall.cluster.messages import ClipAnswer, EvidenceFile, WorkerEvent, WorkerReport
+from wall.cluster.messages import ClipAnswer, EvidenceFile, WorkerEvent, WorkerReport, fingerprint
 from wall.config import SiteConfig
 from wall.logs import configure_logging, default_format
 from wall.runtime.interface import LiveFeed
@@ -46,6 +49,7 @@ from wall.runtime.registry import CameraAdded, CameraChanged, CameraRegistry, Ru
 log = logging.getLogger(__name__)
 EVENT_QUEUE = 1000  # unacknowledged event changes kept; the oldest go first (and are logged) past it
 LIVE_IDLE_SECONDS = 30.0
+ORPHAN_SECONDS = 300.0  # no control plane for this long: the worker stops its cameras and ends
 PULL_POLL_SECONDS = 0.1
 
 
@@ -77,6 +81,8 @@ class CameraWorker:
         self._feeds: dict[str, tuple[LiveFeed, contextlib.AsyncExitStack, float]] = {}
         self._feed_ids = itertools.count(1)
         self._assigning = asyncio.Lock()  # one assignment change at a time: each may start or stop a session
+        self._contacted = time.monotonic()
+        self._watchdog: asyncio.Task[None] | None = None
         self.runtime.subscribe_events(self._on_event)
         self.runtime.subscribe_batches(lambda frames, seconds: self._batches.append((frames, seconds)))
         self.runtime.start()
@@ -112,10 +118,28 @@ class CameraWorker:
     async def report(self) -> WorkerReport:
         self._close_idle_feeds()
         batches = [self._batches.popleft() for _ in range(len(self._batches))]
+        self._contact()
+        fingerprints = {cam: fingerprint(camera, self.rules[cam]) for cam, camera in self.cameras.items()}
         return WorkerReport(worker=self.name, node_id=self.node_id, pid=os.getpid(), owned=dict(self.epochs),
+                            fingerprints=fingerprints,
                             statuses=self.runtime.camera_statuses_now(),
                             counters=self.runtime.analytics_counters(), batches=batches,
                             pending_events=len(self._events))
+
+    def _contact(self) -> None:
+        """A control plane is here (it polls reports and events); the first contact starts the orphan watch."""
+        self._contacted = time.monotonic()
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._orphan_watch())
+
+    async def _orphan_watch(self) -> None:
+        """Workers outlive their control plane (a restarted one re-attaches without cutting any camera), but not
+        forever: with no control plane for ``ORPHAN_SECONDS`` the cameras stop and the process ends."""
+        while time.monotonic() - self._contacted < ORPHAN_SECONDS:
+            await asyncio.sleep(min(10.0, ORPHAN_SECONDS))
+        log.warning("camera worker %s: no control plane for %.0f s, stopping", self.name, ORPHAN_SECONDS)
+        await self.stop()
+        os._exit(0)  # a detached actor has no owner to end it: its process ends, Ray marks it dead
 
     async def stop(self) -> None:
         for feed_id in list(self._feeds):
@@ -149,6 +173,7 @@ class CameraWorker:
     async def pull(self, after: int, timeout: float) -> list[WorkerEvent]:
         """Forget what the control plane acknowledged (``seq`` ≤ ``after``); return what is left, waiting up to
         ``timeout`` s for something."""
+        self._contact()
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
