@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,36 @@ def test_ingress_fences_stale_epochs_and_stores_evidence_before_telling(tmp_path
     forged.files[0].data += b"x"
     assert not ingress.accept(forged)  # bytes that do not match their content-hash name
     assert len(told) == 1 and (ingress.accepted, ingress.stale) == (1, 2)
+
+
+def test_worker_queues_events_until_acknowledged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's event queue without Ray: tagged with the epoch, evidence bytes attached, batches of
+    PULL_BATCH, forgotten once acknowledged, bounded in bytes."""
+    import asyncio
+
+    from wall.cluster import worker as worker_module
+
+    (tmp_path / "cameras.yaml").write_text("cameras:\n  - {id: a, name: A, url: 'rtsp://10.0.0.1/x'}\n")
+    worker = worker_module.CameraWorker(load_config(tmp_path), "w", "node")
+    try:
+        worker.epochs["cam"] = 7
+        worker._on_event(event_change(tmp_path / "ev", camera="other"))  # not held here: not queued
+        changes = [event_change(tmp_path / "ev", camera="cam") for _ in range(worker_module.PULL_BATCH + 5)]
+        for change in changes:
+            worker._on_event(change)
+        first = asyncio.run(worker.pull(0, 0.1))
+        assert [e.seq for e in first] == list(range(1, worker_module.PULL_BATCH + 1))
+        assert {e.epoch for e in first} == {7} and first[0].change.snapshot_jpeg is None
+        assert first[0].files[0].data == Path(changes[0].evidence["snapshot"]).read_bytes()
+        rest = asyncio.run(worker.pull(first[-1].seq, 0.1))
+        assert [e.change.event_id for e in rest] == [c.event_id for c in changes[-5:]]
+        assert asyncio.run(worker.pull(rest[-1].seq, 0.1)) == []
+        monkeypatch.setattr(worker_module, "EVENT_QUEUE_BYTES", 1)  # a control plane that collects nothing
+        worker._on_event(changes[0])
+        worker._on_event(changes[1])
+        assert worker._events == deque() and worker._queued_bytes == 0
+    finally:
+        asyncio.run(worker.stop())
 
 
 # -- a real cluster ----------------------------------------------------------------------------------------------

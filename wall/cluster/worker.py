@@ -47,7 +47,9 @@ from wall.runtime.models import CameraStatus, LiveItem, Overlay, PlaceCheck
 from wall.runtime.registry import CameraAdded, CameraChanged, CameraRegistry, RulesChanged
 
 log = logging.getLogger(__name__)
-EVENT_QUEUE = 1000  # unacknowledged event changes kept; the oldest go first (and are logged) past it
+# Unacknowledged event changes kept (clips are megabytes): past either bound the oldest go first, logged.
+EVENT_QUEUE, EVENT_QUEUE_BYTES = 1000, 256 * 1024**2
+PULL_BATCH = 20  # changes per pull: one answer stays a few clips large
 LIVE_IDLE_SECONDS = 30.0
 ORPHAN_SECONDS = 300.0  # no control plane for this long: the worker stops its cameras and ends
 PULL_POLL_SECONDS = 0.1
@@ -75,6 +77,7 @@ class CameraWorker:
         self.rules: dict[str, CameraRules] = {}
         self.epochs: dict[str, int] = {}
         self._events: deque[WorkerEvent] = deque()
+        self._queued_bytes = 0
         self._seq = itertools.count(1)
         self._lock = threading.Lock()  # the queue is filled from analytics threads, read on the event loop
         self._batches: deque[tuple[int, float]] = deque(maxlen=10_000)
@@ -165,10 +168,16 @@ class CameraWorker:
         with self._lock:
             self._events.append(WorkerEvent(seq=next(self._seq), camera_id=change.camera_id, epoch=epoch,
                                             change=sent, files=files))
-            while len(self._events) > EVENT_QUEUE:
-                lost = self._events.popleft()
+            self._queued_bytes += sum(len(f.data) for f in files)
+            while len(self._events) > EVENT_QUEUE or self._queued_bytes > EVENT_QUEUE_BYTES:
+                lost = self._forget_oldest()
                 log.error("event %s of camera %s dropped: the control plane has not collected it",
                           lost.change.event_id, lost.camera_id)
+
+    def _forget_oldest(self) -> WorkerEvent:
+        event = self._events.popleft()
+        self._queued_bytes -= sum(len(f.data) for f in event.files)
+        return event
 
     async def pull(self, after: int, timeout: float) -> list[WorkerEvent]:
         """Forget what the control plane acknowledged (``seq`` ≤ ``after``); return what is left, waiting up to
@@ -178,8 +187,8 @@ class CameraWorker:
         while True:
             with self._lock:
                 while self._events and self._events[0].seq <= after:
-                    self._events.popleft()
-                waiting = list(self._events)
+                    self._forget_oldest()
+                waiting = list(itertools.islice(self._events, PULL_BATCH))
             if waiting or time.monotonic() >= deadline:
                 return waiting
             await asyncio.sleep(PULL_POLL_SECONDS)
