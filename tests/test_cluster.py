@@ -11,6 +11,7 @@ the node owning a watched camera is removed → the camera runs on the surviving
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -87,6 +88,10 @@ err = io.StringIO()
 with contextlib.redirect_stderr(err):
     code = main(["serve", "--config", {str(tmp_path)!r}, "--cluster", "10.0.0.5:6379"])
 print(code, err.getvalue().splitlines()[1].strip())
+err = io.StringIO()
+with contextlib.redirect_stderr(err):
+    code = main(["cluster", "status", "--config", {str(tmp_path)!r}])
+print(code, err.getvalue().strip())
 from wall.app import create_app
 from wall.config import load_config
 create_app(load_config({str(tmp_path)!r}))
@@ -96,7 +101,8 @@ print("ray" in sys.modules)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
         f"2 {tmp_path / 'server.yaml'}: server.database_url: cluster mode needs PostgreSQL "
-        "(postgresql+psycopg://…), not SQLite in data_dir", "False"]
+        "(postgresql+psycopg://…), not SQLite in data_dir",
+        "2 citywall: not a cluster site: no cluster: in server.yaml (or --cluster ADDRESS)", "False"]
 
 
 def test_scheduler_balances_by_cost_and_moves_only_orphans() -> None:
@@ -257,6 +263,8 @@ def test_cameras_on_a_ray_cluster_survive_the_loss_of_a_node(
         tmp_path: Path) -> None:
     import ray
 
+    from wall.cluster.status import print_status
+
     started = time.monotonic()
     cameras = f"""
 cameras:
@@ -286,6 +294,16 @@ cluster: {{address: "{ray_cluster.address}", namespace: citywall-test}}
     owners = {a.camera_id: a for a in runtime.scheduler.assignments()}
     assert {cam: reports[a.worker].owned[cam] for cam, a in owners.items()} == {c: a.epoch for c, a in owners.items()}
     assert {a.worker for a in owners.values()} == set(reports)
+
+    # `citywall cluster status` (its printing, on this driver's connection): every worker with its cameras.
+    shown = io.StringIO()
+    assert print_status(runtime.settings, shown) == 0
+    lines = shown.getvalue().splitlines()
+    assert sum(line.startswith("node ") for line in lines) == 3
+    workers = [line for line in lines if line.startswith("worker ")]
+    assert len(workers) == 2 and all("live (epoch " in line for line in workers), lines
+    assert sorted(cam for line in workers for cam in ("lobby", "lot", "shop") if f" {cam} live" in line) == [
+        "lobby", "lot", "shop"]
 
     # Grants hold for views served from workers: the control plane checks them as on one box.
     site.add_user("shop-viewer", grants=("shop",))

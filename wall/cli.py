@@ -129,6 +129,21 @@ def _serve(config_dir: Path, host: str | None, port: int | None, *, demo: bool =
     return 0
 
 
+def _cluster(args: argparse.Namespace) -> int:
+    """``citywall cluster status``: asks the workers themselves, so it works while the service is down too."""
+    from wall.config import load_config_or_report
+
+    site = load_config_or_report(args.config, cluster_address=args.cluster)
+    if site is None:
+        return 2
+    if site.server_file.cluster is None:
+        print("citywall: not a cluster site: no cluster: in server.yaml (or --cluster ADDRESS)", file=sys.stderr)
+        return 2
+    from wall.cluster.status import print_status
+
+    return print_status(site.server_file.cluster, sys.stdout)
+
+
 def _detect(args: argparse.Namespace) -> int:
     """Run a model card on still images: one tab-separated line per box, or one JSON document."""
     import cv2
@@ -272,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--json", action="store_true", help="one JSON object per event change")
     r.add_argument("--out", type=Path, help="directory for evidence (snapshots, clips); none written without it")
 
+    c = sub.add_parser("cluster", help="cluster mode: the nodes, the camera workers and what they run")
+    c.add_argument("action", choices=["status"], help="status: nodes, workers, their cameras, events waiting")
+    c.add_argument("--config", type=Path, required=True, help="the site's directory (server.yaml has cluster:)")
+    c.add_argument("--cluster", metavar="ADDRESS", help="override cluster.address")
+
     from wall.auth import commands
 
     commands.add_parsers(sub)
@@ -285,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         return _detect(args)
     if args.command == "replay":
         return _replay(args)
+    if args.command == "cluster":
+        return _cluster(args)
     if args.command == "serve":
         from wall.shutdown import Stopped, stop_on_signals
 
