@@ -121,10 +121,10 @@ class Site:
         deadline = time.monotonic() + 30
         while not self.server.started and time.monotonic() < deadline:
             time.sleep(0.05)
-        with self.app.state.db.session() as s:
+        with self.app.state.services.db.session() as s:
             user = users.create_user(s, "bench", "admin", "Wall-Passw0rd-" + os.urandom(4).hex(),
-                                     self.app.state.security)
-            self.token, _ = sessions.start(s, user, self.app.state.security, "127.0.0.1", "bench")
+                                     self.app.state.services.security)
+            self.token, _ = sessions.start(s, user, self.app.state.services.security, "127.0.0.1", "bench")
 
     def wait_live(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

@@ -133,7 +133,7 @@ class LiveServer:
 
     @property
     def db(self) -> Database:
-        return self.app.state.db
+        return self.app.state.services.db
 
     def add_user(self, name: str, role: str = "viewer", password: str = TEST_PASSWORD,
                  grants: tuple[str, ...] = ()) -> str:
@@ -141,7 +141,7 @@ class LiveServer:
         from wall.auth import users
 
         with self.db.session() as s:
-            users.create_user(s, name, role, password, self.app.state.security)
+            users.create_user(s, name, role, password, self.app.state.services.security)
         for target in grants:
             self.grant(name, target)
         return password
@@ -149,7 +149,7 @@ class LiveServer:
     def grant(self, subject: str, target: str) -> int:
         from wall.auth import grants as grant_logic
 
-        configured = [c.id for c in self.app.state.site.cameras]
+        configured = [c.id for c in self.app.state.services.site.cameras]
         with self.db.session() as s:
             return grant_logic.add_grant(s, grant_logic.Subject.parse(subject), grant_logic.Target.parse(target),
                                          configured, by="test").id
@@ -165,7 +165,7 @@ class LiveServer:
             with self.db.session() as s:
                 user = s.scalar(select(User).where(User.name == name))
                 assert user is not None, f"no user {name}"
-                self.tokens[name], _ = sessions.start(s, user, self.app.state.security, "127.0.0.1", "tests")
+                self.tokens[name], _ = sessions.start(s, user, self.app.state.services.security, "127.0.0.1", "tests")
         return self.tokens[name]
 
     def cookie(self, name: str = ADMIN) -> str:

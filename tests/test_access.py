@@ -84,7 +84,7 @@ def audit_rows(site: LiveServer, **filters: str) -> list[dict]:
 
 
 def raw_db(site: LiveServer) -> sqlite3.Connection:
-    path = site.app.state.site.data_dir / "citywall.sqlite3"
+    path = site.app.state.services.site.data_dir / "citywall.sqlite3"
     assert path.is_file()
     return sqlite3.connect(path)
 

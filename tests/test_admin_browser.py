@@ -464,7 +464,7 @@ def test_dead_letter_shows_its_error_and_retry_delivers(serve_site: SiteStarter,
     site = serve_site(offline_cameras(), f"server:\n  data_dir: {tmp_path / 'data'}\nplatform:\n"
                       f"  webhook_url: http://127.0.0.1:{port}/cases\n  secret: webhook-secret\n  max_attempts: 1\n")
     site.add_user("op", "operator", grants=("cam-a",))
-    desk = site.app.state.desk
+    desk = site.app.state.services.cases.desk
     case_id = desk.on_event(event_change(desk.evidence_dir, camera="cam-a"))
     confirmed = site.login("op").post(f"/api/cases/{case_id}/confirm", json={}, headers={"Origin": site.origin})
     assert confirmed.status_code == 200, confirmed.text

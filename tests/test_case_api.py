@@ -48,7 +48,8 @@ def case_notice(ws, timeout: float = 10) -> dict:
 
 
 def raise_case(site, camera: str, place: str = "3-4") -> int:
-    return site.app.state.desk.on_event(event_change(site.app.state.desk.evidence_dir, camera=camera, place=place))
+    desk = site.app.state.services.cases.desk
+    return desk.on_event(event_change(desk.evidence_dir, camera=camera, place=place))
 
 
 def test_cases_are_filtered_by_grants_and_decided_by_operators(serve_site, tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ def test_replayed_clip_raises_a_case_the_operator_confirms_and_the_platform_rece
             "polygon": [[0.40, 0.70], [0.80, 0.70], [0.80, 1.0], [0.40, 1.0]], "dwell_seconds": 14,
             "grace_seconds": 4, "clear_after_seconds": 6, "alarm_interval_seconds": 5}]})
         detector = Detector(DEFAULT_CARD)
-        desk = site.app.state.desk
+        desk = site.app.state.services.cases.desk
         replay = Replay(MEDIA / "one-by-one-person-detection.mp4", rules, detector, detector.card.families,
                         load_catalogue(), out_dir=desk.evidence_dir, camera_id="cam-a")
         for change in replay.run():

@@ -79,7 +79,7 @@ def clip_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 def raise_case(site: LiveServer, camera: str, *, clip: bytes | None = None, code: tuple[str, str] | None = None,
                place: str | None = None) -> int:
     """Raise a case the way the analytics do: an 'opened' event change with its evidence already on disk."""
-    desk = site.app.state.desk
+    desk = site.app.state.services.cases.desk
     place = place or f"p{next(PLACES)}"
     change = event_change(desk.evidence_dir, camera=camera, place=place, jpeg=scene_jpeg(f"{camera} {place}"))
     if code is not None:
@@ -453,7 +453,7 @@ def test_history_shows_the_case_loop_with_its_evidence(serve_site: SiteStarter, 
                          headers={"Origin": site.origin})
         assert res.status_code == 200
         assert wait_until(lambda: case_of(site, case_id)["status"] == "dispatched", 20)
-        desk = site.app.state.desk  # the video check: the place is empty again, with an after-snapshot
+        desk = site.app.state.services.cases.desk  # the video check: the place is empty again, with an after-snapshot
         desk.on_event(event_change(desk.evidence_dir, kind="cleared", event_id=case_of(site, case_id)["event_id"],
                                    jpeg=scene_jpeg("cleared")))
         assert case_of(site, case_id)["status"] == "cleared_on_video"

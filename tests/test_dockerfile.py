@@ -388,10 +388,10 @@ def test_the_deploy_config_serves_on_postgresql(postgres_server: int, monkeypatc
     server_yaml = server_yaml.replace("@db:5432/", f"@127.0.0.1:{postgres_server}/")
     site = start_site(tmp_path, (DEPLOY_CONFIG / "cameras.yaml").read_text(encoding="utf-8"), server_yaml)
     try:
-        assert site.app.state.db.engine.dialect.name == "postgresql"
+        assert site.app.state.services.db.engine.dialect.name == "postgresql"
         assert httpx.get(f"{site.url}/healthz", timeout=20).json()["status"] == "ok"
-        desk = site.app.state.desk
-        camera = site.app.state.site.cameras[0].id
+        desk = site.app.state.services.cases.desk
+        camera = site.app.state.services.site.cameras[0].id
         case = desk.on_event(event_change(desk.evidence_dir, camera=camera))
         admin = site.client()
         confirmed = admin.post(f"/api/cases/{case}/confirm", json={}, headers={"Origin": site.origin})

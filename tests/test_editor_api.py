@@ -80,7 +80,7 @@ def test_rules_are_for_admins_only(serve_site: SiteStarter) -> None:
     assert admin.get("/api/cameras/nowhere/rules").status_code == 404
     assert admin.put("/api/cameras/nowhere/rules", json=STALL_RULES).status_code == 404
     assert admin.put("/api/config/cameras/nowhere", json={"name": "n"}).status_code == 404
-    assert (site.app.state.site.directory / "analytics.yaml").read_text(encoding="utf-8") == ANALYTICS
+    assert (site.app.state.services.site.directory / "analytics.yaml").read_text(encoding="utf-8") == ANALYTICS
 
 
 def test_bad_rules_are_refused_with_key_and_reason(serve_site: SiteStarter) -> None:
@@ -109,7 +109,7 @@ def test_bad_rules_are_refused_with_key_and_reason(serve_site: SiteStarter) -> N
         assert (tried.status_code, tried.json()["problems"]) == (422, problems), "try checks like save"
     assert admin.put("/api/cameras/gate/rules", json=[1, 2]).status_code == 422
     assert admin.post("/api/cameras/gate/rules/try", json={"rules": STALL_RULES, "minutes": 600}).status_code == 422
-    assert (site.app.state.site.directory / "analytics.yaml").read_text(encoding="utf-8") == ANALYTICS
+    assert (site.app.state.services.site.directory / "analytics.yaml").read_text(encoding="utf-8") == ANALYTICS
     refused = [r for r in audit_rows(site, "rules.update") if not r["success"]]
     assert len(refused) == len(cases)
     assert refused[-1]["target"] == "camera:gate"
@@ -134,7 +134,7 @@ def test_saved_rules_keep_the_files_comments_and_run_at_once(serve_site: SiteSta
     assert res.status_code == 200, res.text
     assert res.json()["analysed"] and res.json()["message"] == ""
 
-    path = site.app.state.site.directory / "analytics.yaml"
+    path = site.app.state.services.site.directory / "analytics.yaml"
     text = path.read_text(encoding="utf-8")
     for comment in ("# Site analytics, annotated by hand.", "# the pavement in front of the gate",
                     "family: street_stall   # vendors gather here after 17:00", "# end of file"):
@@ -172,7 +172,7 @@ def test_saved_rules_keep_the_files_comments_and_run_at_once(serve_site: SiteSta
 def test_files_broken_by_hand_since_the_start_are_reported_not_overwritten(serve_site: SiteStarter) -> None:
     site = serve_site(offline_cameras("gate"), analytics_yaml=ANALYTICS)
     admin = site.client()
-    directory = site.app.state.site.directory
+    directory = site.app.state.services.site.directory
     broken = "cameras:\n  - {id: gate, name: gate, url: 'rtsp://10.0.0.1/x', nmae: typo}\n"
     (directory / "cameras.yaml").write_text(broken, encoding="utf-8")
     listed = admin.get("/api/config/cameras")
@@ -198,10 +198,10 @@ def test_a_site_started_without_analytics_gets_the_file_and_is_told(serve_site: 
     body = res.json()
     assert not body["analytics"] and not body["analysed"]
     assert "started without analytics.yaml" in body["message"] and "restarted" in body["message"]
-    loaded = load_config(site.app.state.site.directory)
+    loaded = load_config(site.app.state.services.site.directory)
     assert loaded.analytics is not None and loaded.analytics.cameras["gate"].zones[0].id == "table"
     assert site.app.state.services.runtime.analytics is None
-    text = (site.app.state.site.directory / "analytics.yaml").read_text(encoding="utf-8")
+    text = (site.app.state.services.site.directory / "analytics.yaml").read_text(encoding="utf-8")
     assert text.startswith("# Analytics: zones and rules per camera")
 
 
@@ -267,7 +267,7 @@ def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspDevServer,
     site = serve_site(CAMERAS.format(url=rtsp.url("car")), analytics_yaml=lot_rules)
     site.add_user("east-viewer", "viewer", grants=("group:east",))
     admin = site.client(timeout=60)
-    directory = site.app.state.site.directory
+    directory = site.app.state.services.site.directory
     hub = site.app.state.services.runtime.hub
     answers: list[str] = []
 

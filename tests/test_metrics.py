@@ -141,7 +141,7 @@ def test_case_counters_and_outbox_backlog_move_with_the_case_loop(serve_site, tm
         text = scrape(site)
         assert value(text, "citywall_cases_raised_total", camera="cam-a", code="0501") is None
         assert value(text, "citywall_outbox_messages", status="dead") == 0.0
-        desk = site.app.state.desk
+        desk = site.app.state.services.cases.desk
         first = desk.on_event(event_change(desk.evidence_dir, camera="cam-a", place="1-1"))
         second = desk.on_event(event_change(desk.evidence_dir, camera="cam-a", place="5-5"))
         desk.on_event(event_change(desk.evidence_dir, camera="cam-b", place="2-2"))

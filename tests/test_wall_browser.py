@@ -175,7 +175,7 @@ def scene_jpeg(label: str) -> bytes:
 
 def raise_case(site: LiveServer, camera: str, place: str) -> int:
     """Raise a case the way the analytics do: an 'opened' event change with its snapshot already on disk."""
-    desk = site.app.state.desk
+    desk = site.app.state.services.cases.desk
     case_id = desk.on_event(event_change(desk.evidence_dir, camera=camera, place=place,
                                          jpeg=scene_jpeg(f"{camera} {place}")))
     assert case_id is not None

@@ -61,7 +61,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     runtime = _runtime(site, registry, hub)
     registry.subscribe(runtime.apply)
     cases = CaseService(site, db, runtime, registry)
-    walls = WallService(db, site.layouts, registry.ids(), site.server_file.walls, publish=cases.broadcaster.publish)
+    walls = WallService(db, site.layouts, registry.ids(), site.server_file.walls, publish=cases.notices.publish)
     registry.subscribe(lambda change: walls.cameras_changed(registry.ids()))
     registry.subscribe(seed)
     cases.desk.listeners.append(walls.on_case)  # a raised case pops up on the walls, a decided one leaves them
@@ -83,14 +83,8 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
                 db.dispose()
 
     app = FastAPI(title="citywall", version="0.1.0", lifespan=lifespan)
-    app.state.services = parts
-    app.state.site = site
-    app.state.allowed_origins = list(site.server_file.server.allowed_origins)
-    app.state.db = db  # wall.store.db.Database: `with app.state.db.session() as s:` is one unit of work
-    app.state.security = site.server_file.security
-    app.state.walls = walls
-    app.state.registry = registry
-    app.add_middleware(OriginGuard, allowed=app.state.allowed_origins)
+    app.state.services = parts  # the one thing on the app's state: routes get it through wall.api.deps
+    app.add_middleware(OriginGuard, allowed=parts.allowed_origins)
     install_error_handlers(app)  # domain errors → their HTTP answers (wall/api/errors.py)
 
     @app.middleware("http")
@@ -103,7 +97,6 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    cases.install(app)
     install_metrics(app, site.server_file.server.metrics, runtime, db, cases)  # GET /metrics (wall/metrics.py)
     for module in (health, auth_routes, admin_routes, editor_routes, cameras, events, case_routes, wall_routes,
                    live, pushes, pages):

@@ -120,7 +120,7 @@ def _serve(config_dir: Path, host: str | None, port: int | None, *, demo: bool =
         _announce_demo(app, site, host, port, source)
     else:
         say(f"citywall: {len(site.cameras)} cameras; open http://{host}:{port}/")
-    with app.state.db.session() as s:
+    with app.state.services.db.session() as s:
         if count(s) == 0:  # there is no default account, on purpose
             say(f"citywall: no accounts yet; make the first admin with: citywall user add NAME --role admin "
                 f"--config {config_dir}")

@@ -125,7 +125,7 @@ class SiteCollector(Collector):
             live.add_metric([status.id], float(status.viewers))
         yield live
         yield GaugeMetricFamily(f"{PREFIX}_wall_viewers", "Open /ws/wall sockets (walls and review desks)",
-                                value=float(len(self.cases.broadcaster.clients)))
+                                value=float(len(self.cases.notices.clients)))
 
     # -- analytics ------------------------------------------------------------------------------------------------
     def _analytics(self, counters: AnalyticsCounters, statuses: list[CameraStatus]) -> Iterator[Metric]:
@@ -264,13 +264,11 @@ class ScrapeGuard:
 
 def install_metrics(app: FastAPI, settings: MetricsSettings, runtime: CameraRuntime, db: Database,
                     cases: CaseService) -> CollectorRegistry | None:
-    """Add ``GET /metrics`` (unless disabled) and keep the registry on ``app.state.metrics``."""
+    """Add ``GET /metrics`` (unless disabled); returns the app's own registry (None when disabled)."""
     if not settings.enabled:
-        app.state.metrics = None
         return None
     registry = build_registry(runtime, db, cases)
     guard = ScrapeGuard(settings)
-    app.state.metrics = registry
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

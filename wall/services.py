@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from wall.cases.service import CaseService
-from wall.config import SiteConfig
+from wall.config import SecuritySettings, SiteConfig
+from wall.editing.rule_try import RuleTrier
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.registry import CameraRegistry
 from wall.store.db import Database
@@ -25,3 +26,12 @@ class Services:
     cases: CaseService
     walls: WallService
     started: float = field(default=0.0)
+    rule_trier: RuleTrier | None = None  # the zone editor's "try", built on first use (it loads a detector)
+
+    @property
+    def security(self) -> SecuritySettings:
+        return self.site.server_file.security
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return list(self.site.server_file.server.allowed_origins)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from wall.access import audit_refusal, require
 from wall.api.common import ADMIN_ONLY, Answers, Closed, error
+from wall.api.deps import services
 from wall.auth import audit, grants, passwords, sessions, throttle, users
 from wall.auth.principal import Permission, Principal, Role
 from wall.store.accounts import AuditEntry, CameraGroup, Grant, LoginSession, User, utcnow
@@ -121,7 +122,7 @@ class AuditPage(BaseModel):
 
 def _camera_ids(request: Request) -> list[str]:
     """Every camera of cameras.yaml (disabled ones too: a grant may wait for its camera to be switched on)."""
-    return [c.id for c in request.app.state.site.cameras]
+    return [c.id for c in services(request).site.cameras]
 
 
 def _record(s: Session, admin: Principal, action: str, target: str, success: bool = True,
@@ -147,22 +148,22 @@ def _user_out(s: Session, user: User) -> UserOut:
 
 @router.get("/users")
 def list_users(admin: Admin, request: Request) -> list[UserOut]:
-    with request.app.state.db.session() as s:
+    with services(request).db.session() as s:
         return [_user_out(s, u) for u in s.scalars(select(User).order_by(User.name))]
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, responses={**BAD, **CONFLICT})
 def create_user(body: UserCreate, admin: Admin, request: Request) -> UserOut:
     target = f"user:{body.name}"
-    with audit_refusal(request, admin, "user.create", target), request.app.state.db.session() as s:
-        user = users.create_user(s, body.name, body.role, body.password, request.app.state.security)
+    with audit_refusal(request, admin, "user.create", target), services(request).db.session() as s:
+        user = users.create_user(s, body.name, body.role, body.password, services(request).security)
         _record(s, admin, "user.create", target, detail={"role": body.role})
         return _user_out(s, user)
 
 
 @router.get("/users/{name}", responses=NOT_FOUND)
 def get_user(name: str, admin: Admin, request: Request) -> UserOut:
-    with request.app.state.db.session() as s:
+    with services(request).db.session() as s:
         return _user_out(s, users.find_user(s, name))
 
 
@@ -170,8 +171,8 @@ def get_user(name: str, admin: Admin, request: Request) -> UserOut:
 def update_user(name: str, body: UserPatch, admin: Admin, request: Request) -> UserOut:
     """Change role, lock or unlock, disable or enable, or set a new password — each audited on its own."""
     target = f"user:{name}"
-    settings = request.app.state.security
-    with audit_refusal(request, admin, "user.update", target) as attempt, request.app.state.db.session() as s:
+    settings = services(request).security
+    with audit_refusal(request, admin, "user.update", target) as attempt, services(request).db.session() as s:
         user = users.find_user(s, name)
         if body.role is not None and body.role != user.role:
             attempt.action = "user.role"
@@ -205,7 +206,7 @@ def update_user(name: str, body: UserPatch, admin: Admin, request: Request) -> U
 def disable_user(name: str, admin: Admin, request: Request) -> Response:
     """Disable the account (it cannot log in, its sessions end). Rows stay for the audit trail."""
     target = f"user:{name}"
-    with audit_refusal(request, admin, "user.disable", target), request.app.state.db.session() as s:
+    with audit_refusal(request, admin, "user.disable", target), services(request).db.session() as s:
         ended = users.disable(s, users.find_user(s, name))
         _record(s, admin, "user.disable", target, detail={"sessions_ended": ended})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -213,17 +214,17 @@ def disable_user(name: str, admin: Admin, request: Request) -> Response:
 
 @router.get("/users/{name}/sessions", responses=NOT_FOUND)
 def list_sessions(name: str, admin: Admin, request: Request) -> list[SessionOut]:
-    with request.app.state.db.session() as s:
+    with services(request).db.session() as s:
         user = users.find_user(s, name)
         return [SessionOut(id=r.id, created_at=r.created_at, last_seen_at=r.last_seen_at, expires_at=r.expires_at,
                            address=r.address, user_agent=r.user_agent, current=r.id == admin.session_id)
-                for r in sessions.active(s, user.id, request.app.state.security)]
+                for r in sessions.active(s, user.id, services(request).security)]
 
 
 @router.delete("/users/{name}/sessions", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 def end_sessions(name: str, admin: Admin, request: Request) -> Response:
     """End every session of the user (they must log in again; open live views close within a second)."""
-    with request.app.state.db.session() as s:
+    with services(request).db.session() as s:
         user = users.find_user(s, name)
         ended = sessions.end_all(s, user.id)
         _record(s, admin, "session.end", f"user:{name}", detail={"sessions_ended": ended})
@@ -232,7 +233,7 @@ def end_sessions(name: str, admin: Admin, request: Request) -> Response:
 
 @router.delete("/users/{name}/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 def end_session(name: str, session_id: RowId, admin: Admin, request: Request) -> Response:
-    with request.app.state.db.session() as s:
+    with services(request).db.session() as s:
         row = s.get(LoginSession, session_id)
         user = s.scalar(select(User).where(User.name == name))
         if row is None or user is None or row.user_id != user.id:
@@ -251,14 +252,14 @@ def _group_out(s: Session, group: CameraGroup) -> GroupOut:
 
 @router.get("/groups")
 def list_groups(admin: Admin, request: Request) -> list[GroupOut]:
-    with request.app.state.db.session() as s:
+    with services(request).db.session() as s:
         return [_group_out(s, g) for g in s.scalars(select(CameraGroup).order_by(CameraGroup.name))]
 
 
 @router.post("/groups", status_code=status.HTTP_201_CREATED, responses={**BAD, **CONFLICT})
 def create_group(body: GroupIn, admin: Admin, request: Request) -> GroupOut:
     target = f"group:{body.name}"
-    with audit_refusal(request, admin, "group.create", target), request.app.state.db.session() as s:
+    with audit_refusal(request, admin, "group.create", target), services(request).db.session() as s:
         group = grants.create_group(s, body.name, body.cameras, _camera_ids(request))
         _record(s, admin, "group.create", target, detail={"cameras": sorted(set(body.cameras))})
         return _group_out(s, group)
@@ -268,7 +269,7 @@ def create_group(body: GroupIn, admin: Admin, request: Request) -> GroupOut:
 def update_group(name: str, body: GroupCameras, admin: Admin, request: Request) -> GroupOut:
     """Set an admin-made group's cameras (groups from cameras.yaml follow the file)."""
     target = f"group:{name}"
-    with audit_refusal(request, admin, "group.update", target), request.app.state.db.session() as s:
+    with audit_refusal(request, admin, "group.update", target), services(request).db.session() as s:
         group = grants.update_group(s, name, body.cameras, _camera_ids(request))
         _record(s, admin, "group.update", target, detail={"cameras": sorted(set(body.cameras))})
         return _group_out(s, group)
@@ -278,7 +279,7 @@ def update_group(name: str, body: GroupCameras, admin: Admin, request: Request) 
 def patch_group(name: str, body: GroupPatch, admin: Admin, request: Request) -> GroupOut:
     """Rename an admin-made group (its grants follow the new name) and/or set its cameras, in one unit of work."""
     target = f"group:{name}"
-    with audit_refusal(request, admin, "group.update", target) as attempt, request.app.state.db.session() as s:
+    with audit_refusal(request, admin, "group.update", target) as attempt, services(request).db.session() as s:
         group = grants.find_group(s, name)
         if body.cameras is not None:
             group = grants.update_group(s, name, body.cameras, _camera_ids(request))
@@ -294,7 +295,7 @@ def patch_group(name: str, body: GroupPatch, admin: Admin, request: Request) -> 
 def delete_group(name: str, admin: Admin, request: Request) -> Response:
     """Delete an admin-made group and every grant of it."""
     target = f"group:{name}"
-    with audit_refusal(request, admin, "group.delete", target), request.app.state.db.session() as s:
+    with audit_refusal(request, admin, "group.delete", target), services(request).db.session() as s:
         removed = grants.delete_group(s, name)
         _record(s, admin, "group.delete", target, detail={"grants_removed": removed})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -314,7 +315,7 @@ def list_grants(admin: Admin, request: Request,
     if target is not None:
         tgt = grants.Target.parse(target)
         query = query.where(Grant.target_kind == tgt.kind, Grant.target == tgt.name)
-    with request.app.state.db.session() as s:
+    with services(request).db.session() as s:
         return [GrantOut(**grants.grant_out(g)) for g in s.scalars(query)]
 
 
@@ -324,7 +325,7 @@ def create_grant(body: GrantIn, admin: Admin, request: Request) -> GrantOut:
     shown = f"{body.target} → {body.subject}"
     with audit_refusal(request, admin, "grant.create", shown[:200]):
         subject, target = grants.Subject.parse(body.subject), grants.Target.parse(body.target)
-        with request.app.state.db.session() as s:
+        with services(request).db.session() as s:
             grant = grants.add_grant(s, subject, target, _camera_ids(request), by=admin.name)
             _record(s, admin, "grant.create", str(target), detail={"subject": str(subject), "grant": grant.id})
             return GrantOut(**grants.grant_out(grant))
@@ -333,7 +334,7 @@ def create_grant(body: GrantIn, admin: Admin, request: Request) -> GrantOut:
 @router.delete("/grants/{grant_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 def delete_grant(grant_id: RowId, admin: Admin, request: Request) -> Response:
     """Revoke a grant; open live views of cameras no longer granted close within a second (code 4403)."""
-    with request.app.state.db.session() as s:
+    with services(request).db.session() as s:
         grant = s.get(Grant, grant_id)
         if grant is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such grant")
@@ -376,7 +377,7 @@ def list_audit(admin: Admin, request: Request, where: Filter,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> AuditPage:
     """The audit log, newest first, filtered and paged."""
-    with request.app.state.db.session() as s:
+    with services(request).db.session() as s:
         total, items = audit.query(s, where, limit, offset)
     return AuditPage(total=total, items=[AuditOut(**i) for i in items])
 
@@ -385,7 +386,7 @@ def list_audit(admin: Admin, request: Request, where: Filter,
     **BAD, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "UTF-8 CSV with BOM"}})
 def export_audit(admin: Admin, request: Request, where: Filter) -> StreamingResponse:
     """The matching audit rows, oldest first, as CSV (for the auditors' own tools). The export is audited."""
-    db = request.app.state.db
+    db = services(request).db
     with db.session() as s:
         _record(s, admin, "audit.export", "audit_log", detail={
             k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(where).items() if v is not None})

@@ -18,6 +18,7 @@ from wall.access import (
     session_cookie_header,
 )
 from wall.api.common import UNAUTHENTICATED, Closed, ErrorOut, error
+from wall.api.deps import services
 from wall.auth import audit, login, passwords, sessions, users
 from wall.auth.principal import Permission, Principal, Role, permissions_of
 from wall.errors import Forbidden, NotAuthenticated
@@ -53,14 +54,14 @@ class RoleOut(BaseModel):
 
 
 def me_out(request: Request, principal: Principal, expires_at: datetime | None) -> MeOut:
-    registry = request.app.state.services.registry
+    registry = services(request).registry
     cameras = sorted(c.id for c in registry.cameras() if c.enabled and principal.may_view(c.id))
     return MeOut(name=principal.name, role=principal.role, permissions=permissions_of(principal.role), cameras=cameras,
-                 idle_timeout_seconds=request.app.state.security.session_idle_seconds, expires_at=expires_at)
+                 idle_timeout_seconds=services(request).security.session_idle_seconds, expires_at=expires_at)
 
 
 def _expires_at(request: Request, principal: Principal) -> datetime | None:
-    with request.app.state.db.session() as s:
+    with services(request).db.session() as s:
         row = s.get(LoginSession, principal.session_id) if principal.session_id else None
         return row.expires_at if row else None
 
@@ -73,7 +74,7 @@ def _expires_at(request: Request, principal: Principal) -> datetime | None:
 )
 def log_in(body: LoginIn, request: Request, response: Response) -> MeOut:
     """Log in: sets the session cookie (HttpOnly, SameSite=Strict) and returns who the user is."""
-    result = login.login(request.app.state.db, request.app.state.security, body.username, body.password,
+    result = login.login(services(request).db, services(request).security, body.username, body.password,
                          client_address(request), request.headers.get("user-agent"),
                          request.cookies.get(sessions.COOKIE))
     principal = principal_from_token(request.app, result.token, client_address(request))
@@ -87,7 +88,7 @@ def log_in(body: LoginIn, request: Request, response: Response) -> MeOut:
 @router.delete("/session", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHENTICATED)
 def log_out(principal: Viewer, request: Request) -> Response:
     """Log out: the session ends on the server (the old cookie opens nothing any more) and the cookie is cleared."""
-    with request.app.state.db.session() as s:
+    with services(request).db.session() as s:
         if principal.session_id is not None:
             sessions.end(s, principal.session_id)
         audit.record(s, user=principal.name, action="logout", target=None, success=True, address=principal.address,
@@ -105,7 +106,7 @@ def me(principal: Viewer, request: Request) -> MeOut:
                                        403: error("the current password is wrong")})
 def change_password(body: PasswordChangeIn, principal: Viewer, request: Request, response: Response) -> MeOut:
     """Change one's own password. Every session of the user ends; this browser gets a new one."""
-    db, settings = request.app.state.db, request.app.state.security
+    db, settings = services(request).db, services(request).security
     with db.session() as s:
         user = users.find_user(s, principal.name)
         stored = user.password_hash

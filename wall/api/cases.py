@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wall.access import audit_action, audit_refusal, current_principal, require
 from wall.api.common import Closed
+from wall.api.deps import services
 from wall.auth.principal import Permission, Principal
 from wall.cases.desk import CaseDesk
 from wall.cases.models import CaseDetail, CasePage, CaseSummary, OutboxEntry
@@ -69,10 +70,7 @@ class EventCodesOut(BaseModel):
 
 
 def desk_of(request: Request) -> CaseDesk:
-    desk = getattr(request.app.state, "desk", None)
-    if desk is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "case review is not enabled on this site")
-    return desk
+    return services(request).cases.desk
 
 
 Desk = Annotated[CaseDesk, Depends(desk_of)]
@@ -107,7 +105,7 @@ def _decide(request: Request, desk: CaseDesk, principal: Principal, case_id: int
     with audit_refusal(request, principal, f"case_{action}", target, _error):
         result = call()
     audit_action(request, principal, f"case_{action}", target, True)
-    outbox = getattr(request.app.state, "outbox", None)
+    outbox = services(request).cases.outbox
     if outbox is not None and action == "confirm":
         outbox.kick()
     return result
@@ -165,7 +163,7 @@ def get_case(case_id: CaseId, principal: Viewer, desk: Desk) -> CaseDetail:
 @router.post("/cases/{case_id}/confirm", responses={404: {}, 409: {}, 422: {}})
 def confirm(case_id: CaseId, body: ConfirmIn, request: Request, principal: Viewer,
             desk: Desk) -> CaseSummary:
-    webhook = getattr(request.app.state, "outbox", None) is not None
+    webhook = services(request).cases.outbox is not None
     return _decide(request, desk, principal, case_id, "confirm", lambda: desk.confirm(
         case_id, principal.name, code=body.code, grid_code=body.grid_code, address=body.address, note=body.note,
         webhook=webhook))
@@ -195,7 +193,7 @@ Admin = Annotated[Principal, Depends(require(Permission.ADMINISTER))]
 
 
 def outbox_of(request: Request) -> Outbox:
-    outbox = getattr(request.app.state, "outbox", None)
+    outbox = services(request).cases.outbox
     if outbox is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no case platform is configured (server.yaml platform:)")
     return outbox

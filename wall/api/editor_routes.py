@@ -160,7 +160,7 @@ def _config_out(request: Request, entry: dict[str, Any]) -> CameraConfigOut:
 
 def _read_cameras(request: Request) -> list[dict[str, Any]]:
     try:
-        return cameras_file.read_cameras(request.app.state.site.directory)
+        return cameras_file.read_cameras(services(request).site.directory)
     except ConfigError as exc:
         problems = [without_urls(p) for p in exc.problems]
         raise HTTPException(status.HTTP_409_CONFLICT, "cameras.yaml does not load: " + "; ".join(problems)) from None
@@ -180,7 +180,7 @@ def list_camera_configs(admin: Admin, request: Request) -> list[CameraConfigOut]
 def probe_camera(body: ProbeIn, admin: Admin, request: Request) -> ProbeOut:
     """Open a stream the way the hub does and measure it (``citywall probe``): codec, resolution, fps — or the
     classified reason it cannot be opened (refused, timeout, not_found, unauthorized, not_a_video, io)."""
-    site = request.app.state.site
+    site = services(request).site
     target = "url"
     if body.url:
         proposal_url = body.url.strip()
@@ -206,7 +206,7 @@ def probe_camera(body: ProbeIn, admin: Admin, request: Request) -> ProbeOut:
 
 def _save_camera(request: Request, admin: Principal, camera_id: str, body: dict[str, Any], *, create: bool,
                  offline: bool) -> CameraSaved:
-    site = request.app.state.site
+    site = services(request).site
     action = "camera.create" if create else "camera.update"
     target = f"camera:{camera_id}"
     try:
@@ -265,7 +265,7 @@ def update_camera(camera_id: CameraId, admin: Admin, request: Request, body: Ann
 
 
 def _catalogue(request: Request) -> Any:
-    return request.app.state.desk.catalogue
+    return services(request).cases.desk.catalogue
 
 
 @router.get("/cameras/{camera_id}/rules", responses={404: error(NOT_FOUND), 409: error("analytics.yaml does not "
@@ -274,7 +274,7 @@ def get_rules(camera_id: CameraId, admin: Admin, request: Request) -> RulesOut:
     """The camera's zones and rules as analytics.yaml has them now (no entry: no zones)."""
     _site_camera(request, camera_id)
     try:
-        rules = rules_file.read_rules(request.app.state.site.directory, camera_id)
+        rules = rules_file.read_rules(services(request).site.directory, camera_id)
     except ConfigError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, "analytics.yaml does not load: " + "; ".join(exc.problems)
                             ) from None
@@ -296,7 +296,7 @@ def put_rules(camera_id: CameraId, admin: Admin, request: Request,
     target = f"camera:{camera_id}"
     try:
         rules = check_rules(body, _catalogue(request))
-        saved, _site = rules_file.save_rules(request.app.state.site.directory, camera_id, rules)
+        saved, _site = rules_file.save_rules(services(request).site.directory, camera_id, rules)
     except DomainError as exc:
         raise _refusal(request, admin, "rules.update", target, exc) from None
     except OSError as exc:
@@ -312,12 +312,10 @@ def put_rules(camera_id: CameraId, admin: Admin, request: Request,
 
 def _trier(request: Request) -> RuleTrier:
     with _trier_lock:
-        trier = getattr(request.app.state, "rule_trier", None)
-        if trier is None:
-            site = request.app.state.site
-            trier = RuleTrier(site.model_card or DEFAULT_CARD, _catalogue(request))
-            request.app.state.rule_trier = trier
-        return trier
+        parts = services(request)
+        if parts.rule_trier is None:
+            parts.rule_trier = RuleTrier(parts.site.model_card or DEFAULT_CARD, _catalogue(request))
+        return parts.rule_trier
 
 
 @router.post("/cameras/{camera_id}/rules/try", responses={**REFUSED, 404: error(NOT_FOUND)})

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
-
 from vision.catalogue import load_catalogue
 from wall.cases.desk import CaseDesk
 from wall.cases.models import CaseNotice
 from wall.cases.outbox import Outbox
 from wall.config import SiteConfig
+from wall.notices import NoticeHub
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.models import PlaceCheck
 from wall.runtime.registry import CameraRegistry, RegistryChange
 from wall.store.db import Database
-from wall.wall_ws import WallBroadcaster
 
 log = logging.getLogger(__name__)
 # 视频核查: after dispatch, how long the place must be empty, and how long to keep looking.
@@ -33,8 +31,8 @@ class CaseService:
         reasons = site.server_file.review.reject_reasons
         self.desk = CaseDesk(db, registry.cameras(), site.catalogue or load_catalogue(), evidence_dir,
                              reject_reasons=list(reasons), reason_names=reasons)
-        self.broadcaster = WallBroadcaster()
-        self.desk.listeners.append(self.broadcaster.publish)
+        self.notices = NoticeHub()  # /ws/wall
+        self.desk.listeners.append(self.notices.publish)
         self.desk.listeners.append(self._watch_dispatched)
         platform = site.server_file.platform
         self.outbox = Outbox(db, self.desk, url=platform.webhook_url, secret=platform.secret,
@@ -44,11 +42,6 @@ class CaseService:
             if platform.webhook_url else None
         runtime.subscribe_events(self.desk.on_event)
         registry.subscribe(self._camera_changed)
-
-    def install(self, app: FastAPI) -> None:
-        app.state.desk = self.desk
-        app.state.outbox = self.outbox
-        app.state.broadcaster = self.broadcaster
 
     def start(self) -> None:
         if self.outbox is not None:
