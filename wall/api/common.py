@@ -56,4 +56,5 @@ def document_common_answers(app: FastAPI, public: set[tuple[str, str]]) -> None:
         app.openapi_schema = schema
         return schema
 
+    # FastAPI documents replacing app.openapi as the way to extend the schema; mypy refuses any method assignment
     app.openapi = openapi  # type: ignore[method-assign]
