@@ -64,16 +64,17 @@ def create_accounts(app: Any, site: Any) -> list[tuple[str, str, str]]:
     """On a site without any user: an admin and an operator (granted the demo's cameras) with generated
     passwords. Returns (name, role, password) of those made — the only time the passwords exist in clear."""
     from wall.auth import grants, users
+    from wall.services import Services
 
-    state = app.state
+    services = Services.of(app)
     made: list[tuple[str, str, str]] = []
-    with state.db.session() as s:
+    with services.db.session() as s:
         if users.count(s) > 0:
             return made
-        length = max(16, state.security.password_min_length)
+        length = max(16, services.security.password_min_length)
         for name, role in ACCOUNTS:
             password = new_password(length)
-            users.create_user(s, name, role, password, state.security)
+            users.create_user(s, name, role, password, services.security)
             made.append((name, role, password))
         configured = [c.id for c in site.cameras]
         grants.add_grant(s, grants.Subject.parse("operator"), grants.Target.parse(f"group:{DEMO_GROUP}"), configured,
