@@ -26,11 +26,11 @@ from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, status
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from wall.api.deps import app_services, services
 from wall.auth import audit, grants, sessions
 from wall.auth.principal import Permission, Principal, Role
 from wall.config import SecuritySettings
 from wall.errors import DomainError
+from wall.services import Services
 from wall.store.accounts import LoginSession, User, utcnow
 from wall.store.db import Database
 
@@ -56,12 +56,12 @@ def client_address(conn: HTTPConnection) -> str:
 
 
 def _camera_ids(app: FastAPI) -> list[str]:
-    return [c.id for c in app_services(app).registry.cameras() if c.enabled]  # the running ones
+    return [c.id for c in Services.of(app).registry.cameras() if c.enabled]  # the running ones
 
 
 def _principal(db_session: Any, app: FastAPI, row: LoginSession, user: User, address: str | None,
                touch: bool = True) -> Principal | None:
-    settings: SecuritySettings = app_services(app).security
+    settings: SecuritySettings = Services.of(app).security
     now = utcnow()
     why = sessions.expired(row, settings, now)
     if why is None and (user.locked or user.disabled):
@@ -83,7 +83,7 @@ def principal_from_token(app: FastAPI, token: str | None, address: str | None) -
     """The principal of a session token, or None (no such session, expired, account locked or disabled)."""
     if not token:
         return None
-    db: Database = app_services(app).db
+    db: Database = Services.of(app).db
     with db.session() as s:
         found = sessions.lookup(s, token)
         return None if found is None else _principal(s, app, *found, address)
@@ -94,7 +94,7 @@ def refresh_principal(app: FastAPI, principal: Principal) -> Principal | None:
     lock or a grant change while they stay open. None when the session has ended."""
     if principal.session_id is None:
         return None
-    db: Database = app_services(app).db
+    db: Database = Services.of(app).db
     with db.session() as s:
         found = sessions.by_id(s, principal.session_id)
         if found is None or found[1].name != principal.name:
@@ -135,7 +135,7 @@ async def websocket_principal(websocket: WebSocket) -> Principal | None:
     (none or ended: accepted and closed with 4401, so that a client can tell "log in again" from a refusal).
     Returns None when the socket has been closed; the route just returns."""
     if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host"),
-                          services(websocket).allowed_origins):
+                          Services.of(websocket.app).allowed_origins):
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return None
     principal = await run_in_threadpool(principal_from_token, websocket.app, websocket.cookies.get(sessions.COOKIE),
@@ -152,7 +152,7 @@ def audit_action(request: HTTPConnection, principal: Principal, action: str, tar
     """Audit what ``principal`` did, in a transaction of its own — for a route whose change was committed (or
     refused) elsewhere, e.g. by the case desk. Inside a unit of work of your own, call ``audit.record`` with
     that session instead, so the row commits (or rolls back) with the change."""
-    db: Database = services(request).db
+    db: Database = Services.of(request.app).db
     with db.session() as s:
         audit.record(s, user=principal.name, action=action, target=target, success=success,
                      address=principal.address or client_address(request), detail=detail)
@@ -200,7 +200,7 @@ class LiveAccess:
         return None if principal.may_view(self.camera_id) else WS_FORBIDDEN
 
     def record(self, action: str, detail: dict[str, Any] | None = None) -> None:
-        with app_services(self.app).db.session() as s:
+        with Services.of(self.app).db.session() as s:
             audit.record(s, user=self.principal.name, action=action, target=f"camera:{self.camera_id}",
                          success=True, address=self.principal.address, detail=detail)
 

@@ -17,9 +17,18 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from wall.auth.principal import Principal
-from wall.cases.models import CaseNotice
 
 QUEUE_LIMIT = 500  # a stuck client loses old notices, never the server's memory
+
+
+class CameraNotice(BaseModel):
+    """A notice about one camera's doings (a case): only users who may see that camera get it."""
+
+    @property
+    def camera(self) -> str:
+        raise NotImplementedError
+
+
 Render = Callable[[Principal], BaseModel | None]  # a wall change, rendered for each user (wall.walls.views)
 Notice = BaseModel | Render
 
@@ -74,4 +83,4 @@ class NoticeHub:
 
 def notice_camera(message: Notice) -> str | None:
     """The camera a notice is about, for the grant check; None for one rendered per user (already filtered)."""
-    return message.case.camera if isinstance(message, CaseNotice) else None
+    return message.camera if isinstance(message, CameraNotice) else None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fastapi import FastAPI
+
 from wall.cases.service import CaseService
 from wall.config import SecuritySettings, SiteConfig
 from wall.editing.rule_try import RuleTrier
@@ -27,6 +29,12 @@ class Services:
     walls: WallService
     started: float = field(default=0.0)
     rule_trier: RuleTrier | None = None  # the zone editor's "try", built on first use (it loads a detector)
+
+    @staticmethod
+    def of(app: FastAPI) -> Services:
+        """The parts an app was built with (``wall.app.create_app`` puts them on its state, once)."""
+        found: Services = app.state.services
+        return found
 
     @property
     def security(self) -> SecuritySettings:

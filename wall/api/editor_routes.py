@@ -231,7 +231,8 @@ def _save_camera(request: Request, admin: Principal, camera_id: str, body: dict[
     except OSError as exc:  # e.g. a configuration directory mounted read-only
         raise _refusal(request, admin, action, target,
                        Conflict.of([f"(file): cannot write cameras.yaml: {exc.strerror}"])) from None
-    applied = apply.apply_camera(services(request), camera)
+    parts = services(request)
+    applied = apply.apply_camera(parts.registry, parts.runtime, camera)
     audit_action(request, admin, action, target, True,  # names only: never a value (a URL) in the audit log
                  {"fields": proposal.changed, "restarted": applied.restarted, "probe": checked.ok if checked else None})
     entry = next(e for e in cameras_file.read_cameras(site.directory) if e.get("id") == camera_id)
@@ -302,7 +303,8 @@ def put_rules(camera_id: CameraId, admin: Admin, request: Request,
     except OSError as exc:
         raise _refusal(request, admin, "rules.update", target,
                        Conflict.of([f"(file): cannot write analytics.yaml: {exc.strerror}"])) from None
-    applied = apply.apply_rules(services(request), camera_id, saved)
+    parts = services(request)
+    applied = apply.apply_rules(parts.registry, parts.runtime, camera_id, saved)
     audit_action(request, admin, "rules.update", target, True,
                  {"zones": [z.id for z in saved.zones], "applied": applied.analysed})
     return RulesOut(camera=camera_id, rules=saved.model_dump(mode="json"),

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, PlainSerializer, WithJsonSchema
 
 from vision.events import Box
+from wall.notices import CameraNotice
 
 
 def _utc(value: datetime) -> datetime:
@@ -105,13 +106,17 @@ class CasePage(BaseModel):
     items: list[CaseSummary]
 
 
-class CaseNotice(BaseModel):
+class CaseNotice(CameraNotice):
     """Told to the desk's listeners after the commit, and pushed over ``/ws/wall`` to those who may see the camera:
     a case raised or seen again (``case_updated``), decided by an operator, or moved on by the platform or a
     close."""
 
     type: Literal["case_raised", "case_updated", "case_decided"]
     case: CaseSummary
+
+    @property
+    def camera(self) -> str:
+        return self.case.camera
 
 
 class PlatformCamera(BaseModel):

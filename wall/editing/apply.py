@@ -15,29 +15,30 @@ from anyio import from_thread
 
 from streams.config import CameraConfig
 from vision.rules_config import CameraRules
+from wall.runtime.interface import CameraRuntime
 from wall.runtime.models import Applied
-from wall.services import Services
+from wall.runtime.registry import CameraRegistry
 
 NO_ANALYTICS = ("this site started without analytics.yaml, so no detector runs: the rules are saved in "
                 "analytics.yaml and take effect when citywall serve is restarted")
 
 
-def _applied(parts: Services, camera_id: str, restarted: bool, message: str = "") -> Applied:
-    status = from_thread.run(parts.runtime.status, camera_id)
+def _applied(runtime: CameraRuntime, camera_id: str, restarted: bool, message: str = "") -> Applied:
+    status = from_thread.run(runtime.status, camera_id)
     return Applied(running=status is not None, restarted=restarted, analysed=bool(status and status.analysed),
                    message=message)
 
 
-def apply_camera(parts: Services, camera: CameraConfig) -> Applied:
-    change = parts.registry.put_camera(camera)
-    return _applied(parts, camera.id, change.restart)
+def apply_camera(registry: CameraRegistry, runtime: CameraRuntime, camera: CameraConfig) -> Applied:
+    change = registry.put_camera(camera)
+    return _applied(runtime, camera.id, change.restart)
 
 
-def apply_rules(parts: Services, camera_id: str, rules: CameraRules) -> Applied:
-    parts.registry.put_rules(camera_id, rules)
-    if not parts.runtime.analytics_enabled:
-        return _applied(parts, camera_id, False, NO_ANALYTICS).model_copy(update={"analysed": False})
-    applied = _applied(parts, camera_id, False)
+def apply_rules(registry: CameraRegistry, runtime: CameraRuntime, camera_id: str, rules: CameraRules) -> Applied:
+    registry.put_rules(camera_id, rules)
+    if not runtime.analytics_enabled:
+        return _applied(runtime, camera_id, False, NO_ANALYTICS).model_copy(update={"analysed": False})
+    applied = _applied(runtime, camera_id, False)
     if not applied.analysed and rules.zones:
         applied.message = "the camera is disabled: its rules run once it is enabled"
     return applied
