@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from starlette.concurrency import run_in_threadpool
+from anyio.to_thread import run_sync
 
 from settings.secrets import public_error
 from streams.hub import CameraHub, MainStreams
@@ -147,7 +147,7 @@ class LocalRuntime(CameraRuntime):
         session = self.hub.get(camera_id)
         if session is None:
             return None
-        return await run_in_threadpool(session.snapshot_jpeg, width)
+        return await run_sync(session.snapshot_jpeg, width)
 
     @contextlib.asynccontextmanager
     async def live(self, camera_id: str, *, main: bool, from_cache: bool,
@@ -180,7 +180,7 @@ class LocalRuntime(CameraRuntime):
                             end_wall=info.end_wall, frames=info.frames, duration=info.duration,
                             analysis_interval=session.camera.analysis_interval)
 
-        return await run_in_threadpool(cut)
+        return await run_sync(cut)
 
     # -- analytics ----------------------------------------------------------------------------------------------
     async def overlay(self, camera_id: str) -> Overlay:
