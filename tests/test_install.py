@@ -67,8 +67,8 @@ def test_a_plain_install_serves_the_demo_outside_the_checkout(venv: Path, tmp_pa
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    demo = Running([str(venv / "bin" / "citywall"), "demo", "--port", str(port), "--data-dir", str(tmp_path / "data")],
-                   tmp_path, clean_env())
+    # no --data-dir: an installed demo keeps its data under the current directory, never in site-packages
+    demo = Running([str(venv / "bin" / "citywall"), "demo", "--port", str(port)], tmp_path, clean_env())
     try:
         def login_page() -> bool:
             assert demo.proc.poll() is None, f"the installed demo ended early:\n{demo.output}"
@@ -85,5 +85,7 @@ def test_a_plain_install_serves_the_demo_outside_the_checkout(venv: Path, tmp_pa
         assert demo.proc.wait(60) == 0, demo.output[-3000:]
         demo.reader.join(10)
         assert "Traceback" not in demo.output, demo.output[-3000:]
+        assert (tmp_path / "data" / "demo" / "citywall.sqlite3").is_file()
+        assert not list(venv.glob("lib/python*/site-packages/data")), "the demo wrote into site-packages"
     finally:
         demo.kill()

@@ -63,8 +63,9 @@ def _demo(args: argparse.Namespace) -> int:
 
     with demo.stop_on_signals():
         try:
-            if args.data_dir is not None:
-                demo.use_data_dir(args.data_dir)
+            data_dir = args.data_dir or (None if os.environ.get("CITYWALL_DATA_DIR") else demo.default_data_dir())
+            if data_dir is not None:
+                demo.use_data_dir(data_dir)
             site = load_config_or_report(demo.SITE, "; nothing was started")
             if site is None:
                 return 2
@@ -262,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     d.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
     d.add_argument("--data-dir", type=Path, default=None,
-                   help="database and evidence here (default data/demo/ beside the package, i.e. in the checkout; or "
-                   "CITYWALL_DATA_DIR)")
+                   help="database and evidence here (default: data/demo/ of the checkout, or of the current directory "
+                   "when citywall is installed from a wheel; or CITYWALL_DATA_DIR)")
     d.add_argument("--rtsp", action="store_true",
                    help="serve the clips through GStreamer's RTSP server and read them as RTSP cameras (the real "
                    "ingest path; needs Debian's gir1.2-gst-rtsp-server-1.0, python3-gi and the GStreamer plugins)")

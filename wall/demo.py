@@ -50,6 +50,14 @@ def use_data_dir(path: Path) -> Path:
     return path
 
 
+def default_data_dir() -> Path | None:
+    """Where the demo keeps its data when no ``--data-dir`` or CITYWALL_DATA_DIR says: in a checkout, the site's
+    own ``data/demo`` (None: server.yaml's setting holds); installed from a wheel, ``data/demo`` under the
+    current directory, since a site inside site-packages is no place for a database."""
+    installed = any(part in ("site-packages", "dist-packages") for part in SITE.parts)
+    return Path.cwd() / "data" / "demo" if installed else None
+
+
 def new_password(length: int = 16) -> str:
     """A random password that passes any sane policy: every character class, ``length`` characters."""
     classes = (string.ascii_lowercase, string.ascii_uppercase, string.digits, "-_.!")
