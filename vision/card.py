@@ -112,7 +112,7 @@ class ModelCard(Strict):
     @property
     def input_hw(self) -> tuple[int, int]:
         """(height, width) of the model input."""
-        return (self.input_size, self.input_size) if isinstance(self.input_size, int) else tuple(self.input_size)
+        return (self.input_size, self.input_size) if isinstance(self.input_size, int) else self.input_size
 
     @property
     def card_path(self) -> Path | None:
@@ -194,10 +194,10 @@ class ResolvedCard:
     card: ModelCard
     class_names: tuple[str, ...]
     thresholds: np.ndarray  # float32 [nc]: minimum score per class id
-    families: dict[str, np.ndarray]  # family → sorted int class ids
+    families: dict[Family, np.ndarray]  # family → sorted int class ids
     num_anchors: int  # N, the number of candidate boxes per image
 
-    def family_of(self, class_ids: np.ndarray) -> dict[str, np.ndarray]:
+    def family_of(self, class_ids: np.ndarray) -> dict[Family, np.ndarray]:
         """For each family, a boolean mask over ``class_ids`` (e.g. ``detections.class_id``)."""
         return {family: np.isin(class_ids, ids) for family, ids in self.families.items()}
 
