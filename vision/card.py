@@ -168,7 +168,7 @@ def parse_card(data: Any, shown: str = "<card>", path: Path | None = None) -> Mo
         reasons: dict[str, list[str]] = {}
         for e in exc.errors():
             loc = [p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in ("int", "str")))]
-            reasons.setdefault(key_path(tuple(loc)), []).append(reason(e))  # type: ignore[arg-type]
+            reasons.setdefault(key_path(tuple(loc)), []).append(reason(e))
         lines = [f"{shown}: {key}: {' or '.join(dict.fromkeys(why))}" for key, why in reasons.items()]
         raise CardError(lines) from None
     card._card_path = path
