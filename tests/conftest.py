@@ -249,6 +249,15 @@ def serve_site(tmp_path: Path) -> Iterator[SiteStarter]:
         live.__exit__(None, None, None)
 
 
+@pytest.fixture
+def postgres_server() -> Iterator[int]:
+    """A throwaway PostgreSQL on a free loopback port (tests/pg.py: user and database ``citywall``)."""
+    from tests.pg import running_postgres
+
+    with running_postgres() as port:
+        yield port
+
+
 # -- the browser (Debian chromium through Playwright; never `playwright install`) --------------------------------
 
 

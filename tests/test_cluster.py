@@ -33,7 +33,7 @@ from streams.config import CameraConfig
 from streams.devserver.rtsp import RtspDevServer
 from tests.case_helpers import event_change
 from tests.conftest import ADMIN, LiveServer, SiteStarter, wait_until
-from tests.test_dockerfile import DEPLOY_ENV, postgres_server  # noqa: F401  (a fixture: the real PostgreSQL)
+from tests.pg import database_url
 from vision.rules_config import CameraRules
 from wall.cluster.ingress import EventIngress
 from wall.cluster.messages import EvidenceFile, WorkerEvent
@@ -259,7 +259,7 @@ def ends_with_restart(ws: ClientConnection, timeout: float = 30.0) -> int | None
 
 @pytest.mark.slow
 def test_cameras_on_a_ray_cluster_survive_the_loss_of_a_node(
-        ray_cluster: Any, rtsp: RtspDevServer, serve_site: SiteStarter, postgres_server: int,  # noqa: F811
+        ray_cluster: Any, rtsp: RtspDevServer, serve_site: SiteStarter, postgres_server: int,
         tmp_path: Path) -> None:
     import ray
 
@@ -275,7 +275,7 @@ cameras:
     server = f"""
 server:
   data_dir: {tmp_path / 'data'}
-  database_url: "postgresql+psycopg://citywall:{DEPLOY_ENV['DB_PASSWORD']}@127.0.0.1:{postgres_server}/citywall"
+  database_url: "{database_url(postgres_server)}"
 cluster: {{address: "{ray_cluster.address}", namespace: citywall-test}}
 """
     site = serve_site(cameras, server, ANALYTICS)

@@ -11,23 +11,20 @@ PostgreSQL server (skipped where no PostgreSQL server binaries are installed).
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os
 import re
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from streams.devserver.rtsp import free_port
 from tests.case_helpers import event_change
-from tests.conftest import REPO, start_site, wait_until
+from tests.conftest import REPO, start_site
+from tests.pg import PG_PASSWORD
 from wall.config import load_config
 
 DOCKERFILE = REPO / "Dockerfile"
@@ -264,7 +261,7 @@ def test_the_image_builds_and_runs_as_a_non_root_user() -> None:
 
 # -- compose ---------------------------------------------------------------------------------------------------------
 
-DEPLOY_ENV = {"DB_PASSWORD": "DbPass1234567890", "METRICS_TOKEN": "metrics-token-0123456789",
+DEPLOY_ENV = {"DB_PASSWORD": PG_PASSWORD, "METRICS_TOKEN": "metrics-token-0123456789",
               "CAM_PASSWORD": "CamPass-0987", "PLATFORM_SECRET": ""}
 
 
@@ -316,63 +313,7 @@ def test_the_deploy_config_loads_with_its_environment(monkeypatch: pytest.Monkey
     assert all(DEPLOY_ENV["CAM_PASSWORD"] in (c.url or "") for c in site.cameras)
 
 
-# -- the deployment's database: a real PostgreSQL server -------------------------------------------------------------
-
-
-def _pg_binaries() -> tuple[str, str] | None:
-    initdb = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
-    if initdb is None:
-        return None
-    postgres = Path(initdb).resolve().with_name("postgres")
-    return (initdb, str(postgres)) if postgres.is_file() else None
-
-
-@pytest.fixture
-def postgres_server() -> Iterator[int]:
-    """A throwaway PostgreSQL (scram-sha-256, user and database ``citywall``) on a free loopback port."""
-    binaries = _pg_binaries()
-    if binaries is None:
-        pytest.skip("PostgreSQL server binaries are not installed (apt-get install postgresql)")
-    psycopg = pytest.importorskip("psycopg")
-    initdb, postgres = binaries
-    base = Path(tempfile.mkdtemp(prefix="citywall-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        if shutil.which("runuser") is None or subprocess.run(["id", "postgres"], capture_output=True).returncode:
-            pytest.skip("running as root without a 'postgres' user to run PostgreSQL as")
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(base, "postgres")
-    (base / "pw").write_text(DEPLOY_ENV["DB_PASSWORD"] + "\n")
-    if as_user:
-        shutil.chown(base / "pw", "postgres")
-    subprocess.run([*as_user, initdb, "-D", str(base / "data"), "-U", "citywall", "--pwfile", str(base / "pw"),
-                    "--auth=scram-sha-256", "-E", "UTF8", "--locale=C"], check=True, capture_output=True, timeout=120)
-    port = free_port()
-    server = subprocess.Popen([*as_user, postgres, "-D", str(base / "data"), "-p", str(port), "-k", str(base),
-                               "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    dsn = f"host=127.0.0.1 port={port} user=citywall password={DEPLOY_ENV['DB_PASSWORD']} dbname=postgres"
-
-    def ready() -> bool:
-        try:
-            with psycopg.connect(dsn, connect_timeout=2):
-                return True
-        except psycopg.OperationalError:
-            return False
-
-    try:
-        assert wait_until(ready, 60, 0.3), "PostgreSQL did not start"
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE citywall")
-        yield port
-    finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
-        shutil.rmtree(base, ignore_errors=True)
+# -- the deployment's database: a real PostgreSQL server (the postgres_server fixture, tests/pg.py) ----------------
 
 
 @pytest.mark.slow
