@@ -159,6 +159,7 @@ class Lockout(Base):
     key: Mapped[str] = mapped_column(String(NAME_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     until: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)  # what the admin console shows
 
 
 class AuditEntry(Base):
