@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from settings.model import Strict
 
@@ -127,6 +127,38 @@ def layout_table(extra: list[Layout]) -> dict[str, Layout]:
     return table
 
 
+# Who controls a shared wall besides the admins: a user name, ``role:operator`` or ``group:NAME`` (everyone the
+# camera group NAME is granted to, directly or through their role). Read here as text because this floor imports
+# nothing of wall.auth; wall.walls.rights turns it into its typed form with this same check.
+USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+GROUP_NAME = re.compile(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,64}$")
+CONTROLLER_ROLES = ("admin", "operator")
+MAX_CONTROLLERS = 200
+
+
+ControllerKind = Literal["user", "role", "group"]
+
+
+def check_controller(text: str) -> tuple[ControllerKind, str]:
+    """``(kind, name)`` of a controller as written (kind user, role or group); ValueError with the reason."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[:70])
+    if text.startswith("role:"):
+        role = text.removeprefix("role:")
+        if role == "viewer":
+            raise ValueError("role:viewer: viewers watch walls, they never control them")
+        if role not in CONTROLLER_ROLES:
+            raise ValueError(f"'{shown}' is not a role that may control walls ({', '.join(CONTROLLER_ROLES)})")
+        return "role", role
+    if text.startswith("group:"):
+        group = text.removeprefix("group:")
+        if not GROUP_NAME.match(group) or group.strip() != group:
+            raise ValueError(f"'{shown}' is not group:NAME (1-64 characters, no control characters)")
+        return "group", group
+    if not USER_NAME.match(text):
+        raise ValueError(f"'{shown}' is not a user name, role:NAME or group:NAME")
+    return "user", text
+
+
 class TourSpec(Strict):
     cameras: list[str] = Field(default_factory=list, description="Cameras to step through (or group).")
     group: str | None = Field(default=None, description="A camera group whose members the tour steps through.")
@@ -147,3 +179,14 @@ class WallSpec(Strict):
     alarm_timeout: int = Field(default=ALARM_TIMEOUT_DEFAULT_S, ge=ALARM_TIMEOUT_MIN_S, le=ALARM_TIMEOUT_MAX_S,
                                description="Seconds an unacknowledged alarm stays before the tile reverts.")
     tour: TourSpec | None = Field(default=None, description="A tour that runs from the first start.")
+    controllers: list[str] = Field(
+        default_factory=list, max_length=MAX_CONTROLLERS,
+        description="Who may change the wall besides the admins (user, role:operator, group:NAME). Unlike the "
+                    "rest of the wall these follow the file at every start; admins add more in the console.")
+
+    @field_validator("controllers")
+    @classmethod
+    def _controllers(cls, value: list[str]) -> list[str]:
+        for text in value:
+            check_controller(text)
+        return list(dict.fromkeys(value))

@@ -1,5 +1,6 @@
 """Tables of the shared walls: each wall's current state (one JSON document, rewritten on every change so a
-restart brings the hall back exactly as it was) and the named presets (预案) saved for it; and the reads and
+restart brings the hall back exactly as it was), the named presets (预案) saved for it and who controls it
+(users, roles, camera-group holders: from server.yaml or set by admins); and the reads and
 writes of them that :class:`wall.walls.service.WallService` makes (it hands over JSON documents, never its
 models, so the store imports nothing above it)."""
 
@@ -36,6 +37,22 @@ class WallPreset(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class WallController(Base):
+    """One controller of a shared wall: ``subject_kind`` user | role | group. ``source`` config rows follow
+    server.yaml (rewritten at every start); admin rows are the console's."""
+
+    __tablename__ = "wall_controllers"
+    __table_args__ = (UniqueConstraint("wall", "subject_kind", "subject", name="uq_wall_controllers"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    wall: Mapped[str] = mapped_column(String(80), index=True)
+    subject_kind: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(8))  # config | admin
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 def wall_states(session: Session) -> list[tuple[str, dict[str, Any]]]:
     """Every stored wall's name and state document, as last saved."""
     return [(row.name, row.state) for row in session.scalars(select(WallRow))]
@@ -56,6 +73,34 @@ def delete_wall(session: Session, name: str) -> None:
         session.delete(row)
     for preset in session.scalars(select(WallPreset).where(WallPreset.wall == name)):
         session.delete(preset)
+    for controller in session.scalars(select(WallController).where(WallController.wall == name)):
+        session.delete(controller)
+
+
+def controllers(session: Session) -> list[WallController]:
+    """Every wall's controllers, in a stable order (wall, kind, name)."""
+    return list(session.scalars(select(WallController).order_by(
+        WallController.wall, WallController.subject_kind, WallController.subject)))
+
+
+def set_controllers(session: Session, wall: str, source: str, wanted: set[tuple[str, str]], by: str) -> bool:
+    """Make ``wall``'s controllers of ``source`` exactly ``wanted`` ((kind, name) pairs); whether anything
+    changed. A pair the other source already holds stays with it, except that the file takes over an admin's row
+    it names (as it does with groups)."""
+    changed = False
+    rows = {(r.subject_kind, r.subject): r for r in session.scalars(
+        select(WallController).where(WallController.wall == wall))}
+    for key, row in rows.items():
+        if row.source == source and key not in wanted:
+            session.delete(row)
+            changed = True
+        elif row.source != source and key in wanted and source == "config":
+            row.source, row.created_by = source, by
+            changed = True
+    for kind, name in sorted(wanted - set(rows)):
+        session.add(WallController(wall=wall, subject_kind=kind, subject=name, source=source, created_by=by))
+        changed = True
+    return changed
 
 
 def find_preset(session: Session, wall: str, name: str) -> WallPreset | None:
