@@ -98,8 +98,10 @@ def server_yaml(tmp_path: Path, walls: str = "", streams: str = "") -> str:
 
 
 def hall(layout: str, cameras: list[str], extra: str = "") -> str:
-    """The hall's shared wall as server.yaml ``walls:`` seeds it."""
-    return f"  - name: hall\n    title: 指挥大厅\n    layout: \"{layout}\"\n    cameras: {json.dumps(cameras)}\n{extra}"
+    """The hall's shared wall as server.yaml ``walls:`` seeds it, controlled by the operator ``duty`` (and the
+    admins): other operators only watch it (tests/test_wall_rights.py)."""
+    return (f"  - name: hall\n    title: 指挥大厅\n    layout: \"{layout}\"\n    cameras: {json.dumps(cameras)}\n"
+            f"    controllers: [duty]\n{extra}")
 
 
 @contextmanager
@@ -628,6 +630,17 @@ def test_a_viewer_cannot_list_pick_or_open_a_camera_not_granted(
         assert not page.get_by_test_id(control).is_visible(), f"a viewer sees {control}"
     html = page.content()
     assert SECRET not in html and SECRET_NAME not in html
+
+    # an operator who is not one of the hall's controllers watches it like the viewer: the server says so
+    site.add_user("other", "operator", grants=(car,))
+    open_page(page, site, "/wall/hall", "other")
+    wait_shows(page, [car, "", "", ""])
+    wait_menus(page)
+    assert page.evaluate("() => document.body.classList.contains('read-only')")
+    for control in ("camera-panel", "tour-controls", "layout-select", "preset-controls"):
+        assert not page.get_by_test_id(control).is_visible(), f"a non-controller sees {control}"
+    refused = page.evaluate(FETCH, ["PUT", "/api/walls/hall/tiles/1", {"camera": None}])
+    assert refused[0] == 403, refused
     assert not [url for url in sockets if SECRET in url], sockets
 
     # the live socket, with the browser's own cookie: closed as "not found"

@@ -44,8 +44,11 @@ def db(tmp_path: Path) -> Database:
 
 def service(db: Database, clock: Clock, specs: list[WallSpec] | None = None,
             pushed: list[Any] | None = None) -> WallService:
-    svc = WallService(db, layout_table([]), CAMERAS,
-                      specs if specs is not None else [WallSpec(name="hall", layout="2x2")],
+    """The walls of ``specs`` (default: a 2x2 hall), controlled by the operators unless a spec names its own
+    controllers (who may change which wall: tests/test_wall_rights.py)."""
+    specs = specs if specs is not None else [WallSpec(name="hall", layout="2x2")]
+    specs = [s if s.controllers else s.model_copy(update={"controllers": ["role:operator"]}) for s in specs]
+    svc = WallService(db, layout_table([]), CAMERAS, specs,
                       publish=pushed.append if pushed is not None else None, clock=clock)
     svc.start()
     svc.stop()  # the test ticks by hand
@@ -209,11 +212,13 @@ def test_presets_save_and_recall_the_arrangement(db: Database) -> None:
     svc.set_layout("hall", OPERATOR, "1")
     view = svc.recall_preset("hall", OPERATOR, "早高峰")
     assert view.layout.name == "3x3" and cameras(view)[4] == "c7" and view.tiles[4].pinned
-    assert [p.name for p in svc.presets("hall", VIEWER)] == ["早高峰"]
+    assert [p.name for p in svc.presets("hall", OPERATOR)] == ["早高峰"]
+    with pytest.raises(Forbidden):  # presets are the wall's controllers'
+        svc.presets("hall", VIEWER)
     with pytest.raises(NotFound):
         svc.recall_preset("hall", OPERATOR, "none")
     svc.delete_preset("hall", OPERATOR, "早高峰")
-    assert svc.presets("hall", VIEWER) == []
+    assert svc.presets("hall", OPERATOR) == []
 
 
 def test_push_a_seat_to_the_shared_wall(db: Database) -> None:

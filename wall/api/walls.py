@@ -1,9 +1,10 @@
 """``/api/layouts``, ``/api/walls/…``, ``/api/camera-groups``: the wall as operators and the hall's displays use it.
 
 Any signed-in user may watch a shared wall (its tiles of cameras they may not see come without the camera);
-operators and admins change it; a seat (``@me``) belongs to its user alone. Admins create and delete shared
-walls. Every change is audited by :class:`wall.walls.service.WallService` with the new state; its refusals are
-:mod:`wall.errors` kinds, answered by the one handler in :mod:`wall.api.errors`.
+admins and the wall's controllers change it, recall and keep its presets (:mod:`wall.walls.rights`); a seat
+(``@me``) belongs to its user alone. Admins create and delete shared walls and set their controllers. Every
+change (and every refused one) is audited by :class:`wall.walls.service.WallService` with the new state; its
+refusals are :mod:`wall.errors` kinds, answered by the one handler in :mod:`wall.api.errors`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, status
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import select
 
 from wall.access import current_principal, require
@@ -24,26 +25,38 @@ from wall.hall_settings import (
     ALARM_TIMEOUT_DEFAULT_S,
     ALARM_TIMEOUT_MAX_S,
     ALARM_TIMEOUT_MIN_S,
+    MAX_CONTROLLERS,
     TOUR_DEFAULT_S,
     TOUR_MAX_S,
     TOUR_MIN_S,
     WALL_NAME,
     WallSpec,
+    check_controller,
 )
 from wall.store.accounts import CameraGroup
 from wall.walls.machine import KEEP
 from wall.walls.service import WallService
-from wall.walls.views import LayoutView, PresetSummary, WallSummary, WallView
+from wall.walls.views import LayoutView, PresetSummary, WallControllersView, WallSummary, WallView
 
 router = APIRouter(prefix="/api", tags=["walls"])
 Viewer = Annotated[Principal, Depends(current_principal)]
 Admin = Annotated[Principal, Depends(require(Permission.ADMINISTER))]
 WallName = Annotated[str, Path(pattern=r"^(@me|[a-z0-9][a-z0-9_-]{0,31})$")]
+SharedWallName = Annotated[str, Path(pattern=WALL_NAME)]
+
+
+def _controller(text: str) -> str:
+    check_controller(text)  # a ValueError with the reason: a 422 like any invalid field
+    return text
+
+
+ControllerText = Annotated[str, Field(min_length=1, max_length=80, description=(
+    "A user name, role:operator or group:NAME (those the camera group is granted to).")), AfterValidator(_controller)]
 PresetName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^/\x00-\x1f]+$")]
 TileIndex = Annotated[int, Path(ge=0, le=63)]
 CameraId = Annotated[str, Field(min_length=1, max_length=64)]
 AlarmTimeout = Annotated[int, Field(ge=ALARM_TIMEOUT_MIN_S, le=ALARM_TIMEOUT_MAX_S)]
-ANSWERS: dict[int | str, dict[str, Any]] = {403: error("may watch, not change"),
+ANSWERS: dict[int | str, dict[str, Any]] = {403: error("may watch, not change (not a controller of the wall)"),
                                             404: error("no such wall, tile, camera or preset"),
                                             409: error("not in a state for this"),
                                             422: {"description": "invalid input, or a tour with no camera"}}
@@ -87,6 +100,13 @@ class WallIn(Closed):
     cameras: list[CameraId] = Field(default_factory=list, max_length=64)
     alarms: bool = True
     alarm_timeout: AlarmTimeout = ALARM_TIMEOUT_DEFAULT_S
+    controllers: list[ControllerText] = Field(default_factory=list, max_length=MAX_CONTROLLERS,
+                                              description="Who may change it besides the admins.")
+
+
+class ControllersIn(Closed):
+    controllers: list[ControllerText] = Field(max_length=MAX_CONTROLLERS, description=(
+        "The admins' controllers of the wall, replacing the ones set before; those server.yaml names stay."))
 
 
 class CameraGroupView(BaseModel):
@@ -129,8 +149,20 @@ def list_walls(principal: Viewer, walls: Walls) -> list[WallSummary]:
 @router.post("/walls", status_code=status.HTTP_201_CREATED, responses=ANSWERS)
 def create_wall(body: WallIn, admin: Admin, walls: Walls) -> WallView:
     spec = WallSpec(name=body.name, title=body.title, layout=body.layout, cameras=body.cameras, alarms=body.alarms,
-                    alarm_timeout=body.alarm_timeout)
+                    alarm_timeout=body.alarm_timeout, controllers=body.controllers)
     return walls.create(admin, spec)
+
+
+@router.get("/walls/{name}/controllers", responses=ANSWERS)
+def wall_controllers(name: SharedWallName, admin: Admin, walls: Walls) -> WallControllersView:
+    """Who controls a shared wall besides the admins (who control every wall): from server.yaml and the admins."""
+    return walls.controllers_of(name)
+
+
+@router.put("/walls/{name}/controllers", responses=ANSWERS)
+def set_wall_controllers(name: SharedWallName, body: ControllersIn, admin: Admin, walls: Walls) -> WallControllersView:
+    """Set the admins' controllers of a shared wall (users and groups must exist; viewers never control)."""
+    return walls.set_controllers(admin, name, body.controllers)
 
 
 @router.delete("/walls/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=ANSWERS)

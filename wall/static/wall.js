@@ -160,7 +160,9 @@ async function loadMenus() {
   if (wall) drawControls();
 }
 
+/** The wall's presets: its controllers' alone (the server refuses anyone else), so only they ask. */
 async function loadPresets() {
+  if (!wall || !wall.may_control) return;
   const res = await api(wallPath("presets"));
   if (!res.ok) return;
   const presets = await res.json();
@@ -242,7 +244,8 @@ async function start() {
   if (!me) return;
   document.body.dataset.wall = wallName;
   await refreshCameras();
-  await Promise.all([loadMenus(), loadWall(), loadPresets()]);
+  await Promise.all([loadMenus(), loadWall()]);
+  await loadPresets();
   wireControls();
   applyWords();
   listen();

@@ -92,6 +92,14 @@ def audited(change: Change, state: WallState) -> Write:
                                   address=p.address, detail=change.detail)
 
 
+def refused(change: Change, state: WallState, reason: str) -> Write:
+    """A change the wall's rights refused (:mod:`wall.walls.rights`), audited like the changes it would have been."""
+    p, target = change.principal, f"wall:{state.name}"
+    detail = (change.detail or {}) | {"refused": reason}
+    return lambda s: audit.record(s, user=p.name, action=change.action, target=target, success=False,
+                                  address=p.address, detail=detail)
+
+
 def alarm_shown(state: WallState, alarm: Alarm) -> Write:
     """The one system change that is audited: an alarm put on show as its case was raised."""
     detail = {"case": alarm.case_id, "camera": alarm.camera}

@@ -9,7 +9,8 @@ rendered per user (:mod:`wall.walls.views`).
 No SQL runs under the wall lock: what a change needs from the database (a tour's group members and its
 starter's grants, a preset) is read before the lock is taken, and the writes go, in the order the changes were
 made, to one writer thread that the change then waits for outside the lock (:mod:`wall.walls.records`). So a
-slow database never stalls the ticker, the readers or the other walls.
+slow database never stalls the ticker, the readers or the other walls. Who may change a wall is
+:mod:`wall.walls.rights`' decision (controllers in :mod:`wall.walls.controllers`); a refusal is audited too.
 
 A thread ticks four times a second to step tours and time out alarms. Tour steps and alarm timeouts are the
 system's own changes: they are saved and pushed but not audited (a 5 s tour would flood the log); alarms shown
@@ -19,50 +20,36 @@ and every user action are audited.
 from __future__ import annotations
 
 import logging
-import random
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from wall.auth.principal import Principal
 from wall.cases.models import CaseNotice
-from wall.errors import Conflict, Forbidden, NotFound, Unprocessable
-from wall.hall_settings import Layout, WallSpec
-from wall.store.db import Database
+from wall.errors import Conflict, NotFound, Unprocessable
+from wall.hall_settings import WallSpec
 from wall.walls import records
-from wall.walls.machine import KEEP, SEAT_PREFIX, Outcome, Resolved, WallMachine
-from wall.walls.records import Change, WallRecords, Write
+from wall.walls.core import WallCore
+from wall.walls.machine import KEEP, Outcome
+from wall.walls.records import Change, Write
+from wall.walls.rights import controls
 from wall.walls.state import Alarm, Tour, TourOrder, WallState
-from wall.walls.views import PresetSummary, WallNotice, WallSummary, WallView, may_control, render, summary
+from wall.walls.views import PresetSummary, WallControllersView, WallSummary, WallView, summary
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
 
-Render = Callable[[Principal], WallNotice | None]
-Publish = Callable[[Render], None]
 
-
-class WallService:
-    def __init__(self, db: Database, layouts: dict[str, Layout], camera_ids: Iterable[str],
-                 specs: Iterable[WallSpec] = (), publish: Publish | None = None,
-                 clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> None:
-        self.records = WallRecords(db)
-        self.machine = WallMachine(layouts, tuple(camera_ids), rng or random.Random())
-        self.specs = list(specs)
-        self.publish = publish
-        self.clock = clock
-        self.walls: dict[str, WallState] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+class WallService(WallCore):
+    """The walls' changes: the users', the admins' (shared walls and their controllers), the case desk's and the
+    ticker's; how each is made (lock, rights, save, audit, push) is :class:`wall.walls.core.WallCore`'s."""
 
     # -- life cycle ------------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Load every wall, seed the configured ones that do not exist yet, and start ticking."""
+        """Load every wall and the controllers (the file's as it says now), seed the configured walls that do not
+        exist yet, and start ticking."""
+        self.controllers.start(self.specs)
         loaded: dict[str, WallState] = {}
         for name, data in self.records.stored():
             try:
@@ -95,24 +82,25 @@ class WallService:
             self.machine = replace(self.machine, cameras=tuple(camera_ids))
 
     # -- reading ---------------------------------------------------------------------------------------------
-    @staticmethod
-    def resolve(name: str, principal: Principal) -> str:
-        """``@me`` is the principal's own seat; any other seat is someone else's and not found."""
-        return SEAT_PREFIX + principal.name if name == "@me" else name
 
     def list_for(self, principal: Principal) -> list[WallSummary]:
         with self._locked() as writes:
             self._readable("@me", principal, writes)  # the seat is made at first use
-            return [summary(w, principal) for w in self.walls.values() if w.owner in (None, principal.name)]
+            shown = [w for w in self.walls.values() if w.owner in (None, principal.name)]
+        return [summary(w, controls(self._rights(w.name), principal)) for w in shown]
 
     def view(self, name: str, principal: Principal) -> WallView:
         with self._locked() as writes:
-            return self._render(self._readable(name, principal, writes), principal)
+            state = self._readable(name, principal, writes)
+        return self._render(state, principal, self._rights(state.name))
 
     def presets(self, name: str, principal: Principal) -> list[PresetSummary]:
+        """A wall's presets are its controllers' (issue 16): others do not even list them."""
+        rights = self._rights(self.resolve(name, principal))
         with self._locked() as writes:
-            wall = self._readable(name, principal, writes).name
-        return self.records.presets(wall)
+            state = self._readable(name, principal, writes)
+            self._allow(state, rights, Change(principal, "wall.presets"), writes)
+        return self.records.presets(state.name)
 
     # -- changes by users ------------------------------------------------------------------------------------
     def set_layout(self, name: str, principal: Principal, layout_name: str) -> WallView:
@@ -126,7 +114,7 @@ class WallService:
             self.machine.check_camera(camera, principal.may_view)
         detail = {"tile": index, "camera": camera} | ({"pinned": pinned} if pinned is not None else {})
         return self._change(name, Change(principal, "wall.tile", detail),
-                            lambda state, now: self.machine.set_tile(state, index, camera, pinned))
+                            lambda state, now: self.machine.set_tile(state, index, camera, pinned), tile=index)
 
     def set_options(self, name: str, principal: Principal, *, title: str | None = None, alarms: bool | None = None,
                     alarm_tile: int | None = KEEP, alarm_timeout: int | None = None) -> WallView:
@@ -218,24 +206,40 @@ class WallService:
 
     # -- shared walls (admin) --------------------------------------------------------------------------------
     def create(self, principal: Principal, spec: WallSpec) -> WallView:
+        """A shared wall made by an admin, with the controllers ``spec`` names (as the admins' own)."""
         self.machine.layout(spec.layout)
         for camera in spec.cameras:
             self.machine.check_camera(camera, principal.may_view)
+        self.controllers.check(spec.controllers)
         with self._locked() as writes:
             if spec.name in self.walls:
                 raise Conflict(f"wall '{spec.name}' exists")
             state = self._seed(spec.model_copy(update={"tour": None}), {}, writes)
             writes.append(records.audited(Change(principal, "wall.create", {"layout": spec.layout}), state))
+        if spec.controllers:
+            self.controllers.set(spec.name, spec.controllers, principal)
         self._push(state)
         return self.view(spec.name, principal)
 
     def delete(self, principal: Principal, name: str) -> None:
         with self._locked() as writes:
-            state = self.walls.get(name)
-            if state is None or state.owner is not None:
-                raise NotFound("wall not found")
-            del self.walls[name]
+            self._shared(name)
+            state = self.walls.pop(name)
             writes += [records.wall_deleting(name), records.audited(Change(principal, "wall.delete"), state)]
+        self.controllers.forget(name)
+
+    def controllers_of(self, name: str) -> WallControllersView:
+        with self._lock:
+            self._shared(name)
+        return self.controllers.of(name)
+
+    def set_controllers(self, principal: Principal, name: str, controllers: list[str]) -> WallControllersView:
+        """The admins' controllers of a shared wall (the file's stay); its displays learn their new rights."""
+        with self._lock:
+            state = self._shared(name)
+        view = self.controllers.set(name, controllers, principal)
+        self._push(state)
+        return view
 
     # -- the case desk tells us ------------------------------------------------------------------------------
     def on_case(self, notice: CaseNotice) -> None:
@@ -287,112 +291,3 @@ class WallService:
             return outcome
 
         self._system_change(tick, only=lambda w: self.machine.due(w, now), now=now)
-
-    # -- internals -------------------------------------------------------------------------------------------
-    @contextmanager
-    def _locked(self) -> Iterator[list[Write]]:
-        """Hold the wall lock for the body, which changes the walls in memory and lists what to write; the writes
-        go to the writer (in lock order) and are waited for after the lock is released — also when the body
-        failed, for what it changed before (a seat made on first use)."""
-        writes: list[Write] = []
-        done: Future[None] | None = None
-        try:
-            with self._lock:
-                try:
-                    yield writes
-                finally:
-                    if writes:
-                        done = self.records.submit(writes)
-        finally:
-            if done is not None:
-                done.result()
-
-    def _change(self, name: str, change: Change, transition: Callable[[WallState, float], Outcome],
-                also: Callable[[WallState], Write] | None = None) -> WallView:
-        """A user's change: the transition on the wall they may control, saved and audited in one transaction
-        (with ``also``'s write of the new state: a preset), then pushed. A transition that leaves the wall as it
-        is (``changed=False``: saving a preset) saves and pushes nothing of it."""
-        principal = change.principal
-        with self._locked() as writes:
-            state = self._readable(name, principal, writes)
-            if not may_control(state, principal):
-                raise Forbidden("you may watch this wall but not change it")
-            now = self.clock()
-            outcome = transition(state, now)
-            new = self.machine.stamp(outcome.state, principal.name, now) if outcome.changed else state
-            self.walls[new.name] = new
-            if outcome.changed:
-                writes.append(records.saving(new))
-            if also is not None:
-                writes.append(also(new))
-            writes.append(records.audited(change, new))
-            view = self._render(new, principal)
-        if outcome.changed:
-            self._push(new)
-        return view
-
-    def _system_change(self, transition: Callable[[WallState, float], Outcome], only: Callable[[WallState], bool],
-                       now: float | None = None) -> None:
-        """The system's own change of every wall ``only`` picks: saved and pushed, not audited (but an alarm put on
-        show is); one wall's failure leaves that wall as it was."""
-        changed: list[WallState] = []
-        now = self.clock() if now is None else now
-        try:
-            with self._locked() as writes:
-                for name, state in list(self.walls.items()):
-                    if not only(state):
-                        continue
-                    try:
-                        outcome = transition(state, now)
-                    except Exception:
-                        log.exception("wall %s: a system change failed; the wall keeps its state", name)
-                        continue
-                    if outcome.changed:
-                        new = self.machine.stamp(outcome.state, None, now)
-                        self.walls[name] = new
-                        writes.append(records.saving(new))
-                        if outcome.shown is not None:
-                            writes.append(records.alarm_shown(new, outcome.shown))
-                        changed.append(new)
-        except Exception:
-            log.exception("walls: saving a system change failed; the walls show it until the next change")
-        for state in changed:
-            self._push(state)
-
-    def _seed(self, spec: WallSpec, resolved: Resolved, writes: list[Write]) -> WallState:
-        now = self.clock()
-        state = self.machine.stamp(self.machine.seed(spec, now, resolved), None, now)
-        self.walls[state.name] = state
-        writes.append(records.saving(state))
-        log.info("wall %s created from the configuration (layout %s)", spec.name, spec.layout)
-        return state
-
-    def _readable(self, name: str, principal: Principal, writes: list[Write]) -> WallState:
-        key = self.resolve(name, principal)
-        if key == SEAT_PREFIX + principal.name and key not in self.walls:  # a seat is made at its first use
-            seat = self.machine.seat(principal.name, principal.may_view)
-            self.walls[key] = self.machine.stamp(seat, principal.name, self.clock())
-            writes.append(records.saving(self.walls[key]))
-        state = self.walls.get(key)
-        if state is None or (state.owner is not None and state.owner != principal.name):
-            raise NotFound("wall not found")
-        return state
-
-    def _resolve(self, of: Iterable[Tour | None]) -> Resolved:
-        """The cameras of these tours from the database: never with the wall lock held."""
-        return self.records.resolve(of, self.machine.cameras)
-
-    def _render(self, state: WallState, principal: Principal) -> WallView:
-        view = render(self.machine, state, principal, self.clock())
-        assert view is not None  # _readable let only the owner at a seat
-        return view
-
-    def _push(self, state: WallState) -> None:
-        if self.publish is not None:
-            machine = self.machine
-
-            def notice(principal: Principal) -> WallNotice | None:
-                wall = render(machine, state, principal, self.clock())
-                return WallNotice(wall=wall) if wall is not None else None
-
-            self.publish(notice)

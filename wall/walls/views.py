@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wall.auth.principal import Permission, Principal
+from wall.auth.principal import Principal
 from wall.hall_settings import Layout
 from wall.walls.machine import WallMachine
 from wall.walls.state import TourOrder, WallState
@@ -114,6 +114,20 @@ class PresetSummary(BaseModel):
     created_at: str
 
 
+class ControllerView(BaseModel):
+    subject: str = Field(description="A user name, role:NAME or group:NAME (everyone the camera group is granted to).")
+    source: str = Field(description="config: server.yaml names it (changed there); admin: set in the console.")
+    created_by: str
+    created_at: str
+
+
+class WallControllersView(BaseModel):
+    """Who controls a shared wall besides the admins (who control every wall)."""
+
+    wall: str
+    controllers: list[ControllerView]
+
+
 class WallNotice(BaseModel):
     """Pushed over ``/ws/wall`` after every saved change of a wall, rendered for each connected user."""
 
@@ -125,20 +139,16 @@ def shown_name(state: WallState) -> str:
     return "@me" if state.owner else state.name
 
 
-def may_control(state: WallState, principal: Principal) -> bool:
-    """A seat is its owner's alone; a shared wall is changed by those whose role controls walls."""
-    if state.owner is not None:
-        return state.owner == principal.name
-    return principal.may(Permission.CONTROL_WALLS)
-
-
-def summary(state: WallState, principal: Principal) -> WallSummary:
+def summary(state: WallState, controls: bool) -> WallSummary:
+    """``controls``: whether the user may change it (:func:`wall.walls.rights.controls`)."""
     return WallSummary(name=shown_name(state), title=state.title, layout=state.layout, seat=state.owner is not None,
-                       may_control=may_control(state, principal))
+                       may_control=controls)
 
 
-def render(machine: WallMachine, state: WallState, principal: Principal, now: float) -> WallView | None:
-    """The wall as ``principal`` may see it; None if it is another user's seat."""
+def render(machine: WallMachine, state: WallState, principal: Principal, now: float,
+           controls: bool) -> WallView | None:
+    """The wall as ``principal`` may see it; None if it is another user's seat. ``controls``: whether they may
+    change it, decided by :mod:`wall.walls.rights` (the pages show or hide their controls by it)."""
     if state.owner is not None and state.owner != principal.name:
         return None
     may_view = principal.may_view
@@ -162,5 +172,5 @@ def render(machine: WallMachine, state: WallState, principal: Principal, now: fl
         alarm=AlarmView.model_validate(shown.model_dump(exclude={"previous"})) if shown else None,
         queued=sum(1 for a in state.queue if may_view(a.camera)),
         version=state.version, updated_at=state.updated_at, updated_by=state.updated_by,
-        may_control=may_control(state, principal), now=now,
+        may_control=controls, now=now,
     )

@@ -1,0 +1,188 @@
+"""How a wall changes, whoever changes it: the one lock, the rights check, the writes in lock order, the audit
+row, the push — the part of :class:`wall.walls.service.WallService` that every change goes through.
+
+No SQL runs under the wall lock: the rights' group holders are read before it (:meth:`WallCore._rights`), the
+writes go to the writer thread and are waited for after it (:mod:`wall.walls.records`). A change the rights
+refuse (:mod:`wall.walls.rights`) is answered 403 and audited as refused, in the order of the other changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+
+from wall.auth.principal import Principal
+from wall.errors import Forbidden, NotFound
+from wall.hall_settings import Layout, WallSpec
+from wall.store.db import Database
+from wall.walls import records
+from wall.walls.controllers import WallControllers
+from wall.walls.machine import SEAT_PREFIX, Outcome, Resolved, WallMachine
+from wall.walls.records import Change, WallRecords, Write
+from wall.walls.rights import WallRights, controls, decide
+from wall.walls.state import Tour, WallState
+from wall.walls.views import WallNotice, WallView, render
+
+log = logging.getLogger(__name__)
+
+Render = Callable[[Principal], WallNotice | None]
+Publish = Callable[[Render], None]
+
+
+class WallCore:
+    def __init__(self, db: Database, layouts: dict[str, Layout], camera_ids: Iterable[str],
+                 specs: Iterable[WallSpec] = (), publish: Publish | None = None,
+                 clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> None:
+        self.records = WallRecords(db)
+        self.controllers = WallControllers(db)
+        self.machine = WallMachine(layouts, tuple(camera_ids), rng or random.Random())
+        self.specs = list(specs)
+        self.publish = publish
+        self.clock = clock
+        self.walls: dict[str, WallState] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- names -----------------------------------------------------------------------------------------------
+    @staticmethod
+    def resolve(name: str, principal: Principal) -> str:
+        """``@me`` is the principal's own seat; any other seat is someone else's and not found."""
+        return SEAT_PREFIX + principal.name if name == "@me" else name
+
+    # -- internals -------------------------------------------------------------------------------------------
+    @contextmanager
+    def _locked(self) -> Iterator[list[Write]]:
+        """Hold the wall lock for the body, which changes the walls in memory and lists what to write; the writes
+        go to the writer (in lock order) and are waited for after the lock is released — also when the body
+        failed, for what it changed before (a seat made on first use)."""
+        writes: list[Write] = []
+        done: Future[None] | None = None
+        try:
+            with self._lock:
+                try:
+                    yield writes
+                finally:
+                    if writes:
+                        done = self.records.submit(writes)
+        finally:
+            if done is not None:
+                done.result()
+
+    def _change(self, name: str, change: Change, transition: Callable[[WallState, float], Outcome],
+                also: Callable[[WallState], Write] | None = None, tile: int | None = None) -> WallView:
+        """A user's change: the transition on the wall they control (``tile``: the one it changes), saved and
+        audited in one transaction (with ``also``'s write of the new state: a preset), then pushed. A transition
+        that leaves the wall as it is (``changed=False``: saving a preset) saves and pushes nothing of it."""
+        principal = change.principal
+        rights = self._rights(self.resolve(name, principal))
+        with self._locked() as writes:
+            state = self._readable(name, principal, writes)
+            shown = state.tiles[tile:tile + 1] if tile is not None else []
+            self._allow(state, rights, change, writes, shown)
+            now = self.clock()
+            outcome = transition(state, now)
+            new = self.machine.stamp(outcome.state, principal.name, now) if outcome.changed else state
+            self.walls[new.name] = new
+            if outcome.changed:
+                writes.append(records.saving(new))
+            if also is not None:
+                writes.append(also(new))
+            writes.append(records.audited(change, new))
+            view = self._render(new, principal, rights)
+        if outcome.changed:
+            self._push(new)
+        return view
+
+    def _system_change(self, transition: Callable[[WallState, float], Outcome], only: Callable[[WallState], bool],
+                       now: float | None = None) -> None:
+        """The system's own change of every wall ``only`` picks: saved and pushed, not audited (but an alarm put on
+        show is); one wall's failure leaves that wall as it was."""
+        changed: list[WallState] = []
+        now = self.clock() if now is None else now
+        try:
+            with self._locked() as writes:
+                for name, state in list(self.walls.items()):
+                    if not only(state):
+                        continue
+                    try:
+                        outcome = transition(state, now)
+                    except Exception:
+                        log.exception("wall %s: a system change failed; the wall keeps its state", name)
+                        continue
+                    if outcome.changed:
+                        new = self.machine.stamp(outcome.state, None, now)
+                        self.walls[name] = new
+                        writes.append(records.saving(new))
+                        if outcome.shown is not None:
+                            writes.append(records.alarm_shown(new, outcome.shown))
+                        changed.append(new)
+        except Exception:
+            log.exception("walls: saving a system change failed; the walls show it until the next change")
+        for state in changed:
+            self._push(state)
+
+    def _seed(self, spec: WallSpec, resolved: Resolved, writes: list[Write]) -> WallState:
+        now = self.clock()
+        state = self.machine.stamp(self.machine.seed(spec, now, resolved), None, now)
+        self.walls[state.name] = state
+        writes.append(records.saving(state))
+        log.info("wall %s created from the configuration (layout %s)", spec.name, spec.layout)
+        return state
+
+    def _rights(self, wall: str) -> WallRights:
+        """The wall's rights with its group holders read now: never with the wall lock held. Controllers an
+        admin adds after this read count from the next request (their groups were not read: held by nobody)."""
+        return self.controllers.rights(wall, self.controllers.holders(wall))
+
+    def _allow(self, state: WallState, rights: WallRights, change: Change, writes: list[Write],
+               shown: Sequence[str | None] = ()) -> None:
+        """Refuse (403, audited) a change of a wall ``change.principal`` does not control. Under the lock: the
+        controllers are the wall's current ones, the group holders those read before."""
+        decision = decide(self.controllers.rights(state.name, rights.holders), change.principal, shown)
+        if not decision.allowed:
+            writes.append(records.refused(change, state, decision.reason))
+            raise Forbidden(decision.reason)
+
+    def _shared(self, name: str) -> WallState:
+        state = self.walls.get(name)
+        if state is None or state.owner is not None:
+            raise NotFound("wall not found")
+        return state
+
+    def _readable(self, name: str, principal: Principal, writes: list[Write]) -> WallState:
+        key = self.resolve(name, principal)
+        if key == SEAT_PREFIX + principal.name and key not in self.walls:  # a seat is made at its first use
+            seat = self.machine.seat(principal.name, principal.may_view)
+            self.walls[key] = self.machine.stamp(seat, principal.name, self.clock())
+            writes.append(records.saving(self.walls[key]))
+        state = self.walls.get(key)
+        if state is None or (state.owner is not None and state.owner != principal.name):
+            raise NotFound("wall not found")
+        return state
+
+    def _resolve(self, of: Iterable[Tour | None]) -> Resolved:
+        """The cameras of these tours from the database: never with the wall lock held."""
+        return self.records.resolve(of, self.machine.cameras)
+
+    def _render(self, state: WallState, principal: Principal, rights: WallRights) -> WallView:
+        view = render(self.machine, state, principal, self.clock(), controls(rights, principal))
+        assert view is not None  # _readable let only the owner at a seat
+        return view
+
+    def _push(self, state: WallState) -> None:
+        """Publish the wall, rendered per user at send time with the rights read now (outside the lock)."""
+        if self.publish is not None:
+            machine, rights = self.machine, self._rights(state.name)
+
+            def notice(principal: Principal) -> WallNotice | None:
+                wall = render(machine, state, principal, self.clock(), controls(rights, principal))
+                return WallNotice(wall=wall) if wall is not None else None
+
+            self.publish(notice)
+
