@@ -1,4 +1,4 @@
-// The admin console (/admin): users, camera groups, grants, cameras (health and editor), zones and rules, the
+// The admin console (/admin): users, camera groups, grants, who controls each wall, cameras (health and editor), zones and rules, the
 // audit log and the case outbox.
 // Only admins get it: for anyone else the page says "no access" and asks the API for nothing (the API refuses
 // them anyway). Each section lives in its own module (admin-*.js) with mount / show / hide / render; this one
@@ -10,6 +10,7 @@ import { call, clearMessage, describe, showMessage } from "./admin-common.js";
 import users from "./admin-users.js";
 import groups from "./admin-groups.js";
 import grants from "./admin-grants.js";
+import walls from "./admin-walls.js";
 import cameras from "./admin-cameras.js";
 import zones from "./admin-zones.js";
 import audit from "./admin-audit.js";
@@ -28,7 +29,7 @@ addWords({
   },
 });
 
-const SECTIONS = { users, groups, grants, cameras, zones, audit, outbox };
+const SECTIONS = { users, groups, grants, walls, cameras, zones, audit, outbox };
 const tabs = [...document.querySelectorAll('.admin-tabs [role="tab"]')];
 let current = null;
 
