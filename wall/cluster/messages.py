@@ -42,6 +42,8 @@ class WorkerReport(BaseModel):
     worker: str
     node_id: str
     pid: int = Field(description="The worker's process on its node (for operators and the failure tests).")
+    incarnation: str = Field(
+        "", description="Changes when Ray restarts the actor in place: the new process runs nothing until told.")
     owned: dict[str, int] = Field(description="camera id → the assignment epoch the worker holds it under.")
     fingerprints: dict[str, str] = Field(
         default={}, description="camera id → fingerprint() of the config and rules it runs the camera with.")
@@ -50,6 +52,14 @@ class WorkerReport(BaseModel):
     batches: list[tuple[int, float]] = Field(
         default=[], description="Detector calls since the last report: (frames, seconds) each.")
     pending_events: int = 0
+
+
+class EventBatch(BaseModel):
+    """A pull's answer. ``seq`` counts within one incarnation of the worker: after Ray restarted it in place,
+    the control plane's acknowledgement refers to the previous process and starts again from 0."""
+
+    incarnation: str
+    events: list[WorkerEvent]
 
 
 class ClipAnswer(BaseModel):

@@ -4,9 +4,12 @@ Two threads of the control plane:
 
 - the **supervisor** (every ``SUPERVISE_SECONDS``, or at once when kicked after a camera change) keeps one
   ``CameraWorker`` per alive node that offers ``worker_cpus``, pinned to it; polls every worker's report; takes a
-  worker that died (Ray says so) or stopped answering (``REPORT_TIMEOUT``) out of the pool — killed, so it can
-  never come back under its name — then lets the scheduler place the cameras it had (and rebalance when a
+  worker that died for good (Ray says so) or stopped answering (``REPORT_TIMEOUT``) out of the pool — killed, so
+  it can never come back under its name — then lets the scheduler place the cameras it had (and rebalance when a
   worker joined) and tells every worker what it runs now (``assign``/``release``, waited for up to ``TELL_TIMEOUT``);
+- a worker whose *process* died is restarted in place by Ray (``max_restarts``): while Ray says it is
+  unavailable it keeps its cameras (for up to ``START_TIMEOUT``), and once it reports a new incarnation it is
+  told them again under the same epochs — nothing moves, the cameras are back as soon as they reconnect;
 - the **collector** long-polls each worker's event queue and hands every change to the ingress, acknowledging a
   batch only on the next poll, after the ingress (and the case desk behind it) has committed it.
 
@@ -26,13 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from streams.config import CameraConfig
 from vision.rules_config import CameraRules
 from wall.cluster.ingress import EventIngress
-from wall.cluster.messages import WorkerReport, fingerprint
+from wall.cluster.messages import EventBatch, WorkerReport, fingerprint
 from wall.cluster.scheduler import Assignment, Scheduler, camera_cost
 from wall.cluster.worker import CameraWorker
 from wall.config import SiteConfig
@@ -40,7 +43,8 @@ from wall.config import SiteConfig
 log = logging.getLogger(__name__)
 SUPERVISE_SECONDS = 1.0
 REPORT_TIMEOUT = 5.0  # a ready worker that has not answered its report for this long is taken out
-START_TIMEOUT = 120.0  # a new worker must have started (detector loaded) within this
+START_TIMEOUT = 120.0  # a new (or restarted) worker must have started (detector loaded) within this
+MAX_RESTARTS = -1  # Ray restarts a worker whose process died, on its node, as often as it dies
 TELL_TIMEOUT = 15.0  # an assign may restart a session: it waits for the old connection's thread
 PULL_SECONDS = 1.0
 WORKER_PREFIX = "citywall-worker-"
@@ -63,6 +67,10 @@ class WorkerSlot:
     report_sent: float = 0.0
     pull_ref: Any = None
     acked: int = 0
+    incarnation: str = ""  # the process the reports come from (Ray restarts it in place when it dies)
+    events_from: str = ""  # the incarnation ``acked`` counts in
+    unavailable_since: float | None = None  # Ray says the actor is restarting
+    restarts: int = 0
     told: dict[str, tuple[str, int]] = field(default_factory=dict)  # camera → (fingerprint, epoch) it runs
 
 
@@ -117,7 +125,8 @@ class WorkerPool:
             told = {cam: (report.fingerprints.get(cam, ""), epoch) for cam, epoch in report.owned.items()}
             with self._lock:
                 self._slots[report.worker] = WorkerSlot(key=report.worker, node_id=report.node_id, actor=handle,
-                                                        ready=True, report=report, told=told)
+                                                        ready=True, report=report, told=told,
+                                                        incarnation=report.incarnation)
             claims += [Assignment(camera_id=cam, worker=report.worker, epoch=epoch)
                        for cam, epoch in report.owned.items()]
             self._on_report(report)
@@ -180,7 +189,8 @@ class WorkerPool:
             # Detached: the worker outlives this control plane, so a restarted one finds it by name.
             actor = CameraWorkerActor.options(
                 name=WORKER_PREFIX + key, namespace=self.namespace, lifetime="detached", num_cpus=self.worker_cpus,
-                max_restarts=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+                max_restarts=MAX_RESTARTS, max_task_retries=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
             ).remote(self.site, key, node["NodeID"])
             with self._lock:
                 self._slots[key] = WorkerSlot(key=key, node_id=node["NodeID"], actor=actor)
@@ -202,18 +212,37 @@ class WorkerPool:
             try:
                 report: WorkerReport = ray.get(slot.report_ref, timeout=0)
             except GetTimeoutError:
-                late = time.monotonic() - (slot.report_sent if slot.ready else slot.created)
-                if late > (REPORT_TIMEOUT if slot.ready else START_TIMEOUT):
+                if slot.unavailable_since is not None:
+                    late = time.monotonic() - slot.unavailable_since
+                    limit = START_TIMEOUT
+                else:
+                    late = time.monotonic() - (slot.report_sent if slot.ready else slot.created)
+                    limit = REPORT_TIMEOUT if slot.ready else START_TIMEOUT
+                if late > limit:
                     self._drop(slot, f"no report for {late:.0f} s")
+                continue
+            except ActorUnavailableError:  # its process died and Ray is restarting it on its node
+                slot.report_ref = None
+                if slot.unavailable_since is None:
+                    slot.unavailable_since = time.monotonic()
+                    log.warning("camera worker %s unavailable (Ray restarts it): its cameras %s wait for it",
+                                slot.key, sorted(slot.told))
+                elif time.monotonic() - slot.unavailable_since > START_TIMEOUT:
+                    self._drop(slot, f"not back {START_TIMEOUT:.0f} s after its process died")
                 continue
             except RayError as exc:
                 self._drop(slot, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
                 continue
-            slot.report_ref = None
+            slot.report_ref, slot.unavailable_since = None, None
             if not slot.ready:
                 log.info("camera worker %s ready", slot.key)
                 joined = True
-            slot.ready, slot.report = True, report
+            elif report.incarnation != slot.incarnation:
+                slot.restarts += 1
+                log.warning("camera worker %s restarted in place (pid %s → %d): told its cameras %s again",
+                            slot.key, slot.report.pid if slot.report else "?", report.pid, sorted(slot.told))
+                slot.told = {}  # the new process runs nothing: _tell assigns its cameras again, same epochs
+            slot.ready, slot.report, slot.incarnation = True, report, report.incarnation
             self._on_report(report)
         return joined
 
@@ -226,28 +255,33 @@ class WorkerPool:
         ray.kill(slot.actor)  # fenced: a worker presumed dead must not come back under its name
 
     def _tell(self, wanted: dict[str, tuple[CameraConfig, CameraRules]]) -> None:
-        refs: list[Any] = []
+        refs: dict[Any, tuple[WorkerSlot, str, bool]] = {}  # call → (worker, camera, an assign?)
         owners = {a.camera_id: a for a in self.scheduler.assignments()}
-        for slot in self.slots():
+        reachable = [slot for slot in self.slots() if slot.unavailable_since is None]  # not while Ray restarts it
+        for slot in reachable:
             for cam in [cam for cam in slot.told if cam not in owners or owners[cam].worker != slot.key]:
                 del slot.told[cam]
-                refs.append(slot.actor.release.remote(cam))
+                refs[slot.actor.release.remote(cam)] = (slot, cam, False)
         for cam, a in owners.items():
             owner = self.slot(a.worker)
-            if owner is None or cam not in wanted:
+            if owner is None or owner.unavailable_since is not None or cam not in wanted:
                 continue
             camera, rules = wanted[cam]
             if owner.told.get(cam) != (fingerprint(camera, rules), a.epoch):
                 owner.told[cam] = (fingerprint(camera, rules), a.epoch)
-                refs.append(owner.actor.assign.remote(camera, rules, a.epoch))
+                refs[owner.actor.assign.remote(camera, rules, a.epoch)] = (owner, cam, True)
         if not refs:
             return
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=TELL_TIMEOUT)
+        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=TELL_TIMEOUT)
         for ref in ready:
             try:
                 ray.get(ref)
             except RayError as exc:
-                log.warning("a camera worker did not take its assignment: %s", str(exc).splitlines()[0])
+                slot, cam, assign = refs[ref]
+                if assign:
+                    slot.told.pop(cam, None)  # told again at the next pass
+                log.warning("camera worker %s did not take camera %s: %s", slot.key, cam,
+                            str(exc).splitlines()[0], extra={"camera": cam})
 
     # -- collector ----------------------------------------------------------------------------------------------
     def _collect(self) -> None:
@@ -255,7 +289,7 @@ class WorkerPool:
             slots = [slot for slot in self.slots() if slot.ready]
             for slot in slots:
                 if slot.pull_ref is None:
-                    slot.pull_ref = slot.actor.pull.remote(slot.acked, PULL_SECONDS)
+                    slot.pull_ref = slot.actor.pull.remote(slot.acked, PULL_SECONDS, slot.events_from)
             pending = {slot.pull_ref: slot for slot in slots}
             if not pending:
                 self._stop.wait(0.2)
@@ -265,10 +299,13 @@ class WorkerPool:
                 slot = pending[ref]
                 slot.pull_ref = None
                 try:
-                    events = ray.get(ref)
+                    batch: EventBatch = ray.get(ref)
                 except RayError:
-                    continue  # the worker died: the supervisor takes it out
-                for event in events:
+                    self._stop.wait(0.2)
+                    continue  # the worker died or restarts: the supervisor sees to it
+                if batch.incarnation != slot.events_from:  # a new process (or the first pull): counts from 0
+                    slot.events_from, slot.acked = batch.incarnation, 0
+                for event in batch.events:
                     if event.seq > slot.acked:
                         self.ingress.accept(event)
                         slot.acked = event.seq

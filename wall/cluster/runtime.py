@@ -139,7 +139,8 @@ class RayRuntime(CameraRuntime):
 
     # -- cameras ------------------------------------------------------------------------------------------------
     def camera_statuses_now(self) -> list[CameraStatus]:
-        live = {slot.key for slot in self.pool.slots()}
+        # A worker Ray is restarting runs nothing now: its last report is no longer true.
+        live = {slot.key for slot in self.pool.slots() if slot.unavailable_since is None}
         reported: dict[str, CameraStatus] = {}
         for worker, report in self._reports.items():
             if worker in live:

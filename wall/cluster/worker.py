@@ -13,7 +13,9 @@ wherever it runs; what a worker adds is the cluster's bookkeeping:
   plane went away) is closed by the worker itself;
 - it is a detached named actor: it keeps its cameras running while the control plane restarts, reports what
   it runs (epochs and config fingerprints) so the new one re-attaches, and ends after ``ORPHAN_SECONDS``
-  without any control plane.
+  without any control plane;
+- Ray restarts it in place when its process dies (``max_restarts``): the new process is a new *incarnation*
+  with no cameras, which its reports and pulls say, so the control plane tells it again what it runs.
 
 It is an async actor: the live feeds and the event queue live on its event loop, and whatever blocks (starting
 or stopping a session) runs in a thread.
@@ -31,6 +33,7 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from collections import deque
 from pathlib import Path
 
@@ -38,7 +41,7 @@ from streams.config import CameraConfig
 from streams.ring import ClipUnavailable
 from vision.events import EventChange
 from vision.rules_config import CameraRules
-from wall.cluster.messages import ClipAnswer, EvidenceFile, WorkerEvent, WorkerReport, fingerprint
+from wall.cluster.messages import ClipAnswer, EventBatch, EvidenceFile, WorkerEvent, WorkerReport, fingerprint
 from wall.config import SiteConfig
 from wall.logs import configure_logging, default_format
 from wall.runtime.interface import LiveFeed
@@ -71,7 +74,11 @@ class CameraWorker:
         os.environ.pop("CITYWALL_DATA_DIR", None)
         configure_logging(default_format())  # redacted lines into Ray's log files of this node
         self.name, self.node_id = name, node_id
-        self._root = Path(tempfile.mkdtemp(prefix=f"citywall-{name}-"))
+        self.incarnation = uuid.uuid4().hex[:12]
+        prefix = f"citywall-{name}-"
+        for left in Path(tempfile.gettempdir()).glob(prefix + "*"):  # a previous incarnation's, killed by a signal
+            shutil.rmtree(left, ignore_errors=True)
+        self._root = Path(tempfile.mkdtemp(prefix=prefix))
         self.runtime = LocalRuntime(shard_site(site, self._root), CameraRegistry([]))
         self.cameras: dict[str, CameraConfig] = {}
         self.rules: dict[str, CameraRules] = {}
@@ -123,7 +130,8 @@ class CameraWorker:
         batches = [self._batches.popleft() for _ in range(len(self._batches))]
         self._contact()
         fingerprints = {cam: fingerprint(camera, self.rules[cam]) for cam, camera in self.cameras.items()}
-        return WorkerReport(worker=self.name, node_id=self.node_id, pid=os.getpid(), owned=dict(self.epochs),
+        return WorkerReport(worker=self.name, node_id=self.node_id, pid=os.getpid(), incarnation=self.incarnation,
+                            owned=dict(self.epochs),
                             fingerprints=fingerprints,
                             statuses=self.runtime.camera_statuses_now(),
                             counters=self.runtime.analytics_counters(), batches=batches,
@@ -179,10 +187,13 @@ class CameraWorker:
         self._queued_bytes -= sum(len(f.data) for f in event.files)
         return event
 
-    async def pull(self, after: int, timeout: float) -> list[WorkerEvent]:
-        """Forget what the control plane acknowledged (``seq`` ≤ ``after``); return what is left, waiting up to
-        ``timeout`` s for something."""
+    async def pull(self, after: int, timeout: float, incarnation: str = "") -> EventBatch:
+        """Forget what the control plane acknowledged (``seq`` ≤ ``after`` of ``incarnation``); return what is
+        left, waiting up to ``timeout`` s for something. An acknowledgement of another incarnation (this
+        process was restarted in place) acknowledges nothing here."""
         self._contact()
+        if incarnation != self.incarnation:
+            after = 0
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
@@ -190,7 +201,7 @@ class CameraWorker:
                     self._forget_oldest()
                 waiting = list(itertools.islice(self._events, PULL_BATCH))
             if waiting or time.monotonic() >= deadline:
-                return waiting
+                return EventBatch(incarnation=self.incarnation, events=waiting)
             await asyncio.sleep(PULL_POLL_SECONDS)
 
     # -- cameras ------------------------------------------------------------------------------------------------
