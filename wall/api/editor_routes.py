@@ -32,7 +32,7 @@ from wall.api.deps import services
 from wall.auth.principal import Permission, Principal
 from wall.editing import apply, cameras_file, rules_file
 from wall.editing.checks import check_rules, without_urls
-from wall.editing.rule_try import RuleTrier
+from wall.editing.rule_try import RuleTrier, TryResult
 from wall.errors import Conflict, DomainError, Invalid, Unprocessable
 
 router = APIRouter(prefix="/api", tags=["editor"], responses=ADMIN_ONLY)
@@ -320,8 +320,9 @@ def _trier(request: Request) -> RuleTrier:
         return parts.rule_trier
 
 
-@router.post("/cameras/{camera_id}/rules/try", responses={**REFUSED, 404: error(NOT_FOUND)})
-async def try_rules(camera_id: CameraId, body: TryIn, admin: Admin, request: Request) -> Any:
+@router.post("/cameras/{camera_id}/rules/try", response_model_exclude_unset=True,
+             responses={**REFUSED, 404: error(NOT_FOUND)})
+async def try_rules(camera_id: CameraId, body: TryIn, admin: Admin, request: Request) -> TryResult:
     """Run proposed rules on the camera's last ``minutes`` (cut from its packet ring, replayed through the live
     analytics with the real model) and return the event changes they would have raised, each opened one with
     its annotated snapshot (``data:`` URL). Nothing is saved and no case is raised."""
@@ -341,4 +342,4 @@ async def try_rules(camera_id: CameraId, body: TryIn, admin: Admin, request: Req
     await run_in_threadpool(audit_action, request, admin, "rules.try", target, True,
                             {"zones": [z.id for z in rules.zones], "seconds": round(result.seconds, 1),
                              "events": len(result.events)})
-    return result.as_dict()
+    return result

@@ -11,44 +11,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from vision.events import EventChange
 from wall.access import current_principal
 from wall.api.common import UNAUTHENTICATED, error
 from wall.api.deps import Parts
 from wall.auth.principal import Principal
+from wall.runtime.models import EventView
 
 router = APIRouter(prefix="/api", tags=["events"])
 Viewer = Annotated[Principal, Depends(current_principal)]
 
 
-class EventBox(BaseModel):
-    label: str
-    score: float
-    xyxy: list[float] = Field(description="x1, y1, x2, y2 in pixels of the analysed frame.")
-    track_id: int | None
+class EventOut(EventView):
+    """The latest state of one event, with links to its evidence."""
 
-
-class EventOut(BaseModel):
-    """The latest state of one event (one place and problem on one camera), with links to its evidence."""
-
-    kind: str = Field(description="opened, updated, cleared or still_present")
-    event_id: str
-    camera: str
-    zone: str
-    family: str
-    code: str
-    code_name: str
-    catalogue_version: str
-    place: str
-    place_box: list[float]
-    frame_size: list[int]
-    first_seen: float
-    t_wall: float
-    t: float = Field(description="Stream seconds of this change.")
-    dwell: float
-    boxes: list[EventBox]
     evidence: dict[str, str] = Field(description="snapshot, clip, after_snapshot → /api/evidence/… links.")
 
 

@@ -17,47 +17,48 @@ import logging
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from pydantic import BaseModel, Field
 
 from vision.catalogue import Catalogue
 from vision.detector import Detector
+from vision.events import EventChange
 from vision.replay import Replay
 from vision.rules_config import CameraRules
 from wall.errors import Conflict
 from wall.runtime.analytics import SAMPLE_WIDTH
-from wall.runtime.models import Clip
+from wall.runtime.models import Clip, EventView
 
 log = logging.getLogger(__name__)
 MAX_SNAPSHOTS = 24  # each is ~50–100 kB inline; the first ones are what the admin looks at anyway
 MAX_EVENTS = 200
 
 
-@dataclass
-class TryResult:
+class TriedEvent(EventView):
+    snapshot: str | None = Field(None, description="The annotated snapshot of an opened event (data: URL); "
+                                 "only the first ones carry it.")
+
+
+class TryResult(BaseModel):
+    """What proposed rules would have raised on the camera's last minutes."""
+
     camera: str
     requested_seconds: float
-    seconds: float  # of video the ring had (it keeps streams.ring_seconds at most)
+    seconds: float = Field(description="Of video the ring had (it keeps streams.ring_seconds at most).")
     start_wall: float
     end_wall: float
     looks: int
-    events: list[dict[str, Any]] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"camera": self.camera, "requested_seconds": self.requested_seconds,
-                "seconds": round(self.seconds, 1), "start_wall": round(self.start_wall, 3),
-                "end_wall": round(self.end_wall, 3), "looks": self.looks, "events": self.events,
-                "elapsed": round(self.elapsed, 2)}
+    events: list[TriedEvent]
+    elapsed: float
 
 
-def _event(change: Any, with_snapshot: bool) -> dict[str, Any]:
+def _event(change: EventChange, with_snapshot: bool) -> TriedEvent:
     out = change.as_dict()
     out.pop("evidence", None)
     if with_snapshot and change.snapshot_jpeg:
         out["snapshot"] = "data:image/jpeg;base64," + base64.b64encode(change.snapshot_jpeg).decode("ascii")
-    return out
+    return TriedEvent.model_validate(out)
 
 
 class RuleTrier:
@@ -95,9 +96,9 @@ class RuleTrier:
         finally:
             self._busy.release()
         events = [_event(c, i < MAX_SNAPSHOTS) for i, c in enumerate(changes)]
-        result = TryResult(camera=clip.camera_id, requested_seconds=seconds, seconds=clip.duration,
-                           start_wall=clip.start_wall, end_wall=clip.end_wall, looks=replay.looks, events=events,
-                           elapsed=time.monotonic() - started)
+        result = TryResult(camera=clip.camera_id, requested_seconds=seconds, seconds=round(clip.duration, 1),
+                           start_wall=round(clip.start_wall, 3), end_wall=round(clip.end_wall, 3),
+                           looks=replay.looks, events=events, elapsed=round(time.monotonic() - started, 2))
         log.info("rules tried on camera %s: %.0f s of video, %d looks, %d event changes in %.1f s", clip.camera_id,
                  result.seconds, result.looks, len(events), result.elapsed, extra={"camera": clip.camera_id})
         return result

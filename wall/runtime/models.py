@@ -103,6 +103,35 @@ class Overlay(BaseModel):
     at: float | None = Field(None, description="When the latest look was taken (Unix time).")
 
 
+class EventBox(BaseModel):
+    label: str
+    score: float
+    xyxy: list[float] = Field(description="x1, y1, x2, y2 in pixels of the analysed frame.")
+    track_id: int | None
+
+
+class EventView(BaseModel):
+    """One change of an event (one place and problem on one camera) as clients see it
+    (``vision.events.EventChange`` without its evidence files)."""
+
+    kind: str = Field(description="opened, updated, cleared or still_present")
+    event_id: str
+    camera: str
+    zone: str
+    family: str
+    code: str
+    code_name: str
+    catalogue_version: str
+    place: str
+    place_box: list[float]
+    frame_size: list[int]
+    first_seen: float
+    t_wall: float
+    t: float = Field(description="Stream seconds of this change.")
+    dwell: float
+    boxes: list[EventBox]
+
+
 class Clip(BaseModel):
     """A stretch of a camera's packet ring, cut by stream copy into one MP4."""
 
