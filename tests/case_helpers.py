@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,9 +39,11 @@ def event_change(evidence_dir: Path, *, kind: str = "opened", camera: str = "cam
 class Receiver:
     """The city's case platform, as far as citywall can tell: an HTTP endpoint on loopback that records posts."""
 
-    def __init__(self, *, fail_first: int = 0, status: int = 200, reply: dict[str, Any] | None = None) -> None:
+    def __init__(self, *, fail_first: int = 0, status: int = 200, reply: dict[str, Any] | None = None,
+                 delay: float = 0.0) -> None:
         self.posts: list[tuple[dict[str, str], bytes]] = []
         self.fail_first, self.status, self.reply = fail_first, status, reply or {"ok": True}
+        self.delay = delay  # seconds before each answer: a platform slow enough for senders to overlap
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +53,7 @@ class Receiver:
                 if len(body) < length:
                     return  # the sender was killed mid-request: a platform would see no (valid) delivery
                 outer.posts.append(({k: v for k, v in self.headers.items()}, body))
+                time.sleep(outer.delay)
                 code = 503 if len(outer.posts) <= outer.fail_first else outer.status
                 payload = json.dumps(outer.reply if code == 200 else {"error": "busy"}).encode()
                 self.send_response(code)

@@ -65,6 +65,11 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     registry.subscribe(lambda change: walls.cameras_changed(registry.ids()))
     registry.subscribe(seed)
     cases.desk.listeners.append(walls.on_case)  # a raised case pops up on the walls, a decided one leaves them
+    bridge = None
+    if site.server_file.cluster is not None:  # replicas share the hall: case notices cross them (LISTEN/NOTIFY)
+        from wall.cluster.notices import CaseNoticeBridge
+
+        bridge = CaseNoticeBridge(db, cases.desk, cases.notices)
     parts = Services(site=site, registry=registry, runtime=runtime, db=db, cases=cases, walls=walls,
                      started=time.time())
 
@@ -72,11 +77,15 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.start()
         cases.start()
+        if bridge is not None:
+            bridge.start()
         walls.start()
         try:
             yield
         finally:
             walls.stop()
+            if bridge is not None:
+                bridge.stop()
             cases.stop()
             runtime.stop()
             if own_db:

@@ -4,6 +4,10 @@ Each message has a fixed idempotency key (one per case), so a retry after a cras
 platform received it but before we recorded that — is recognisably the same delivery. Failures back off
 exponentially (with jitter) across restarts because the schedule is in the table; after ``max_attempts`` the
 message is dead-lettered with its last error for an admin to see and retry.
+
+Several control-plane replicas (cluster mode) each run an outbox on the one PostgreSQL: a message is claimed with
+``SELECT … FOR UPDATE SKIP LOCKED`` and stays locked while it is posted and its outcome written, so no two
+replicas post one key at once — the others skip it and take the next due message.
 """
 
 from __future__ import annotations
@@ -78,12 +82,14 @@ class Outbox:
             self._wake.clear()
 
     def deliver_due(self) -> int:
-        """Try every message that is due; returns how many were delivered."""
-        with self.db.session() as s:
-            due = list(s.scalars(select(OutboxMessage.id).where(
-                OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= datetime.now(UTC))
-                .order_by(OutboxMessage.id)))
-        return sum(1 for message_id in due if not self._stop.is_set() and self._deliver(message_id))
+        """Try every message that is due, once each, oldest first; returns how many were delivered."""
+        delivered, tried = 0, set[int]()
+        while not self._stop.is_set():
+            outcome = self._deliver_next(tried)
+            if outcome is None:
+                break
+            delivered += outcome
+        return delivered
 
     def body(self, message: OutboxMessage, evidence: list[Evidence]) -> bytes:
         items: list[dict[str, Any]] = []
@@ -97,32 +103,28 @@ class Outbox:
         document = {**message.payload, "evidence": items, "idempotency_key": message.idempotency_key}
         return json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
 
-    def _deliver(self, message_id: int) -> bool:
+    def _deliver_next(self, tried: set[int]) -> int | None:
+        """Claim the oldest due message not tried in this pass, post it, write the outcome: 1 delivered, 0 not,
+        None when nothing (unlocked) is due.
+
+        Claim, post and outcome are one transaction: the row stays locked while it is posted, so another replica
+        skips it (``SKIP LOCKED``). A replica that dies mid-post takes its lock with it and leaves the message
+        pending: the next post carries the same Idempotency-Key. SQLite has no row locks (nothing is rendered for
+        them); it serves a single process anyway."""
         with self.db.session() as s:
-            message = s.get(OutboxMessage, message_id)
-            if message is None or message.status != "pending":
-                return False
+            query = (select(OutboxMessage)
+                     .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= datetime.now(UTC))
+                     .order_by(OutboxMessage.id).limit(1).with_for_update(skip_locked=True))
+            if tried:
+                query = query.where(OutboxMessage.id.not_in(tried))
+            message = s.scalars(query).first()
+            if message is None:
+                return None
+            tried.add(message.id)
             evidence = list(s.scalars(select(Evidence).where(Evidence.case_id == message.case_id)
                                       .order_by(Evidence.id)))
-            body = self.body(message, evidence)
             key, case_id = message.idempotency_key, message.case_id
-        headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key,
-                   SIGNATURE_HEADER: sign(self.secret, body)}
-        error, reply = None, None
-        try:
-            response = self.client.post(self.url, content=body, headers=headers)
-            if 200 <= response.status_code < 300:
-                try:
-                    reply = response.json() if response.content else {}
-                except ValueError:
-                    reply = {"text": response.text[:500]}
-            else:
-                error = f"HTTP {response.status_code}: {response.text[:300]}"
-        except httpx.HTTPError as exc:
-            error = f"{exc.__class__.__name__}: {exc}"
-        with self.db.session() as s:
-            message = s.get(OutboxMessage, message_id)
-            assert message is not None
+            error, reply = self._post(self.body(message, evidence), key)
             message.attempts += 1
             if error is None:
                 message.status, message.sent_at = "sent", datetime.now(UTC)
@@ -137,7 +139,7 @@ class Outbox:
                     message.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
         if error is not None:
             log.warning("delivery of case %s failed (%s)", case_id, error)
-            return False
+            return 0
         log.info("case %s delivered to the platform", case_id)
         if isinstance(reply, dict) and (reply.get("dispatched") or reply.get("department")):
             try:
@@ -145,7 +147,22 @@ class Outbox:
                                      ref=str(reply.get("ref") or reply.get("id") or "") or None)
             except DomainError as exc:
                 log.info("platform reply for case %s not applied: %s", case_id, exc)
-        return True
+        return 1
+
+    def _post(self, body: bytes, key: str) -> tuple[str | None, Any]:
+        """POST one message: (None, the platform's reply) or (the error, None)."""
+        headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: key,
+                   SIGNATURE_HEADER: sign(self.secret, body)}
+        try:
+            response = self.client.post(self.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return f"{exc.__class__.__name__}: {exc}", None
+        if not 200 <= response.status_code < 300:
+            return f"HTTP {response.status_code}: {response.text[:300]}", None
+        try:
+            return None, response.json() if response.content else {}
+        except ValueError:
+            return None, {"text": response.text[:500]}
 
     def retry(self, message_id: int) -> None:
         """An admin's retry of a dead letter: back to pending, attempts reset."""
