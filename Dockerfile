@@ -3,7 +3,7 @@
 #   docker run -v /etc/citywall:/config:ro -v citywall-data:/data -p 127.0.0.1:8080:8080 citywall:0.1.0
 # Configuration (cameras.yaml, server.yaml, analytics.yaml) is mounted at /config, read-only; the database (SQLite
 # unless server.database_url names PostgreSQL) and evidence live on /data. Secrets come only from the environment
-# at run time (${CAM_PASSWORD} etc. in the YAML); nothing secret is built into the image. See docs/deployment.md.
+# at run time (${CITYWALL_CAM_PASSWORD} etc. in the YAML); nothing secret is built into the image. See docs/deployment.md.
 FROM python:3.11-slim-bookworm
 
 # ORT_DISABLE_TELEMETRY: ONNX Runtime would otherwise keep a telemetry device id under $HOME (the service user

@@ -61,7 +61,8 @@ END = "<!-- END GENERATED -->"
 
 _URL_RULE = (
     f"scheme one of {', '.join(SCHEMES)}; `rtsp`/`rtsps` need a host and a port in 1-65535 "
-    "(if one is given); `file:` needs a path, relative to the config directory, of a file that exists"
+    "(if one is given) and no spaces; `file:` needs a path, relative to the config directory, of a file that "
+    "exists; at most 2048 characters, no control characters (CR, LF, tab, NUL, …) after `${ENV}` substitution"
 )
 
 # What field validators check, per (model, field). Uniqueness is checked by wall.config across cameras.

@@ -20,15 +20,17 @@ def validate(
     shown: str,
     context: dict[str, Any],
     unchecked: frozenset[str] = frozenset(),
+    env_prefix: str | None = None,
 ) -> Model:
-    """Validate one file's data (``${ENV}`` references resolved first); ``unchecked`` names keys whose schema
-    errors are not reported this time. Raises :class:`ConfigError` with every problem."""
+    """Validate one file's data (``${ENV}`` references resolved first, with ``env_prefix`` only variables
+    named so); ``unchecked`` names keys whose schema errors are not reported this time. Raises
+    :class:`ConfigError` with every problem."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([f"{shown}: (top level): must be a mapping of keys, got {type(data).__name__}"])
     env_problems: Problems = []
-    data = substitute_env(data, (), env_problems)
+    data = substitute_env(data, (), env_problems, env_prefix)
     problems = [f"{shown}: {key_path(loc)}: {why}" for loc, why in env_problems]
     try:
         result = model.model_validate(data, context=context)

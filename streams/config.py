@@ -7,6 +7,7 @@ files, resolves ``${ENV}`` references and relative ``file:`` paths, and reports 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -20,17 +21,38 @@ NATIONAL_ID = re.compile(r"^[0-9]{20}$")  # ASCII only: \d would also match full
 DEFAULT_GRID_CODE_LENGTH = 14
 
 
+def is_control(char: str) -> bool:
+    """C0 and C1 controls, DEL, and the characters that end a line in Unicode (U+2028, U+2029, U+0085)."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+MAX_URL_LENGTH = 2048
+
+
 def check_stream_url(url: str) -> str:
-    """Accept only what the hub can open, so a typo fails at load time and not as an endless reconnect loop."""
+    """Accept only what the hub can open, so a typo fails at load time and not as an endless reconnect loop.
+
+    A URL is data, never a template: a control character (CR, LF, NUL, DEL, C1, the Unicode line separators)
+    is refused wherever it came from — the file, an ``${ENV}`` value, the console. FFmpeg writes the URL into
+    its RTSP request lines, so a ``\\r\\n`` in it would add lines of the sender's choosing to what a camera (or
+    any line-based service the URL points at) receives. Spaces are refused in rtsp(s) URLs for the same
+    reason (a space ends the request line's URL); ``file:`` paths may have them."""
     if not url or not url.strip():
         raise ValueError("is empty")
     url = url.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise ValueError(f"is longer than {MAX_URL_LENGTH} characters")
+    bad = next((c for c in url if is_control(c)), None)
+    if bad is not None:
+        raise ValueError(f"contains a control character (U+{ord(bad):04X}); a URL is one line of text")
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme not in SCHEMES:
         shown = scheme or url[:20]
         raise ValueError(f"scheme '{shown}' is not supported ({', '.join(SCHEMES)})")
     if scheme in ("rtsp", "rtsps"):
         parts = urlsplit(url)
+        if any(c.isspace() for c in url):
+            raise ValueError("contains a space (write it as %20)")
         if not parts.hostname:
             raise ValueError("has no host")
         try:

@@ -79,7 +79,7 @@ def cameras_yaml(*cams: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def secret_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CAM_PASSWORD", SECRET)
+    monkeypatch.setenv("CITYWALL_CAM_PASSWORD", SECRET)
 
 
 # ------------------------------------------------------------------------------------------- good configs
@@ -113,12 +113,12 @@ def test_demo_config_loads_with_its_media_resolved() -> None:
 def test_example_without_the_password_names_the_variable_and_both_keys(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("CAM_PASSWORD", raising=False)
+    monkeypatch.delenv("CITYWALL_CAM_PASSWORD", raising=False)
     lines = problems_of(EXAMPLE)
     shown = EXAMPLE / "cameras.yaml"
     assert lines == [
-        f"{shown}: cameras[0].url: environment variable 'CAM_PASSWORD' is not set",
-        f"{shown}: cameras[0].main_url: environment variable 'CAM_PASSWORD' is not set",
+        f"{shown}: cameras[0].url: environment variable 'CITYWALL_CAM_PASSWORD' is not set",
+        f"{shown}: cameras[0].main_url: environment variable 'CITYWALL_CAM_PASSWORD' is not set",
     ]
 
 
@@ -138,14 +138,14 @@ def test_empty_server_yaml_means_defaults(tmp_path: Path) -> None:
 
 
 def test_env_substitution_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CAM_PW", "pw1")
-    monkeypatch.delenv("CAM_USER", raising=False)
-    monkeypatch.setenv("CAM_GROUP", "")
+    monkeypatch.setenv("CITYWALL_CAM_PW", "pw1")
+    monkeypatch.delenv("CITYWALL_CAM_USER", raising=False)
+    monkeypatch.setenv("CITYWALL_CAM_GROUP", "")
     monkeypatch.delenv("WALL_PORT", raising=False)
     camera = cam(
-        url="rtsp://${CAM_USER:-admin}:${CAM_PW}@192.0.2.1/live",
-        group="${CAM_GROUP:-east}",
-        name="Cam ${CAM_PW}",
+        url="rtsp://${CITYWALL_CAM_USER:-admin}:${CITYWALL_CAM_PW}@192.0.2.1/live",
+        group="${CITYWALL_CAM_GROUP:-east}",
+        name="Cam ${CITYWALL_CAM_PW}",
     )
     config = load_config(site(tmp_path, cameras_yaml(camera), {"server": {"port": "${WALL_PORT:-9090}"}}))
     (loaded,) = config.cameras
@@ -156,8 +156,8 @@ def test_env_substitution_and_defaults(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_env_value_is_not_substituted_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CAM_PW", "a${NOT_A_REF}b")
-    (loaded,) = load_config(site(tmp_path, cameras_yaml(cam(url="rtsp://u:${CAM_PW}@h/live")))).cameras
+    monkeypatch.setenv("CITYWALL_CAM_PW", "a${NOT_A_REF}b")
+    (loaded,) = load_config(site(tmp_path, cameras_yaml(cam(url="rtsp://u:${CITYWALL_CAM_PW}@h/live")))).cameras
     assert loaded.url == "rtsp://u:a${NOT_A_REF}b@h/live"
 
 
@@ -415,10 +415,10 @@ def test_file_source_that_is_a_directory(tmp_path: Path) -> None:
 
 
 def test_missing_env_var_names_variable_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CAM_PW", raising=False)
-    cams = cameras_yaml(cam(0), cam(1, url="rtsp://viewer:${CAM_PW}@192.0.2.1/live"))
+    monkeypatch.delenv("CITYWALL_CAM_PW", raising=False)
+    cams = cameras_yaml(cam(0), cam(1, url="rtsp://viewer:${CITYWALL_CAM_PW}@192.0.2.1/live"))
     assert problems_of(site(tmp_path, cams)) == [
-        f"{tmp_path / 'cameras.yaml'}: cameras[1].url: environment variable 'CAM_PW' is not set"
+        f"{tmp_path / 'cameras.yaml'}: cameras[1].url: environment variable 'CITYWALL_CAM_PW' is not set"
     ]
 
 
@@ -432,7 +432,7 @@ def test_missing_env_var_in_server_yaml(tmp_path: Path, monkeypatch: pytest.Monk
     ("url", "shown"),
     [
         ("rtsp://viewer:${CAM-PW}@192.0.2.1/live", "'${CAM-PW}'"),
-        ("rtsp://viewer:${CAM_PW@192.0.2.1/live", "'${CAM_PW@192.0.2.1/live'"),
+        ("rtsp://viewer:${CITYWALL_CAM_PW@192.0.2.1/live", "'${CITYWALL_CAM_PW@192.0.2.1/live'"),
         ("rtsp://viewer:${}@192.0.2.1/live", "'${}'"),
         ("rtsp://viewer:${1PW}@192.0.2.1/live", "'${1PW}'"),
     ],
@@ -441,7 +441,7 @@ def test_missing_env_var_in_server_yaml(tmp_path: Path, monkeypatch: pytest.Monk
 def test_malformed_env_reference_is_an_error_not_a_literal_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, shown: str
 ) -> None:
-    monkeypatch.setenv("CAM_PW", SECRET)
+    monkeypatch.setenv("CITYWALL_CAM_PW", SECRET)
     expect(site(tmp_path, cameras_yaml(cam(url=url))), C, "cameras[0].url",
            f"{shown} is not a ${{NAME}} or ${{NAME:-default}} reference")
 
@@ -531,12 +531,12 @@ def test_many_problems_in_one_error(tmp_path: Path) -> None:
 
 
 def test_env_and_schema_problems_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CAM_URL", raising=False)
-    cams = cameras_yaml(cam(0, url="${CAM_URL}"), cam(1, analysis_interval=-1))
+    monkeypatch.delenv("CITYWALL_CAM_URL", raising=False)
+    cams = cameras_yaml(cam(0, url="${CITYWALL_CAM_URL}"), cam(1, analysis_interval=-1))
     shown = tmp_path / "cameras.yaml"
-    # The unset ${CAM_URL} is reported once; the blank it leaves is not also reported as "url: is empty".
+    # The unset ${CITYWALL_CAM_URL} is reported once; the blank it leaves is not also reported as "url: is empty".
     assert problems_of(site(tmp_path, cams)) == [
-        f"{shown}: cameras[0].url: environment variable 'CAM_URL' is not set",
+        f"{shown}: cameras[0].url: environment variable 'CITYWALL_CAM_URL' is not set",
         f"{shown}: cameras[1].analysis_interval: Input should be greater than or equal to 0.2",
     ]
 
@@ -575,15 +575,15 @@ def test_no_half_started_config_cross_checks_run_after_schema(tmp_path: Path) ->
 @pytest.mark.parametrize(
     "cameras",
     [
-        cameras_yaml(cam(url="rtsp://viewer:${CAM_PASSWORD}@192.0.2.1/live", lon=117.0)),
-        cameras_yaml(cam(url="rtps://viewer:${CAM_PASSWORD}@192.0.2.1/live")),
-        cameras_yaml(cam(url="rtsp://viewer:${CAM_PASSWORD}@192.0.2.1:99999/live")),
-        cameras_yaml(cam(main_url="rtsp://viewer:${CAM_PASSWORD}@192.0.2.1/main", grid_code="x")),
-        cameras_yaml(cam(0, url="rtsp://viewer:${CAM_PASSWORD}@192.0.2.1/live"), cam(0)),
-        cameras_yaml(cam(url="file:gone.mp4", main_url="rtsp://viewer:${CAM_PASSWORD}@192.0.2.1/main")),
-        {"cameras": {"gate": cam(url="rtsp://viewer:${CAM_PASSWORD}@192.0.2.1/live")}},
-        {"cameras": ["rtsp://viewer:${CAM_PASSWORD}@192.0.2.1/live"]},
-        {"cameras": [cam(url=["rtsp://viewer:${CAM_PASSWORD}@192.0.2.1/live"])]},
+        cameras_yaml(cam(url="rtsp://viewer:${CITYWALL_CAM_PASSWORD}@192.0.2.1/live", lon=117.0)),
+        cameras_yaml(cam(url="rtps://viewer:${CITYWALL_CAM_PASSWORD}@192.0.2.1/live")),
+        cameras_yaml(cam(url="rtsp://viewer:${CITYWALL_CAM_PASSWORD}@192.0.2.1:99999/live")),
+        cameras_yaml(cam(main_url="rtsp://viewer:${CITYWALL_CAM_PASSWORD}@192.0.2.1/main", grid_code="x")),
+        cameras_yaml(cam(0, url="rtsp://viewer:${CITYWALL_CAM_PASSWORD}@192.0.2.1/live"), cam(0)),
+        cameras_yaml(cam(url="file:gone.mp4", main_url="rtsp://viewer:${CITYWALL_CAM_PASSWORD}@192.0.2.1/main")),
+        {"cameras": {"gate": cam(url="rtsp://viewer:${CITYWALL_CAM_PASSWORD}@192.0.2.1/live")}},
+        {"cameras": ["rtsp://viewer:${CITYWALL_CAM_PASSWORD}@192.0.2.1/live"]},
+        {"cameras": [cam(url=["rtsp://viewer:${CITYWALL_CAM_PASSWORD}@192.0.2.1/live"])]},
     ],
     ids=["lon-only", "bad-scheme", "bad-port", "bad-grid", "dup-id", "missing-file", "cameras-mapping",
          "camera-string", "url-list"],
@@ -599,14 +599,14 @@ def test_camera_password_never_appears_in_errors(secret_env: None, tmp_path: Pat
 
 
 def test_credentials_in_a_shown_value_are_masked(secret_env: None, tmp_path: Path) -> None:
-    directory = site(tmp_path, {"cameras": ["rtsp://viewer:${CAM_PASSWORD}@192.0.2.1/live"]})
+    directory = site(tmp_path, {"cameras": ["rtsp://viewer:${CITYWALL_CAM_PASSWORD}@192.0.2.1/live"]})
     line = expect(directory, C, "cameras[0]")
     assert line.endswith("got 'rtsp://***@192.0.2.1/live'")
 
 
 def test_password_with_slash_and_at_is_masked_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CAM_PASSWORD", "Xq/7@Zk9")
-    directory = site(tmp_path, {"cameras": ["rtsp://viewer:${CAM_PASSWORD}@192.0.2.1/live"]})
+    monkeypatch.setenv("CITYWALL_CAM_PASSWORD", "Xq/7@Zk9")
+    directory = site(tmp_path, {"cameras": ["rtsp://viewer:${CITYWALL_CAM_PASSWORD}@192.0.2.1/live"]})
     line = expect(directory, C, "cameras[0]")
     assert "Xq/7" not in line and "Zk9" not in line
     assert line.endswith("got 'rtsp://***@192.0.2.1/live'")
@@ -695,7 +695,7 @@ DOC_EXAMPLES: list[tuple[Any, Any]] = [
     (cameras_yaml(cam(0, grid_code="3401020010010A")), None),
     (cameras_yaml(cam(0, analysis_interval=0)), None),
     (cameras_yaml(cam(0, lon=117.283)), None),
-    (cameras_yaml(cam(0, url="rtsp://viewer:${CAM_PASSWORD}@192.0.2.10/live")), None),
+    (cameras_yaml(cam(0, url="rtsp://viewer:${CITYWALL_CAM_PASSWORD}@192.0.2.10/live")), None),
     (cameras_yaml(cam(0, url="rtsp://viewer:${CAM-PASSWORD}@192.0.2.10/live")), None),
     (cameras_yaml(cam(0, url="file:media/gone.mp4")), None),
     (None, {"server": {"port": 70000}, "streams": {"backoff_initial": 60, "backoff_max": 30}}),
@@ -706,7 +706,7 @@ DOC_EXAMPLES: list[tuple[Any, Any]] = [
 
 def doc_example_lines(base: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The loader's lines for DOC_EXAMPLES, as if run in /srv/citywall on the directory 'config'."""
-    monkeypatch.delenv("CAM_PASSWORD", raising=False)
+    monkeypatch.delenv("CITYWALL_CAM_PASSWORD", raising=False)
     lines = []
     for i, (cameras, server) in enumerate(DOC_EXAMPLES):
         directory = base / f"example{i}"

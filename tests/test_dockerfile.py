@@ -262,7 +262,7 @@ def test_the_image_builds_and_runs_as_a_non_root_user() -> None:
 # -- compose ---------------------------------------------------------------------------------------------------------
 
 DEPLOY_ENV = {"DB_PASSWORD": PG_PASSWORD, "METRICS_TOKEN": "metrics-token-0123456789",
-              "CAM_PASSWORD": "CamPass-0987", "PLATFORM_SECRET": ""}
+              "CITYWALL_CAM_PASSWORD": "CamPass-0987", "PLATFORM_SECRET": ""}
 
 
 def test_the_compose_file_pins_images_and_keeps_secrets_in_the_environment() -> None:
@@ -310,7 +310,7 @@ def test_the_deploy_config_loads_with_its_environment(monkeypatch: pytest.Monkey
                                    "citywall")
     assert server.metrics.token == DEPLOY_ENV["METRICS_TOKEN"] and server.host == "0.0.0.0"
     assert site.data_dir == tmp_path / "data"  # the image's CITYWALL_DATA_DIR=/data wins over server.data_dir
-    assert all(DEPLOY_ENV["CAM_PASSWORD"] in (c.url or "") for c in site.cameras)
+    assert all(DEPLOY_ENV["CITYWALL_CAM_PASSWORD"] in (c.url or "") for c in site.cameras)
 
 
 # -- the deployment's database: a real PostgreSQL server (the postgres_server fixture, tests/pg.py) ----------------
@@ -343,9 +343,9 @@ def test_the_deploy_config_serves_on_postgresql(postgres_server: int, monkeypatc
         assert relayed.status_code == 200
         assert "citywall_database_up 1.0" in relayed.text
         assert f'citywall_cases_confirmed_total{{camera="{camera}",code="0501"}} 1.0' in relayed.text
-        assert DEPLOY_ENV["DB_PASSWORD"] not in relayed.text and DEPLOY_ENV["CAM_PASSWORD"] not in relayed.text
+        assert DEPLOY_ENV["DB_PASSWORD"] not in relayed.text and DEPLOY_ENV["CITYWALL_CAM_PASSWORD"] not in relayed.text
         listed = admin.get("/api/cameras")
         assert listed.status_code == 200 and listed.json()[0]["id"] == camera
-        assert "rtsp://" not in listed.text and DEPLOY_ENV["CAM_PASSWORD"] not in listed.text
+        assert "rtsp://" not in listed.text and DEPLOY_ENV["CITYWALL_CAM_PASSWORD"] not in listed.text
     finally:
         site.__exit__(None, None, None)

@@ -76,7 +76,7 @@ def test_slug_follows_github() -> None:
 
 def test_admin_guide_configuration_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The admin guide's cameras.yaml, server.yaml parts and analytics.yaml, put together, make a valid site."""
-    monkeypatch.setenv("CAM_PASSWORD", "not-a-real-password")
+    monkeypatch.setenv("CITYWALL_CAM_PASSWORD", "not-a-real-password")
     monkeypatch.setenv("PLATFORM_SECRET", "not-a-real-secret")
     monkeypatch.delenv("CITYWALL_DATA_DIR", raising=False)
     guide = "docs/admin-guide.md"

@@ -363,8 +363,8 @@ def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspDevServer,
     refused = call("POST", "/api/config/cameras/probe", json={"url": closed}).json()
     assert not refused["ok"] and refused["error_kind"] == "refused"
     assert call("POST", "/api/config/cameras/probe", json={"url": "file:/etc/hostname"}).status_code == 400
-    unset = call("POST", "/api/config/cameras/probe", json={"url": "rtsp://viewer:${EDITOR_TEST_UNSET}@h/x"})
-    assert (unset.status_code, unset.json()["detail"]) == (400, "url: environment variable 'EDITOR_TEST_UNSET' "
+    unset = call("POST", "/api/config/cameras/probe", json={"url": "rtsp://viewer:${CITYWALL_CAM_UNSET_1}@h/x"})
+    assert (unset.status_code, unset.json()["detail"]) == (400, "url: environment variable 'CITYWALL_CAM_UNSET_1' "
                                                                 "is not set")
     assert call("POST", "/api/config/cameras/probe", json={}).status_code == 400
 

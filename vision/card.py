@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
@@ -28,6 +28,7 @@ STRIDES = (8, 16, 32)
 FAMILIES = ("street_stall", "road_occupation", "garbage", "person")
 Family = Literal["street_stall", "road_occupation", "garbage", "person"]
 FROM_METADATA = "metadata"
+MAX_CARD_CLASSES = 10000  # a detector's classes (COCO has 80, Objects365 365): bounds of the card's lists
 # The card a site gets when analytics.yaml names none: YOLOX-Nano, shipped with its Apache-2.0 weights beside it.
 DEFAULT_CARD = packaged("vision", "models", "yolox_nano_coco_416.yaml")
 # Folders (separated like PATH) where a card's relative ``file`` is looked for when it is not beside the card:
@@ -64,16 +65,19 @@ class ModelCard(Strict):
     )
     pad_value: int = Field(default=114, ge=0, le=255, description="Grey level of the padding.")
     classes: list[str] | Literal["metadata"] = Field(
+        max_length=MAX_CARD_CLASSES,
         description="Class names in output order, or 'metadata' to read them from the ONNX file's 'names'."
     )
     score_threshold: float = Field(default=0.25, ge=0, le=1, description="Default minimum score of a box.")
     class_thresholds: dict[str, float] = Field(
-        default_factory=dict, description="Per-class minimum scores, by class name; override score_threshold."
+        default_factory=dict, max_length=MAX_CARD_CLASSES,
+        description="Per-class minimum scores, by class name; override score_threshold."
     )
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="Boxes of one class overlapping more are merged.")
     max_detections: int = Field(default=300, ge=1, le=10000, description="At most this many boxes per image.")
-    families: dict[Family, list[str]] = Field(
-        default_factory=dict, description="Which classes feed which rule family (class names of this model)."
+    families: dict[Family, Annotated[list[str], Field(max_length=MAX_CARD_CLASSES)]] = Field(
+        default_factory=dict, max_length=len(FAMILIES),
+        description="Which classes feed which rule family (class names of this model)."
     )
 
     _card_path: Path | None = PrivateAttr(default=None)

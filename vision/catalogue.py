@@ -4,7 +4,7 @@ version is stored with every case."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
@@ -22,7 +22,7 @@ class EventCode(Strict):
     name: str
     name_en: str = ""
     major: str = ""
-    family: str | list[str] | None = None
+    family: str | Annotated[list[str], Field(max_length=10)] | None = None
 
     def families(self) -> list[str]:
         if self.family is None:
@@ -32,7 +32,7 @@ class EventCode(Strict):
 
 class Catalogue(Strict):
     version: str = Field(min_length=1)
-    codes: dict[str, EventCode]
+    codes: dict[str, EventCode] = Field(max_length=10000)  # the national catalogue has a few hundred
 
     def get(self, code: str) -> EventCode | None:
         return self.codes.get(code)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from settings.model import Strict
 
@@ -20,13 +20,21 @@ FAMILIES: tuple[Family, ...] = ("street_stall", "road_occupation", "garbage")
 DEFAULT_CODES: dict[str, str] = {"street_stall": "0501", "road_occupation": "0507", "garbage": "0102"}
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Bounds of every list and mapping (a site's file and the console's proposals alike): far above any real
+# camera's, and small enough that nothing read from them costs time — a class_map of 100,000 entries made every
+# later rules read take 9 s.
+MAX_ZONES = 50
+MAX_POINTS = 100
+MAX_CLASSES = 200
+MAX_CAMERAS = 20000
+ClassName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
 class TimeRange(Strict):
     """Active weekdays and a daily window; ``end`` before ``start`` spans midnight (e.g. a night market)."""
 
-    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), max_length=7)
     start: str = Field(default="00:00", description="HH:MM, local time")
     end: str = Field(default="24:00", description="HH:MM, local time; 24:00 = end of day")
 
@@ -80,15 +88,17 @@ class StaticChangeSettings(Strict):
 class ZoneConfig(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     name: str = Field(default="", max_length=120)
-    polygon: list[tuple[float, float]] = Field(min_length=3, description="Points (x, y) in 0–1 of the picture.")
+    polygon: list[tuple[float, float]] = Field(min_length=3, max_length=MAX_POINTS,
+                                               description="Points (x, y) in 0–1 of the picture.")
     family: Family
     code: str | None = Field(default=None, description="Event code; default 0501 / 0507 / 0102 by family.")
-    classes: list[str] | None = Field(default=None, description="Detector classes for this zone (default: card).")
+    classes: list[ClassName] | None = Field(default=None, max_length=MAX_CLASSES,
+                                                 description="Detector classes for this zone (default: card).")
     dwell_seconds: float = Field(default=180, ge=0, le=86400)
     grace_seconds: float = Field(default=10, ge=0, le=3600, description="Absence tolerated without resetting.")
     clear_after_seconds: float = Field(default=30, ge=0, le=86400, description="Absence that ends an event.")
     alarm_interval_seconds: float = Field(default=600, ge=0, le=7 * 86400, description="No repeat at a place.")
-    schedule: list[TimeRange] = Field(default_factory=list, description="Empty: always active.")
+    schedule: list[TimeRange] = Field(default_factory=list, max_length=20, description="Empty: always active.")
     confirm: Confirm = Field(default_factory=Confirm)
     min_score: float = Field(default=0.3, ge=0, le=1)
     min_box: float = Field(default=0.0005, ge=0, le=1, description="Smallest box area, fraction of the frame.")
@@ -150,9 +160,10 @@ class DetectorGateSettings(Strict):
 class CameraRules(Strict):
     """One camera's analytics: its zones, and how this camera's view renames detector classes."""
 
-    zones: list[ZoneConfig] = Field(default_factory=list)
-    class_map: dict[str, str] = Field(
-        default_factory=dict, description="Rename classes for this view, e.g. top-down cars seen as 'cell phone'."
+    zones: list[ZoneConfig] = Field(default_factory=list, max_length=MAX_ZONES)
+    class_map: dict[ClassName, ClassName] = Field(
+        default_factory=dict, max_length=MAX_CLASSES,
+        description="Rename classes for this view, e.g. top-down cars seen as 'cell phone'."
     )
     ptz_guard: bool = Field(default=True, description="Pause rules when the scene changes (PTZ moved).")
     detector_gate: DetectorGateSettings = Field(default_factory=DetectorGateSettings)
@@ -171,5 +182,5 @@ class AnalyticsFile(Strict):
     """``analytics.yaml`` of a site: the model card and each camera's rules."""
 
     model: str | None = Field(default=None, description="Model card path, relative to the config directory.")
-    cameras: dict[str, CameraRules] = Field(default_factory=dict)
+    cameras: dict[str, CameraRules] = Field(default_factory=dict, max_length=MAX_CAMERAS)
 

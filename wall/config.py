@@ -1,7 +1,8 @@
 """Loading a site's configuration directory: ``cameras.yaml`` (required) and ``server.yaml`` (optional).
 
 Each package owns the schema of its part (``streams.config`` for cameras and ingest); this module reads the
-files, substitutes ``${ENV}`` references (so camera passwords stay out of the files), resolves ``file:`` demo
+files, substitutes ``${ENV}`` references (so camera passwords stay out of the files; in cameras.yaml and
+analytics.yaml, which the console writes, only ``server.camera_env_prefix`` variables), resolves ``file:`` demo
 sources relative to the directory, and reports *every* problem as ``file: key.path: reason`` before anything
 starts — a bad config never starts half a system.
 """
@@ -32,6 +33,10 @@ CAMERAS_FILE = "cameras.yaml"
 SERVER_FILE = "server.yaml"
 ANALYTICS_FILE = "analytics.yaml"
 CATALOGUE_FILE = "event_codes.yaml"
+DEFAULT_CAMERA_ENV_PREFIX = "CITYWALL_CAM_"
+DEFAULT_MAX_BODY_BYTES = 1 << 20  # a login, a case decision, a camera's zones: a few KiB each
+MAX_CAMERAS = 20000  # bounds of the lists and mappings of the files (a city's cameras, not a typo's million)
+MAX_NETWORKS = 100
 DATABASE_BACKENDS = ("sqlite", "postgresql")
 
 
@@ -41,7 +46,7 @@ class MetricsSettings(Strict):
 
     enabled: bool = Field(default=True, description="Serve /metrics.")
     allow: list[str] = Field(
-        default_factory=lambda: ["127.0.0.1", "::1"],
+        default_factory=lambda: ["127.0.0.1", "::1"], max_length=MAX_NETWORKS,
         description="Client addresses or networks (CIDR) that may scrape without the token. A request relayed by a "
         "proxy (X-Forwarded-For or Forwarded header) is never let in by its address.",
     )
@@ -71,7 +76,7 @@ class ServerSettings(Strict):
         default=DEFAULT_GRID_CODE_LENGTH, ge=6, le=20, description="Digits in a unit-grid code at this site."
     )
     allowed_origins: list[str] = Field(
-        default_factory=list,
+        default_factory=list, max_length=MAX_NETWORKS,
         description="Extra Origins allowed for WebSockets and state-changing requests (the server's own is always).",
     )
     database_url: str | None = Field(
@@ -80,6 +85,15 @@ class ServerSettings(Strict):
         "postgresql+psycopg://citywall:${DB_PASSWORD}@db.example/citywall; default: SQLite in data_dir.",
     )
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Who may scrape /metrics.")
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES, ge=1024, le=64 << 20,
+        description="Largest request body accepted (bytes); a larger one is answered 413 before it is read.",
+    )
+    camera_env_prefix: str = Field(
+        default=DEFAULT_CAMERA_ENV_PREFIX, pattern=r"^[A-Za-z_][A-Za-z0-9_]{2,63}$",
+        description="The only environment variables cameras.yaml and analytics.yaml (the files the console "
+        "writes) may name in ${NAME} references: those whose name starts with this.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -160,7 +174,7 @@ class PlatformSettings(Strict):
 class ReviewSettings(Strict):
     """The review desk: the reasons an operator may give for a rejection (keys and shown names)."""
 
-    reject_reasons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_REJECT_REASONS))
+    reject_reasons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_REJECT_REASONS), max_length=100)
 
 
 class ClusterSettings(Strict):
@@ -179,16 +193,16 @@ class ServerFile(Strict):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     cluster: ClusterSettings | None = Field(default=None, description="Cameras on a Ray cluster; needs "
                                             "server.database_url (PostgreSQL).")
-    layouts: list[Layout] = Field(default_factory=list, description="The site's own wall layouts (besides the "
-                                  "built-in 1, 2x2, 3x3, 4x4, 1+5, 1+7, 3x6).")
+    layouts: list[Layout] = Field(default_factory=list, max_length=100, description="The site's own wall "
+                                  "layouts (besides the built-in 1, 2x2, 3x3, 4x4, 1+5, 1+7, 3x6).")
     walls: list[WallSpec] = Field(
-        default_factory=lambda: [WallSpec(name="hall", title="指挥大厅", layout="2x2")],
+        default_factory=lambda: [WallSpec(name="hall", title="指挥大厅", layout="2x2")], max_length=500,
         description="Shared walls, created at the first start; afterwards their state lives in the database.",
     )
 
 
 class CamerasFile(Strict):
-    cameras: list[CameraConfig] = Field(min_length=1, description="At least one camera.")
+    cameras: list[CameraConfig] = Field(min_length=1, max_length=MAX_CAMERAS, description="At least one camera.")
 
 
 @dataclass(frozen=True)
@@ -262,17 +276,19 @@ def load_config(directory: str | Path, *, cluster_address: str | None = None) ->
     # With server.yaml broken the site's grid-code length is unknown: check cameras.yaml all the same, so that
     # one run reports both files, but leave its grid codes to the run after server.yaml is fixed.
     length = server_file.server.grid_code_length if server_file else DEFAULT_GRID_CODE_LENGTH
+    prefix = server_file.server.camera_env_prefix if server_file else DEFAULT_CAMERA_ENV_PREFIX
     try:
         data = read_yaml(cameras_path, str(cameras_path))
         unchecked = frozenset() if server_file else frozenset({"grid_code"})
-        cams = validate(CamerasFile, data, str(cameras_path), {"grid_code_length": length}, unchecked)
+        cams = validate(CamerasFile, data, str(cameras_path), {"grid_code_length": length}, unchecked, prefix)
         cameras = _check_cameras(cams.cameras, directory, str(cameras_path))
     except ConfigError as exc:
         problems += exc.problems
     analytics, card, catalogue = None, None, None
     if (directory / ANALYTICS_FILE).exists():
         try:
-            analytics, card, catalogue = _load_analytics(directory, [c.id for c in cameras] if not problems else None)
+            analytics, card, catalogue = _load_analytics(directory, [c.id for c in cameras] if not problems else None,
+                                                         prefix)
         except ConfigError as exc:
             problems += exc.problems
     layouts = layout_table(server_file.layouts) if server_file else {}
@@ -323,11 +339,12 @@ def _check_walls(walls: list[WallSpec], layouts: dict[str, Layout], camera_ids: 
     return problems
 
 
-def _load_analytics(directory: Path, camera_ids: list[str] | None) -> tuple[AnalyticsFile, Path, Catalogue]:
+def _load_analytics(directory: Path, camera_ids: list[str] | None,
+                    env_prefix: str) -> tuple[AnalyticsFile, Path, Catalogue]:
     """analytics.yaml: the model card and each camera's zones; codes checked against the site's catalogue."""
     path = directory / ANALYTICS_FILE
     shown = str(path)
-    analytics: AnalyticsFile = validate(AnalyticsFile, read_yaml(path, shown), shown, {})
+    analytics: AnalyticsFile = validate(AnalyticsFile, read_yaml(path, shown), shown, {}, env_prefix=env_prefix)
     problems: list[str] = []
     catalogue_path = directory / CATALOGUE_FILE if (directory / CATALOGUE_FILE).exists() else DEFAULT_CATALOGUE
     catalogue = load_catalogue(catalogue_path)

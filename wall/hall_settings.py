@@ -60,7 +60,7 @@ class Layout(Strict):
     grid: str | None = Field(default=None, description="Equal split, rows x columns, e.g. 3x6.")
     columns: int = Field(default=0, ge=0, le=16)
     rows: int = Field(default=0, ge=0, le=16)
-    cells: list[Cell] = Field(default_factory=list, description="Tiles in order; tile 0 is the first.")
+    cells: list[Cell] = Field(default_factory=list, max_length=256, description="Tiles in order; tile 0 is the first.")
     alarm_tile: int | None = Field(default=None, ge=0, description="Tile index the alarm pop-up takes.")
 
     @model_validator(mode="after")
@@ -160,7 +160,8 @@ def check_controller(text: str) -> tuple[ControllerKind, str]:
 
 
 class TourSpec(Strict):
-    cameras: list[str] = Field(default_factory=list, description="Cameras to step through (or group).")
+    cameras: list[str] = Field(default_factory=list, max_length=10000,
+                               description="Cameras to step through (or group).")
     group: str | None = Field(default=None, description="A camera group whose members the tour steps through.")
     interval: int = Field(default=TOUR_DEFAULT_S, ge=TOUR_MIN_S, le=TOUR_MAX_S, description="Seconds per step.")
     order: Literal["sequential", "random"] = "sequential"
@@ -173,7 +174,7 @@ class WallSpec(Strict):
     name: str = Field(pattern=WALL_NAME, description="Used in /wall/NAME.")
     title: str = Field(default="", max_length=60, description="Shown on the page; default: the name.")
     layout: str = Field(default="2x2", description="A built-in layout or one from layouts:.")
-    cameras: list[str] = Field(default_factory=list, description="Initial tiles, in order.")
+    cameras: list[str] = Field(default_factory=list, max_length=256, description="Initial tiles, in order.")
     alarms: bool = Field(default=True, description="New cases pop up on this wall's alarm tile.")
     alarm_tile: int | None = Field(default=None, ge=0, description="Tile for the alarm; default: the layout's.")
     alarm_timeout: int = Field(default=ALARM_TIMEOUT_DEFAULT_S, ge=ALARM_TIMEOUT_MIN_S, le=ALARM_TIMEOUT_MAX_S,

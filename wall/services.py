@@ -12,10 +12,12 @@ from fastapi import FastAPI
 
 from wall.cases.service import CaseService
 from wall.config import SecuritySettings, SiteConfig
+from wall.editing.probe_quota import ProbeQuota
 from wall.editing.rule_try import RuleTrier
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.registry import CameraRegistry
 from wall.store.db import Database
+from wall.view_audit import ViewAudit
 from wall.walls.service import WallService
 
 
@@ -29,6 +31,8 @@ class Services:
     walls: WallService
     started: float = field(default=0.0)
     rule_trier: RuleTrier | None = None  # the zone editor's "try", built on first use (it loads a detector)
+    probe_quota: ProbeQuota = field(default_factory=ProbeQuota)  # stream probes per admin and minute
+    view_audit: ViewAudit = field(default_factory=ViewAudit)  # who opened cases, evidence, snapshots
 
     @staticmethod
     def of(app: FastAPI) -> Services:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -17,6 +17,7 @@ from streams.config import CameraConfig
 from wall.access import NOT_FOUND, current_principal
 from wall.api.common import UNAUTHENTICATED, error
 from wall.api.deps import Parts
+from wall.api.viewing import audit_view_async
 from wall.auth.principal import Principal
 from wall.runtime.models import CameraStatus, Overlay
 
@@ -98,13 +99,15 @@ async def get_camera(camera_id: str, principal: Viewer, parts: Parts) -> CameraO
     responses={200: {"content": {"image/jpeg": {}}}, **MISSING,
                204: {"description": "no picture from this camera yet"}},
 )
-async def snapshot(camera_id: str, principal: Viewer, parts: Parts,
+async def snapshot(camera_id: str, principal: Viewer, parts: Parts, request: Request,
                    width: Annotated[int | None, Query(ge=16, le=3840)] = None) -> Response:
-    """Newest keyframe as JPEG: the tile's fallback when the browser cannot play the camera's codec."""
+    """Newest keyframe as JPEG: the tile's fallback when the browser cannot play the camera's codec. Audited
+    (``camera.snapshot``) once per user and camera per few minutes, not per poll (wall/view_audit.py)."""
     await _visible(parts, principal, camera_id)
     data = await parts.runtime.snapshot(camera_id, width)
     if data is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
+    await audit_view_async(request, principal, "camera.snapshot", f"camera:{camera_id}")
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from wall.access import audit_action, audit_refusal, current_principal, require
 from wall.api.common import Closed
 from wall.api.deps import services
+from wall.api.viewing import audit_view
 from wall.auth.principal import Permission, Principal
 from wall.cases.desk import CaseDesk
 from wall.cases.models import CaseDetail, CasePage, CaseSummary, OutboxEntry
@@ -155,9 +156,12 @@ def list_cases(
 
 
 @router.get("/cases/{case_id}", responses={404: {"description": CASE_NOT_FOUND}})
-def get_case(case_id: CaseId, principal: Viewer, desk: Desk) -> CaseDetail:
-    """A case with its append-only history and evidence links."""
-    return _visible_case(desk, principal, case_id)
+def get_case(case_id: CaseId, principal: Viewer, desk: Desk, request: Request) -> CaseDetail:
+    """A case with its append-only history and evidence links. Opening it is audited (``case.view``, once per
+    user and case per few minutes: wall/view_audit.py)."""
+    record = _visible_case(desk, principal, case_id)
+    audit_view(request, principal, "case.view", f"case:{case_id}", {"camera": record.camera})
+    return record
 
 
 @router.post("/cases/{case_id}/confirm", responses={404: {}, 409: {}, 422: {}})

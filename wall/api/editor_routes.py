@@ -33,7 +33,7 @@ from wall.auth.principal import Permission, Principal
 from wall.editing import apply, cameras_file, rules_file
 from wall.editing.checks import check_rules, without_urls
 from wall.editing.rule_try import RuleTrier, TryResult
-from wall.errors import Conflict, DomainError, Invalid, Unprocessable
+from wall.errors import Conflict, DomainError, Invalid, TooMany, Unprocessable
 
 router = APIRouter(prefix="/api", tags=["editor"], responses=ADMIN_ONLY)
 Admin = Annotated[Principal, Depends(require(Permission.ADMINISTER))]
@@ -82,7 +82,9 @@ class CameraConfigOut(BaseModel):
 
 class ProbeIn(Closed):
     url: str | None = Field(default=None, max_length=2048, description="A URL to check (schemes rtsp, rtsps, or "
-                            "file: inside the configuration directory); ${ENV} references are resolved.")
+                            "file: inside the configuration directory); only ${NAME} references to the site's "
+                            "server.camera_env_prefix variables (CITYWALL_CAM_…) are resolved, any other is "
+                            "refused.")
     camera: str | None = Field(default=None, max_length=64, description="Or check this camera's saved URL.")
 
 
@@ -120,7 +122,7 @@ class RulesOut(BaseModel):
 
 
 class TryIn(Closed):
-    rules: dict[str, Any] = Field(description="Proposed rules, as for PUT /api/cameras/{id}/rules.")
+    rules: dict[str, Any] = Field(max_length=64, description="Proposed rules, as for PUT /api/cameras/{id}/rules.")
     minutes: float = Field(default=2.0, gt=0, le=10, description="How far back (the ring keeps what "
                            "streams.ring_seconds allows).")
 
@@ -160,7 +162,8 @@ def _config_out(request: Request, entry: dict[str, Any]) -> CameraConfigOut:
 
 def _read_cameras(request: Request) -> list[dict[str, Any]]:
     try:
-        return cameras_file.read_cameras(services(request).site.directory)
+        site = services(request).site
+        return cameras_file.read_cameras(site.directory, site.server_file.server.camera_env_prefix)
     except ConfigError as exc:
         problems = [without_urls(p) for p in exc.problems]
         raise HTTPException(status.HTTP_409_CONFLICT, "cameras.yaml does not load: " + "; ".join(problems)) from None
@@ -176,16 +179,20 @@ def list_camera_configs(admin: Admin, request: Request) -> list[CameraConfigOut]
 
 
 @router.post("/config/cameras/probe", responses={400: error("no URL or camera given, or an unusable URL"),
-                                                  404: error(NOT_FOUND)})
+                                                  404: error(NOT_FOUND), 429: error("too many probes this minute")})
 def probe_camera(body: ProbeIn, admin: Admin, request: Request) -> ProbeOut:
     """Open a stream the way the hub does and measure it (``citywall probe``): codec, resolution, fps — or the
-    classified reason it cannot be opened (refused, timeout, not_found, unauthorized, not_a_video, io)."""
+    classified reason it cannot be opened (refused, timeout, not_found, unauthorized, not_a_video, io).
+    Audited; each admin gets ``wall.editing.probe_quota`` probes a minute (429 past them), saves that probe a
+    new URL included, so the classified answers cannot serve as a quick port scanner."""
     site = services(request).site
+    services(request).probe_quota.take(admin.name)  # refused probes opened nothing: not audited (no flood)
     target = "url"
     if body.url:
         proposal_url = body.url.strip()
         try:
-            url = cameras_file.resolve_references(proposal_url, "url")
+            url = cameras_file.resolve_references(proposal_url, "url",
+                                                  env_prefix=site.server_file.server.camera_env_prefix)
             check_stream_url(url)
             cameras_file.check_file_source(site.directory, "url", url)
         except (ValueError, DomainError) as exc:  # for a probe, an unusable URL is a bad request (400)
@@ -211,9 +218,11 @@ def _save_camera(request: Request, admin: Principal, camera_id: str, body: dict[
     target = f"camera:{camera_id}"
     try:
         proposal = cameras_file.propose(site.directory, camera_id, body, create=create,
-                                        grid_code_length=site.server_file.server.grid_code_length)
+                                        grid_code_length=site.server_file.server.grid_code_length,
+                                        env_prefix=site.server_file.server.camera_env_prefix)
         checked: ProbeOut | None = None
         if proposal.url_changed and proposal.camera.enabled:
+            services(request).probe_quota.take(admin.name)
             result = probe(cameras_file.resolved_url(site.directory, proposal.camera.url), seconds=PROBE_SECONDS,
                            open_timeout=site.server_file.streams.open_timeout,
                            read_timeout=site.server_file.streams.read_timeout)
@@ -224,6 +233,8 @@ def _save_camera(request: Request, admin: Principal, camera_id: str, body: dict[
         camera, _loaded = cameras_file.save_camera(site.directory, proposal)
     except cameras_file.CameraMissing:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
+    except TooMany:
+        raise  # the probe quota: nothing was opened or saved
     except DomainError as exc:
         raise _refusal(request, admin, action, target, exc) from None
     except ConfigError as exc:  # cameras.yaml was broken by hand since the start: fix it there first
@@ -235,14 +246,15 @@ def _save_camera(request: Request, admin: Principal, camera_id: str, body: dict[
     applied = apply.apply_camera(parts.registry, parts.runtime, camera)
     audit_action(request, admin, action, target, True,  # names only: never a value (a URL) in the audit log
                  {"fields": proposal.changed, "restarted": applied.restarted, "probe": checked.ok if checked else None})
-    entry = next(e for e in cameras_file.read_cameras(site.directory) if e.get("id") == camera_id)
+    entry = next(e for e in cameras_file.read_cameras(site.directory, site.server_file.server.camera_env_prefix)
+                 if e.get("id") == camera_id)
     return CameraSaved(camera=_config_out(request, entry), probe=checked, running=applied.running,
                        restarted=applied.restarted, analysed=applied.analysed)
 
 
 @router.post("/config/cameras", status_code=status.HTTP_201_CREATED, response_model=CameraSaved,
              responses=REFUSED)
-def create_camera(admin: Admin, request: Request, body: Annotated[dict[str, Any], Body()],
+def create_camera(admin: Admin, request: Request, body: Annotated[dict[str, Any], Body(max_length=64)],
                   offline: Annotated[bool, Query(description="save even if the stream does not open now")] = False,
                   ) -> Any:
     """Add a camera to cameras.yaml (its URL checked by the probe first) and start it at once."""
@@ -253,7 +265,8 @@ def create_camera(admin: Admin, request: Request, body: Annotated[dict[str, Any]
 
 
 @router.put("/config/cameras/{camera_id}", response_model=CameraSaved, responses={**REFUSED, 404: error(NOT_FOUND)})
-def update_camera(camera_id: CameraId, admin: Admin, request: Request, body: Annotated[dict[str, Any], Body()],
+def update_camera(camera_id: CameraId, admin: Admin, request: Request,
+                  body: Annotated[dict[str, Any], Body(max_length=64)],
                   offline: Annotated[bool, Query(description="save even if the stream does not open now")] = False,
                   ) -> Any:
     """Change a camera in cameras.yaml. Absent keys keep their value, ``null`` removes an optional one; an
@@ -288,8 +301,9 @@ def get_rules(camera_id: CameraId, admin: Admin, request: Request) -> RulesOut:
 
 @router.put("/cameras/{camera_id}/rules", response_model=RulesOut, responses={**REFUSED, 404: error(NOT_FOUND)})
 def put_rules(camera_id: CameraId, admin: Admin, request: Request,
-              body: Annotated[dict[str, Any], Body(description="The camera's rules: zones, class_map, ptz_guard, "
-                                                   "detector_gate — the form of one camera in analytics.yaml.")],
+              body: Annotated[dict[str, Any], Body(
+                  max_length=64, description="The camera's rules: zones, class_map, ptz_guard, detector_gate — "
+                  "the form of one camera in analytics.yaml.")],
               ) -> Any:
     """Save the camera's rules into analytics.yaml (comments kept; the directory loaded back as ``serve`` would)
     and run them on the camera from its next look, without a restart."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 from pydantic import Field
 
@@ -17,6 +17,7 @@ from vision.events import EventChange
 from wall.access import current_principal
 from wall.api.common import UNAUTHENTICATED, error
 from wall.api.deps import Parts
+from wall.api.viewing import audit_view
 from wall.auth.principal import Principal
 from wall.runtime.models import EventView
 
@@ -47,12 +48,14 @@ def list_events(principal: Viewer, parts: Parts, camera: str | None = None,
 
 
 @router.get("/evidence/{name}", response_class=FileResponse, responses={404: error("not found"), **UNAUTHENTICATED})
-def evidence(name: str, principal: Viewer, parts: Parts) -> FileResponse:
-    """An evidence file (snapshot JPEG, clip MP4), only through a case or event of a camera the user may see."""
+def evidence(name: str, principal: Viewer, parts: Parts, request: Request) -> FileResponse:
+    """An evidence file (snapshot JPEG, clip MP4), only through a case or event of a camera the user may see.
+    Opening it is audited (``evidence.view``, once per user and file per few minutes: wall/view_audit.py)."""
     desk = parts.cases.desk
     owner = desk.evidence_owner(name) or parts.runtime.evidence_owner(name)
     path = desk.evidence_dir / name
     if owner is None or not principal.may_view(owner) or path.name != name or not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     media = "image/jpeg" if path.suffix == ".jpg" else "video/mp4"
+    audit_view(request, principal, "evidence.view", f"evidence:{name}", {"camera": owner})
     return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=86400"})

@@ -2,8 +2,10 @@
 
 A camera URL carries the credentials of the police video network, so it is write-only here: :func:`read_cameras`
 says only whether one is set, and an edit that leaves the URL out keeps the file's own value untouched — a
-``${CAM_PASSWORD}`` reference stays a reference. A URL typed in the console is written as typed (references
-included) and checked with the variables resolved, as ``citywall serve`` will read it.
+``${CITYWALL_CAM_PASSWORD}`` reference stays a reference. A URL typed in the console is written as typed
+(references included) and checked with the variables resolved, as ``citywall serve`` will read it — which is
+only the site's own ``server.camera_env_prefix`` variables: a typed ``${HOME}`` or ``${DB_PASSWORD}`` is
+refused, never expanded (the URL would carry the server's environment to whatever host it names).
 
 A ``file:`` source set from the console must lie inside the configuration directory: an admin session must not
 become a way to make the server open (and tell about) any file on the machine.
@@ -57,14 +59,14 @@ def _entries(directory: Path) -> list[dict[str, Any]]:
     return [c for c in cameras if isinstance(c, dict)] if isinstance(cameras, list) else []
 
 
-def read_cameras(directory: Path) -> list[dict[str, Any]]:
+def read_cameras(directory: Path, env_prefix: str) -> list[dict[str, Any]]:
     """Every camera of the file (disabled ones too) with its ``${ENV}`` references resolved, each URL replaced
     by whether it is set. Raises ConfigError when the file does not load (edited by hand since the start)."""
     path = directory / CAMERAS_FILE
-    validate(CamerasFile, read_yaml(path, str(path)), str(path), {}, frozenset({"grid_code"}))
+    validate(CamerasFile, read_yaml(path, str(path)), str(path), {}, frozenset({"grid_code"}), env_prefix)
     out = []
     for entry in _entries(directory):
-        shown = {k: v for k, v in resolve_references(entry).items() if k not in URL_KEYS}
+        shown = {k: v for k, v in resolve_references(entry, env_prefix=env_prefix).items() if k not in URL_KEYS}
         for key in URL_KEYS:
             shown[f"{key}_set"] = bool(entry.get(key))
         out.append(shown)
@@ -78,11 +80,12 @@ def _old_entry(directory: Path, camera_id: str) -> dict[str, Any] | None:
     return None
 
 
-def resolve_references(value: Any, key: str | None = None) -> Any:
-    """``value`` with its ``${ENV}`` references resolved. With ``key``, a reference that cannot be resolved is
-    refused as ``key: reason``; without, it is left empty (the schema checks report it)."""
+def resolve_references(value: Any, key: str | None = None, *, env_prefix: str) -> Any:
+    """``value`` with its ``${ENV}`` references resolved (only variables named ``env_prefix``…). With ``key``,
+    a reference that cannot be resolved or is not allowed is refused as ``key: reason``; without, it is left
+    empty (the schema checks report it)."""
     found: Problems = []
-    resolved = substitute_env(value, (), found)
+    resolved = substitute_env(value, (), found, env_prefix)
     if key is not None and found:
         raise Unprocessable.of([f"{key}: {why}" for _loc, why in found])
     return resolved
@@ -100,7 +103,7 @@ def check_file_source(directory: Path, key: str, url: str) -> None:
 
 
 def propose(directory: Path, camera_id: str, body: dict[str, Any], *, create: bool,
-            grid_code_length: int) -> CameraProposal:
+            grid_code_length: int, env_prefix: str) -> CameraProposal:
     """Check a new camera or an edit: unknown keys, the schema, URLs (``file:`` inside the directory). A key
     that is absent keeps the file's value; ``null`` removes an optional one; an absent or empty URL keeps the
     file's URL (``main_url: null`` removes the main stream)."""
@@ -114,7 +117,7 @@ def propose(directory: Path, camera_id: str, body: dict[str, Any], *, create: bo
         raise Unprocessable.of([f"{k}: unknown key" if k != "id" else "id: is set by the path" for k in unknown])
     raw: dict[str, Any] = dict(old or {})
     raw["id"] = camera_id
-    old_resolved = resolve_references(dict(old or {}))
+    old_resolved = resolve_references(dict(old or {}), env_prefix=env_prefix)
     for key, value in body.items():
         if key in URL_KEYS and (value == "" or (value is None and key == "url")):
             continue  # URLs are write-only: an empty field keeps the file's (null removes a main stream)
@@ -124,7 +127,7 @@ def propose(directory: Path, camera_id: str, body: dict[str, Any], *, create: bo
             raw.pop(key, None)
         else:
             raw[key] = value
-    camera = check_model(CameraConfig, raw, {"grid_code_length": grid_code_length}, environment=True)
+    camera = check_model(CameraConfig, raw, {"grid_code_length": grid_code_length}, env_prefix=env_prefix)
     changed = create or any(raw.get(k) != (old or {}).get(k) for k in URL_KEYS)
     for key in URL_KEYS:
         value = getattr(camera, key)

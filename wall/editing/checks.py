@@ -25,15 +25,16 @@ MAX_POINTS = 100
 
 
 def check_model(model: type[Model], data: Any, context: dict[str, Any] | None = None,
-                *, environment: bool = False) -> Model:
-    """Validate ``data`` as ``model``; with ``environment``, ``${ENV}`` references are resolved first (as the
-    loader does for cameras.yaml). Raises :class:`Unprocessable` with every problem."""
+                *, env_prefix: str | None = None) -> Model:
+    """Validate ``data`` as ``model``; with ``env_prefix``, ``${ENV}`` references to variables named so are
+    resolved first, and any other reference refused (as the loader reads cameras.yaml). Raises
+    :class:`Unprocessable` with every problem."""
     if not isinstance(data, dict):
         raise Unprocessable.of(["(top level): must be a mapping of keys"])
     problems: list[str] = []
-    if environment:
+    if env_prefix is not None:
         found: Problems = []
-        data = substitute_env(data, (), found)
+        data = substitute_env(data, (), found, env_prefix)
         problems += [f"{key_path(loc)}: {why}" for loc, why in found]
     try:
         result = model.model_validate(data, context=context or {})
