@@ -15,9 +15,12 @@ the camera's next keyframe. Both run here against the same cameras in the same r
    server with no viewer. One remux per camera is shared by all its viewers, so the cost per viewer should fall.
 3. **Display lag**: in chromium, how far the play head runs behind the newest buffered frame on a 2×2 wall
    (the tile jumps back to live beyond 3 s); the server adds no buffering (one fragment per frame).
+4. **Live fan-out vs the API** (``bench/fanout.py``): ``GET /api/cameras`` latency with 0 and 200 viewers of
+   one camera, and the server's CPU per viewer (``--part fanout`` runs only this part).
 
 A real GStreamer RTSP server (streams/devserver) serves looped copies of the shared demo clips at real time.
-Run from the repository root:  ``python -m bench.wall [--cameras 18] [--seconds 15] [--json PATH]``
+Run from the repository root:  ``python -m bench.wall [--cameras 18] [--seconds 15] [--part all|fanout]
+[--viewers 200] [--json PATH]``
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.fanout import FanoutReport, fanout_worker, format_fanout, latency_worker, measure
 from bench.ingest import DEFAULT_VIDEOS, machine_label, prepare_clips, rss_mb
 from streams.devserver.rtsp import RtspDevServer, free_port, why_unavailable
 
@@ -96,13 +100,14 @@ class Report:
     rss_mb: dict[int, float] = field(default_factory=dict)
     lag_s: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    fanout: FanoutReport | None = None
 
 
 # -- the server, in this process --------------------------------------------------------------------------------
 class Site:
     """citywall serving ``cameras`` on a loopback port (uvicorn in a thread of this process), with one admin."""
 
-    def __init__(self, directory: Path, cameras: dict[str, str]) -> None:
+    def __init__(self, directory: Path, cameras: dict[str, str], server_yaml: str = "") -> None:
         import uvicorn
 
         from wall.app import create_app
@@ -111,11 +116,13 @@ class Site:
 
         lines = ["cameras:"] + [f'  - {{id: {cid}, name: "{cid}", url: "{url}"}}' for cid, url in cameras.items()]
         (directory / "cameras.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        (directory / "server.yaml").write_text(f"server:\n  data_dir: {directory / 'data'}\n", encoding="utf-8")
+        (directory / "server.yaml").write_text(f"server:\n  data_dir: {directory / 'data'}\n{server_yaml}",
+                                               encoding="utf-8")
         self.app = create_app(load_config(directory))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    proxy_headers=False, ws_per_message_deflate=False))  # as serve
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30
@@ -125,6 +132,20 @@ class Site:
             user = users.create_user(s, "bench", "admin", "Wall-Passw0rd-" + os.urandom(4).hex(),
                                      self.app.state.services.security)
             self.token, _ = sessions.start(s, user, self.app.state.services.security, "127.0.0.1", "bench")
+        self.user = "bench"
+
+    def new_session(self) -> str:
+        """Another session of the bench user (a seat of its own)."""
+        from sqlalchemy import select
+
+        from wall.auth import sessions
+        from wall.store.accounts import User
+
+        with self.app.state.services.db.session() as s:
+            user = s.scalar(select(User).where(User.name == self.user))
+            assert user is not None
+            token, _ = sessions.start(s, user, self.app.state.services.security, "127.0.0.1", "bench")
+        return token
 
     def wait_live(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -227,7 +248,7 @@ def server_cpu(site: Site, camera_ids: list[str], viewers: int, seconds: float, 
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
-def run(cameras_n: int, seconds: float, warmup: float) -> Report:
+def run(cameras_n: int, seconds: float, warmup: float, viewers: int) -> Report:
     with tempfile.TemporaryDirectory(prefix="citywall-bench-wall-") as tmp:
         work = Path(tmp)
         clips, mounts = prepare_clips(DEFAULT_VIDEOS, work, needed_s=600)
@@ -250,6 +271,40 @@ def run(cameras_n: int, seconds: float, warmup: float) -> Report:
                 site.close()
         finally:
             server.stop()
+    report.fanout = run_fanout(viewers, seconds, warmup).fanout
+    return report
+
+
+def run_fanout(viewers: int, seconds: float, warmup: float) -> Report:
+    """Part 4 alone: one camera, 0 then ``viewers`` live sockets, the API probed in both windows."""
+    from wall.auth.sessions import COOKIE
+
+    with tempfile.TemporaryDirectory(prefix="citywall-bench-fanout-") as tmp:
+        work = Path(tmp)
+        clips, mounts = prepare_clips(DEFAULT_VIDEOS, work, needed_s=600)
+        server = RtspDevServer({"m0": next(iter(mounts.values()))}).start()
+        report = Report(machine_label(), 1, [clips[0].label])
+        per_session = 24
+        # the bench user may hold them all; sessions keep to the default per-session limit
+        limits = f"  live: {{per_session: {per_session}, per_user: {viewers + 10}, total: {viewers + 10}}}\n"
+        try:
+            site = Site(work, {"cam00": server.url("m0")}, limits)
+            try:
+                site.wait_live()
+                tokens = [site.new_session() for _ in range((viewers + per_session - 1) // per_session)]
+                cookies = [f"{COOKIE}={tokens[i // per_session]}" for i in range(viewers)]
+                ws_url = site.url.replace("http://", "ws://") + "/ws/live/cam00"
+                fan = FanoutReport(viewers=viewers, seconds=seconds)
+                for crowd in ([], cookies):
+                    measure(site.url, ws_url, f"{COOKIE}={site.token}", crowd, seconds, warmup, fan)
+                    print(f"  {len(crowd)} viewers: p95 {sorted(fan.latency_ms[len(crowd)] or [0])[-1]:.0f} ms max",
+                          flush=True)
+                report.fanout = fan
+                report.seconds = seconds
+            finally:
+                site.close()
+        finally:
+            server.stop()
     return report
 
 
@@ -262,8 +317,10 @@ def _ms(values: list[float]) -> str:
 def format_report(report: Report) -> str:
     m = report.machine
     lines = [f"machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['system']}, Python {m['python']}",
-             f"cameras: {report.cameras} × RTSP ({'; '.join(report.clips)})", "",
-             "switch → first painted frame (chromium, MediaSource):"]
+             f"cameras: {report.cameras} × RTSP ({'; '.join(report.clips)})"]
+    if not report.switch_ms and report.fanout is not None:  # --part fanout
+        return "\n".join([*lines, "", *format_fanout(report.fanout)])
+    lines += ["", "switch → first painted frame (chromium, MediaSource):"]
     for name, values in report.switch_ms.items():
         lines.append(f"  {name:<16} {_ms(values)}")
     hot = report.switch_ms.get("hot (GOP cache)") or [float("nan")]
@@ -279,6 +336,8 @@ def format_report(report: Report) -> str:
     if report.cpu_percent.get(1) and report.cpu_percent.get(4):
         one, four = report.cpu_percent[1] - base, report.cpu_percent[4] - base
         lines.append(f"  growth 1 → 4 viewers: ×{four / one:.2f} (linear would be ×4)" if one > 0 else "")
+    if report.fanout is not None:
+        lines += ["", *format_fanout(report.fanout)]
     if report.lag_s:
         lag = sorted(report.lag_s)
         lines += ["", f"display lag (buffered end − play head, 2×2 wall): median {statistics.median(lag):.2f} s, "
@@ -290,17 +349,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--viewers-worker"]:
         return viewers_worker(argv[1:])
+    if argv[:1] == ["--fanout-worker"]:
+        return fanout_worker(argv[1:])
+    if argv[:1] == ["--latency-worker"]:
+        return latency_worker(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench.wall", description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=18, help="tiles of the wall (default 18: a 3x6 wall)")
     parser.add_argument("--seconds", type=float, default=15.0, help="CPU window per viewer count")
     parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--part", choices=("all", "fanout"), default="all",
+                        help="fanout: only part 4 (the API's latency with many live viewers)")
+    parser.add_argument("--viewers", type=int, default=200, help="live viewers of one camera in part 4")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args(argv)
+    if args.part == "fanout":
+        if why_unavailable():
+            print(f"bench.wall needs {why_unavailable()}", file=sys.stderr)
+            return 2
+        report = run_fanout(args.viewers, args.seconds, args.warmup)
+        print(format_report(report))
+        if args.json:
+            args.json.write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False), encoding="utf-8")
+        return 0
     missing = why_unavailable()
     if missing or not Path(CHROMIUM).exists():
         print(f"bench.wall needs {', '.join(missing) or CHROMIUM}", file=sys.stderr)
         return 2
-    report = run(args.cameras, args.seconds, args.warmup)
+    report = run(args.cameras, args.seconds, args.warmup, args.viewers)
     print(format_report(report))
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False), encoding="utf-8")

@@ -116,7 +116,8 @@ class LiveServer:
         self.origin = self.url
         self.tokens: dict[str, str] = {}
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    ws_max_size=1 << 20))
+                                                    ws_max_size=1 << 20, proxy_headers=False,
+                                                    ws_per_message_deflate=False))  # as `citywall serve` runs
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

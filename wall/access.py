@@ -11,12 +11,18 @@ goes through here.
 - State-changing requests (POST, PUT, PATCH, DELETE) and every WebSocket handshake must come from the wall's own
   Origin or one in ``server.allowed_origins`` (cross-site request forgery, cross-site WebSocket hijacking).
 - Camera URLs never leave the server, not even inside an error message (``settings.secrets.public_error``).
+- The idle timeout counts the user's own actions only: a request the page sends by itself (polling, stills)
+  carries ``X-Citywall-Background: 1`` (or ``?background=1``) and an open WebSocket's re-check is no use either,
+  so a seat nobody touches idles out. Sessions of ``security.display_roles`` (hall kiosks) count everything.
+- The client address is the peer's, unless the peer is one of ``server.trusted_proxies`` (then
+  X-Forwarded-For's, resolved by uvicorn's ProxyHeadersMiddleware in ``wall.app``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -28,10 +34,10 @@ from starlette.requests import HTTPConnection
 
 from wall.auth import audit, grants, sessions
 from wall.auth.principal import Permission, Principal, Role
-from wall.config import SecuritySettings
 from wall.errors import DomainError
+from wall.security_settings import SecuritySettings
 from wall.services import Services
-from wall.store.accounts import LoginSession, User, utcnow
+from wall.store.accounts import LoginSession, User
 from wall.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -44,15 +50,21 @@ WS_NOT_AUTHENTICATED = 4401  # no session, or it ended (logout, timeout, lock, p
 WS_FORBIDDEN = 4403  # the camera is no longer granted
 WS_NOT_FOUND = 4404
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BACKGROUND_HEADER = "x-citywall-background"
 
 
 # -- resolving a session ------------------------------------------------------------------------------------
 
 
 def client_address(conn: HTTPConnection) -> str:
-    """The client's address as uvicorn reports it (behind a proxy: from X-Forwarded-For, if the proxy is
-    trusted by uvicorn's ``forwarded_allow_ips``)."""
+    """The client's address: the peer's, or, when the peer is one of ``server.trusted_proxies``, the one its
+    X-Forwarded-For names (``wall.app`` installs the proxy middleware only for those; none by default)."""
     return conn.client.host if conn.client else "unknown"
+
+
+def is_background(conn: HTTPConnection) -> bool:
+    """Whether the page sent this request by itself (polling, a still's refresh): no use of the session."""
+    return conn.headers.get(BACKGROUND_HEADER) == "1" or conn.query_params.get("background") == "1"
 
 
 def _camera_ids(app: FastAPI) -> list[str]:
@@ -60,9 +72,12 @@ def _camera_ids(app: FastAPI) -> list[str]:
 
 
 def _principal(db_session: Any, app: FastAPI, row: LoginSession, user: User, address: str | None,
-               touch: bool = True) -> Principal | None:
-    settings: SecuritySettings = Services.of(app).security
-    now = utcnow()
+               activity: bool = True) -> Principal | None:
+    """``activity``: this request is the user's own doing (it refreshes the idle clock; for display roles
+    everything does)."""
+    parts = Services.of(app)
+    settings: SecuritySettings = parts.security
+    now = parts.clock()
     why = sessions.expired(row, settings, now)
     if why is None and (user.locked or user.disabled):
         why = "account locked" if user.locked else "account disabled"
@@ -71,7 +86,7 @@ def _principal(db_session: Any, app: FastAPI, row: LoginSession, user: User, add
         audit.record(db_session, user=user.name, action="session.expire", target=f"session:{row.id}", success=True,
                      address=address, detail={"reason": why})
         return None
-    if touch and sessions.touch_due(row, settings, now):
+    if (activity or user.role in settings.display_roles) and sessions.touch_due(row, settings, now):
         row.last_seen_at = now
     principal = Principal(user.name, Role(user.role), session_id=row.id, address=address)
     if principal.may(Permission.ALL_CAMERAS):
@@ -79,19 +94,21 @@ def _principal(db_session: Any, app: FastAPI, row: LoginSession, user: User, add
     return replace(principal, cameras=grants.visible_cameras(db_session, user, _camera_ids(app)))
 
 
-def principal_from_token(app: FastAPI, token: str | None, address: str | None) -> Principal | None:
+def principal_from_token(app: FastAPI, token: str | None, address: str | None,
+                         activity: bool = True) -> Principal | None:
     """The principal of a session token, or None (no such session, expired, account locked or disabled)."""
     if not token:
         return None
     db: Database = Services.of(app).db
     with db.session() as s:
         found = sessions.lookup(s, token)
-        return None if found is None else _principal(s, app, *found, address)
+        return None if found is None else _principal(s, app, *found, address, activity)
 
 
 def refresh_principal(app: FastAPI, principal: Principal) -> Principal | None:
     """The same session seen again now — for long-lived connections (WebSockets) that must notice a logout, a
-    lock or a grant change while they stay open. None when the session has ended."""
+    lock or a grant change while they stay open. None when the session has ended. Seeing it again is no use of
+    the session: an open socket alone never keeps it from idling out (display roles aside)."""
     if principal.session_id is None:
         return None
     db: Database = Services.of(app).db
@@ -99,7 +116,7 @@ def refresh_principal(app: FastAPI, principal: Principal) -> Principal | None:
         found = sessions.by_id(s, principal.session_id)
         if found is None or found[1].name != principal.name:
             return None
-        return _principal(s, app, *found, principal.address)
+        return _principal(s, app, *found, principal.address, activity=False)
 
 
 def _unauthenticated(request: Request) -> HTTPException:
@@ -111,7 +128,8 @@ def _unauthenticated(request: Request) -> HTTPException:
 
 def current_principal(request: Request) -> Principal:
     """FastAPI dependency for HTTP routes: the logged-in principal, or 401."""
-    principal = principal_from_token(request.app, request.cookies.get(sessions.COOKIE), client_address(request))
+    principal = principal_from_token(request.app, request.cookies.get(sessions.COOKIE), client_address(request),
+                                     activity=not is_background(request))
     if principal is None:
         raise _unauthenticated(request)
     return principal
@@ -139,7 +157,7 @@ async def websocket_principal(websocket: WebSocket) -> Principal | None:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return None
     principal = await run_in_threadpool(principal_from_token, websocket.app, websocket.cookies.get(sessions.COOKIE),
-                                        client_address(websocket))
+                                        client_address(websocket), False)  # opening a socket is no use either
     if principal is None:
         await websocket.accept()
         await websocket.close(code=WS_NOT_AUTHENTICATED, reason=NOT_AUTHENTICATED)
@@ -184,6 +202,18 @@ def audit_refusal(request: HTTPConnection, principal: Principal, action: str, ta
         raise
 
 
+RECHECK_SHARE_SECONDS = 0.9  # a little under wall.live's RECHECK_SECONDS: each socket still sees a look a second
+RECHECKS_KEPT = 4096
+_RECHECKS: dict[tuple[int, int | None], tuple[float, Principal | None]] = {}  # (services, session) → last look
+
+
+def _forget_stale_rechecks() -> None:
+    now = time.monotonic()
+    for key, (at, _) in list(_RECHECKS.items()):
+        if now - at >= RECHECK_SHARE_SECONDS:
+            _RECHECKS.pop(key, None)
+
+
 class LiveAccess:
     """What ``wall.live`` needs to keep one viewer honest: re-check the right to the camera, audit the view."""
 
@@ -193,9 +223,28 @@ class LiveAccess:
         self.camera_id = camera_id
 
     def check(self) -> int | None:
-        """None while the viewer may still watch; else the close code (4401 session ended, 4403 not granted)."""
+        """None while the viewer may still watch; else the close code (4401 session ended, 4403 not granted).
+        Looks at the database (call it in a worker thread); the answer is shared by the session's other sockets."""
         principal = refresh_principal(self.app, self.principal)
-        if principal is None:
+        _RECHECKS[self._key] = (time.monotonic(), principal)
+        if len(_RECHECKS) > RECHECKS_KEPT:
+            _forget_stale_rechecks()
+        return self._code(principal)
+
+    def recent(self) -> tuple[bool, int | None]:
+        """``(True, code)`` when another socket of this session looked less than ``RECHECK_SHARE_SECONDS`` ago
+        (no database, no thread); ``(False, None)`` when this one must ``check``."""
+        hit = _RECHECKS.get(self._key)
+        if hit is None or time.monotonic() - hit[0] >= RECHECK_SHARE_SECONDS:
+            return False, None
+        return True, self._code(hit[1])
+
+    @property
+    def _key(self) -> tuple[int, int | None]:
+        return id(Services.of(self.app)), self.principal.session_id
+
+    def _code(self, principal: Principal | None) -> int | None:
+        if principal is None or self.principal.session_id is None:
             return WS_NOT_AUTHENTICATED
         return None if principal.may_view(self.camera_id) else WS_FORBIDDEN
 

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from streams.hub import CameraHub
 from wall.access import OriginGuard
@@ -25,6 +26,7 @@ from wall.api import cases as case_routes
 from wall.api import walls as wall_routes
 from wall.api.common import document_common_answers
 from wall.api.errors import install_error_handlers
+from wall.api.guards import RequestGuard
 from wall.auth.grants import seed_groups
 from wall.cases.service import CaseService
 from wall.config import SiteConfig
@@ -93,6 +95,8 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
 
     app = FastAPI(title="citywall", version="0.1.0", lifespan=lifespan)
     app.state.services = parts  # the one thing on the app's state: routes get it through wall.api.deps
+    # innermost: a body bounded and JSON before any route reads it; a crash answered 500 without its message
+    app.add_middleware(RequestGuard, max_body_bytes=site.server_file.server.max_body_bytes)
     app.add_middleware(OriginGuard, allowed=parts.allowed_origins)
     install_error_handlers(app)  # domain errors → their HTTP answers (wall/api/errors.py)
 
@@ -112,4 +116,6 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         app.include_router(module.router)
     document_common_answers(app, public={("POST", "/api/session")})
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    if site.server_file.server.trusted_proxies:  # outermost: every part sees the client the proxy names
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(site.server_file.server.trusted_proxies))
     return app

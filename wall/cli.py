@@ -125,8 +125,13 @@ def _serve(config_dir: Path, host: str | None, port: int | None, *, demo: bool =
         if count(s) == 0:  # there is no default account, on purpose
             say(f"citywall: no accounts yet; make the first admin with: citywall user add NAME --role admin "
                 f"--config {config_dir}")
-    # log_config=None: uvicorn's lines go through our handler (JSON or text, always redacted; wall/logs.py)
-    uvicorn.run(app, host=host, port=port, log_level="info", ws_max_size=1 << 20, log_config=None)
+    # log_config=None: uvicorn's lines go through our handler (JSON or text, always redacted; wall/logs.py).
+    # proxy_headers=False: X-Forwarded-For is believed only from server.trusted_proxies (the app's own middleware),
+    # never from uvicorn's default of 127.0.0.1 (any local process could then claim any address)
+    # ws_per_message_deflate=False: live video is H.264 already; deflating it per socket was half the event loop's
+    # time with 200 viewers (bench/wall.py part 4) and saves no bytes
+    uvicorn.run(app, host=host, port=port, log_level="info", ws_max_size=1 << 20, log_config=None,
+                proxy_headers=False, ws_per_message_deflate=False)
     return 0
 
 

@@ -28,6 +28,7 @@ from vision.card import DEFAULT_CARD
 from vision.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
 from vision.rules_config import AnalyticsFile
 from wall.hall_settings import DEFAULT_REJECT_REASONS, Layout, WallSpec, layout_table
+from wall.security_settings import TRUSTED_PROXIES_HELP, LiveLimits, SecuritySettings, check_networks
 
 CAMERAS_FILE = "cameras.yaml"
 SERVER_FILE = "server.yaml"
@@ -58,14 +59,7 @@ class MetricsSettings(Strict):
     @field_validator("allow")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        import ipaddress
-
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"'{item}' is not an IP address or network like 10.0.0.0/8") from None
-        return value
+        return check_networks(value)
 
 
 class ServerSettings(Strict):
@@ -94,6 +88,13 @@ class ServerSettings(Strict):
         description="The only environment variables cameras.yaml and analytics.yaml (the files the console "
         "writes) may name in ${NAME} references: those whose name starts with this.",
     )
+    trusted_proxies: list[str] = Field(default_factory=list, description=TRUSTED_PROXIES_HELP)
+    live: LiveLimits = Field(default_factory=LiveLimits, description="Limits of open live-video sockets.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        return check_networks(value)
 
     @field_validator("database_url")
     @classmethod
@@ -118,38 +119,6 @@ class ServerSettings(Strict):
             if not re.match(r"^https?://[^/\s]+$", origin):
                 raise ValueError(f"'{origin}' is not an origin like https://wall.example.org")
         return value
-
-
-class SecuritySettings(Strict):
-    """Accounts, sessions and the audit log. The defaults follow the usual reading of 等保 2.0 level 3: 5 failed
-    logins in 15 minutes lock the account for 15 minutes, idle sessions end after 30 minutes, passwords of 10
-    characters from 3 classes, audit kept at least 180 days."""
-
-    session_idle_seconds: int = Field(default=1800, ge=1, le=86400,
-                                      description="A session not used for this long ends (idle timeout).")
-    session_absolute_seconds: int = Field(default=43200, ge=1, le=2592000,
-                                          description="A session ends this long after login whatever its use.")
-    lockout_failures: int = Field(default=5, ge=1, le=100,
-                                  description="Failed logins of one account within the window that lock it.")
-    lockout_window_seconds: int = Field(default=900, ge=1, le=86400, description="The window failures count in.")
-    lockout_seconds: int = Field(default=900, ge=1, le=86400,
-                                 description="How long a locked account (or a throttled address) is refused.")
-    address_failures: int = Field(
-        default=20, ge=1, le=10000,
-        description="Failed logins from one client address within the window (any accounts) that make the "
-        "service refuse logins from that address for lockout_seconds.",
-    )
-    password_min_length: int = Field(default=10, ge=8, le=128, description="Shortest password accepted.")
-    password_classes: int = Field(
-        default=3, ge=1, le=4,
-        description="Character classes a password must mix: lower case, upper case, digits, other.",
-    )
-    password_history: int = Field(default=5, ge=0, le=24,
-                                  description="A new password may not equal any of the user's last N passwords.")
-    audit_retention_days: int = Field(
-        default=180, ge=180, le=36500,
-        description="Audit rows older than this may be purged (citywall audit purge); never less than 180.",
-    )
 
 
 class PlatformSettings(Strict):

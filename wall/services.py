@@ -6,16 +6,21 @@ and gets every part with its type, so a type checker follows a request from the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from fastapi import FastAPI
 
 from wall.cases.service import CaseService
-from wall.config import SecuritySettings, SiteConfig
+from wall.config import SiteConfig
 from wall.editing.probe_quota import ProbeQuota
 from wall.editing.rule_try import RuleTrier
+from wall.live_limits import LiveLimiter
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.registry import CameraRegistry
+from wall.security_settings import SecuritySettings
+from wall.store.accounts import utcnow
 from wall.store.db import Database
 from wall.view_audit import ViewAudit
 from wall.walls.service import WallService
@@ -33,6 +38,12 @@ class Services:
     rule_trier: RuleTrier | None = None  # the zone editor's "try", built on first use (it loads a detector)
     probe_quota: ProbeQuota = field(default_factory=ProbeQuota)  # stream probes per admin and minute
     view_audit: ViewAudit = field(default_factory=ViewAudit)  # who opened cases, evidence, snapshots
+    # UTC "now" of the session and login clocks (idle timeout, lockouts, delays): tests move it instead of waiting
+    clock: Callable[[], datetime] = utcnow
+    live_limits: LiveLimiter = field(init=False)  # open /ws/live sockets per session, user and in all
+
+    def __post_init__(self) -> None:
+        self.live_limits = LiveLimiter(self.site.server_file.server.live)
 
     @staticmethod
     def of(app: FastAPI) -> Services:

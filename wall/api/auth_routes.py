@@ -21,7 +21,7 @@ from wall.api.common import UNAUTHENTICATED, Closed, ErrorOut, error
 from wall.api.deps import services
 from wall.auth import audit, login, passwords, sessions, users
 from wall.auth.principal import Permission, Principal, Role, permissions_of
-from wall.errors import Forbidden, NotAuthenticated
+from wall.errors import NotAuthenticated
 from wall.store.accounts import LoginSession
 
 router = APIRouter(prefix="/api", tags=["session"])
@@ -76,7 +76,7 @@ def log_in(body: LoginIn, request: Request, response: Response) -> MeOut:
     """Log in: sets the session cookie (HttpOnly, SameSite=Strict) and returns who the user is."""
     result = login.login(services(request).db, services(request).security, body.username, body.password,
                          client_address(request), request.headers.get("user-agent"),
-                         request.cookies.get(sessions.COOKIE))
+                         request.cookies.get(sessions.COOKIE), clock=services(request).clock)
     principal = principal_from_token(request.app, result.token, client_address(request))
     if principal is None:  # locked in the instant between the two  # pragma: no cover
         raise NotAuthenticated(login.BAD_CREDENTIALS)
@@ -103,18 +103,15 @@ def me(principal: Viewer, request: Request) -> MeOut:
 
 
 @router.put("/me/password", responses={**UNAUTHENTICATED, 400: error("the new password breaks the policy"),
-                                       403: error("the current password is wrong")})
+                                       403: error("the current password is wrong"),
+                                       429: {"model": ErrorOut, "description": "too many wrong passwords",
+                                             "headers": {"Retry-After": {"schema": {"type": "integer"}}}}})
 def change_password(body: PasswordChangeIn, principal: Viewer, request: Request, response: Response) -> MeOut:
-    """Change one's own password. Every session of the user ends; this browser gets a new one."""
+    """Change one's own password. Every session of the user ends; this browser gets a new one. A wrong current
+    password counts as a failed login of the account (same throttle, same lockout) and is audited."""
     db, settings = services(request).db, services(request).security
-    with db.session() as s:
-        user = users.find_user(s, principal.name)
-        stored = user.password_hash
-    if not passwords.verify_password(stored, body.current_password):
-        with db.session() as s:
-            audit.record(s, user=principal.name, action="user.password", target=f"user:{principal.name}",
-                         success=False, address=principal.address, detail={"reason": "wrong current password"})
-        raise Forbidden("the current password is wrong")
+    login.check_current_password(db, settings, principal.name, body.current_password,
+                                 principal.address or client_address(request), services(request).clock)
     target = f"user:{principal.name}"
     with audit_refusal(request, principal, "user.password", target), db.session() as s:
         user = users.find_user(s, principal.name)

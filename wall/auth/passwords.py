@@ -1,7 +1,8 @@
 """Password hashing (argon2id, argon2-cffi's defaults) and the site's password policy.
 
 The policy checks what can be checked without the user's history (length, character classes, not the user's
-name); ``reused`` checks a new password against earlier hashes. Messages are short English sentences the API
+name, and zxcvbn's strength estimate: ``Password123`` mixes three classes yet is among the first guesses of any
+attacker's dictionary); ``reused`` checks a new password against earlier hashes. Messages are short English sentences the API
 and the command line show as they are; they never repeat the password.
 """
 
@@ -12,11 +13,13 @@ from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn import zxcvbn
 
-from wall.config import SecuritySettings
+from wall.security_settings import SecuritySettings
 
 _HASHER = PasswordHasher()
 _DUMMY_HASH: str | None = None
+ZXCVBN_MAX_LENGTH = 72
 MAX_LENGTH = 256  # argon2 takes any length; a cap keeps a megabyte "password" from costing a megabyte of work
 
 
@@ -71,7 +74,20 @@ def policy_problems(password: str, settings: SecuritySettings, username: str | N
         )
     if username and len(username) >= 4 and username.casefold() in password.casefold():
         problems.append("the password must not contain the user name")
+    if not problems and settings.password_min_score > 0:
+        problems += _strength_problems(password, settings.password_min_score, username)
     return problems
+
+
+def _strength_problems(password: str, min_score: int, username: str | None) -> list[str]:
+    """zxcvbn (Dropbox's estimator: dictionaries of common passwords, names and words, keyboard patterns, dates,
+    l33t substitutions); its warning says why, never the password."""
+    # zxcvbn refuses more than 72 characters (its matching grows fast with length); the first 72 are judged
+    result = zxcvbn(password[:ZXCVBN_MAX_LENGTH], user_inputs=[username] if username else [])
+    if result["score"] >= min_score:
+        return []
+    warning = result["feedback"].get("warning") or "it is easy to guess"
+    return [f"the password is too easy to guess ({warning.rstrip('.')}): use a longer or less common one"]
 
 
 def reused(password: str, earlier_hashes: Iterable[str]) -> bool:

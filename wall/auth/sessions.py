@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from wall.config import SecuritySettings
+from wall.security_settings import SecuritySettings
 from wall.store.accounts import LoginSession, User, utcnow
 from wall.store.db import deleted
 
@@ -27,10 +27,10 @@ def token_hash(token: str) -> str:
 
 
 def start(session: Session, user: User, settings: SecuritySettings, address: str | None,
-          user_agent: str | None) -> tuple[str, LoginSession]:
+          user_agent: str | None, now: datetime | None = None) -> tuple[str, LoginSession]:
     """A new session for ``user``; returns the token (given to the client once, never stored) and the row."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    now = utcnow()
+    now = now or utcnow()
     row = LoginSession(token_hash=token_hash(token), user_id=user.id, created_at=now, last_seen_at=now,
                        expires_at=now + timedelta(seconds=settings.session_absolute_seconds), address=address,
                        user_agent=(user_agent or "")[:200] or None)
@@ -62,8 +62,8 @@ def by_id(session: Session, session_id: int) -> tuple[LoginSession, User] | None
 
 
 def touch_due(row: LoginSession, settings: SecuritySettings, now: datetime) -> bool:
-    """Whether to write ``last_seen_at`` now: not on every request (the wall polls), but often enough that the
-    idle timeout is off by at most a tenth of itself (and at most 15 s)."""
+    """Whether to write ``last_seen_at`` now: not on every use, but often enough that the idle timeout is off by
+    at most a tenth of itself (and at most 15 s). Only the user's own actions are use (``wall.access``)."""
     return now - row.last_seen_at >= timedelta(seconds=min(15.0, settings.session_idle_seconds / 10))
 
 
@@ -85,9 +85,9 @@ def active(session: Session, user_id: int, settings: SecuritySettings) -> list[L
     return [r for r in rows if expired(r, settings, now) is None]
 
 
-def prune(session: Session, settings: SecuritySettings) -> int:
+def prune(session: Session, settings: SecuritySettings, now: datetime | None = None) -> int:
     """Forget sessions that can no longer be used (expired by either clock)."""
-    now = utcnow()
+    now = now or utcnow()
     idle_before = now - timedelta(seconds=settings.session_idle_seconds)
     return deleted(session, delete(LoginSession).where((LoginSession.expires_at <= now)
                                                        | (LoginSession.last_seen_at <= idle_before)))

@@ -53,15 +53,28 @@ def _health(session: CameraSession) -> Health:
 
 
 class _SessionFeed(LiveFeed):
-    """One viewer of one session: a bounded LiveViewer woken from the camera thread."""
+    """One viewer of one session: a bounded LiveViewer woken from the camera thread.
+
+    Cheap per frame, because a camera with 200 viewers runs this 200 times a frame: the camera thread sends the
+    event loop at most one wake-up per viewer until the viewer has drained (not one per fragment), and the
+    camera's health is built (a rate window, redaction, a model) only when its state has changed."""
 
     def __init__(self, session: CameraSession, buffer_seconds: float, from_cache: bool) -> None:
         self.session = session
-        loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self.viewer = LiveViewer(buffer_seconds, notify=lambda: loop.call_soon_threadsafe(self._wake.set),
-                                 from_cache=from_cache)
+        self._signalled = False  # a wake-up is on its way to the loop: the camera thread need not send another
+        self.viewer = LiveViewer(buffer_seconds, notify=self._notify, from_cache=from_cache)
         self._last_state: str | None = None
+
+    def _notify(self) -> None:  # the camera thread
+        if not self._signalled:
+            self._signalled = True
+            self._loop.call_soon_threadsafe(self._woken)
+
+    def _woken(self) -> None:  # the event loop
+        self._signalled = False
+        self._wake.set()
 
     async def next(self, timeout: float) -> list[LiveItem] | None:
         if self.session.stopped:
@@ -76,8 +89,8 @@ class _SessionFeed(LiveFeed):
 
     def _items(self) -> list[LiveItem]:
         out: list[LiveItem] = []
-        health = _health(self.session)
-        if health.state != self._last_state:
+        if self.session.health.current_state().value != self._last_state:
+            health = _health(self.session)
             self._last_state = health.state
             out.append(LiveState(camera_id=self.session.id, state=health.state, last_error=health.last_error,
                                  fps=health.fps, bitrate_kbps=health.bitrate_kbps))
