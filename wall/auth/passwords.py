@@ -2,8 +2,8 @@
 
 The policy checks what can be checked without the user's history (length, character classes, not the user's
 name, and zxcvbn's strength estimate: ``Password123`` mixes three classes yet is among the first guesses of any
-attacker's dictionary); ``reused`` checks a new password against earlier hashes. Messages are short English sentences the API
-and the command line show as they are; they never repeat the password.
+attacker's dictionary); ``reused`` checks a new password against earlier hashes. Messages are short English
+sentences the API and the command line show as they are; they never repeat the password.
 """
 
 from __future__ import annotations
