@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.ingest import machine_label, rss_mb
+from bench.machine import machine_label, rss_mb
 from streams.config import CameraConfig
 from vision.catalogue import load_catalogue
 from vision.events import Box, EventChange

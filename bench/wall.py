@@ -39,8 +39,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.clips import DEFAULT_VIDEOS, prepare_clips
 from bench.fanout import FanoutReport, fanout_worker, format_fanout, latency_worker, measure
-from bench.ingest import DEFAULT_VIDEOS, machine_label, prepare_clips, rss_mb
+from bench.machine import machine_label, rss_mb
 from streams.devserver.rtsp import RtspDevServer, free_port, why_unavailable
 
 CHROMIUM = "/usr/bin/chromium"

@@ -1,7 +1,7 @@
 """ChangeGate: run the detector only when the analysed part of the picture has changed since it last ran.
 
 Why: a city camera mostly watches a scene that does not move (a pavement, a parking bay, a market street at
-night), and the detector is the largest CPU cost per look (~30 ms per frame on a CPU core, bench/analytics.py).
+night), and the detector is the largest CPU cost per look (~30 ms per frame on a CPU core, bench/analytics/).
 When nothing in the zones has changed since the detector last ran, its answer cannot have changed either, so the
 analyzer reuses those detections with the new look's time: dwell clocks keep counting, tracks keep their ids.
 

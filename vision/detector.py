@@ -95,7 +95,7 @@ class Detector:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.inter_op_num_threads = 1
         # One thread by default: at a look every few seconds per camera a second ONNX Runtime thread mostly
-        # spin-waits (bench/analytics.py measured 54 → 31 ms CPU per camera-second with one). Spinning is off
+        # spin-waits (bench/analytics/ measured 54 → 31 ms CPU per camera-second with one). Spinning is off
         # for the same reason; a GPU provider or a dedicated analytics host can ask for more.
         threads = intra_op_threads if intra_op_threads is not None else 1
         options.intra_op_num_threads = threads
