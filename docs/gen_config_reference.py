@@ -83,6 +83,11 @@ RULES: dict[tuple[type[BaseModel], str], str] = {
     (TimeRange, "end"): "`HH:MM` (00:00–23:59) or `24:00`; before `start` means the window spans midnight",
     (PlatformSettings, "webhook_url"): "an `http://` or `https://` URL",
     (MetricsSettings, "allow"): "each an IPv4 or IPv6 address or network in CIDR form (`10.0.0.0/8`)",
+    (ServerSettings, "trusted_proxies"): "each an IPv4 or IPv6 address or network in CIDR form (`10.0.0.0/8`)",
+    (WallSpec, "controllers"): (
+        "each a user name, `role:operator` / `role:admin` (never `role:viewer`) or `group:NAME` (the holders of "
+        "that camera group); repeats are dropped"
+    ),
     (ZoneConfig, "polygon"): "every point inside 0–1; the polygon must have an area",
 }
 # What model validators check, per (model, validator function name).
@@ -97,6 +102,7 @@ MODEL_RULES: dict[tuple[type[BaseModel], str], str] = {
         "catalogue (`vision/event_codes.yaml`, or `event_codes.yaml` in the config directory)."
     ),
     (CameraRules, "_unique"): "zone ids are unique within a camera.",
+    (SecuritySettings, "_delays"): "`delay_max_seconds` must be at least `delay_seconds`.",
     (Layout, "_shape"): (
         "either `grid` or `columns` + `rows` + `cells`; cells stay inside the grid and do not overlap; at most 64 "
         "tiles; `alarm_tile` defaults to the biggest tile."

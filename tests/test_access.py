@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from streams.devserver.rtsp import RtspDevServer, free_port
-from tests.conftest import ADMIN, TEST_PASSWORD, LiveServer, SiteStarter, wait_until
+from tests.conftest import ADMIN, TEST_PASSWORD, LiveServer, SiteStarter, start_site, wait_until
 from wall.auth.sessions import COOKIE
 
 pytestmark = pytest.mark.slow
@@ -235,6 +235,9 @@ def test_lockout_after_five_failures_even_for_the_right_password(serve_site: Sit
     def login(name: str, password: str) -> httpx.Response:
         return anon.post("/api/session", json={"username": name, "password": password})
 
+    # lee logged in from here before, so this is one of its usual addresses: five failures from it lock the
+    # account (failures from other addresses only slow those down: tests/test_login_throttle.py)
+    assert login("lee", TEST_PASSWORD).status_code == 200
     wrong = [login("lee", f"Wrong-passw0rd{i}") for i in range(5)]
     assert [r.status_code for r in wrong] == [401] * 5
     unknown = login("nobody-here", "Wrong-passw0rd")
@@ -325,16 +328,25 @@ def test_logout_revokes_the_cookie_and_only_that_session(serve_site: SiteStarter
     assert audit_rows(site, user=ADMIN, action="session.end")
 
 
-def test_session_cookie_attributes(serve_site: SiteStarter) -> None:
+def test_session_cookie_attributes(serve_site: SiteStarter, tmp_path: Path) -> None:
     site = serve_site(offline_cameras("car"))
     res = site.client(None).post("/api/session", json={"username": ADMIN, "password": TEST_PASSWORD})
     cookie = res.headers["set-cookie"]
     assert cookie.startswith(f"{COOKIE}=")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert "Secure" not in cookie, "plain http on loopback; Secure is set when the request is https"
-    https = site.client(None).post("/api/session", json={"username": ADMIN, "password": TEST_PASSWORD},
-                                   headers={"X-Forwarded-Proto": "https"})  # as a TLS proxy on loopback says
-    assert "; Secure" in https.headers["set-cookie"]
+    https = {"X-Forwarded-Proto": "https"}  # what a TLS proxy in front says
+    spoofed = site.client(None).post("/api/session", json={"username": ADMIN, "password": TEST_PASSWORD},
+                                     headers=https)
+    assert "Secure" not in spoofed.headers["set-cookie"], "no proxy is trusted by default (server.trusted_proxies)"
+    (tmp_path / "proxied").mkdir()
+    proxied = start_site(tmp_path / "proxied", offline_cameras("car"), 'server:\n  trusted_proxies: ["127.0.0.1"]\n')
+    try:
+        behind = proxied.client(None).post("/api/session", json={"username": ADMIN, "password": TEST_PASSWORD},
+                                           headers=https)
+    finally:
+        proxied.__exit__(None, None, None)
+    assert "; Secure" in behind.headers["set-cookie"]
     value = res.cookies[COOKIE]
     assert len(value) >= 43  # 32 random bytes
     with raw_db(site) as db:

@@ -21,7 +21,18 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from streams.hub import CameraHub
 from wall.access import OriginGuard
-from wall.api import admin_routes, auth_routes, cameras, editor_routes, events, health, live, pages, pushes
+from wall.api import (
+    admin_routes,
+    audit_routes,
+    auth_routes,
+    cameras,
+    editor_routes,
+    events,
+    health,
+    live,
+    pages,
+    pushes,
+)
 from wall.api import cases as case_routes
 from wall.api import walls as wall_routes
 from wall.api.common import document_common_answers
@@ -111,8 +122,8 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         return response
 
     install_metrics(app, site.server_file.server.metrics, runtime, db, cases)  # GET /metrics (wall/metrics.py)
-    for module in (health, auth_routes, admin_routes, editor_routes, cameras, events, case_routes, wall_routes,
-                   live, pushes, pages):
+    for module in (health, auth_routes, admin_routes, audit_routes, editor_routes, cameras, events, case_routes,
+                   wall_routes, live, pushes, pages):
         app.include_router(module.router)
     document_common_answers(app, public={("POST", "/api/session")})
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

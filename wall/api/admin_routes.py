@@ -1,17 +1,16 @@
-"""Admin API: users, their sessions, camera groups, grants and the audit log. Admins only (403 for others).
+"""Admin API: users, their sessions, camera groups and grants (the audit log: audit_routes). Admins only (403 for
+others).
 
 Every change is audited with the admin's name and address, in the same transaction as the change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi import Path as PathParam
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,7 +20,7 @@ from wall.api.common import ADMIN_ONLY, Answers, Closed, error
 from wall.api.deps import services
 from wall.auth import audit, grants, passwords, sessions, throttle, users
 from wall.auth.principal import Permission, Principal, Role
-from wall.store.accounts import AuditEntry, CameraGroup, Grant, LoginSession, User, utcnow
+from wall.store.accounts import AuditEntry, CameraGroup, Grant, LoginSession, User
 
 router = APIRouter(prefix="/api", tags=["admin"], responses=ADMIN_ONLY)
 Admin = Annotated[Principal, Depends(require(Permission.ADMINISTER))]
@@ -38,6 +37,8 @@ class UserOut(BaseModel):
     locked: bool
     disabled: bool
     locked_out_until: datetime | None = Field(description="Set while failed logins keep the account locked.")
+    locked_out_reason: str | None = Field(default=None, description="Why failed logins locked it (which "
+                                          "addresses, how many); the details: GET /api/users/{name}/logins.")
     created_at: datetime
     password_changed_at: datetime
     sessions: int
@@ -104,22 +105,6 @@ class GrantIn(Closed):
     target: str = Field(min_length=1, max_length=80, description="a camera id, or group:NAME")
 
 
-class AuditOut(BaseModel):
-    id: int
-    time: datetime
-    user: str | None
-    action: str
-    target: str | None
-    success: bool
-    address: str | None
-    detail: dict[str, Any] | None
-
-
-class AuditPage(BaseModel):
-    total: int
-    items: list[AuditOut]
-
-
 def _camera_ids(request: Request) -> list[str]:
     """Every camera of cameras.yaml (disabled ones too: a grant may wait for its camera to be switched on)."""
     return [c.id for c in services(request).site.cameras]
@@ -131,14 +116,16 @@ def _record(s: Session, admin: Principal, action: str, target: str, success: boo
                  detail=detail)
 
 
-def _user_out(s: Session, user: User) -> UserOut:
+def _user_out(s: Session, user: User, now: datetime) -> UserOut:
     count = s.scalar(select(func.count()).select_from(LoginSession).where(
-        LoginSession.user_id == user.id, LoginSession.expires_at > utcnow())) or 0
+        LoginSession.user_id == user.id, LoginSession.expires_at > now)) or 0
     # The audit log already holds every login (who, when, whether it worked): no second copy on the user row.
     last_login = s.scalar(select(func.max(AuditEntry.at)).where(
         AuditEntry.username == user.name, AuditEntry.action == "login", AuditEntry.success.is_(True)))
+    lock = throttle.account_lockout(s, user.name, now)
     return UserOut(name=user.name, role=user.role, state=users.user_state(user), locked=user.locked,
-                   disabled=user.disabled, locked_out_until=throttle.account_locked_until(s, user.name),
+                   disabled=user.disabled, locked_out_until=lock.until if lock else None,
+                   locked_out_reason=lock.reason if lock else None,
                    created_at=user.created_at, password_changed_at=user.password_changed_at, sessions=count,
                    last_login_at=last_login)
 
@@ -149,7 +136,7 @@ def _user_out(s: Session, user: User) -> UserOut:
 @router.get("/users")
 def list_users(admin: Admin, request: Request) -> list[UserOut]:
     with services(request).db.session() as s:
-        return [_user_out(s, u) for u in s.scalars(select(User).order_by(User.name))]
+        return [_user_out(s, u, services(request).clock()) for u in s.scalars(select(User).order_by(User.name))]
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, responses={**BAD, **CONFLICT})
@@ -158,13 +145,23 @@ def create_user(body: UserCreate, admin: Admin, request: Request) -> UserOut:
     with audit_refusal(request, admin, "user.create", target), services(request).db.session() as s:
         user = users.create_user(s, body.name, body.role, body.password, services(request).security)
         _record(s, admin, "user.create", target, detail={"role": body.role})
-        return _user_out(s, user)
+        return _user_out(s, user, services(request).clock())
 
 
 @router.get("/users/{name}", responses=NOT_FOUND)
 def get_user(name: str, admin: Admin, request: Request) -> UserOut:
     with services(request).db.session() as s:
-        return _user_out(s, users.find_user(s, name))
+        return _user_out(s, users.find_user(s, name), services(request).clock())
+
+
+@router.get("/users/{name}/logins", responses=NOT_FOUND)
+def user_logins(name: str, admin: Admin, request: Request) -> throttle.LoginReport:
+    """Why an account is locked or slowed down: its lockout and reason, its usual addresses, and the recent
+    failed logins by address (those from usual addresses count towards the lock; the others wait)."""
+    svc = services(request)
+    with svc.db.session() as s:
+        user = users.find_user(s, name)
+        return throttle.report(s, user.name, svc.security, svc.clock())
 
 
 @router.patch("/users/{name}", responses={**NOT_FOUND, **BAD, **CONFLICT})
@@ -199,7 +196,7 @@ def update_user(name: str, body: UserPatch, admin: Admin, request: Request) -> U
             attempt.action = "user.password"
             ended = users.set_password(s, user, body.password, settings)
             _record(s, admin, attempt.action, target, detail={"sessions_ended": ended, "by": "admin"})
-        return _user_out(s, user)
+        return _user_out(s, user, services(request).clock())
 
 
 @router.delete("/users/{name}", status_code=status.HTTP_204_NO_CONTENT, responses={**NOT_FOUND, **CONFLICT})
@@ -342,60 +339,3 @@ def delete_grant(grant_id: RowId, admin: Admin, request: Request) -> Response:
         s.delete(grant)
         _record(s, admin, "grant.delete", str(out["target"]), detail={"subject": out["subject"], "grant": grant_id})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-# -- audit ----------------------------------------------------------------------------------------------------
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """A query time as UTC; one without an offset is taken as UTC."""
-    if value is None:
-        return None
-    try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "time out of range") from None
-
-
-def audit_filter(
-    user: Annotated[str | None, Query(max_length=80)] = None,
-    action: Annotated[str | None, Query(max_length=64, description="exact, or a prefix ending in '.' or '*'")] = None,
-    target: Annotated[str | None, Query(max_length=200)] = None,
-    since: Annotated[datetime | None, Query(description="from this time (ISO 8601; without offset: UTC)")] = None,
-    until: Annotated[datetime | None, Query(description="before this time")] = None,
-    success: Annotated[bool | None, Query(description="only successful (true) or refused (false) actions")] = None,
-) -> audit.AuditFilter:
-    return audit.AuditFilter(user=user, action=action, target=target, since=_utc(since), until=_utc(until),
-                             success=success)
-
-
-Filter = Annotated[audit.AuditFilter, Depends(audit_filter)]
-
-
-@router.get("/audit", responses=BAD)
-def list_audit(admin: Admin, request: Request, where: Filter,
-               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               offset: Annotated[int, Query(ge=0, le=2**31)] = 0) -> AuditPage:
-    """The audit log, newest first, filtered and paged."""
-    with services(request).db.session() as s:
-        total, items = audit.query(s, where, limit, offset)
-    return AuditPage(total=total, items=[AuditOut(**i) for i in items])
-
-
-@router.get("/audit.csv", response_class=StreamingResponse, responses={
-    **BAD, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "UTF-8 CSV with BOM"}})
-def export_audit(admin: Admin, request: Request, where: Filter) -> StreamingResponse:
-    """The matching audit rows, oldest first, as CSV (for the auditors' own tools). The export is audited."""
-    db = services(request).db
-    with db.session() as s:
-        _record(s, admin, "audit.export", "audit_log", detail={
-            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(where).items() if v is not None})
-
-    def lines() -> Iterator[str]:
-        with db.session() as s:
-            yield from audit.csv_lines(s, where)
-
-    name = f"citywall-audit-{utcnow():%Y%m%d-%H%M%S}.csv"
-    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                      "Cache-Control": "no-store"})

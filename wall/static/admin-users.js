@@ -88,6 +88,10 @@ function stateCell(user) {
     testid: "user-state" })]);
   if (user.locked_out_until) {
     cell.append(el("div", { className: "sub", text: `${t("admLockedOut")} ${formatTime(user.locked_out_until)}` }));
+    // why (from the server, in English: which addresses and how many failures); the details: /logins
+    if (user.locked_out_reason) {
+      cell.append(el("div", { className: "sub", testid: "user-lockout-reason", text: user.locked_out_reason }));
+    }
   }
   return cell;
 }
