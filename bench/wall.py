@@ -374,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     missing = why_unavailable()
     if missing or not Path(CHROMIUM).exists():
-        print(f"bench.wall needs {', '.join(missing) or CHROMIUM}", file=sys.stderr)
+        print(f"bench.wall needs {missing or CHROMIUM}", file=sys.stderr)
         return 2
     report = run(args.cameras, args.seconds, args.warmup, args.viewers)
     print(format_report(report))
