@@ -43,6 +43,8 @@ class EventChange:
     snapshot_jpeg: bytes | None = field(default=None, repr=False)
     clip_window: tuple[float, float] | None = None  # wall-clock start/end for the evidence clip
     evidence: dict[str, str] = field(default_factory=dict)  # kind → file path, once written
+    # kind → why it could not be written (a full or read-only evidence disk): the case is raised all the same
+    missing_evidence: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -6,8 +6,6 @@ ones the service runs; only the source is a file (read as fast as it decodes, or
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -19,30 +17,12 @@ from vision.analyzer import CameraAnalyzer
 from vision.card import Family
 from vision.catalogue import Catalogue
 from vision.events import EventChange
+from vision.evidence import store_evidence
 from vision.pipeline import AnalysisPipeline, Detects
 from vision.rules_config import CameraRules
 
 CLIP_PRE_SECONDS = 5.0
 CLIP_POST_SECONDS = 5.0
-
-
-def store_evidence(out_dir: Path, data: bytes, suffix: str) -> Path:
-    """Evidence files are named by content hash: identical evidence is stored once and cannot be swapped."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{hashlib.sha256(data).hexdigest()}{suffix}"
-    if not path.exists():
-        tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())  # on disk before the case row that names it is committed
-        tmp.replace(path)
-        dir_fd = os.open(out_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    return path
 
 
 class Replay:

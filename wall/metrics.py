@@ -67,6 +67,7 @@ class SiteCollector(Collector):
         counters = self.runtime.analytics_counters()
         if counters is not None:
             yield from self._analytics(counters, statuses)
+        yield from self._evidence()
         yield from self._database()
 
     # -- cameras ------------------------------------------------------------------------------------------------
@@ -160,6 +161,18 @@ class SiteCollector(Collector):
             if status.analysed:
                 moved.add_metric([status.id], 1.0 if status.scene_moved else 0.0)
         yield moved
+
+    def _evidence(self) -> Iterator[Metric]:
+        health = self.runtime.evidence_health()
+        if health is None:
+            return
+        ok = GaugeMetricFamily(f"{PREFIX}_evidence_store_up", "1 while the evidence directory takes files, 0 from "
+                               "a failed write (disk full, read-only) until one succeeds again")
+        ok.add_metric([], 1.0 if health.state == "ok" else 0.0)
+        yield ok
+        yield CounterMetricFamily(f"{PREFIX}_evidence_written", "Evidence files written", value=float(health.written))
+        yield CounterMetricFamily(f"{PREFIX}_evidence_write_failures", "Evidence writes the disk refused (the "
+                                  "case was raised without the file)", value=float(health.failures))
 
     # -- the case loop, from the database -------------------------------------------------------------------------
     def _database(self) -> Iterator[Metric]:

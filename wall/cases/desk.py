@@ -27,6 +27,7 @@ from wall.cases.models import (
     CaseNotice,
     CaseSummary,
     EvidenceLink,
+    MissingEvidence,
     PlatformCamera,
     PlatformRecord,
 )
@@ -133,14 +134,32 @@ class CaseDesk:
             case.verified_at = now()
 
     def _add_evidence(self, s: Session, case: Case, change: EventChange) -> None:
+        """Rows for the evidence files the change names; a file the disk refused (or that is gone) becomes an
+        ``evidence_missing`` entry of the history instead, once per kind, so the case still commits and its
+        detail says which evidence is missing and why."""
+        present = set(s.scalars(select(Evidence.kind).where(Evidence.case_id == case.id)))
+        missing = dict(change.missing_evidence)
         for kind, path in change.evidence.items():
             p = Path(path)
             sha = p.stem
             exists = s.scalar(select(Evidence.id).where(Evidence.case_id == case.id, Evidence.sha256 == sha,
                                                         Evidence.kind == kind))
-            if exists is None and p.is_file():
+            if exists is not None:
+                continue
+            if p.is_file():
                 s.add(Evidence(case_id=case.id, kind=kind, sha256=sha, name=p.name, size=p.stat().st_size,
                                created_at=now()))
+                present.add(kind)
+            else:
+                missing.setdefault(kind, "the file is not on the evidence disk")
+        if not set(missing) - present:
+            return
+        noted = {d.get("kind") for d in s.scalars(select(CaseEvent.detail).where(
+            CaseEvent.case_id == case.id, CaseEvent.action == "evidence_missing"))}
+        for kind, why in missing.items():
+            if kind not in present and kind not in noted:
+                self._append(s, case, SYSTEM, "evidence_missing", case.status, case.status,
+                             {"kind": kind, "reason": why, "event_id": change.event_id})
 
     # -- operators -------------------------------------------------------------------------------
     def confirm(self, case_id: int, user: str, *, code: str | None = None, grid_code: str | None = None,
@@ -246,10 +265,13 @@ class CaseDesk:
         """The full record with history and evidence; the caller checks the grant of its ``camera``."""
         with self.db.session() as s:
             case = self._get(s, case_id)
+            have = {e.kind for e in case.evidence}
+            missing = [MissingEvidence(kind=str(e.detail.get("kind")), reason=str(e.detail.get("reason")), at=e.at)
+                       for e in case.events if e.action == "evidence_missing" and e.detail.get("kind") not in have]
             return CaseDetail(
                 **dict(self.summary(case)), events=[CaseHistoryEntry.model_validate(e) for e in case.events],
                 evidence=[EvidenceLink(kind=e.kind, url=f"/api/evidence/{e.name}", size=e.size, at=e.created_at)
-                          for e in case.evidence])
+                          for e in case.evidence], missing_evidence=missing)
 
     def evidence_owner(self, name: str) -> str | None:
         """The camera of the case an evidence file belongs to (for the grant check), or None."""

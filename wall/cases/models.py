@@ -94,11 +94,22 @@ class EvidenceLink(BaseModel):
     at: UtcTime
 
 
+class MissingEvidence(BaseModel):
+    """Evidence the case should have and has not: the disk refused it (full, read-only) or the clip could not be
+    cut. The case was raised all the same; this says what the operator will not find, and why."""
+
+    kind: str = Field(description="snapshot, clip or after_snapshot")
+    reason: str = Field(description="e.g. 'No space left on device', 'Read-only file system'")
+    at: UtcTime
+
+
 class CaseDetail(CaseSummary):
     """A case with its history and evidence: what the desk's detail pane shows."""
 
     events: list[CaseHistoryEntry]
     evidence: list[EvidenceLink]
+    missing_evidence: list[MissingEvidence] = Field(
+        description="Evidence that could not be stored (a full or read-only evidence disk), kind and reason.")
 
 
 class CasePage(BaseModel):

@@ -3,9 +3,10 @@
 A change is accepted only under its camera's current assignment epoch (``wall.cluster.scheduler``): one from a
 worker that no longer owns the camera — it was presumed dead and came back, or the camera moved while the
 change was on its way — is dropped and counted, never shown, never made a case. An accepted change's evidence
-files are written to the site's evidence directory first (content-hash names, checked against the bytes), and
-the change then names those files, so the case desk commits rows about files that exist on *this* disk before
-anyone is told (commit before tell, as on one box).
+files are written to the site's evidence directory first (content-hash names, checked against the bytes; a file
+the disk refuses is named in ``missing_evidence`` instead), and the change then names those files, so the case
+desk commits rows about files that exist on *this* disk before anyone is told (commit before tell, as on one
+box).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from vision.events import EventChange
-from vision.replay import store_evidence
+from vision.evidence import EvidenceStore, EvidenceUnavailable
 from wall.cluster.messages import WorkerEvent
 from wall.cluster.scheduler import Scheduler
 from wall.runtime.interface import EventListener
@@ -30,6 +31,7 @@ class EventIngress:
     def __init__(self, scheduler: Scheduler, evidence_dir: Path) -> None:
         self.scheduler = scheduler
         self.evidence_dir = evidence_dir
+        self.evidence_store = EvidenceStore(evidence_dir)
         self.listeners: list[EventListener] = []
         self.accepted = 0
         self.stale = 0
@@ -54,8 +56,14 @@ class EventIngress:
                 log.error("evidence %s of event %s does not match its name: event dropped", file.name,
                           change.event_id, extra={"camera": event.camera_id})
                 return False
-            stored[file.kind] = str(store_evidence(self.evidence_dir, file.data, suffix))
+            try:
+                stored[file.kind] = str(self.evidence_store.put(file.data, suffix))
+            except EvidenceUnavailable as exc:  # a full or read-only disk: the case is raised without the file
+                change.missing_evidence[file.kind] = exc.reason
+                log.error("evidence %s of event %s not written: %s", file.kind, change.event_id, exc.reason,
+                          extra={"camera": event.camera_id})
         change.evidence = stored
+        self.evidence_store.probe()
         with self._lock:
             self.accepted += 1
             key = (change.event_id, change.kind, change.t)

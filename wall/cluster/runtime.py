@@ -23,6 +23,7 @@ from settings.errors import ConfigError
 from streams.config import CameraConfig
 from streams.ring import ClipUnavailable
 from vision.events import EventChange
+from vision.evidence import EvidenceHealth
 from vision.rules_config import CameraRules
 from wall.cluster.ingress import EventIngress
 from wall.cluster.messages import ClipAnswer, WorkerReport
@@ -229,6 +230,9 @@ class RayRuntime(CameraRuntime):
 
     def evidence_owner(self, name: str) -> str | None:
         return self.ingress.evidence_owner(name)
+
+    def evidence_health(self) -> EvidenceHealth:
+        return self.ingress.evidence_store.health()  # the control plane's evidence directory
 
     def subscribe_events(self, listener: EventListener) -> None:
         self.ingress.listeners.append(listener)

@@ -21,8 +21,9 @@ from streams.session import CameraSession
 from vision.analyzer import CameraAnalyzer
 from vision.detector import Detector
 from vision.events import EventChange
+from vision.evidence import EvidenceStore, EvidenceUnavailable
 from vision.pipeline import AnalysisPipeline
-from vision.replay import CLIP_POST_SECONDS, CLIP_PRE_SECONDS, store_evidence
+from vision.replay import CLIP_POST_SECONDS, CLIP_PRE_SECONDS
 from vision.rules_config import CameraRules
 from wall.config import SiteConfig
 
@@ -36,6 +37,7 @@ class SiteAnalytics:
         assert site.analytics is not None and site.model_card is not None and site.catalogue is not None
         self.hub = hub
         self.evidence_dir = site.data_dir / "evidence"
+        self.evidence_store = EvidenceStore(self.evidence_dir)
         self.detector = Detector(site.model_card)
         families = self.detector.card.families
         self.families, self.catalogue = families, site.catalogue
@@ -127,7 +129,12 @@ class SiteAnalytics:
     def _on_event(self, change: EventChange) -> None:
         if change.snapshot_jpeg:
             key = "after_snapshot" if change.kind == "cleared" else "snapshot"
-            change.evidence[key] = str(store_evidence(self.evidence_dir, change.snapshot_jpeg, ".jpg"))
+            try:
+                change.evidence[key] = str(self.evidence_store.put(change.snapshot_jpeg, ".jpg"))
+            except EvidenceUnavailable as exc:  # the case is raised without it, and says so
+                change.missing_evidence[key] = exc.reason
+                log.error("evidence %s of event %s not written: %s", key, change.event_id, exc.reason,
+                          extra={"camera": change.camera_id})
         if change.kind == "opened":
             change.clip_window = (change.first_seen - CLIP_PRE_SECONDS, change.t + CLIP_POST_SECONDS)
             with self._lock:
@@ -155,20 +162,26 @@ class SiteAnalytics:
                 self._clips = [c for c in self._clips if c not in due]
             for change in due:
                 self._write_clip(change)
+            self.evidence_store.probe()  # a failing disk is noticed back without waiting for the next event
 
     def _write_clip(self, change: EventChange) -> None:
         session = self.hub.get(change.camera_id)
         if session is None or change.clip_window is None:
             return
-        tmp = self.evidence_dir / f"clip-{change.event_id}.mp4"
+        window = change.clip_window
         try:
-            session.ring.write_clip(tmp, *change.clip_window)
-            change.evidence["clip"] = str(store_evidence(self.evidence_dir, tmp.read_bytes(), ".mp4"))
+            path = self.evidence_store.write_with(f"clip-{change.event_id}.mp4",
+                                                  lambda tmp: session.ring.write_clip(tmp, *window))
+            change.evidence["clip"] = str(path)
+        except EvidenceUnavailable as exc:
+            change.missing_evidence["clip"] = exc.reason
+            log.error("evidence clip of event %s not written: %s", change.event_id, exc.reason,
+                      extra={"camera": change.camera_id})
         except ClipUnavailable as exc:
+            change.missing_evidence["clip"] = "no video of the event in the camera's memory"
             log.warning("no clip for event %s: %s", change.event_id, exc, extra={"camera": change.camera_id})
         except Exception:
+            change.missing_evidence["clip"] = "the clip could not be cut"
             log.exception("writing the clip of event %s failed", change.event_id)
-        finally:
-            tmp.unlink(missing_ok=True)
         log.info("evidence clip of event %s: %s", change.event_id, change.evidence.get("clip", "none"))
-        self._publish(change, announce=False)  # listeners learn that the clip is there
+        self._publish(change, announce=False)  # listeners learn that the clip is there (or why it is not)

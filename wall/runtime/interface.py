@@ -21,6 +21,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from vision.events import EventChange
+from vision.evidence import EvidenceHealth
 from wall.runtime.models import AnalyticsCounters, CameraStatus, Clip, LiveItem, Overlay, PlaceCheck
 from wall.runtime.registry import RegistryChange
 
@@ -109,6 +110,11 @@ class CameraRuntime(abc.ABC):
     @abc.abstractmethod
     def analytics_counters(self) -> AnalyticsCounters | None:
         """The detector pipeline's totals (None without analytics)."""
+
+    def evidence_health(self) -> EvidenceHealth | None:
+        """Whether the evidence directory takes files (None without analytics): a full or read-only disk shows
+        here while cases are still raised without their files."""
+        return None
 
     @abc.abstractmethod
     def camera_statuses_now(self) -> list[CameraStatus]:

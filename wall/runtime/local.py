@@ -22,6 +22,7 @@ from streams.hub import CameraHub, MainStreams
 from streams.remux import Fragment, InitSegment, LiveViewer
 from streams.session import CameraSession
 from vision.events import EventChange
+from vision.evidence import EvidenceHealth
 from wall.config import SiteConfig
 from wall.runtime.analytics import SiteAnalytics
 from wall.runtime.interface import BatchListener, CameraRuntime, EventListener, LiveFeed
@@ -222,6 +223,9 @@ class LocalRuntime(CameraRuntime):
         analyzer.watch_place(check.event_id, check.zone_id, check.place_box, check.absent_seconds,
                              check.within_seconds, time.monotonic())
         return True
+
+    def evidence_health(self) -> EvidenceHealth | None:
+        return self.analytics.evidence_store.health() if self.analytics is not None else None
 
     def analytics_counters(self) -> AnalyticsCounters | None:
         if self.analytics is None:
