@@ -27,20 +27,24 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from settings.errors import ConfigError
 from streams.config import CameraConfig
 from streams.devserver.rtsp import RtspDevServer
+from tests.browser_helpers import STATE_TIMEOUT_MS, open_page
 from tests.case_helpers import event_change
 from tests.conftest import ADMIN, LiveServer, SiteStarter, wait_until
 from tests.pg import database_url
 from vision.rules_config import CameraRules
 from wall.cluster.ingress import EventIngress
+from wall.cluster.ledger import CounterLedger
 from wall.cluster.messages import EvidenceFile, WorkerEvent
 from wall.cluster.scheduler import Assignment, Scheduler, camera_cost
 from wall.config import load_config
+from wall.runtime.models import AnalyticsCounters, DetectorCounters, PipelineCounters
 
 T = TypeVar("T")
 
@@ -151,6 +155,50 @@ def test_scheduler_adopts_what_running_workers_hold() -> None:
     assert scheduler.plan({"a": 1.0, "b": 1.0}, ["w1", "w2"]) == []  # adopted cameras stay where they run
     placed = scheduler.plan({"a": 1.0, "b": 1.0, "c": 1.0}, ["w1", "w2"])
     assert [a.epoch > 50 for a in placed] == [True]
+
+
+def counters(frames: int) -> AnalyticsCounters:
+    pipeline = PipelineCounters(frames_in=frames, frames_analysed=frames, frames_reused=0, frames_dropped=0,
+                                events=frames // 10, analyse_seconds=frames / 100)
+    detector = DetectorCounters(model="m", providers=["CPUExecutionProvider"], dynamic_batch=False, frames=frames,
+                                runs=frames, inference_seconds=frames / 10, preprocess_seconds=0.0,
+                                postprocess_seconds=0.0)
+    return AnalyticsCounters(pipeline=pipeline, detector=detector)
+
+
+def test_ledger_keeps_the_clusters_counters_from_falling() -> None:
+    """Summing only the workers alive now made /metrics' totals fall when one left or restarted in place."""
+    ledger = CounterLedger()
+    assert ledger.total(["w1"]) is None
+    ledger.observe("w1", "i1", counters(100))
+    ledger.observe("w2", "j1", counters(40))
+    first = ledger.total(["w1", "w2"])
+    assert first is not None and (first.detector.frames, first.pipeline.events) == (140, 14)
+    ledger.observe("w1", "i2", counters(5))  # Ray restarted w1's process: the new one counts from 0
+    assert ledger.total(["w1", "w2"]).detector.frames == 145  # type: ignore[union-attr]
+    ledger.observe("w1", "i2", counters(9))  # the same incarnation counting on replaces its last report
+    assert ledger.total(["w1", "w2"]).detector.frames == 149  # type: ignore[union-attr]
+    assert ledger.total(["w1"]).detector.frames == 149  # type: ignore[union-attr]  # w2 left: still counted
+    ledger.observe("w3", "k1", counters(1))
+    last = ledger.total(["w1", "w3"])
+    assert last is not None and last.detector.frames == 150 and last.detector.inference_seconds == 15.0
+
+
+def metric_samples(site: LiveServer) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """One scrape of /metrics, every sample by (name, labels)."""
+    res = httpx.get(f"{site.url}/metrics", timeout=20)
+    assert res.status_code == 200, res.text
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(res.text) for s in family.samples}
+
+
+def sample(scraped: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float | None:
+    return scraped.get((name, frozenset(labels.items())))
+
+
+def named(scraped: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str) -> list[dict[str, str]]:
+    """The label sets of every sample called ``name``."""
+    return [dict(labels) for n, labels in scraped if n == name]
 
 
 def worker_event(evidence: Path, camera: str, epoch: int, seq: int = 1) -> WorkerEvent:
@@ -291,7 +339,7 @@ def ends_with_restart(ws: ClientConnection, timeout: float = 30.0) -> int | None
 @pytest.mark.slow
 def test_cameras_on_a_ray_cluster_survive_the_loss_of_a_node(
         ray_cluster: Any, rtsp: RtspDevServer, serve_site: SiteStarter, postgres_server: int,
-        tmp_path: Path) -> None:
+        tmp_path: Path, page: Any, page_errors: list[str]) -> None:
     import ray
 
     from wall.cluster.status import print_status
@@ -325,6 +373,37 @@ cluster: {{address: "{ray_cluster.address}", namespace: citywall-test}}
     owners = {a.camera_id: a for a in runtime.scheduler.assignments()}
     assert {cam: reports[a.worker].owned[cam] for cam, a in owners.items()} == {c: a.epoch for c, a in owners.items()}
     assert {a.worker for a in owners.values()} == set(reports)
+
+    # Where each camera runs: /api/cameras names its worker and node; /metrics has a series per worker and per
+    # node, from the workers' reports.
+    nodes = {key: report.node_id[:8] for key, report in reports.items()}
+    listed = {c["id"]: (c["worker"], c["node"], c["node_ip"]) for c in client.get("/api/cameras").json()}
+    assert listed == {cam: (a.worker, nodes[a.worker], "127.0.0.1") for cam, a in owners.items()}
+    assert client.get("/api/cameras/lot").json()["node"] == nodes[owners["lot"].worker]
+    scraped = metric_samples(site)
+    for key, report in reports.items():
+        labels = {"worker": key, "node": nodes[key]}
+        assert sample(scraped, "citywall_worker_cameras", **labels) == len(report.owned)
+        assert (sample(scraped, "citywall_worker_cpu_seconds_total", **labels) or 0) > 0.5  # a detector loaded
+        assert (sample(scraped, "citywall_worker_resident_memory_bytes", **labels) or 0) > 50e6
+        assert sample(scraped, "citywall_worker_detector_waiting_frames", **labels) in (0.0, 1.0)
+        assert sample(scraped, "citywall_worker_pending_events", **labels) is not None
+        assert (sample(scraped, "citywall_worker_report_age_seconds", **labels) or 9) < 3
+        assert sample(scraped, "citywall_worker_info", **labels, node_ip="127.0.0.1", pid=str(report.pid),
+                      incarnation=report.incarnation) == 1
+    assert sorted(lab["node"] for lab in named(scraped, "citywall_node_up")) == sorted(
+        n["NodeID"][:8] for n in ray.nodes())
+    assert sum(v for (n, _), v in scraped.items() if n == "citywall_node_cameras") == 3
+    assert {lab["camera"]: lab["worker"] for lab in named(scraped, "citywall_camera_worker")} == {
+        cam: a.worker for cam, a in owners.items()}
+    # The admin console's camera health shows the node (its column exists only in cluster mode).
+    open_page(page, site, "/admin#cameras")
+    lot_node = '[data-testid="camera-row"][data-camera="lot"] [data-testid="camera-node"]'
+    page.wait_for_function("([sel, node]) => (document.querySelector(sel)?.textContent || '').endsWith(node)",
+                           arg=[lot_node, nodes[owners["lot"].worker]], polling=250, timeout=STATE_TIMEOUT_MS)
+    assert page.locator(lot_node).inner_text() == f"127.0.0.1 · {nodes[owners['lot'].worker]}"
+    assert page.locator(lot_node).get_attribute("data-worker") == owners["lot"].worker
+    assert page.locator('[data-testid="camera-node-head"]').is_visible() and page_errors == []
 
     # `citywall cluster status` (its printing, on this driver's connection): every worker with its cameras.
     shown = io.StringIO()
@@ -367,6 +446,10 @@ cluster: {{address: "{ray_cluster.address}", namespace: citywall-test}}
     moved = time.monotonic() - lost
     assert moved < 30, moved
     assert wait_until(lambda: set(states().values()) == {"live"}, 30, 0.5), states()
+    scraped = metric_samples(site)
+    assert sample(scraped, "citywall_node_up", node=node.node_id[:8], node_ip="127.0.0.1") == 0
+    assert {lab["worker"] for lab in named(scraped, "citywall_worker_cameras")} == {after.worker}
+    assert sample(scraped, "citywall_worker_cameras", worker=after.worker, node=nodes[after.worker]) == 3
 
     # The case raised before the loss is still there; an event under the old epoch (the lost worker's, had it
     # come back) is dropped and raises nothing.
@@ -380,6 +463,8 @@ cluster: {{address: "{ray_cluster.address}", namespace: citywall-test}}
     # The surviving worker's process is killed: the API keeps answering (its cameras show as connecting), a
     # new worker starts on the same node and the cameras come back on it.
     survivor = runtime.pool.slot(after.worker)
+    frames = sample(metric_samples(site), "citywall_analysis_frames_submitted_total") or 0
+    assert frames > 0  # the lobby's looks, on the lost worker and the survivor
     ray.kill(survivor.actor)
     assert wait_until(lambda: runtime.pool.slot(after.worker) is None, 10, 0.1)
     asked = time.monotonic()
@@ -387,6 +472,8 @@ cluster: {{address: "{ray_cluster.address}", namespace: citywall-test}}
     assert wait_until(lambda: set(states().values()) == {"live"}, 40, 0.5), states()
     assert {a.worker for a in runtime.scheduler.assignments()} == {s.key for s in runtime.pool.slots()} != {
         survivor.key}
+    # The cluster's totals did not fall with the worker that went (the ledger keeps what it had counted).
+    assert (sample(metric_samples(site), "citywall_analysis_frames_submitted_total") or 0) >= frames
 
     # A camera switched off in the editor stops on its worker; switched on again, it is placed and plays.
     registry = site.app.state.services.registry
@@ -414,6 +501,16 @@ cluster: {{address: "{ray_cluster.address}", namespace: citywall-test}}
     try:
         asked = time.monotonic()
         assert set(states()) == {"lobby", "lot", "shop"} and time.monotonic() - asked < 2
+        # /metrics answers at once too, from the hung worker's last report, whose age grows.
+        hung_labels = {"worker": newcomer, "node": hung.node_id[:8]}
+
+        def ageing() -> bool:
+            asked = time.monotonic()
+            age = sample(metric_samples(site), "citywall_worker_report_age_seconds", **hung_labels)
+            assert time.monotonic() - asked < 2
+            return age is not None and age > 2
+
+        assert wait_until(ageing, 4, 0.2)
         assert wait_until(lambda: newcomer not in {a.worker for a in runtime.scheduler.assignments()}, 20, 0.2)
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -454,7 +551,7 @@ cluster: {{address: "{ray_cluster.address}", namespace: citywall-failures}}
     assert wait_until(lambda: set(states().values()) == {"live"}, 60, 0.5), states()
     held = sorted(runtime.scheduler.assignments(), key=lambda a: a.camera_id)
     victim = max(runtime.pool.slots(), key=lambda s: len(s.report.owned))
-    pid, cams = victim.report.pid, sorted(victim.report.owned)
+    pid, cams, incarnation = victim.report.pid, sorted(victim.report.owned), victim.incarnation
 
     def restarted() -> bool:
         slot = runtime.pool.slot(victim.key)
@@ -462,6 +559,7 @@ cluster: {{address: "{ray_cluster.address}", namespace: citywall-failures}}
                 and sorted(slot.report.owned) == cams
                 and all(states()[cam] == "live" for cam in cams))
 
+    frames = sample(metric_samples(site), "citywall_analysis_frames_submitted_total") or 0
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
     assert wait_until(restarted, 15, 0.2), (states(), runtime.pool.slot(victim.key))
@@ -469,6 +567,14 @@ cluster: {{address: "{ray_cluster.address}", namespace: citywall-failures}}
     # Restarted in place: the same worker, nothing moved, the same epochs; its live views play again.
     assert sorted(runtime.scheduler.assignments(), key=lambda a: a.camera_id) == held
     assert runtime.pool.slot(victim.key).restarts == 1
+    # /metrics: one restart, the new process' incarnation; the cluster's totals kept the dead process' counts.
+    scraped = metric_samples(site)
+    labels = {"worker": victim.key, "node": victim.node_id[:8]}
+    assert sample(scraped, "citywall_worker_restarts_total", **labels) == 1
+    report = runtime.pool.slot(victim.key).report
+    assert [lab["incarnation"] for lab in named(scraped, "citywall_worker_info") if lab["worker"] == victim.key] == [
+        report.incarnation] != [incarnation]
+    assert (sample(scraped, "citywall_analysis_frames_submitted_total") or 0) >= frames
     with open_live(site, cams[0]) as ws:
         plays(ws)
 

@@ -83,6 +83,11 @@ class AnalysisPipeline:
             self._waiting[frame.camera_id] = frame
             self._cond.notify()
 
+    @property
+    def waiting(self) -> int:
+        """Frames waiting for the detector now (one per camera at most: a newer frame replaces an older one)."""
+        return len(self._waiting)
+
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="analysis", daemon=True)

@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from streams.health import CameraState
 from wall.runtime.interface import CameraRuntime
-from wall.runtime.models import AnalyticsCounters, CameraStatus
+from wall.runtime.models import AnalyticsCounters, CameraStatus, ClusterView
 from wall.store.cases import Case, CaseEvent, OutboxMessage
 
 if TYPE_CHECKING:
@@ -68,6 +68,9 @@ class SiteCollector(Collector):
         if counters is not None:
             yield from self._analytics(counters, statuses)
         yield from self._evidence()
+        view = self.runtime.cluster_view()
+        if view is not None:
+            yield from _cluster(view, statuses)
         yield from self._database()
 
     # -- cameras ------------------------------------------------------------------------------------------------
@@ -220,6 +223,62 @@ class SiteCollector(Collector):
             outbox.add_metric([status], float(counts.get(status, 0)))
         oldest.add_metric([], _age(first))
         return [raised, confirmed, rejected, by_status, outbox, oldest]
+
+
+def _cluster(view: ClusterView, statuses: list[CameraStatus]) -> Iterator[Metric]:
+    """Cluster mode: one series per worker (labels worker, node: the Ray node id's first 8 characters) and per
+    node, from the workers' last reports. A worker's CPU seconds and restarts are counters of *its* process:
+    they restart from 0 with a new incarnation (the info series says which), as Prometheus expects of a
+    counter whose process restarted; the site's analytics totals above stay monotone (wall.cluster.ledger)."""
+    labels = ["worker", "node"]
+    cameras = GaugeMetricFamily(f"{PREFIX}_worker_cameras", "Cameras the worker runs", labels=labels)
+    cpu = CounterMetricFamily(f"{PREFIX}_worker_cpu_seconds", "CPU time of the worker's process (user + system)",
+                              labels=labels)
+    rss = GaugeMetricFamily(f"{PREFIX}_worker_resident_memory_bytes", "Resident memory of the worker's process",
+                            labels=labels)
+    waiting = GaugeMetricFamily(f"{PREFIX}_worker_detector_waiting_frames", "Frames waiting for the worker's "
+                                "detector (its queue: one per camera at most)", labels=labels)
+    pending = GaugeMetricFamily(f"{PREFIX}_worker_pending_events", "Event changes the worker holds until the "
+                                "control plane acknowledges them (the control plane's lag)", labels=labels)
+    age = GaugeMetricFamily(f"{PREFIX}_worker_report_age_seconds", "Since the worker's last report (about 1 s; "
+                            "a hung worker's grows until it is taken out at 5 s)", labels=labels)
+    available = GaugeMetricFamily(f"{PREFIX}_worker_available", "0 while Ray restarts the worker's process",
+                                  labels=labels)
+    restarts = CounterMetricFamily(f"{PREFIX}_worker_restarts", "In-place restarts of the worker's process seen "
+                                   "by this control plane", labels=labels)
+    info = GaugeMetricFamily(f"{PREFIX}_worker_info", "The worker's node address, process and incarnation "
+                             "(always 1)", labels=[*labels, "node_ip", "pid", "incarnation"])
+    per_node: dict[str, int] = {}
+    for w in view.workers:
+        key = [w.worker, w.node_id[:8]]
+        cameras.add_metric(key, float(w.cameras))
+        cpu.add_metric(key, w.cpu_seconds)
+        rss.add_metric(key, float(w.rss_bytes))
+        waiting.add_metric(key, float(w.detector_waiting))
+        pending.add_metric(key, float(w.pending_events))
+        age.add_metric(key, w.report_age_seconds)
+        available.add_metric(key, 1.0 if w.available else 0.0)
+        restarts.add_metric(key, float(w.restarts))
+        info.add_metric([*key, w.node_ip or "", str(w.pid), w.incarnation], 1.0)
+        per_node[w.node_id] = per_node.get(w.node_id, 0) + w.cameras
+    yield from (cameras, cpu, rss, waiting, pending, age, available, restarts, info)
+    node_labels = ["node", "node_ip"]
+    up = GaugeMetricFamily(f"{PREFIX}_node_up", "1 while Ray counts the node alive", labels=node_labels)
+    cpus = GaugeMetricFamily(f"{PREFIX}_node_cpus", "CPUs the node offers Ray", labels=node_labels)
+    node_cameras = GaugeMetricFamily(f"{PREFIX}_node_cameras", "Cameras run by the node's workers",
+                                     labels=node_labels)
+    for n in view.nodes:
+        key = [n.node_id[:8], n.node_ip or ""]
+        up.add_metric(key, 1.0 if n.alive else 0.0)
+        cpus.add_metric(key, n.cpus)
+        if n.alive:
+            node_cameras.add_metric(key, float(per_node.get(n.node_id, 0)))
+    placed = GaugeMetricFamily(f"{PREFIX}_camera_worker", "The worker and node running the camera (always 1)",
+                               labels=["camera", "worker", "node"])
+    for status in statuses:
+        if status.placement is not None:
+            placed.add_metric([status.id, status.placement.worker, status.placement.node_id[:8]], 1.0)
+    yield from (up, cpus, node_cameras, placed)
 
 
 def _age(created: datetime | None) -> float:

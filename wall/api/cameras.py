@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from streams.config import CameraConfig
 from wall.access import NOT_FOUND, current_principal
@@ -55,10 +55,14 @@ class CameraOut(BaseModel):
     viewers: int
     analysed: bool
     scene_moved: bool  # PTZ guard: the view left its preset, rules paused
+    node: str | None = Field(None, description="Cluster mode: the Ray node running the camera (the first 8 "
+                             "characters of its id); null on one box or while the camera waits for a worker.")
+    node_ip: str | None = Field(None, description="Cluster mode: that node's address.")
+    worker: str | None = Field(None, description="Cluster mode: the camera worker that owns the camera.")
 
 
 def camera_out(cam: CameraConfig, running: CameraStatus) -> CameraOut:
-    h = running.health
+    h, placed = running.health, running.placement
     return CameraOut(
         id=cam.id, name=cam.name, national_id=cam.national_id, group=cam.group, grid_code=cam.grid_code,
         street=cam.street, community=cam.community, address=cam.address, lon=cam.lon, lat=cam.lat,
@@ -66,6 +70,8 @@ def camera_out(cam: CameraConfig, running: CameraStatus) -> CameraOut:
         scene_moved=running.scene_moved, state=h.state, since=h.since, last_error=h.last_error,
         last_error_kind=h.last_error_kind, fps=h.fps, bitrate_kbps=h.bitrate_kbps, gop_seconds=h.gop_seconds,
         reconnects=h.reconnects, codec=h.codec, profile=h.profile, width=h.width, height=h.height,
+        node=placed.node_id[:8] if placed else None, node_ip=placed.node_ip if placed else None,
+        worker=placed.worker if placed else None,
     )
 
 

@@ -36,11 +36,20 @@ class WorkerEvent(BaseModel):
     files: list[EvidenceFile] = []
 
 
+class ProcessUsage(BaseModel):
+    """What a worker's process costs its node, measured by the process itself at report time."""
+
+    cpu_seconds: float = Field(description="User + system CPU time of the process, every thread.")
+    rss_bytes: int = Field(description="Resident memory now.")
+
+
 class WorkerReport(BaseModel):
-    """What a worker runs now, polled by the control plane every second."""
+    """What a worker runs now, polled by the control plane every second. Everything ``/metrics`` shows of a
+    worker comes from here: a scrape reads the last report and never waits for a worker."""
 
     worker: str
     node_id: str
+    node_ip: str = Field("", description="The node's address as Ray knows it (empty when the worker was not told).")
     pid: int = Field(description="The worker's process on its node (for operators and the failure tests).")
     incarnation: str = Field(
         "", description="Changes when Ray restarts the actor in place: the new process runs nothing until told.")
@@ -52,6 +61,8 @@ class WorkerReport(BaseModel):
     batches: list[tuple[int, float]] = Field(
         default=[], description="Detector calls since the last report: (frames, seconds) each.")
     pending_events: int = 0
+    detector_waiting: int = Field(0, description="Frames waiting for the worker's detector (one per camera at most).")
+    usage: ProcessUsage | None = None
 
 
 class EventBatch(BaseModel):

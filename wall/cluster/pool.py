@@ -39,6 +39,7 @@ from wall.cluster.messages import EventBatch, WorkerReport, fingerprint
 from wall.cluster.scheduler import Assignment, Scheduler, camera_cost
 from wall.cluster.worker import CameraWorker
 from wall.config import SiteConfig
+from wall.runtime.models import NodeView
 
 log = logging.getLogger(__name__)
 SUPERVISE_SECONDS = 1.0
@@ -65,6 +66,7 @@ class WorkerSlot:
     report: WorkerReport | None = None
     report_ref: Any = None
     report_sent: float = 0.0
+    reported_at: float | None = None  # when the last report arrived (monotonic)
     pull_ref: Any = None
     acked: int = 0
     incarnation: str = ""  # the process the reports come from (Ray restarts it in place when it dies)
@@ -81,6 +83,7 @@ class WorkerPool:
         self.namespace, self.worker_cpus = namespace, worker_cpus
         self._wanted, self._on_report = wanted, on_report
         self._slots: dict[str, WorkerSlot] = {}
+        self.nodes: list[NodeView] = []  # the cluster's nodes at the last pass (for /metrics: never asked then)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._kick = threading.Event()
@@ -126,7 +129,8 @@ class WorkerPool:
             with self._lock:
                 self._slots[report.worker] = WorkerSlot(key=report.worker, node_id=report.node_id, actor=handle,
                                                         ready=True, report=report, told=told,
-                                                        incarnation=report.incarnation)
+                                                        incarnation=report.incarnation,
+                                                        reported_at=time.monotonic())
             claims += [Assignment(camera_id=cam, worker=report.worker, epoch=epoch)
                        for cam, epoch in report.owned.items()]
             self._on_report(report)
@@ -175,7 +179,10 @@ class WorkerPool:
         self._tell(wanted)
 
     def _spawn_missing(self) -> None:
-        nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= self.worker_cpus]
+        every = ray.nodes()
+        self.nodes = [NodeView(node_id=n["NodeID"], node_ip=n.get("NodeManagerAddress"), alive=bool(n.get("Alive")),
+                               cpus=float(n.get("Resources", {}).get("CPU", 0))) for n in every]
+        nodes = [n for n in every if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= self.worker_cpus]
         alive = {n["NodeID"] for n in nodes}
         for slot in self.slots():
             if slot.node_id not in alive:
@@ -191,7 +198,7 @@ class WorkerPool:
                 name=WORKER_PREFIX + key, namespace=self.namespace, lifetime="detached", num_cpus=self.worker_cpus,
                 max_restarts=MAX_RESTARTS, max_task_retries=0,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
-            ).remote(self.site, key, node["NodeID"])
+            ).remote(self.site, key, node["NodeID"], node.get("NodeManagerAddress") or "")
             with self._lock:
                 self._slots[key] = WorkerSlot(key=key, node_id=node["NodeID"], actor=actor)
             log.info("camera worker %s starting on node %s (%s)", key, node["NodeID"][:8],
@@ -243,6 +250,7 @@ class WorkerPool:
                             slot.key, slot.report.pid if slot.report else "?", report.pid, sorted(slot.told))
                 slot.told = {}  # the new process runs nothing: _tell assigns its cameras again, same epochs
             slot.ready, slot.report, slot.incarnation = True, report, report.incarnation
+            slot.reported_at = time.monotonic()
             self._on_report(report)
         return joined
 

@@ -26,6 +26,7 @@ from vision.events import EventChange
 from vision.evidence import EvidenceHealth
 from vision.rules_config import CameraRules
 from wall.cluster.ingress import EventIngress
+from wall.cluster.ledger import CounterLedger
 from wall.cluster.messages import ClipAnswer, WorkerReport
 from wall.cluster.pool import WorkerPool
 from wall.cluster.scheduler import Assignment, Scheduler
@@ -35,12 +36,13 @@ from wall.runtime.models import (
     AnalyticsCounters,
     CameraStatus,
     Clip,
-    DetectorCounters,
+    ClusterView,
     Health,
     LiveItem,
     Overlay,
-    PipelineCounters,
     PlaceCheck,
+    Placement,
+    WorkerView,
 )
 from wall.runtime.registry import CameraRegistry, RegistryChange
 
@@ -102,6 +104,7 @@ class RayRuntime(CameraRuntime):
                                on_report=self._on_report)
         self._batch_listeners: list[BatchListener] = []
         self._reports: dict[str, WorkerReport] = {}
+        self.ledger = CounterLedger()
         self._connected = False
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
@@ -129,6 +132,7 @@ class RayRuntime(CameraRuntime):
 
     def _on_report(self, report: WorkerReport) -> None:
         self._reports = {**self._reports, report.worker: report}
+        self.ledger.observe(report.worker, report.incarnation, report.counters)
         for frames, seconds in report.batches:
             for listener in list(self._batch_listeners):
                 listener(frames, seconds)
@@ -145,7 +149,9 @@ class RayRuntime(CameraRuntime):
         reported: dict[str, CameraStatus] = {}
         for worker, report in self._reports.items():
             if worker in live:
-                reported.update({s.id: s for s in report.statuses if report.owned.get(s.id) is not None})
+                placed = _placement(report)
+                reported.update({s.id: s.model_copy(update={"placement": placed})
+                                 for s in report.statuses if report.owned.get(s.id) is not None})
         statuses = []
         for cam in self._wanted():
             owner = self.scheduler.owner(cam)
@@ -164,8 +170,9 @@ class RayRuntime(CameraRuntime):
         if found is not None:
             with contextlib.suppress(RayError, TimeoutError):
                 status: CameraStatus | None = await _call(found[1].status.remote(camera_id), STATUS_TIMEOUT)
+                report = self._reports.get(found[0].worker)
                 if status is not None:
-                    return status
+                    return status.model_copy(update={"placement": _placement(report)}) if report else status
         return _waiting(camera_id)
 
     async def snapshot(self, camera_id: str, width: int | None = None) -> bytes | None:
@@ -249,19 +256,28 @@ class RayRuntime(CameraRuntime):
         return True
 
     def analytics_counters(self) -> AnalyticsCounters | None:
-        live = {slot.key for slot in self.pool.slots()}
-        counters = [r.counters for w, r in self._reports.items() if w in live and r.counters is not None]
-        if not counters:
-            return None
-        return _summed(counters)
+        """The workers' totals; those of departed workers (and of processes Ray replaced) stay counted, so the
+        cluster's counters never fall (``wall.cluster.ledger``)."""
+        return self.ledger.total(slot.key for slot in self.pool.slots())
+
+    def cluster_view(self) -> ClusterView:
+        """Nodes and workers from the supervisor's last pass and the workers' last reports: a scrape never
+        waits for a worker (a hung one shows its last report, ageing)."""
+        now = time.monotonic()
+        workers = []
+        for slot in self.pool.slots():
+            report = slot.report
+            if report is None or slot.reported_at is None:
+                continue  # starting: nothing reported yet
+            usage = report.usage
+            workers.append(WorkerView(
+                worker=slot.key, node_id=report.node_id, node_ip=report.node_ip or None, pid=report.pid,
+                incarnation=report.incarnation, restarts=slot.restarts, cameras=len(report.owned),
+                cpu_seconds=usage.cpu_seconds if usage else 0.0, rss_bytes=usage.rss_bytes if usage else 0,
+                detector_waiting=report.detector_waiting, pending_events=report.pending_events,
+                report_age_seconds=now - slot.reported_at, available=slot.unavailable_since is None))
+        return ClusterView(nodes=list(self.pool.nodes), workers=workers)
 
 
-def _summed(counters: list[AnalyticsCounters]) -> AnalyticsCounters:
-    """The cluster's detector totals: every worker's counters added up (model and providers of the first)."""
-    first = counters[0]
-    pipeline = {k: sum(getattr(c.pipeline, k) for c in counters) for k in PipelineCounters.model_fields}
-    summed = {k: sum(getattr(c.detector, k) for c in counters)
-              for k in ("frames", "runs", "inference_seconds", "preprocess_seconds", "postprocess_seconds")}
-    detector = DetectorCounters(model=first.detector.model, providers=first.detector.providers,
-                                dynamic_batch=first.detector.dynamic_batch, **summed)
-    return AnalyticsCounters(pipeline=PipelineCounters(**pipeline), detector=detector)
+def _placement(report: WorkerReport) -> Placement:
+    return Placement(worker=report.worker, node_id=report.node_id, node_ip=report.node_ip or None)

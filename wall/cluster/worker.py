@@ -41,7 +41,15 @@ from streams.config import CameraConfig
 from streams.ring import ClipUnavailable
 from vision.events import EventChange
 from vision.rules_config import CameraRules
-from wall.cluster.messages import ClipAnswer, EventBatch, EvidenceFile, WorkerEvent, WorkerReport, fingerprint
+from wall.cluster.messages import (
+    ClipAnswer,
+    EventBatch,
+    EvidenceFile,
+    ProcessUsage,
+    WorkerEvent,
+    WorkerReport,
+    fingerprint,
+)
 from wall.config import SiteConfig
 from wall.logs import configure_logging, default_format
 from wall.runtime.interface import LiveFeed
@@ -67,13 +75,26 @@ def shard_site(site: SiteConfig, evidence_root: Path) -> SiteConfig:
                                server_file=site.server_file.model_copy(update={"server": server}))
 
 
+def process_usage() -> ProcessUsage:
+    """This process' CPU time and resident memory, from the process itself (``/proc`` on Linux; elsewhere the
+    peak RSS ``getrusage`` knows), so the control plane needs no access to the worker's node."""
+    rss = 0
+    try:
+        rss = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return ProcessUsage(cpu_seconds=time.process_time(), rss_bytes=rss)
+
+
 class CameraWorker:
-    def __init__(self, site: SiteConfig, name: str, node_id: str) -> None:
+    def __init__(self, site: SiteConfig, name: str, node_id: str, node_ip: str = "") -> None:
         # The data directory is this worker's own: an inherited CITYWALL_DATA_DIR (the image's /data) must not
         # send its evidence next to the control plane's.
         os.environ.pop("CITYWALL_DATA_DIR", None)
         configure_logging(default_format())  # redacted lines into Ray's log files of this node
-        self.name, self.node_id = name, node_id
+        self.name, self.node_id, self.node_ip = name, node_id, node_ip
         self.incarnation = uuid.uuid4().hex[:12]
         prefix = f"citywall-{name}-"
         for left in Path(tempfile.gettempdir()).glob(prefix + "*"):  # a previous incarnation's, killed by a signal
@@ -130,12 +151,14 @@ class CameraWorker:
         batches = [self._batches.popleft() for _ in range(len(self._batches))]
         self._contact()
         fingerprints = {cam: fingerprint(camera, self.rules[cam]) for cam, camera in self.cameras.items()}
-        return WorkerReport(worker=self.name, node_id=self.node_id, pid=os.getpid(), incarnation=self.incarnation,
-                            owned=dict(self.epochs),
-                            fingerprints=fingerprints,
+        analytics = self.runtime.analytics
+        return WorkerReport(worker=self.name, node_id=self.node_id, node_ip=self.node_ip, pid=os.getpid(),
+                            incarnation=self.incarnation, owned=dict(self.epochs), fingerprints=fingerprints,
                             statuses=self.runtime.camera_statuses_now(),
                             counters=self.runtime.analytics_counters(), batches=batches,
-                            pending_events=len(self._events))
+                            pending_events=len(self._events),
+                            detector_waiting=analytics.pipeline.waiting if analytics is not None else 0,
+                            usage=process_usage())
 
     def _contact(self) -> None:
         """A control plane is here (it polls reports and events); the first contact starts the orphan watch."""

@@ -22,7 +22,7 @@ from contextlib import AbstractAsyncContextManager
 
 from vision.events import EventChange
 from vision.evidence import EvidenceHealth
-from wall.runtime.models import AnalyticsCounters, CameraStatus, Clip, LiveItem, Overlay, PlaceCheck
+from wall.runtime.models import AnalyticsCounters, CameraStatus, Clip, ClusterView, LiveItem, Overlay, PlaceCheck
 from wall.runtime.registry import RegistryChange
 
 EventListener = Callable[[EventChange], object]  # what a listener returns is ignored
@@ -120,3 +120,8 @@ class CameraRuntime(abc.ABC):
     def camera_statuses_now(self) -> list[CameraStatus]:
         """``statuses`` for callers on a worker thread that cannot await (the Prometheus scrape); a remote
         runtime answers it from its last report."""
+
+    def cluster_view(self) -> ClusterView | None:
+        """The nodes and workers the cameras run on, for ``/metrics``; None when they run in this process (one
+        box). Answered from what the runtime holds already: it must never wait for a worker."""
+        return None

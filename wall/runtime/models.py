@@ -42,6 +42,14 @@ class SamplerCounters(BaseModel):
     emitted: int
 
 
+class Placement(BaseModel):
+    """Where a camera runs in cluster mode: the worker that owns it and that worker's Ray node."""
+
+    worker: str
+    node_id: str = Field(description="The Ray node id (hex); operators read its first 8 characters.")
+    node_ip: str | None = Field(None, description="The node's address as Ray knows it.")
+
+
 class CameraStatus(BaseModel):
     """One running camera: its health, who watches it and what analytics makes of it."""
 
@@ -51,6 +59,7 @@ class CameraStatus(BaseModel):
     analysed: bool = Field(description="Its zones run in the analytics now.")
     scene_moved: bool = Field(description="PTZ guard: the view left its preset, rules paused.")
     sampler: SamplerCounters | None = None
+    placement: Placement | None = Field(None, description="Cluster mode: its worker and node (None on one box).")
 
 
 class PipelineCounters(BaseModel):
@@ -78,6 +87,41 @@ class AnalyticsCounters(BaseModel):
 
     pipeline: PipelineCounters
     detector: DetectorCounters
+
+
+class WorkerView(BaseModel):
+    """One camera worker of a cluster as its last report showed it (``/metrics``; a hung worker's stays as it
+    was, with its ``report_age_seconds`` growing)."""
+
+    worker: str
+    node_id: str
+    node_ip: str | None
+    pid: int
+    incarnation: str = Field(description="Changes when Ray restarted the worker's process in place.")
+    restarts: int = Field(description="In-place restarts this control plane saw.")
+    cameras: int = Field(description="Cameras it runs (the epochs it holds).")
+    cpu_seconds: float = Field(description="CPU time of its process (user + system), all threads.")
+    rss_bytes: int = Field(description="Resident memory of its process.")
+    detector_waiting: int = Field(description="Frames waiting for its detector (at most one per camera).")
+    pending_events: int = Field(description="Event changes queued until the control plane acknowledges them.")
+    report_age_seconds: float = Field(description="Since its last report arrived (1 s when all is well).")
+    available: bool = Field(description="False while Ray restarts its process.")
+
+
+class NodeView(BaseModel):
+    """A Ray node as the control plane last saw it (the supervisor's pass, every second)."""
+
+    node_id: str
+    node_ip: str | None
+    alive: bool
+    cpus: float
+
+
+class ClusterView(BaseModel):
+    """Cluster mode's nodes and workers, from what the control plane already holds (never a call to a worker)."""
+
+    nodes: list[NodeView]
+    workers: list[WorkerView]
 
 
 class OverlayZone(BaseModel):

@@ -14,6 +14,7 @@ addWords({
     admRefreshed: "更新于", admCameraId: "编号", admCameraName: "名称", admGroup: "分组", admSince: "持续",
     admBitrate: "码率 kbps", admReconnects: "重连", admStream: "码流", admViewers: "观看", admAnalysed: "智能分析",
     admLastError: "最近错误", admSceneMoved: "画面偏离预置位", admNoCamerasConfigured: "没有摄像机",
+    admNode: "节点", admNodeWaiting: "等待分配",
     camAdd: "添加摄像机", camEdit: "编辑", camNew: "添加摄像机", camEditing: "编辑摄像机：", camUrl: "子码流地址",
     camMainUrl: "主码流地址（可选）", camUrlSet: "已设置（留空则保持不变）", camUrlNone: "rtsp://用户:${变量}@地址/…",
     camRemoveMain: "删除主码流", camNationalId: "国标编码（20 位）", camGridCode: "单元网格编码", camStreet: "街道",
@@ -26,7 +27,7 @@ addWords({
     admRefreshed: "Updated", admCameraId: "Id", admCameraName: "Name", admGroup: "Group", admSince: "For",
     admBitrate: "kbps", admReconnects: "Reconnects", admStream: "Stream", admViewers: "Viewers",
     admAnalysed: "Analytics", admLastError: "Last error", admSceneMoved: "view off its preset",
-    admNoCamerasConfigured: "No cameras",
+    admNoCamerasConfigured: "No cameras", admNode: "Node", admNodeWaiting: "waiting for a worker",
     camAdd: "Add camera", camEdit: "Edit", camNew: "New camera", camEditing: "Edit camera: ", camUrl: "Sub-stream URL",
     camMainUrl: "Main-stream URL (optional)", camUrlSet: "set (leave empty to keep it)",
     camUrlNone: "rtsp://user:${VAR}@host/…", camRemoveMain: "Remove the main stream",
@@ -77,6 +78,14 @@ function stream(cam) {
   return parts.filter(Boolean).join(" ") || "—";
 }
 
+// Cluster mode: where the camera runs — the node's address and short id, the worker in the tooltip. A camera
+// without a worker (just configured, or its worker gone) waits for one.
+function nodeCell(cam) {
+  const text = cam.node ? [cam.node_ip, cam.node].filter(Boolean).join(" · ") : t("admNodeWaiting");
+  return el("td", { className: "node mono", testid: "camera-node", dataset: { worker: cam.worker || "" }, text,
+    title: cam.worker ? `worker ${cam.worker}` : "" });
+}
+
 function editButton(id) {
   return el("td", { className: "actions" }, [el("button", { testid: "camera-edit", dataset: { camera: id },
     i18n: "camEdit", attrs: { type: "button" }, on: { click: () => openForm(configs.find((c) => c.id === id)) } })]);
@@ -98,6 +107,7 @@ function render() {
       el("td", { text: stream(cam) }),
       el("td", { className: "num", testid: "camera-viewers", text: String(cam.viewers) }),
       el("td", { text: analysed }),
+      nodeCell(cam),
       el("td", { className: error ? "error-text" : "", testid: "camera-error", text: error || "—", title: error }),
       editButton(cam.id),
     ]);
@@ -108,11 +118,13 @@ function render() {
       el("td", { className: "mono", text: cfg.id }), el("td", { text: cfg.name || "" }),
       el("td", { text: cfg.group || "—" }),
       el("td", {}, [el("span", { className: "state", testid: "camera-state", i18n: "camDisabled" })]),
-      ...Array.from({ length: 9 }, () => el("td", { text: "—" })),
+      ...Array.from({ length: 9 }, () => el("td", { text: "—" })), el("td", { className: "node", text: "—" }),
       editButton(cfg.id),
     ]));
   }
-  fillRows(root.querySelector("#camera-rows"), rows, 14, "admNoCamerasConfigured");
+  // On one box no camera has a worker: the node column stays hidden (admin.css).
+  root.querySelector("table.cameras").classList.toggle("clustered", cameras.some((c) => c.worker));
+  fillRows(root.querySelector("#camera-rows"), rows, 15, "admNoCamerasConfigured");
   root.querySelector("#camera-refreshed").textContent = fetchedAt ? formatTime(fetchedAt.toISOString()) : "—";
   applyWords(root);
 }
