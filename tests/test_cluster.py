@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
@@ -40,6 +41,7 @@ from tests.conftest import ADMIN, LiveServer, SiteStarter, wait_until
 from tests.pg import database_url
 from vision.rules_config import CameraRules
 from wall.cluster.ingress import EventIngress
+from wall.cluster.leader import LeaderLock, lock_key
 from wall.cluster.ledger import CounterLedger
 from wall.cluster.messages import EvidenceFile, WorkerEvent
 from wall.cluster.scheduler import Assignment, Scheduler, camera_cost
@@ -596,3 +598,148 @@ cluster: {{address: "{ray_cluster.address}", namespace: citywall-failures}}
     with open_live(site, "lot") as ws:
         plays(ws)
     print(f"failure test: a killed worker process was back in {back:.1f} s", file=sys.stderr)
+
+
+# -- several control-plane replicas: one supervisor per namespace ------------------------------------------------
+
+
+def advisory_holders(port: int) -> list[int]:
+    """The server processes (sessions) holding an advisory lock now."""
+    with psycopg.connect(database_url(port).replace("+psycopg", ""), autocommit=True) as conn:
+        return [pid for (pid,) in conn.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted")]
+
+
+def terminate(port: int, pid: int) -> None:
+    """End one server session, as a dropped connection would."""
+    with psycopg.connect(database_url(port).replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_leader_lock_one_holder_and_a_follower_takes_over(postgres_server: int) -> None:
+    """The lock without Ray, on a real PostgreSQL: one of two holders leads; its connection dropped → the
+    other leads within a few seconds and the first follows; the leader stopped → the first leads again.
+    Namespaces have their own locks."""
+    conninfo = database_url(postgres_server).replace("+psycopg", "")
+    first, second, other = (LeaderLock(conninfo, "ns-a"), LeaderLock(conninfo, "ns-a"), LeaderLock(conninfo, "ns-b"))
+    assert lock_key("ns-a") != lock_key("ns-b")
+    try:
+        first.start()
+        assert first.wait_decided(10) and first.leading
+        second.start()
+        other.start()
+        assert second.wait_decided(10) and other.wait_decided(10)
+        assert not second.leading and other.leading  # another namespace: its own supervisor
+        assert len(advisory_holders(postgres_server)) == 2
+        holder, = _lock_pids(postgres_server, "ns-a")
+        dropped = time.monotonic()
+        terminate(postgres_server, holder)
+        assert wait_until(lambda: second.leading and not first.leading, 10, 0.05)
+        took = time.monotonic() - dropped
+        assert took < 4, took
+        second.stop()  # gives the lock up: the first (reconnected, following) leads again
+        assert wait_until(lambda: first.leading, 5, 0.05)
+        assert (first.elections, second.elections, other.elections) == (2, 1, 1)
+    finally:
+        for lock in (first, second, other):
+            lock.stop()
+    assert advisory_holders(postgres_server) == []
+
+
+def _lock_pids(port: int, namespace: str) -> list[int]:
+    """The session holding one namespace's lock (its key split as pg_locks shows it: classid, objid)."""
+    key = lock_key(namespace) & 0xFFFFFFFFFFFFFFFF
+    with psycopg.connect(database_url(port).replace("+psycopg", ""), autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = %s "
+                            "AND objid = %s", (key >> 32, key & 0xFFFFFFFF)).fetchall()
+    return [pid for (pid,) in rows]
+
+
+@pytest.mark.slow
+def test_one_supervisor_among_replicas_and_the_follower_takes_over(
+        ray_cluster: Any, rtsp: RtspDevServer, serve_site: SiteStarter, postgres_server: int,
+        tmp_path: Path) -> None:
+    """Two control planes on one PostgreSQL and one namespace: only the lock holder spawns workers and places
+    cameras; the follower answers the API, /metrics and live views from the workers' reports; the leader's
+    database connection dropped → the follower supervises (the same workers, owners and epochs, no camera
+    reconnects) and the old leader follows; the new leader stopped → the old one supervises again."""
+    import ray
+
+    from wall.cluster.pool import WORKER_PREFIX
+
+    cameras = f"""
+cameras:
+  - {{id: lot, name: 停车场, url: "{rtsp.url('car')}"}}
+  - {{id: shop, name: 商店, url: "{rtsp.url('bottle')}"}}
+"""
+    server = f"""
+server:
+  data_dir: {tmp_path / 'data'}
+  database_url: "{database_url(postgres_server)}"
+cluster: {{address: "{ray_cluster.address}", namespace: citywall-replicas}}
+"""
+    a = serve_site(cameras, server)
+    ra = a.app.state.services.runtime
+    b = serve_site(cameras, server, admin=False)  # the same database: the admin exists already
+    rb = b.app.state.services.runtime
+
+    def states(site: LiveServer) -> dict[str, str]:
+        return {c["id"]: c["state"] for c in site.client(timeout=20).get("/api/cameras").json()}
+
+    def workers() -> list[str]:
+        return sorted(e["name"] for e in ray.util.list_named_actors(all_namespaces=True)
+                      if e["namespace"] == "citywall-replicas" and e["name"].startswith(WORKER_PREFIX))
+
+    def table(runtime: Any) -> list[Assignment]:
+        return sorted(runtime.scheduler.assignments(), key=lambda x: x.camera_id)
+
+    assert ra.pool.leading and not rb.pool.leading
+    assert wait_until(lambda: set(states(a).values()) == {"live"}, 60, 0.5), states(a)
+    held, names = table(ra), workers()
+    assert len(names) == 2 and len(held) == 2  # one worker per node: the follower spawned none
+    # The follower mirrors the workers' reports: the same owners and epochs, every camera live with its node.
+    assert wait_until(lambda: table(rb) == held and set(states(b).values()) == {"live"}, 20, 0.3), table(rb)
+    listed = b.client().get("/api/cameras").json()
+    assert {c["id"]: c["worker"] for c in listed} == {x.camera_id: x.worker for x in held}
+    assert sample(metric_samples(a), "citywall_cluster_supervising") == 1
+    follower_metrics = metric_samples(b)
+    assert sample(follower_metrics, "citywall_cluster_supervising") == 0
+    assert sum(v for (n, _), v in follower_metrics.items() if n == "citywall_worker_cameras") == 2
+    with open_live(b, "lot") as ws:  # a live view through the follower, from the owner
+        plays(ws)
+
+    def counted(runtime: Any) -> dict[str, tuple[int, int]]:
+        return {s.id: (s.health.packets, s.health.reconnects) for s in runtime.camera_statuses_now()}
+
+    # The leader's database connection drops: its lock goes with it, the follower takes over.
+    before = counted(ra)
+    holders = advisory_holders(postgres_server)
+    assert len(holders) == 1
+    dropped = time.monotonic()
+    terminate(postgres_server, holders[0])
+    assert wait_until(lambda: rb.pool.leading and not ra.pool.leading, 15, 0.1)
+    took = time.monotonic() - dropped
+    assert table(rb) == held and workers() == names  # re-attached: nothing moved, nothing killed
+    assert wait_until(lambda: rb.leader.leading and len(advisory_holders(postgres_server)) == 1, 10, 0.2)
+    now = counted(rb)
+    assert all(now[cam][0] >= before[cam][0] and now[cam][1] == before[cam][1] for cam in now), (before, now)
+    # The new leader places a camera switched off and on again (a new epoch); the old leader follows it.
+    registry = b.app.state.services.registry
+    shop = registry.get("shop")
+    registry.put_camera(shop.model_copy(update={"enabled": False}))
+    assert rb.scheduler.owner("shop") is None
+    registry.put_camera(shop)
+    placed = rb.scheduler.owner("shop")
+    assert placed is not None and placed.epoch > max(x.epoch for x in held)
+    assert wait_until(lambda: ra.scheduler.owner("shop") == placed, 15, 0.2), ra.scheduler.owner("shop")
+    with open_live(a, "shop") as ws:
+        plays(ws)
+
+    # The new leader stops (its process gone, its lock released): the first replica supervises again.
+    b.__exit__(None, None, None)
+    stopped = time.monotonic()
+    assert wait_until(lambda: ra.pool.leading, 10, 0.1)
+    back = time.monotonic() - stopped
+    assert table(ra) == table(rb) and workers() == names
+    assert wait_until(lambda: set(states(a).values()) == {"live"}, 30, 0.5), states(a)
+    print(f"replica test: the follower supervised {took:.1f} s after the leader's connection dropped, "
+          f"{back:.1f} s after the leader stopped", file=sys.stderr)

@@ -279,6 +279,9 @@ def _cluster(view: ClusterView, statuses: list[CameraStatus]) -> Iterator[Metric
         if status.placement is not None:
             placed.add_metric([status.id, status.placement.worker, status.placement.node_id[:8]], 1.0)
     yield from (up, cpus, node_cameras, placed)
+    yield GaugeMetricFamily(f"{PREFIX}_cluster_supervising", "1 on the control-plane replica that supervises the "
+                            "workers (holds the namespace's lock), 0 on a follower",
+                            value=1.0 if view.supervising else 0.0)
 
 
 def _age(created: datetime | None) -> float:

@@ -16,6 +16,12 @@ Two threads of the control plane:
 Workers are detached named actors: they outlive this control plane, and the next one re-attaches to them at
 start (``_adopt_running``: each camera keeps its worker, session and epoch). A dead worker never blocks the
 API: routes ask workers with timeouts and otherwise answer from the last report.
+
+With several control-plane replicas only the one that ``leads`` (``wall.cluster.leader``: a PostgreSQL advisory
+lock) supervises and collects. The others **follow**: every second they find the namespace's workers by name,
+read their reports and mirror what each holds into the scheduler (so the API, ``/metrics`` and live views work
+on any replica), and never spawn, kill, tell or acknowledge. A follower that gets the lock re-attaches as a
+restarted control plane would (``_take_over``), so the cameras keep their workers and epochs.
 """
 
 from __future__ import annotations
@@ -78,10 +84,12 @@ class WorkerSlot:
 
 class WorkerPool:
     def __init__(self, site: SiteConfig, scheduler: Scheduler, ingress: EventIngress, wanted: Wanted, *,
-                 namespace: str, worker_cpus: float, on_report: Callable[[WorkerReport], None]) -> None:
+                 namespace: str, worker_cpus: float, on_report: Callable[[WorkerReport], None],
+                 leads: Callable[[], bool] = lambda: True) -> None:
         self.site, self.scheduler, self.ingress = site, scheduler, ingress
         self.namespace, self.worker_cpus = namespace, worker_cpus
-        self._wanted, self._on_report = wanted, on_report
+        self._wanted, self._on_report, self._leads = wanted, on_report, leads
+        self.leading = False  # this pool supervises (it took over); a follower only reads reports
         self._slots: dict[str, WorkerSlot] = {}
         self.nodes: list[NodeView] = []  # the cluster's nodes at the last pass (for /metrics: never asked then)
         self._lock = threading.Lock()
@@ -97,8 +105,7 @@ class WorkerPool:
         return self._threads[0].is_alive()
 
     def start(self) -> None:
-        self._adopt_running()
-        for thread in self._threads:
+        for thread in self._threads:  # the first pass re-attaches to running workers (when this replica leads)
             thread.start()
 
     def stop(self) -> None:
@@ -139,6 +146,55 @@ class WorkerPool:
         for refused in self.scheduler.adopt(claims):
             log.warning("camera %s claimed by two workers: %s releases it", refused.camera_id, refused.worker)
 
+    def _take_over(self) -> None:
+        """Become the supervisor: forget what was followed and re-attach to the running workers."""
+        with self._lock:
+            self._slots = {}
+        self.scheduler.mirror([])
+        self._adopt_running()
+        self.leading = True
+        log.info("cluster namespace %r: supervising %d camera workers", self.namespace, len(self._slots))
+
+    def _follow(self) -> None:
+        """A follower's pass: the workers by name, their reports, the table they imply. Kills nothing."""
+        every = ray.nodes()
+        self.nodes = [NodeView(node_id=n["NodeID"], node_ip=n.get("NodeManagerAddress"), alive=bool(n.get("Alive")),
+                               cpus=float(n.get("Resources", {}).get("CPU", 0))) for n in every]
+        names = {entry["name"].removeprefix(WORKER_PREFIX) for entry in ray.util.list_named_actors(all_namespaces=True)
+                 if entry["namespace"] == self.namespace and entry["name"].startswith(WORKER_PREFIX)}
+        with self._lock:
+            self._slots = {key: slot for key, slot in self._slots.items() if key in names}
+        for key in names - set(self._slots):
+            try:
+                actor = ray.get_actor(WORKER_PREFIX + key, namespace=self.namespace)
+            except ValueError:
+                continue  # gone since it was listed
+            with self._lock:
+                self._slots[key] = WorkerSlot(key=key, node_id="", actor=actor)
+        slots = self.slots()
+        for slot in slots:
+            if slot.report_ref is None:
+                slot.report_ref, slot.report_sent = slot.actor.report.remote(False), time.monotonic()
+        if slots:
+            ray.wait([slot.report_ref for slot in slots], num_returns=len(slots), timeout=SUPERVISE_SECONDS)
+        for slot in slots:
+            try:
+                report: WorkerReport = ray.get(slot.report_ref, timeout=0)
+            except GetTimeoutError:
+                continue
+            except RayError:
+                slot.report_ref = None
+                slot.unavailable_since = slot.unavailable_since or time.monotonic()
+                continue
+            if slot.ready and report.incarnation != slot.incarnation:
+                slot.restarts += 1
+            slot.report_ref, slot.unavailable_since, slot.ready, slot.report = None, None, True, report
+            slot.node_id, slot.incarnation, slot.reported_at = report.node_id, report.incarnation, time.monotonic()
+            self._on_report(report)
+        self.scheduler.mirror([Assignment(camera_id=cam, worker=slot.key, epoch=epoch) for slot in self.slots()
+                               if slot.report is not None and slot.unavailable_since is None
+                               for cam, epoch in slot.report.owned.items()])
+
     def slots(self) -> list[WorkerSlot]:
         with self._lock:
             return list(self._slots.values())
@@ -157,7 +213,16 @@ class WorkerPool:
     def _supervise(self) -> None:
         while not self._stop.is_set():
             try:
-                self._tick()
+                if self._leads():
+                    if not self.leading:
+                        self._take_over()
+                    self._tick()
+                else:
+                    if self.leading:
+                        self.leading = False
+                        log.warning("cluster namespace %r: another control plane supervises now: following",
+                                    self.namespace)
+                    self._follow()
             except Exception:
                 log.exception("cluster supervision pass failed")
             with self._ticked:
@@ -263,6 +328,8 @@ class WorkerPool:
         ray.kill(slot.actor)  # fenced: a worker presumed dead must not come back under its name
 
     def _tell(self, wanted: dict[str, tuple[CameraConfig, CameraRules]]) -> None:
+        if not self._leads():
+            return  # deposed during this pass: the new leader tells them
         refs: dict[Any, tuple[WorkerSlot, str, bool]] = {}  # call → (worker, camera, an assign?)
         owners = {a.camera_id: a for a in self.scheduler.assignments()}
         reachable = [slot for slot in self.slots() if slot.unavailable_since is None]  # not while Ray restarts it
@@ -294,6 +361,9 @@ class WorkerPool:
     # -- collector ----------------------------------------------------------------------------------------------
     def _collect(self) -> None:
         while not self._stop.is_set():
+            if not self.leading:  # only the supervising replica collects (and acknowledges) events
+                self._stop.wait(0.2)
+                continue
             slots = [slot for slot in self.slots() if slot.ready]
             for slot in slots:
                 if slot.pull_ref is None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import ray
 from ray.exceptions import RayError
+from sqlalchemy.engine import make_url
 
 from settings.errors import ConfigError
 from streams.config import CameraConfig
@@ -26,6 +27,7 @@ from vision.events import EventChange
 from vision.evidence import EvidenceHealth
 from vision.rules_config import CameraRules
 from wall.cluster.ingress import EventIngress
+from wall.cluster.leader import LeaderLock
 from wall.cluster.ledger import CounterLedger
 from wall.cluster.messages import ClipAnswer, WorkerReport
 from wall.cluster.pool import WorkerPool
@@ -49,6 +51,7 @@ from wall.runtime.registry import CameraRegistry, RegistryChange
 log = logging.getLogger(__name__)
 CALL_TIMEOUT = 10.0  # a snapshot, clip or overlay from a worker
 STATUS_TIMEOUT = 2.0  # one camera's status: a hung worker's cameras then show as connecting
+LEADER_WAIT = 10.0  # start waits this long for the first try for the supervisor lock
 LIVE_SLACK = 5.0  # a live batch may take its wait plus this before the view counts its worker as gone
 
 
@@ -98,10 +101,14 @@ class RayRuntime(CameraRuntime):
         self.site, self.registry, self.settings = site, registry, settings
         self.analytics_enabled = site.analytics is not None
         self.scheduler = Scheduler()
+        # One supervisor per namespace among the replicas on this PostgreSQL (cluster_problems checked it is one).
+        url = make_url(site.server_file.server.database_url or "")
+        self.leader = LeaderLock(url.set(drivername="postgresql").render_as_string(hide_password=False),
+                                 settings.namespace)
         self.ingress = EventIngress(self.scheduler, site.data_dir / "evidence")
         self.pool = WorkerPool(site, self.scheduler, self.ingress, self._wanted,
                                namespace=settings.namespace, worker_cpus=settings.worker_cpus,
-                               on_report=self._on_report)
+                               on_report=self._on_report, leads=lambda: self.leader.leading)
         self._batch_listeners: list[BatchListener] = []
         self._reports: dict[str, WorkerReport] = {}
         self.ledger = CounterLedger()
@@ -112,17 +119,25 @@ class RayRuntime(CameraRuntime):
         if not ray.is_initialized():  # worker logs stay in Ray's log directory of each node (the driver's are ours)
             ray.init(address=self.settings.address, namespace=self.settings.namespace, log_to_driver=False)
             self._connected = True
+        self.leader.start()
+        self.leader.wait_decided(LEADER_WAIT)
         self.pool.start()
         self.pool.sync()
-        log.info("cluster mode on %s: %d camera workers starting", self.settings.address, len(self.pool.slots()))
+        log.info("cluster mode on %s (%s): %d camera workers", self.settings.address,
+                 "supervising" if self.pool.leading else "following", len(self.pool.slots()))
 
     def stop(self) -> None:
-        self.pool.stop()
+        self.pool.stop()  # supervision ends before the lock is given up: never two supervisors at once
+        self.leader.stop()
         if self._connected:
             ray.shutdown()
 
     def apply(self, change: RegistryChange) -> None:
         """The registry has the change already: one supervision pass places, moves or updates the camera."""
+        if not self.leader.leading:
+            log.warning("camera %s's %s change: this control plane follows; the supervising replica places "
+                        "cameras from its own configuration", change.camera.id, change.kind,
+                        extra={"camera": change.camera.id})
         if self.pool.running and not self.pool.sync():
             log.warning("camera %s's %s change not yet applied on the cluster", change.camera.id, change.kind,
                         extra={"camera": change.camera.id})
@@ -276,7 +291,7 @@ class RayRuntime(CameraRuntime):
                 cpu_seconds=usage.cpu_seconds if usage else 0.0, rss_bytes=usage.rss_bytes if usage else 0,
                 detector_waiting=report.detector_waiting, pending_events=report.pending_events,
                 report_age_seconds=now - slot.reported_at, available=slot.unavailable_since is None))
-        return ClusterView(nodes=list(self.pool.nodes), workers=workers)
+        return ClusterView(nodes=list(self.pool.nodes), workers=workers, supervising=self.pool.leading)
 
 
 def _placement(report: WorkerReport) -> Placement:

@@ -87,6 +87,15 @@ class Scheduler:
             self._owners = owners
         return refused
 
+    def mirror(self, held: Iterable[Assignment]) -> None:
+        """A follower's table (``wall.cluster.leader``): exactly what the workers report they hold (of two claims
+        to one camera the higher epoch), so its live views find each camera's owner. It issues no epoch."""
+        owners: dict[str, Assignment] = {}
+        for claim in sorted(held, key=lambda a: -a.epoch):
+            owners.setdefault(claim.camera_id, claim)
+        with self._lock:
+            self._owners = owners
+
     def plan(self, costs: Mapping[str, float], workers: Iterable[str], *, rebalance: bool = False) -> list[Assignment]:
         """Bring the table in line with the cameras that must run (``costs``: camera id → cost, in the order to
         prefer on ties) and the workers able to take them. Cameras no longer wanted, or whose worker is gone,

@@ -146,9 +146,11 @@ class CameraWorker:
                 off = before.model_copy(update={"enabled": False})
                 await asyncio.to_thread(self.runtime.apply, CameraChanged(before=before, camera=off, rules=rules))
 
-    async def report(self) -> WorkerReport:
+    async def report(self, take_batches: bool = True) -> WorkerReport:
+        """What runs here now. ``take_batches``: hand over (and forget) the detector calls since the last report
+        — only the supervising control plane does, so its histograms see each call once."""
         self._close_idle_feeds()
-        batches = [self._batches.popleft() for _ in range(len(self._batches))]
+        batches = [self._batches.popleft() for _ in range(len(self._batches))] if take_batches else []
         self._contact()
         fingerprints = {cam: fingerprint(camera, self.rules[cam]) for cam, camera in self.cameras.items()}
         analytics = self.runtime.analytics

@@ -122,6 +122,8 @@ class ClusterView(BaseModel):
 
     nodes: list[NodeView]
     workers: list[WorkerView]
+    supervising: bool = Field(True, description="This control plane runs the cluster's supervisor (it holds the "
+                              "namespace's lock); False on a follower replica.")
 
 
 class OverlayZone(BaseModel):
