@@ -13,6 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,7 +167,9 @@ class LiveServer:
             with self.db.session() as s:
                 user = s.scalar(select(User).where(User.name == name))
                 assert user is not None, f"no user {name}"
-                self.tokens[name], _ = sessions.start(s, user, self.app.state.services.security, "127.0.0.1", "tests")
+                services = self.app.state.services  # its clock: a test may have moved it
+                self.tokens[name], _ = sessions.start(s, user, services.security, "127.0.0.1", "tests",
+                                                      services.clock())
         return self.tokens[name]
 
     def cookie(self, name: str = ADMIN) -> str:
@@ -203,6 +206,22 @@ class SiteAuth(httpx.Auth):
             if request.url.port == site.port and "cookie" not in request.headers:
                 request.headers["Cookie"] = site.cookie(self.user)
         yield request
+
+
+class Clock:
+    """A UTC clock a test moves (``site.app.state.services.clock = Clock()``): sessions, idle timeouts, lockouts
+    and login delays read it, so a test steps over minutes instead of waiting for them."""
+
+    def __init__(self) -> None:
+        from wall.store.accounts import utcnow
+
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 class SiteStarter:

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from streams.devserver.rtsp import RtspDevServer, free_port
-from tests.conftest import ADMIN, TEST_PASSWORD, LiveServer, SiteStarter, start_site, wait_until
+from tests.conftest import ADMIN, TEST_PASSWORD, Clock, LiveServer, SiteStarter, start_site, wait_until
 from wall.auth.sessions import COOKIE
 
 pytestmark = pytest.mark.slow
@@ -287,25 +287,30 @@ def test_per_address_throttling(serve_site: SiteStarter) -> None:
 
 
 def test_idle_timeout_and_absolute_lifetime(serve_site: SiteStarter) -> None:
-    site = serve_site(offline_cameras("car"), "security:\n  session_idle_seconds: 2\n  session_absolute_seconds: 6\n")
+    """On the service's clock, moved by the test: no real waiting."""
+    site = serve_site(offline_cameras("car"),
+                      "security:\n  session_idle_seconds: 60\n  session_absolute_seconds: 300\n")
+    clock = Clock()
+    site.app.state.services.clock = clock
     site.add_user("kim")
     client = site.login("kim")
-    started = time.monotonic()
-    while time.monotonic() - started < 3:  # in use: stays open past the idle timeout
+    for _ in range(10):  # in use: stays open past the idle timeout
+        clock.advance(10)
         assert client.get("/api/me").status_code == 200
-        time.sleep(0.4)
-    time.sleep(2.5)  # idle for longer than the timeout (a fixed wait is the point of this check)
+    clock.advance(61)  # idle for longer than the timeout
     assert client.get("/api/me").status_code == 401
+    site.tokens.clear()  # the fixture's admin session idled out too
     expired = audit_rows(site, user="kim", action="session.expire")
     assert expired[0]["detail"]["reason"] == "idle"
 
     client = site.login("kim")
-    started = time.monotonic()
+    used = 0
     while client.get("/api/me").status_code == 200:  # kept busy, it still ends at its absolute lifetime
-        assert time.monotonic() - started < 10
-        time.sleep(0.4)
-    assert 5 < time.monotonic() - started < 8
-    site.tokens.clear()  # the fixture's admin session has run out too
+        clock.advance(10)
+        used += 10
+        assert used <= 400
+    assert used == 300
+    site.tokens.clear()
     assert audit_rows(site, user="kim", action="session.expire")[0]["detail"]["reason"] == "absolute"
 
 

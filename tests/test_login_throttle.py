@@ -14,30 +14,15 @@ owner's desk and the attacker's machines; the last test checks that nothing is b
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
 
 import httpx
 
-from tests.conftest import TEST_PASSWORD, LiveServer, SiteStarter
+from tests.conftest import TEST_PASSWORD, Clock, LiveServer, SiteStarter
 from tests.test_access import audit_rows, offline_cameras
-from wall.store.accounts import utcnow
 
 OWNER_DESK = "10.1.2.3"
 ATTACKER = "203.0.113.9"
 BEHIND_PROXY = 'server:\n  trusted_proxies: ["127.0.0.1"]\n'
-
-
-class Clock:
-    """The service's UTC clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def site_with_clock(serve_site: SiteStarter, server_yaml: str = BEHIND_PROXY) -> tuple[LiveServer, Clock]:

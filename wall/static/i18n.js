@@ -3,7 +3,7 @@ const WORDS = {
   "zh-CN": {
     title: "视频墙", cameras: "路", live: "在线", connecting: "连接中", stalled: "卡顿", offline: "离线",
     stopped: "已停止", empty: "空闲", still: "静态画面", switchLang: "English", noCameras: "没有可查看的摄像机",
-    forbidden: "无权限", logout: "退出登录", loginTitle: "登录", username: "用户名", password: "密码",
+    forbidden: "无权限", limited: "画面数已达上限", logout: "退出登录", loginTitle: "登录", username: "用户名", password: "密码",
     loginSubmit: "登录", loginFailed: "用户名或密码错误", loginThrottled: "登录失败次数过多，请稍后再试",
     loginLocked: "账号已锁定或停用，请联系管理员", loginError: "无法连接服务器，请稍后再试",
     appName: "数字城管视频墙",
@@ -11,7 +11,7 @@ const WORDS = {
   en: {
     title: "Video wall", cameras: "cameras", live: "live", connecting: "connecting", stalled: "stalled",
     offline: "offline", stopped: "stopped", empty: "empty", still: "still image", switchLang: "中文",
-    noCameras: "No cameras you may view", forbidden: "no access", logout: "Log out", loginTitle: "Log in",
+    noCameras: "No cameras you may view", forbidden: "no access", limited: "too many live views", logout: "Log out", loginTitle: "Log in",
     username: "User name", password: "Password", loginSubmit: "Log in",
     loginFailed: "Wrong user name or password", loginThrottled: "Too many failed logins: try again later",
     loginLocked: "This account is locked or disabled: ask an admin",

@@ -25,9 +25,15 @@ export function toLogin(back = true) {
   location.replace(back && here !== "/" ? `/login?next=${encodeURIComponent(here)}` : "/login");
 }
 
-/** fetch() that sends a lost session to the login page; returns the Response for everything else. */
+// Requests the page makes by itself (polls, refreshes after a push) say so: they must not keep an idle session
+// alive (server: security.session_idle_seconds; display roles excepted). Only what the user does counts as use.
+export const BACKGROUND = { "X-Citywall-Background": "1" };
+
+/** fetch() that sends a lost session to the login page; returns the Response for everything else.
+ *  `background: true` marks a request the page makes by itself (see BACKGROUND). */
 export async function api(path, options = {}) {
-  const init = { ...options, headers: { ...(options.headers || {}) } };
+  const init = { ...options, headers: { ...(options.headers || {}), ...(options.background ? BACKGROUND : {}) } };
+  delete init.background;
   if (options.json !== undefined) {
     init.body = JSON.stringify(options.json);
     init.headers["Content-Type"] = "application/json";

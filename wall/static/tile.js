@@ -1,12 +1,14 @@
 // One live tile: a <video> fed by MediaSource from /ws/live/{camera}, or JPEG stills when the browser
 // cannot play the camera's codec. Reconnects by itself; never drifts more than MAX_LAG_S behind live.
-// Close codes: 4401 the session ended (→ /login), 4403 the camera is no longer granted, 4404 no such camera.
+// Close codes: 4401 the session ended (→ /login), 4403 the camera is no longer granted, 4404 no such camera,
+// 4429 over a live-view limit (server.live: per session, user, server): shown, and tried again after a while.
 import { t } from "./i18n.js";
 import { toLogin } from "./nav.js";
 
 const MAX_LAG_S = 3;        // a tile further behind than this jumps back to live
 const KEEP_BEHIND_S = 20;   // buffered video kept behind the play head (memory of long-running walls)
 const STILL_PERIOD_MS = 1000;
+const LIMITED_RETRY_MS = 30_000;  // after 4429: a slot frees when another tile of the user closes
 
 export class LiveTile {
   constructor(element, camera, { start = "cache", stream = "sub" } = {}) {
@@ -50,6 +52,12 @@ export class LiveTile {
         this.stopStills();
         this.video.removeAttribute("src");
         this.setState("forbidden");
+        return;
+      }
+      if (event.code === 4429) {
+        this.setState("limited");
+        this.badge.title = event.reason;
+        setTimeout(() => this.connect(), LIMITED_RETRY_MS);
         return;
       }
       setTimeout(() => this.connect(), this.retryMs);
@@ -129,7 +137,8 @@ export class LiveTile {
     this.still = true;
     this.el.classList.add("still");
     const refresh = () => {
-      this.img.src = `/api/cameras/${encodeURIComponent(this.camera.id)}/snapshot.jpg?ts=${Date.now()}`;
+      // background=1: the stills poll is the page's, not the user's use (it must not keep a session alive)
+      this.img.src = `/api/cameras/${encodeURIComponent(this.camera.id)}/snapshot.jpg?background=1&ts=${Date.now()}`;
     };
     refresh();
     clearInterval(this.stillTimer);

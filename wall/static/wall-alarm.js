@@ -2,6 +2,7 @@
 // (with its box drawn by the analytics), a countdown, an acknowledge button for those who may, and a cue that
 // is both visible (the tile flashes) and audible (a tone made in the page: nothing is downloaded).
 import { t } from "./i18n.js";
+import { BACKGROUND } from "./nav.js";
 
 export class AlarmView {
   constructor({ onAck }) {
@@ -55,7 +56,7 @@ export class AlarmView {
   }
 
   async loadSnapshot(banner, caseId) {
-    const res = await fetch(`/api/cases/${caseId}`);
+    const res = await fetch(`/api/cases/${caseId}`, { headers: BACKGROUND });  // after a push, not a click
     if (!res.ok) return;
     const record = await res.json();
     const snapshot = (record.evidence || []).find((e) => e.kind === "snapshot");

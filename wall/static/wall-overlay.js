@@ -1,5 +1,7 @@
 // Optional overlay on live tiles: the camera's analysis zones and its latest detection boxes, from
 // /api/cameras/{id}/overlay (0–1 of the picture), drawn in an SVG laid exactly over the letterboxed video.
+import { BACKGROUND } from "./nav.js";
+
 const NS = "http://www.w3.org/2000/svg";
 const FAMILY_COLOURS = { street_stall: "#f0883e", garbage: "#a371f7", road_occupation: "#58a6ff" };
 
@@ -59,7 +61,7 @@ export async function refreshOverlays(tiles, on) {
   await Promise.all(tiles.map(async (tile) => {
     const camera = tile.dataset.camera;
     if (!on || !camera) { drawOverlay(tile, null); return; }
-    const res = await fetch(`/api/cameras/${encodeURIComponent(camera)}/overlay`);
+    const res = await fetch(`/api/cameras/${encodeURIComponent(camera)}/overlay`, { headers: BACKGROUND });
     drawOverlay(tile, res.ok ? await res.json() : null);
   }));
 }

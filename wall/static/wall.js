@@ -129,8 +129,8 @@ async function loadWall() {
   if (res.ok) apply(await res.json());
 }
 
-async function refreshCameras() {
-  const res = await api("/api/cameras");
+async function refreshCameras(background = false) {
+  const res = await api("/api/cameras", { background });
   if (!res.ok) return;
   const list = await res.json();
   cameras.clear();
@@ -249,7 +249,7 @@ async function start() {
   wireControls();
   applyWords();
   listen();
-  setInterval(refreshCameras, STATE_POLL_MS);
+  setInterval(() => refreshCameras(true), STATE_POLL_MS);  // the page's own poll: not the user's use
   const overlayToggle = $("overlay-toggle");
   overlayToggle.checked = localStorage.getItem("citywall.overlay") === "1" || params.get("overlay") === "1";
   const overlays = () => refreshOverlays([...document.querySelectorAll('#wall [data-testid="tile"]')],
