@@ -423,6 +423,10 @@ def test_camera_health_refreshes_and_never_shows_urls(serve_site: SiteStarter, r
                            "!== before", arg=before, polling=250, timeout=STATE_TIMEOUT_MS)
     html = page.content()
     assert "s3cret" not in html and f":{closed}" not in html and "rtsp://" not in html
+    # One box: no camera has a worker or node, and the console shows no node column (cluster mode has one).
+    assert {(c["worker"], c["node"], c["node_ip"]) for c in site.client().get("/api/cameras").json()} == {
+        (None, None, None)}
+    assert by_testid(page, "camera-node-head").count() == 1 and not by_testid(page, "camera-node-head").is_visible()
     screenshot(page, "admin-cameras.png")
     assert page_errors == []
 
