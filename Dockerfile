@@ -29,12 +29,15 @@ RUN groupadd --system --gid 10001 citywall \
 
 WORKDIR /opt/citywall
 
-# Dependencies first (a layer that survives code changes): the lists in pyproject.toml, plus the postgres extra.
-# trackers pulls in the GUI OpenCV, whose Qt needs libGL and X libraries: swapped for the headless build of the
-# same version, which is all the service uses.
+# Dependencies first (a layer that survives code changes): the lists in pyproject.toml, plus the extras named in
+# EXTRAS (postgres by default; the cluster image of deploy/cluster/ and deploy/kuberay/ adds scale, i.e. Ray, and
+# is built with --build-arg EXTRAS="postgres scale"). trackers pulls in the GUI OpenCV, whose Qt needs libGL and
+# X libraries: swapped for the headless build of the same version, which is all the service uses.
+ARG EXTRAS=postgres
 COPY pyproject.toml ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > /tmp/requirements.txt \
+RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+extras = [d for e in os.environ['EXTRAS'].split() for d in p['optional-dependencies'][e]]; \
+print('\n'.join(p['dependencies'] + extras))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && version="$(python -c 'import importlib.metadata as m; print(m.version("opencv-python-headless"))')" \
     && pip uninstall -y opencv-python opencv-python-headless \
@@ -45,7 +48,8 @@ print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > 
 # owned by root, so the service cannot change its own code.
 COPY . .
 RUN pip install --no-deps -e . \
-    && python -c "import av, cv2, onnxruntime, psycopg, wall.app; print('citywall image ok', av.__version__, cv2.__version__)"
+    && python -c "import av, cv2, onnxruntime, psycopg, wall.app; print('citywall image ok', av.__version__, cv2.__version__)" \
+    && case " ${EXTRAS} " in *" scale "*) python -c "import ray; print('with ray', ray.__version__)";; esac
 
 USER citywall
 VOLUME ["/config", "/data"]
