@@ -10,12 +10,14 @@ input, went to the log."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request, WebSocket, status
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError
 
 from wall.errors import (
     Conflict,
@@ -27,6 +29,9 @@ from wall.errors import (
     TooMany,
     Unprocessable,
 )
+from wall.store.db import unavailable
+
+log = logging.getLogger(__name__)
 
 STATUS: dict[type[DomainError], int] = {
     Invalid: status.HTTP_400_BAD_REQUEST,
@@ -100,7 +105,28 @@ async def _invalid_socket(websocket: WebSocket, exc: Exception) -> None:
     await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="invalid request")
 
 
+DB_RETRY_AFTER_SECONDS = 5
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """The database is down or restarting: 503 with Retry-After (a WebSocket: 1013, try again later) and one log
+    line (no traceback, no statement, whose parameters may be a user's data); any other database error stays a
+    crash (500, logged as one)."""
+    if not unavailable(exc):
+        raise exc
+    socket = request.scope["type"] == "websocket"  # Starlette hands a WebSocket's handshake errors here too
+    log.warning("database unavailable: %s answered %s (%s)", request.url.path, "1013" if socket else "503",
+                type(getattr(exc, "orig", None) or exc).__name__)
+    if socket:
+        await cast(WebSocket, request).close(code=status.WS_1013_TRY_AGAIN_LATER, reason="database unavailable")
+        return Response(status_code=status.HTTP_503_SERVICE_UNAVAILABLE)  # not sent: the socket is closed
+    return JSONResponse({"detail": "the database is unavailable; try again shortly"},
+                        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(DB_RETRY_AFTER_SECONDS)})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _handle)
+    app.add_exception_handler(DBAPIError, _database_error)  # the database restarting under load: 503, not 500
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(WebSocketRequestValidationError, _invalid_socket)

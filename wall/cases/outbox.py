@@ -8,6 +8,10 @@ message is dead-lettered with its last error for an admin to see and retry.
 Several control-plane replicas (cluster mode) each run an outbox on the one PostgreSQL: a message is claimed with
 ``SELECT … FOR UPDATE SKIP LOCKED`` and stays locked while it is posted and its outcome written, so no two
 replicas post one key at once — the others skip it and take the next due message.
+
+A database that goes away between a post the platform accepted and the commit of "sent" (a PostgreSQL restart
+under load) would have the message posted again when it is back; the outbox remembers such keys and records them
+as sent without a second post.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from wall.cases.desk import CaseDesk
 from wall.cases.models import OutboxEntry
 from wall.errors import Conflict, DomainError, NotFound
 from wall.store.cases import Evidence, OutboxMessage
-from wall.store.db import Database
+from wall.store.db import Database, unavailable
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Citywall-Signature"
@@ -55,6 +59,10 @@ class Outbox:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        # keys the platform accepted whose "sent" could not be committed (the database went away mid-delivery):
+        # recorded without posting again once it is back. In memory only: after a crash of citywall itself the
+        # same Idempotency-Key is posted again, which the platform recognises.
+        self._delivered: dict[str, Any] = {}
 
     def start(self) -> None:
         if self._thread is None:
@@ -73,11 +81,19 @@ class Outbox:
         self._wake.set()
 
     def _run(self) -> None:
+        away = False  # the database unavailable at the last pass: said once, not once a second
         while not self._stop.is_set():
             try:
                 self.deliver_due()
-            except Exception:
-                log.exception("outbox pass failed")
+                if away:
+                    log.info("outbox: database back, deliveries resume")
+                away = False
+            except Exception as exc:
+                if not unavailable(exc):
+                    log.exception("outbox pass failed")
+                elif not away:
+                    away = True
+                    log.warning("outbox: database unavailable (%s); due messages wait", type(exc).__name__)
             self._wake.wait(1.0)
             self._wake.clear()
 
@@ -111,32 +127,45 @@ class Outbox:
         skips it (``SKIP LOCKED``). A replica that dies mid-post takes its lock with it and leaves the message
         pending: the next post carries the same Idempotency-Key. SQLite has no row locks (nothing is rendered for
         them); it serves a single process anyway."""
-        with self.db.session() as s:
-            query = (select(OutboxMessage)
-                     .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= datetime.now(UTC))
-                     .order_by(OutboxMessage.id).limit(1).with_for_update(skip_locked=True))
-            if tried:
-                query = query.where(OutboxMessage.id.not_in(tried))
-            message = s.scalars(query).first()
-            if message is None:
-                return None
-            tried.add(message.id)
-            evidence = list(s.scalars(select(Evidence).where(Evidence.case_id == message.case_id)
-                                      .order_by(Evidence.id)))
-            key, case_id = message.idempotency_key, message.case_id
-            error, reply = self._post(self.body(message, evidence), key)
-            message.attempts += 1
-            if error is None:
-                message.status, message.sent_at = "sent", datetime.now(UTC)
-                message.reply, message.last_error = reply, None
-            else:
-                message.last_error = error
-                if message.attempts >= self.max_attempts:
-                    message.status = "dead"
+        posted: tuple[str, Any] | None = None  # a post the platform took, until its outcome is committed
+        try:
+            with self.db.session() as s:
+                query = (select(OutboxMessage)
+                         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= datetime.now(UTC))
+                         .order_by(OutboxMessage.id).limit(1).with_for_update(skip_locked=True))
+                if tried:
+                    query = query.where(OutboxMessage.id.not_in(tried))
+                message = s.scalars(query).first()
+                if message is None:
+                    return None
+                tried.add(message.id)
+                key, case_id = message.idempotency_key, message.case_id
+                if key in self._delivered:  # the platform has it; only the record was lost with the database
+                    error, reply = None, self._delivered[key]
                 else:
-                    ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (message.attempts - 1))
-                    delay = random.uniform(ceiling / 2, ceiling)  # jitter: many failed cases don't retry in step
-                    message.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+                    evidence = list(s.scalars(select(Evidence).where(Evidence.case_id == message.case_id)
+                                              .order_by(Evidence.id)))
+                    error, reply = self._post(self.body(message, evidence), key)
+                    if error is None:
+                        posted = (key, reply)
+                message.attempts += 1
+                if error is None:
+                    message.status, message.sent_at = "sent", datetime.now(UTC)
+                    message.reply, message.last_error = reply, None
+                else:
+                    message.last_error = error
+                    if message.attempts >= self.max_attempts:
+                        message.status = "dead"
+                    else:
+                        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (message.attempts - 1))
+                        delay = random.uniform(ceiling / 2, ceiling)  # jitter: failed cases don't retry in step
+                        message.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+        except Exception:
+            if posted is not None:  # delivered, but the database went before "sent" was committed: no second post
+                self._delivered[posted[0]] = posted[1]
+                log.warning("case %s delivered; recording it waits for the database", case_id)
+            raise
+        self._delivered.pop(key, None)
         if error is not None:
             log.warning("delivery of case %s failed (%s)", case_id, error)
             return 0

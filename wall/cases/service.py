@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from vision.catalogue import load_catalogue
+from wall.cases.backlog import EventBacklog
 from wall.cases.desk import CaseDesk
 from wall.cases.models import CaseNotice
 from wall.cases.outbox import Outbox
@@ -40,16 +41,20 @@ class CaseService:
                              public_base_url=platform.public_base_url, max_attempts=platform.max_attempts,
                              backoff_initial=platform.backoff_initial, backoff_max=platform.backoff_max) \
             if platform.webhook_url else None
-        runtime.subscribe_events(self.desk.on_event)
+        # the runtime's changes go through the backlog: one the database cannot take now waits, never vanishes
+        self.backlog = EventBacklog(self.desk)
+        runtime.subscribe_events(self.backlog.offer)
         registry.subscribe(self._camera_changed)
 
     def start(self) -> None:
+        self.backlog.start()
         if self.outbox is not None:
             self.outbox.start()
 
     def stop(self) -> None:
         if self.outbox is not None:
             self.outbox.stop()
+        self.backlog.stop()
 
     def _watch_dispatched(self, notice: CaseNotice) -> None:
         """A case handed to a department: ask the camera's analyzer to verify the place on video."""

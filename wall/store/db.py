@@ -2,6 +2,11 @@
 
 Startup applies pending Alembic migrations; a database written by a newer citywall (a revision this code does
 not know) is refused with a clear message instead of being half-understood.
+
+A PostgreSQL server may restart under a running service (an upgrade, a failover, a crash). The pool checks a
+connection before handing it out (``pool_pre_ping``), so the first request after the restart gets a fresh one
+instead of the dead socket, and ``unavailable`` tells the callers which errors mean "the database is not there
+right now" (the API answers those 503 and the case loop keeps what it could not write) from real faults.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import CursorResult, Delete, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from settings.packaged import packaged
@@ -38,6 +44,14 @@ class DatabaseError(Exception):
     """The database cannot be used by this version of citywall."""
 
 
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (refused, restarting, a connection cut) rather
+    than that a statement is wrong: those are worth an answer of "try again" and a retry, not a crash."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 def database_url(data_dir: Path, url: str | None = None) -> str:
     if url:
         return url
@@ -57,7 +71,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = create_engine(url, future=True)
+        postgres = url.startswith("postgresql")
+        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True,
+                                            connect_args={"connect_timeout": 5} if postgres else {})
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

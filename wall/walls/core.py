@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from wall.auth.principal import Principal
 from wall.errors import Forbidden, NotFound
 from wall.hall_settings import Layout, WallSpec
-from wall.store.db import Database
+from wall.store.db import Database, unavailable
 from wall.walls import records
 from wall.walls.controllers import WallControllers
 from wall.walls.machine import SEAT_PREFIX, Outcome, Resolved, WallMachine
@@ -122,8 +122,12 @@ class WallCore:
                         if outcome.shown is not None:
                             writes.append(records.alarm_shown(new, outcome.shown))
                         changed.append(new)
-        except Exception:
-            log.exception("walls: saving a system change failed; the walls show it until the next change")
+        except Exception as exc:
+            if not unavailable(exc):
+                log.exception("walls: saving a system change failed; the walls show it until the next change")
+            else:  # a database restart: one line, the state is in memory and the next change saves it whole
+                log.warning("walls: database unavailable (%s); a system change is shown, saved with the next one",
+                            type(exc).__name__)
         for state in changed:
             self._push(state)
 
