@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO
 
-BENCHMARKS = ("ingest", "analytics", "wall", "cases")
+BENCHMARKS = ("ingest", "analytics", "wall", "cases", "cluster")
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
