@@ -209,19 +209,36 @@ class SiteAuth(httpx.Auth):
 
 
 class Clock:
-    """A UTC clock a test moves (``site.app.state.services.clock = Clock()``): sessions, idle timeouts, lockouts
-    and login delays read it, so a test steps over minutes instead of waiting for them."""
+    """A clock a test moves (``clock.install(site)``): sessions, idle timeouts, lockouts and login delays read it,
+    so a test steps over minutes instead of waiting for them. ``advance`` moves time itself (the UTC clock and the
+    monotonic one the idle timeout measures with); ``step`` moves only the wall clock, as an admin or NTP setting
+    the system time does."""
 
     def __init__(self) -> None:
         from wall.store.accounts import utcnow
 
         self.now = utcnow()
+        self.mono = time.monotonic()
 
     def __call__(self) -> datetime:
         return self.now
 
+    def monotonic(self) -> float:
+        return self.mono
+
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+        self.mono += seconds
+
+    def step(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def install(self, site: LiveServer) -> Clock:
+        from wall.auth.idle import IdleClock
+
+        services = site.app.state.services
+        services.clock, services.idle_clock = self, IdleClock(self.monotonic)
+        return self
 
 
 class SiteStarter:

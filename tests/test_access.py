@@ -291,7 +291,7 @@ def test_idle_timeout_and_absolute_lifetime(serve_site: SiteStarter) -> None:
     site = serve_site(offline_cameras("car"),
                       "security:\n  session_idle_seconds: 60\n  session_absolute_seconds: 300\n")
     clock = Clock()
-    site.app.state.services.clock = clock
+    clock.install(site)
     site.add_user("kim")
     client = site.login("kim")
     for _ in range(10):  # in use: stays open past the idle timeout

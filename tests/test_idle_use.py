@@ -22,7 +22,7 @@ POLL = {"X-Citywall-Background": "1"}
 def idle_site(serve_site: SiteStarter) -> tuple[LiveServer, Clock]:
     site = serve_site(offline_cameras("car"), IDLE)
     clock = Clock()
-    site.app.state.services.clock = clock
+    clock.install(site)
     site.add_user("op", "operator", grants=("car",))
     site.add_user("kiosk", "viewer", grants=("car",))
     return site, clock

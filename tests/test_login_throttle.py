@@ -28,7 +28,7 @@ BEHIND_PROXY = 'server:\n  trusted_proxies: ["127.0.0.1"]\n'
 def site_with_clock(serve_site: SiteStarter, server_yaml: str = BEHIND_PROXY) -> tuple[LiveServer, Clock]:
     site = serve_site(offline_cameras("car"), server_yaml)
     clock = Clock()
-    site.app.state.services.clock = clock
+    clock.install(site)
     site.add_user("lee", "operator")
     return site, clock
 

@@ -78,7 +78,8 @@ def _principal(db_session: Any, app: FastAPI, row: LoginSession, user: User, add
     parts = Services.of(app)
     settings: SecuritySettings = parts.security
     now = parts.clock()
-    why = sessions.expired(row, settings, now)
+    idle_for = parts.idle_clock.idle_for(row.id, row.last_seen_at, now)  # monotonic: a clock step changes nothing
+    why = sessions.expired(row, settings, now, idle_for=idle_for)
     if why is None and (user.locked or user.disabled):
         why = "account locked" if user.locked else "account disabled"
     if why is not None:
@@ -86,8 +87,9 @@ def _principal(db_session: Any, app: FastAPI, row: LoginSession, user: User, add
         audit.record(db_session, user=user.name, action="session.expire", target=f"session:{row.id}", success=True,
                      address=address, detail={"reason": why})
         return None
-    if (activity or user.role in settings.display_roles) and sessions.touch_due(row, settings, now):
+    if (activity or user.role in settings.display_roles) and sessions.touch_due(row, settings, now, idle_for):
         row.last_seen_at = now
+        parts.idle_clock.touched(row.id, now)
     principal = Principal(user.name, Role(user.role), session_id=row.id, address=address)
     if principal.may(Permission.ALL_CAMERAS):
         return replace(principal, all_cameras=True)

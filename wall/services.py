@@ -12,6 +12,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
+from wall.auth.idle import IdleClock
 from wall.cases.service import CaseService
 from wall.config import SiteConfig
 from wall.editing.probe_quota import ProbeQuota
@@ -40,6 +41,7 @@ class Services:
     view_audit: ViewAudit = field(default_factory=ViewAudit)  # who opened cases, evidence, snapshots
     # UTC "now" of the session and login clocks (idle timeout, lockouts, delays): tests move it instead of waiting
     clock: Callable[[], datetime] = utcnow
+    idle_clock: IdleClock = field(default_factory=IdleClock)  # sessions' idleness on the monotonic clock
     live_limits: LiveLimiter = field(init=False)  # open /ws/live sockets per session, user and in all
 
     def __post_init__(self) -> None:

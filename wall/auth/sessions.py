@@ -19,6 +19,7 @@ from wall.store.db import deleted
 
 COOKIE = "citywall_session"
 TOKEN_BYTES = 32
+PRUNE_IDLE_GRACE = timedelta(hours=6)  # larger than any clock step worth surviving
 MAX_TOKEN_LENGTH = 100  # token_urlsafe(32) is 43 characters; anything much longer is not ours
 
 
@@ -39,10 +40,15 @@ def start(session: Session, user: User, settings: SecuritySettings, address: str
     return token, row
 
 
-def expired(row: LoginSession, settings: SecuritySettings, now: datetime, idle: bool = True) -> str | None:
+def expired(row: LoginSession, settings: SecuritySettings, now: datetime, idle: bool = True,
+            idle_for: timedelta | None = None) -> str | None:
+    """Why the session can no longer be used, or None. ``idle_for``: how long it has been idle as this process
+    measured it (``wall.auth.idle.IdleClock``: monotonic, so a stepped wall clock neither ends it early nor keeps
+    it); without it, by the wall clock."""
     if now >= row.expires_at:
         return "absolute"
-    if idle and now - row.last_seen_at >= timedelta(seconds=settings.session_idle_seconds):
+    idle_for = now - row.last_seen_at if idle_for is None else idle_for
+    if idle and idle_for >= timedelta(seconds=settings.session_idle_seconds):
         return "idle"
     return None
 
@@ -61,10 +67,11 @@ def by_id(session: Session, session_id: int) -> tuple[LoginSession, User] | None
     return None if found is None else (found[0], found[1])
 
 
-def touch_due(row: LoginSession, settings: SecuritySettings, now: datetime) -> bool:
+def touch_due(row: LoginSession, settings: SecuritySettings, now: datetime, idle_for: timedelta | None = None) -> bool:
     """Whether to write ``last_seen_at`` now: not on every use, but often enough that the idle timeout is off by
     at most a tenth of itself (and at most 15 s). Only the user's own actions are use (``wall.access``)."""
-    return now - row.last_seen_at >= timedelta(seconds=min(15.0, settings.session_idle_seconds / 10))
+    idle_for = now - row.last_seen_at if idle_for is None else idle_for
+    return idle_for >= timedelta(seconds=min(15.0, settings.session_idle_seconds / 10))
 
 
 def end(session: Session, session_id: int) -> bool:
@@ -86,8 +93,10 @@ def active(session: Session, user_id: int, settings: SecuritySettings) -> list[L
 
 
 def prune(session: Session, settings: SecuritySettings, now: datetime | None = None) -> int:
-    """Forget sessions that can no longer be used (expired by either clock)."""
+    """Forget sessions that can no longer be used (expired by either clock). Idle ones only after a grace: the
+    lookup refuses them already (on the monotonic clock), and a wall clock stepped forward must not make this
+    housekeeping delete the sessions of people at work."""
     now = now or utcnow()
-    idle_before = now - timedelta(seconds=settings.session_idle_seconds)
+    idle_before = now - timedelta(seconds=settings.session_idle_seconds) - PRUNE_IDLE_GRACE
     return deleted(session, delete(LoginSession).where((LoginSession.expires_at <= now)
                                                        | (LoginSession.last_seen_at <= idle_before)))

@@ -55,7 +55,7 @@ class SiteAnalytics:
                                                  max_interval=cameras[cam_id].analysis_max_interval)
         self.recent: deque[EventChange] = deque(maxlen=RECENT_EVENTS)
         self.listeners: list[Callable[[EventChange], object]] = []
-        self._clips: list[EventChange] = []
+        self._clips: list[tuple[float, EventChange]] = []  # (monotonic due time, opened change)
         self._lock = threading.Lock()
         self._swap = threading.Lock()  # one rule change at a time (update_rules)
         self._stop = threading.Event()
@@ -137,8 +137,11 @@ class SiteAnalytics:
                           extra={"camera": change.camera_id})
         if change.kind == "opened":
             change.clip_window = (change.first_seen - CLIP_PRE_SECONDS, change.t + CLIP_POST_SECONDS)
+            # due by the monotonic clock: a wall clock stepped back an hour must not hold the clip until the
+            # ring no longer has it, nor one stepped forward cut it before its post-roll arrived
+            due = time.monotonic() + min(CLIP_POST_SECONDS + 5, max(0.0, change.t + CLIP_POST_SECONDS - time.time()))
             with self._lock:
-                self._clips.append(change)
+                self._clips.append((due, change))
         self._publish(change)
 
     def _publish(self, change: EventChange, announce: bool = True) -> None:
@@ -156,10 +159,10 @@ class SiteAnalytics:
 
     def _clip_loop(self) -> None:
         while not self._stop.wait(1.0):
-            now = time.time()
+            now = time.monotonic()
             with self._lock:
-                due = [c for c in self._clips if c.clip_window and c.clip_window[1] <= now]
-                self._clips = [c for c in self._clips if c not in due]
+                due = [c for at, c in self._clips if at <= now]
+                self._clips = [(at, c) for at, c in self._clips if at > now]
             for change in due:
                 self._write_clip(change)
             self.evidence_store.probe()  # a failing disk is noticed back without waiting for the next event

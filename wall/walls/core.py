@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 
+from settings.steady import steady_time
 from wall.auth.principal import Principal
 from wall.errors import Forbidden, NotFound
 from wall.hall_settings import Layout, WallSpec
@@ -37,7 +37,7 @@ Publish = Callable[[Render], None]
 class WallCore:
     def __init__(self, db: Database, layouts: dict[str, Layout], camera_ids: Iterable[str],
                  specs: Iterable[WallSpec] = (), publish: Publish | None = None,
-                 clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> None:
+                 clock: Callable[[], float] = steady_time, rng: random.Random | None = None) -> None:
         self.records = WallRecords(db)
         self.controllers = WallControllers(db)
         self.machine = WallMachine(layouts, tuple(camera_ids), rng or random.Random())
