@@ -18,6 +18,7 @@ from websockets.sync.client import connect
 from streams.devserver.rtsp import RtspDevServer, free_port
 from tests.conftest import LiveServer, SiteStarter, wait_until
 from wall.config import load_config
+from wall.editing.probe_quota import ProbeQuota
 
 pytestmark = pytest.mark.slow
 
@@ -261,11 +262,13 @@ cameras:
 
 def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspDevServer, serve_site: SiteStarter,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EDITOR_TEST_RTSP_PORT", str(rtsp.port))
+    monkeypatch.setenv("CITYWALL_CAM_EDITOR_TEST_PORT", str(rtsp.port))
     lot_rules = ("cameras:\n  lot:\n    zones:\n"
                  "      - {id: lane, family: road_occupation, polygon: [[0, 0], [1, 0], [1, 1]]}\n")
     site = serve_site(CAMERAS.format(url=rtsp.url("car")), analytics_yaml=lot_rules)
     site.add_user("east-viewer", "viewer", grants=("group:east",))
+    # this walk-through probes more than the 10 a minute an admin gets (that limit: tests/test_stream_urls.py)
+    site.app.state.services.probe_quota = ProbeQuota(per_minute=1000)
     admin = site.client(timeout=60)
     directory = site.app.state.services.site.directory
     hub = site.app.state.services.runtime.hub
@@ -276,8 +279,8 @@ def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspDevServer,
         answers.append(res.text)
         return res
 
-    new = {"id": "lobby", "name": "大厅", "url": "rtsp://127.0.0.1:${EDITOR_TEST_RTSP_PORT}/person", "group": "east",
-           "national_id": "34020000001320000009", "grid_code": "34010200100102", "address": "示例大厅"}
+    new = {"id": "lobby", "name": "大厅", "url": "rtsp://127.0.0.1:${CITYWALL_CAM_EDITOR_TEST_PORT}/person",
+           "group": "east", "national_id": "34020000001320000009", "grid_code": "34010200100102", "address": "示例大厅"}
     res = call("POST", "/api/config/cameras", json=new)
     assert res.status_code == 201, res.text
     saved = res.json()
@@ -286,7 +289,8 @@ def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspDevServer,
     assert saved["running"] and saved["restarted"]
     assert saved["camera"]["url_set"] and not saved["camera"]["main_url_set"] and saved["camera"]["name"] == "大厅"
     text = (directory / "cameras.yaml").read_text(encoding="utf-8")
-    for kept in ("# Cameras of the test site.", "# the lot, seen from the roof", '"   # sub stream', "${EDITOR_TEST"):
+    for kept in ("# Cameras of the test site.", "# the lot, seen from the roof", '"   # sub stream',
+                 "${CITYWALL_CAM_EDITOR_TEST"):
         assert kept in text, kept
     assert text.rstrip().endswith("# end of cameras") and 'national_id: "34020000001320000009"' in text
     lobby = next(c for c in load_config(directory).cameras if c.id == "lobby")
@@ -303,7 +307,7 @@ def test_cameras_are_probed_saved_with_comments_and_started(rtsp: RtspDevServer,
     res = call("PUT", "/api/config/cameras/lobby", json={"name": "大厅 东门", "url": ""})
     assert res.status_code == 200 and not res.json()["restarted"] and res.json()["probe"] is None
     assert hub.get("lobby") is session and call("GET", "/api/cameras/lobby").json()["name"] == "大厅 东门"
-    assert "${EDITOR_TEST_RTSP_PORT}" in (directory / "cameras.yaml").read_text(encoding="utf-8")
+    assert "${CITYWALL_CAM_EDITOR_TEST_PORT}" in (directory / "cameras.yaml").read_text(encoding="utf-8")
     lot = hub.get("lot")
     with connect(f"ws://127.0.0.1:{site.port}/ws/live/lot", additional_headers={"Cookie": site.cookie()},
                  open_timeout=20, close_timeout=10, max_size=None, max_queue=None) as viewer:
@@ -405,7 +409,7 @@ def test_round_trip_keeps_anchors_comments_and_reads_back_as_written(tmp_path: P
         "    - id: three\n      family: garbage\n      polygon: [[0, 0], [0.3, 0], [0.3, 0.3]]\n", encoding="utf-8")
 
     proposal = cameras_file.propose(tmp_path, "b", {"name": "B 东", "address": "on"}, create=False,
-                                    grid_code_length=14)
+                                    grid_code_length=14, env_prefix="CITYWALL_CAM_")
     camera, _site = cameras_file.save_camera(tmp_path, proposal)
     text = (tmp_path / "cameras.yaml").read_text(encoding="utf-8")
     assert "# the first camera carries the street's defaults\n- &street\n  id: a  # 解放路口\n" in text
