@@ -7,6 +7,8 @@ two-core machine.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +45,17 @@ def open_page(page: Page, site: LiveServer, path: str = "/", user: str = ADMIN) 
 
 def open_wall(page: Page, site: LiveServer, user: str = ADMIN) -> None:
     open_page(page, site, "/", user)
+
+
+DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
+
+
+def keep_for_docs(shot: Path, name: str) -> None:
+    """Copy a screenshot over docs/img/NAME when CITYWALL_DOCS_IMG=1 (refreshing the docs' pictures): a plain
+    test run leaves the checkout as it found it."""
+    if os.environ.get("CITYWALL_DOCS_IMG") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOCS_IMG / name)
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 
 
 def offline_cameras() -> str:

@@ -11,7 +11,6 @@ watches the page for longer than the tour's interval.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,9 +24,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from streams.devserver.rtsp import RtspDevServer
-from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, open_page, screenshot
+from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, keep_for_docs, open_page, screenshot
 from tests.case_helpers import event_change
-from tests.conftest import REPO, wait_until
+from tests.conftest import wait_until
 from wall.auth.sessions import COOKIE
 
 if TYPE_CHECKING:
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DOCS_IMG = REPO / "docs" / "img"
 # The small sample cameras, in turn (never the 1080p one: 18 of them would swamp a two-core machine).
 SMALL_MOUNTS = ("car", "person", "bottle")
 NAMES = {"car": "停车场", "person": "大厅入口", "bottle": "传送带"}
@@ -285,8 +283,7 @@ def test_a_3x6_wall_plays_18_cameras(serve_site: SiteStarter, rtsp: RtspDevServe
     sizes = page.evaluate("""() => [...document.querySelectorAll('#wall [data-testid="tile"] video')]
                                .map((v) => [v.videoWidth, v.videoHeight, v.error && v.error.code])""")
     assert all(w > 0 and h > 0 and err is None for w, h, err in sizes), sizes
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, DOCS_IMG / "wall-3x6.png")
+    keep_for_docs(shot, "wall-3x6.png")
     assert page_errors == []
 
 
@@ -548,8 +545,7 @@ def test_an_alarm_pops_up_on_the_big_tile_is_acknowledged_and_the_next_one_shows
     assert page.evaluate("() => document.body.dataset.cue") == "1", "the alarm sounded once"
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"camera-item\"]')]"
                            ".every((li) => li.dataset.state === 'live')", timeout=STATE_TIMEOUT_MS, polling=250)
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(screenshot(page, "wall-alarm.png"), DOCS_IMG / "wall-alarm.png")
+    keep_for_docs(screenshot(page, "wall-alarm.png"), "wall-alarm.png")
 
     page.get_by_test_id("alarm-ack").click()  # acknowledged: the queued alarm takes the tile
     page.wait_for_function(SNAPSHOT_LOADED, arg=second, timeout=STATE_TIMEOUT_MS, polling=250)

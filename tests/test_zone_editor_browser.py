@@ -5,14 +5,13 @@ model, save it, and find it again after a reload — in analytics.yaml (comments
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from streams.devserver.rtsp import RtspDevServer, free_port
-from tests.browser_helpers import STATE_TIMEOUT_MS, open_page, screenshot
+from tests.browser_helpers import STATE_TIMEOUT_MS, keep_for_docs, open_page, screenshot
 from tests.conftest import SiteStarter, wait_until
 from wall.config import load_config
 
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 TRY_TIMEOUT_MS = 240_000  # two minutes of video through the detector on a loaded two-core machine
 # Where people stand at the lobby's table (tests/test_replay.py), as fractions of the picture.
 TABLE = [(0.40, 0.70), (0.80, 0.70), (0.80, 0.98), (0.40, 0.98)]
@@ -114,8 +112,7 @@ def test_draw_try_save_and_reload_a_zone(serve_site: SiteStarter, rtsp: RtspDevS
     assert "无照经营游商" in opened.first.inner_text()
     assert not (tmp_path / "analytics.yaml").read_text(encoding="utf-8").count("table"), "a try saves nothing"
     shot = screenshot(page, "zone-editor.png")
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, DOCS_IMG / "zone-editor.png")
+    keep_for_docs(shot, "zone-editor.png")
 
     # Save: the file has the zone (and its comment still), the running analytics has the rules.
     page.click('[data-testid="zone-save"]')
