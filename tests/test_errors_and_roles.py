@@ -26,7 +26,8 @@ from wall.store.accounts import User
 def test_permission_table() -> None:
     assert set(PERMISSIONS) == set(Role), "every role has its row"
     assert PERMISSIONS[Role.ADMIN] == frozenset(Permission)
-    assert permissions_of(Role.OPERATOR) == [Permission.VIEW_WALL, Permission.REVIEW_CASES, Permission.CONTROL_WALLS]
+    assert permissions_of(Role.OPERATOR) == [Permission.VIEW_WALL, Permission.REVIEW_CASES, Permission.CONTROL_WALLS,
+                                             Permission.READ_STATISTICS]
     assert permissions_of(Role.VIEWER) == [Permission.VIEW_WALL]
     assert roles_with(Permission.ADMINISTER) == roles_with(Permission.ALL_CAMERAS) == [Role.ADMIN]
     assert roles_with(Permission.REVIEW_CASES) == [Role.ADMIN, Role.OPERATOR]

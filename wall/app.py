@@ -32,6 +32,7 @@ from wall.api import (
     live,
     pages,
     pushes,
+    stats_routes,
 )
 from wall.api import cases as case_routes
 from wall.api import walls as wall_routes
@@ -123,7 +124,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
 
     install_metrics(app, site.server_file.server.metrics, runtime, db, cases)  # GET /metrics (wall/metrics.py)
     for module in (health, auth_routes, admin_routes, audit_routes, editor_routes, cameras, events, case_routes,
-                   wall_routes, live, pushes, pages):
+                   wall_routes, live, pushes, stats_routes, pages):
         app.include_router(module.router)
     document_common_answers(app, public={("POST", "/api/session")})
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

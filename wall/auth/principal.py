@@ -27,13 +27,15 @@ class Permission(StrEnum):
     VIEW_WALL = "view_wall"  # their own seat wall and the shared walls, read-only
     REVIEW_CASES = "review_cases"  # confirm, reject, merge and close cases (the review desk)
     CONTROL_WALLS = "control_walls"  # change shared walls: layout, tiles, tours, alarms
+    READ_STATISTICS = "read_statistics"  # the statistics page and its CSV (of the cameras they may see)
     ADMINISTER = "administer"  # users, groups, grants, audit log, camera editor, outbox
     ALL_CAMERAS = "all_cameras"  # sees every camera without grants (and so holds none)
 
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.OPERATOR: frozenset({Permission.VIEW_WALL, Permission.REVIEW_CASES, Permission.CONTROL_WALLS}),
+    Role.OPERATOR: frozenset({Permission.VIEW_WALL, Permission.REVIEW_CASES, Permission.CONTROL_WALLS,
+                              Permission.READ_STATISTICS}),
     Role.VIEWER: frozenset({Permission.VIEW_WALL}),
 }
 
