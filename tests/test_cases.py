@@ -49,7 +49,7 @@ def test_raise_commits_before_telling_and_inherits_the_camera_place(desk: CaseDe
     assert seen_in_db == [True]
     record = desk.get(case_id)
     assert record.camera == "cam-a"
-    assert record.status == "pending_review" and record.source == "视频智能发现"
+    assert record.status == "pending_review" and record.source == "ai"
     assert record.grid_code == "34010200100101" and record.street == "解放路街道"
     assert record.address == "解放路 18 号" and record.lon == 117.28
     assert record.code == "0501" and record.catalogue_version == "test-1"

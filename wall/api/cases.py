@@ -9,15 +9,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wall.access import audit_action, audit_refusal, current_principal, require
 from wall.api.common import Closed
 from wall.api.deps import services
-from wall.api.viewing import audit_view
+from wall.api.viewing import audit_view, audit_view_async
 from wall.auth.principal import Permission, Principal
 from wall.cases.desk import CaseDesk
-from wall.cases.models import CaseDetail, CasePage, CaseSummary, OutboxEntry
+from wall.cases.filing import LOCATION, CaseFiler
+from wall.cases.models import CaseDetail, CasePage, CaseSummary, FilingDefaults, OutboxEntry
 from wall.cases.outbox import Outbox
 from wall.errors import DomainError, Forbidden, NotFound
 from wall.store.cases import STATES
@@ -57,6 +60,37 @@ class CloseIn(CaseBody):
     note: str | None = Field(default=None, max_length=2000)
 
 
+class FileCaseIn(CaseBody):
+    """视频立案: a case an operator files from what a camera shows. The server takes the picture and the clip.
+    A location field left out is the camera's (``GET /api/filing/{camera}``); one sent is taken as sent (null or
+    "" clears it)."""
+
+    camera: str = Field(min_length=1, max_length=64)
+    code: str = Field(pattern=r"^\d{4}$", description="Event code from GET /api/event-codes.")
+    box: tuple[float, float, float, float] = Field(
+        description="The object on the picture: x0, y0, x1, y1 in 0–1 of its width and height.")
+    description: str = Field(min_length=1, max_length=2000)
+    grid_code: str | None = Field(default=None, pattern=r"^(\d{6,20})?$")
+    street: str | None = Field(default=None, max_length=120)
+    community: str | None = Field(default=None, max_length=120)
+    address: str | None = Field(default=None, max_length=240)
+    seconds_ago: float = Field(default=0.0, ge=0, le=3600,
+                               description="Take the picture this long ago (at most the camera's ring: "
+                                           "max_seconds_ago of GET /api/filing/{camera}).")
+
+    @model_validator(mode="after")
+    def _box(self) -> FileCaseIn:
+        x0, y0, x1, y1 = self.box
+        if not all(0.0 <= v <= 1.0 for v in self.box):
+            raise ValueError("box: coordinates must be within 0 and 1 of the picture")
+        if x1 - x0 < MIN_BOX or y1 - y0 < MIN_BOX:
+            raise ValueError(f"box: x1 > x0 and y1 > y0, at least {MIN_BOX} of the picture each way")
+        return self
+
+
+MIN_BOX = 0.005  # a box narrower than this is a click, not a box
+
+
 class EventCodeOut(BaseModel):
     code: str
     name: str
@@ -75,6 +109,13 @@ def desk_of(request: Request) -> CaseDesk:
 
 
 Desk = Annotated[CaseDesk, Depends(desk_of)]
+
+
+def filer_of(request: Request) -> CaseFiler:
+    return services(request).cases.filer
+
+
+Filer = Annotated[CaseFiler, Depends(filer_of)]
 
 
 def visible_cameras(principal: Principal) -> set[str] | None:
@@ -162,6 +203,54 @@ def get_case(case_id: CaseId, principal: Viewer, desk: Desk, request: Request) -
     record = _visible_case(desk, principal, case_id)
     audit_view(request, principal, "case.view", f"case:{case_id}", {"camera": record.camera})
     return record
+
+
+def _filing_camera(principal: Principal, camera_id: str) -> None:
+    require_decider(principal)
+    if not principal.may_view(camera_id):
+        raise NotFound("camera not found")  # a camera not granted answers like a missing one
+
+
+@router.get("/filing/{camera_id}", responses={403: {}, 404: {}})
+def filing_defaults(camera_id: Annotated[str, PathParam(max_length=64)], principal: Viewer,
+                    filer: Filer) -> FilingDefaults:
+    """What the filing dialog starts from: the camera's grid code, street, community and address, and how far
+    back (``max_seconds_ago``) a case may be filed from its memory."""
+    _filing_camera(principal, camera_id)
+    return filer.defaults(camera_id)
+
+
+@router.get("/filing/{camera_id}/still.jpg", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}, 403: {}, 404: {}, 409: {}, 422: {}})
+async def filing_still(camera_id: Annotated[str, PathParam(max_length=64)], principal: Viewer, filer: Filer,
+                       request: Request, seconds_ago: Annotated[float, Query(ge=0, le=3600)] = 0.0) -> Response:
+    """The full-resolution picture a filing at ``seconds_ago`` keeps (the keyframe at or before that moment):
+    the operator draws the box on it. 409 while the camera has no picture. Audited like a snapshot."""
+    _filing_camera(principal, camera_id)
+    still = await filer.still(camera_id, seconds_ago)
+    await audit_view_async(request, principal, "camera.snapshot", f"camera:{camera_id}")
+    return Response(still.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/cases", status_code=status.HTTP_201_CREATED, responses={403: {}, 404: {}, 409: {}, 422: {}})
+async def file_case(body: FileCaseIn, request: Request, principal: Viewer, filer: Filer) -> CaseSummary:
+    """视频立案: file a case from a camera the operator may see. The server takes the camera's picture at the
+    moment (now, or ``seconds_ago``) and the clip around it from its memory as evidence, and records the case
+    with source ``patrol``, raised and confirmed by the operator; with a platform configured it goes out
+    through the outbox like any confirmed case. A camera not granted answers 404 like a missing one, an
+    unknown code or a bad box 422, a camera without a picture 409. Audited (``case_file``)."""
+    _filing_camera(principal, body.camera)
+    with audit_refusal(request, principal, "case_file", f"camera:{body.camera}", _error):
+        given = {k: getattr(body, k) or None for k in LOCATION if k in body.model_fields_set}
+        case = await filer.file(camera_id=body.camera, user=principal.name, code=body.code, box=body.box,
+                                description=body.description, location=given, seconds_ago=body.seconds_ago)
+    await run_in_threadpool(audit_action, request, principal, "case_file", f"case:{case.id}", True,
+                            {"camera": case.camera, "code": case.code, "source": case.source,
+                             "seconds_ago": body.seconds_ago})
+    outbox = services(request).cases.outbox
+    if outbox is not None:
+        outbox.kick()
+    return case
 
 
 @router.post("/cases/{case_id}/confirm", responses={404: {}, 409: {}, 422: {}})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,13 +21,15 @@ from sqlalchemy.orm import Session
 
 from streams.config import CameraConfig
 from vision.catalogue import Catalogue
-from vision.events import EventChange
+from vision.events import Box, EventChange
 from wall.cases.models import (
+    SOURCE_LABELS,
     CaseDetail,
     CaseHistoryEntry,
     CaseNotice,
     CaseSummary,
     EvidenceLink,
+    FiledCase,
     MissingEvidence,
     PlatformCamera,
     PlatformRecord,
@@ -85,7 +88,7 @@ class CaseDesk:
                     self._append(s, case, SYSTEM, "seen_again", None, None, {"event_id": change.event_id})
             if case is None:
                 return None  # an update/clear for an event that never became a case (e.g. before a restart)
-            self._add_evidence(s, case, change)
+            self._add_evidence(s, case, change.evidence, change.missing_evidence, change.event_id)
             self._apply_change(s, case, change)
             s.flush()
             summary = self.summary(case)
@@ -133,13 +136,14 @@ class CaseDesk:
             self._transition(s, case, SYSTEM, "still_present", {})
             case.verified_at = now()
 
-    def _add_evidence(self, s: Session, case: Case, change: EventChange) -> None:
-        """Rows for the evidence files the change names; a file the disk refused (or that is gone) becomes an
-        ``evidence_missing`` entry of the history instead, once per kind, so the case still commits and its
-        detail says which evidence is missing and why."""
+    def _add_evidence(self, s: Session, case: Case, evidence: dict[str, str], missing_evidence: dict[str, str],
+                      event_id: str) -> None:
+        """Rows for the evidence files a change (or a filing) names; a file the disk refused (or that is gone)
+        becomes an ``evidence_missing`` entry of the history instead, once per kind, so the case still commits
+        and its detail says which evidence is missing and why."""
         present = set(s.scalars(select(Evidence.kind).where(Evidence.case_id == case.id)))
-        missing = dict(change.missing_evidence)
-        for kind, path in change.evidence.items():
+        missing = dict(missing_evidence)
+        for kind, path in evidence.items():
             p = Path(path)
             sha = p.stem
             exists = s.scalar(select(Evidence.id).where(Evidence.case_id == case.id, Evidence.sha256 == sha,
@@ -159,7 +163,7 @@ class CaseDesk:
         for kind, why in missing.items():
             if kind not in present and kind not in noted:
                 self._append(s, case, SYSTEM, "evidence_missing", case.status, case.status,
-                             {"kind": kind, "reason": why, "event_id": change.event_id})
+                             {"kind": kind, "reason": why, "event_id": event_id})
 
     # -- operators -------------------------------------------------------------------------------
     def confirm(self, case_id: int, user: str, *, code: str | None = None, grid_code: str | None = None,
@@ -175,17 +179,53 @@ class CaseDesk:
                 case.grid_code = grid_code
             if address is not None:
                 case.address = address
-            case.note = note
-            self._transition(s, case, user, "confirm", {"code": case.code, "grid_code": case.grid_code,
-                                                       "address": case.address, "note": note})
-            case.decided_by, case.decided_at = user, now()
-            self._label(s, case, "confirmed", None, note, user)
-            if webhook:
-                s.add(OutboxMessage(case_id=case.id, idempotency_key=f"citywall-case-{case.id}",
-                                    payload=self.platform_record(case).model_dump(mode="json"), status="pending",
-                                    attempts=0, next_attempt_at=now(), created_at=now()))
+            self._confirm(s, case, user, note, webhook)
             summary = self.summary(case)
         self._tell(CaseNotice(type="case_decided", case=summary))
+        return summary
+
+    def _confirm(self, s: Session, case: Case, user: str, note: str | None, webhook: bool) -> None:
+        """Confirm in the caller's unit of work: history, decision, label and (with a platform) the outbox row."""
+        case.note = note
+        self._transition(s, case, user, "confirm", {"code": case.code, "grid_code": case.grid_code,
+                                                   "address": case.address, "note": note})
+        case.decided_by, case.decided_at = user, now()
+        self._label(s, case, "confirmed", None, note, user)
+        if webhook:
+            s.add(OutboxMessage(case_id=case.id, idempotency_key=f"citywall-case-{case.id}",
+                                payload=self.platform_record(case).model_dump(mode="json"), status="pending",
+                                attempts=0, next_attempt_at=now(), created_at=now()))
+
+    def file(self, filed: FiledCase) -> CaseSummary:
+        """A case an operator files from video (视频巡查): raised by them and confirmed by them at once, in one
+        transaction with its evidence rows and (with a platform) its outbox row. Listeners are told after the
+        commit, as of a decision: the walls' alarm is for cases waiting for review, and this one waits for none."""
+        entry = self.catalogue.get(filed.code)
+        if entry is None:
+            raise Unprocessable(f"code '{filed.code}' is not in catalogue {self.catalogue.version}")
+        cam = self.cameras.get(filed.camera_id)
+        if cam is None:
+            raise NotFound("camera not found")
+        families = entry.families()
+        with self._lock, self.db.session() as s:
+            t = now()
+            case = Case(
+                event_id=f"patrol-{uuid.uuid4().hex}", status="pending_review", source="patrol", camera_id=cam.id,
+                camera_name=cam.name, national_id=cam.national_id, zone_id="", family=families[0] if families
+                else "patrol", place="", place_box=list(filed.box), code=filed.code, code_name=entry.name,
+                catalogue_version=self.catalogue.version, grid_code=filed.grid_code, street=filed.street,
+                community=filed.community, address=filed.address, lon=cam.lon, lat=cam.lat,
+                description=filed.description, boxes=[Box("operator", 1.0, filed.box).as_dict()],
+                first_seen=filed.seen_at, last_seen=filed.seen_at, raised_at=t, updated_at=t)
+            s.add(case)
+            s.flush()
+            self._append(s, case, filed.user, "raised", None, "pending_review",
+                         {"source": "patrol", "seconds_ago": round(filed.seconds_ago, 1)})
+            self._add_evidence(s, case, filed.evidence, filed.missing_evidence, case.event_id)
+            s.flush()
+            self._confirm(s, case, filed.user, None, filed.webhook)
+            summary = self.summary(case)
+        self._tell(CaseNotice(type="case_decided", case=summary))  # decided: no review alarm on the walls
         return summary
 
     def reject(self, case_id: int, user: str, *, reason: str, text: str | None = None) -> CaseSummary:
@@ -286,7 +326,8 @@ class CaseDesk:
     def platform_record(self, case: Case) -> PlatformRecord:
         entry = self.catalogue.get(case.code)
         return PlatformRecord(
-            id=f"citywall-{case.id}", source=case.source, major_code=case.code[:2], minor_code=case.code[2:],
+            id=f"citywall-{case.id}", source=SOURCE_LABELS.get(case.source, case.source), major_code=case.code[:2],
+            minor_code=case.code[2:],
             code=case.code, code_name=case.code_name, major_name=entry.major if entry else "",
             catalogue_version=case.catalogue_version, grid_code=case.grid_code, street=case.street,
             community=case.community, address=case.address, lon=case.lon, lat=case.lat,

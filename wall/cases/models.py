@@ -174,3 +174,39 @@ class OutboxEntry(_Record):
     last_error: str | None
     next_attempt_at: UtcTime
     sent_at: UtcTime | None
+
+
+SOURCE_LABELS = {"ai": "视频智能发现", "patrol": "视频巡查"}  # cases.source → what the platform is told
+
+
+class FiledCase(BaseModel):
+    """A case an operator files from video (视频巡查), with the evidence the server took for it: what
+    ``CaseDesk.file`` records. The box is in the still's pixels, like the analytics' boxes."""
+
+    camera_id: str
+    user: str
+    code: str
+    box: tuple[float, float, float, float]
+    description: str
+    grid_code: str | None
+    street: str | None
+    community: str | None
+    address: str | None
+    seen_at: datetime = Field(description="When the still was taken (now, or seconds_ago before).")
+    seconds_ago: float
+    evidence: dict[str, str] = Field(description="kind → file in the evidence directory")
+    missing_evidence: dict[str, str] = Field(description="kind → why it could not be stored")
+    webhook: bool
+
+
+class FilingDefaults(BaseModel):
+    """What the filing dialog starts from for a camera: its location (editable) and how far back it may go."""
+
+    camera: str
+    camera_name: str
+    grid_code: str | None
+    street: str | None
+    community: str | None
+    address: str | None
+    max_seconds_ago: float = Field(description="The camera's packet ring, less the clip after the moment.")
+    clip_seconds: float = Field(description="Seconds of video kept as the case's clip.")

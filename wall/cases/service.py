@@ -1,4 +1,5 @@
-"""Wiring of the case loop into the running service: analytics events → desk → /ws/wall, outbox, video check.
+"""Wiring of the case loop into the running service: analytics events → desk → /ws/wall, outbox, video check;
+operators' filings (视频立案) → desk.
 
 Kept out of ``wall/app.py`` so the app factory only composes parts: this module decides who listens to whom.
 """
@@ -8,8 +9,10 @@ from __future__ import annotations
 import logging
 
 from vision.catalogue import load_catalogue
+from vision.evidence import EvidenceStore
 from wall.cases.backlog import EventBacklog
 from wall.cases.desk import CaseDesk
+from wall.cases.filing import CaseFiler
 from wall.cases.models import CaseNotice
 from wall.cases.outbox import Outbox
 from wall.config import SiteConfig
@@ -41,6 +44,8 @@ class CaseService:
                              public_base_url=platform.public_base_url, max_attempts=platform.max_attempts,
                              backoff_initial=platform.backoff_initial, backoff_max=platform.backoff_max) \
             if platform.webhook_url else None
+        self.filer = CaseFiler(self.desk, runtime, EvidenceStore(evidence_dir),
+                               ring_seconds=site.server_file.streams.ring_seconds, webhook=self.outbox is not None)
         # the runtime's changes go through the backlog: one the database cannot take now waits, never vanishes
         self.backlog = EventBacklog(self.desk)
         runtime.subscribe_events(self.backlog.offer)

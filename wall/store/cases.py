@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from wall.store.db import Base
 
 OPEN_STATES = ("pending_review", "confirmed", "dispatched")
+SOURCES = ("ai", "patrol")  # found by the analytics | filed by an operator from video (视频巡查)
 STATES = ("pending_review", "confirmed", "dispatched", "cleared_on_video", "still_present", "closed", "rejected")
 
 
@@ -20,7 +21,7 @@ class Case(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # the vision event that raised it
     status: Mapped[str] = mapped_column(String(32), index=True)
-    source: Mapped[str] = mapped_column(String(32), default="视频智能发现")
+    source: Mapped[str] = mapped_column(String(32), default="ai", index=True)  # "ai" | "patrol" (SOURCES)
     camera_id: Mapped[str] = mapped_column(String(64), index=True)
     camera_name: Mapped[str] = mapped_column(String(120))
     national_id: Mapped[str | None] = mapped_column(String(20))
