@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -290,3 +291,47 @@ def test_no_cases_gives_zeros_and_the_default_range(no_cases: LiveServer) -> Non
     assert report["groups"] == [] and report["rows"] == [] and report["total"]["raised"] == 0
     assert report["total"]["ai_precision"] is None and report["total"]["median_decision_seconds"] is None
     assert 12 <= len(report["periods"]) <= 13  # the default: 12 weeks before now
+
+
+def test_the_page_shows_tables_and_svg_charts_of_the_seeded_site(seeded: Seeded, browser: Any,
+                                                                  page_errors: list[str]) -> None:
+    """Real Chromium on the hall's clock (Asia/Shanghai): the nav links the page, the filter from the address
+    gives RANGE, and the totals, the group table and both SVG charts show the hand-computed figures."""
+    from tests.browser_helpers import STATE_TIMEOUT_MS, screenshot, sign_in
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(STATE_TIMEOUT_MS)
+        page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+        sign_in(page, seeded.site, "op")
+        page.goto(seeded.site.url + "/desk")
+        page.locator("[data-testid=nav-stats]").click()
+        page.wait_for_url("**/stats")
+        page.goto(seeded.site.url + "/stats?period=day&by=camera&since=2026-03-02&until=2026-03-03")
+        groups = page.locator("[data-testid=stats-groups] tbody tr")
+        groups.first.wait_for()
+        assert groups.count() == 1 and "人民路 (cam-b)" in groups.first.inner_text()  # op: cam-b only
+        sign_in(page, seeded.site, "admin")
+        page.reload()
+        groups.nth(2).wait_for()  # the page's CSP refuses wait_for_function's eval
+        assert page.locator("#t-raised").inner_text() == "8"
+        assert page.locator("[data-testid=total-precision]").inner_text() == "60.0%"
+        first = page.locator("[data-testid=stats-groups] tbody tr").first.locator("td")
+        assert [first.nth(i).inner_text() for i in range(4)] == ["解放路口 (cam-a)", "4", "1", "2"]
+        assert page.locator("[data-testid=stats-rows] tbody tr").count() == 5
+        bars = page.locator("[data-testid=chart-periods] rect")
+        assert {bars.nth(i).get_attribute("data-period") for i in range(bars.count())} == {"2026-03-02",
+                                                                                          "2026-03-03"}
+        assert page.locator("[data-testid=chart-groups] rect").count() == 3
+        href = page.locator("[data-testid=stats-csv]").get_attribute("href") or ""
+        assert href.startswith("/api/stats.csv?") and "by=camera" in href and "utc_offset=480" in href
+        csv_text = seeded.site.client("admin").get(href).content.decode("utf-8-sig")
+        assert csv_text.splitlines()[-1].startswith("all,all,,8,4,2,1,1,5,3,0.6,75.0,")
+        page.locator("[data-testid=lang-switch]").click()
+        assert page.locator("h1").inner_text() == "Statistics"
+        screenshot(page, "stats.png")
+        assert page_errors == []
+    finally:
+        context.close()

@@ -23,7 +23,7 @@ PAGE_HEADERS = {
 # path → page; "/" is the seat (the user's own wall, or control of a shared wall), "/wall/{name}" a shared
 # wall (``?kiosk=1`` on the hall's displays: full screen, no controls)
 PAGES = {"/": "index.html", "/wall/{name}": "index.html", "/login": "login.html", "/desk": "desk.html",
-         "/admin": "admin.html"}
+         "/admin": "admin.html", "/stats": "stats.html"}
 
 router = APIRouter(include_in_schema=False)
 

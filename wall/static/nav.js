@@ -4,17 +4,19 @@
 import { addWords, applyWords, t, toggleLang } from "./i18n.js";
 
 addWords({
-  "zh-CN": { navWall: "视频墙", navDesk: "案件审核", navAdmin: "系统管理" },
-  en: { navWall: "Wall", navDesk: "Review desk", navAdmin: "Admin" },
+  "zh-CN": { navWall: "视频墙", navDesk: "案件审核", navStats: "综合评价", navAdmin: "系统管理" },
+  en: { navWall: "Wall", navDesk: "Review desk", navStats: "Statistics", navAdmin: "Admin" },
 });
 
 const PAGES = [
   { key: "navWall", href: "/", permission: "view_wall", testid: "nav-wall" },
   { key: "navDesk", href: "/desk", permission: "review_cases", testid: "nav-desk" },
+  { key: "navStats", href: "/stats", permission: "read_statistics", testid: "nav-stats" },
   { key: "navAdmin", href: "/admin", permission: "administer", testid: "nav-admin" },
 ];
 
-/** Whether the user of `me` (/api/me) may do `permission` (view_wall, review_cases, control_walls, administer). */
+/** Whether the user of `me` (/api/me) may do `permission` (view_wall, review_cases, control_walls,
+ *  read_statistics, administer). */
 export function may(me, permission) {
   return (me.permissions || []).includes(permission);
 }
