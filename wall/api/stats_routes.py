@@ -26,7 +26,8 @@ from wall.stats.queries import report
 
 router = APIRouter(prefix="/api", tags=["statistics"], responses={
     **UNAUTHENTICATED, 403: error("the role may not read statistics"),
-    422: error("a bad parameter, or a range too large to answer")})
+    # no one schema: FastAPI's own list of parameter errors, or one sentence (since after until, too many periods)
+    422: {"description": "a bad parameter, or a range too large to answer"}})
 Reader = Annotated[Principal, Depends(require(Permission.READ_STATISTICS))]
 DEFAULT_SPAN = {Period.DAY: timedelta(days=30), Period.WEEK: timedelta(weeks=12), Period.MONTH: timedelta(days=365)}
 
