@@ -198,6 +198,7 @@ export class CaseQueue {
       line("row-place", c.address || c.zone || ""),
     );
     if (c.status !== "pending_review") li.append(line(`row-status st-${c.status}`, word("deskSt", c.status)));
+    if (c.source === "patrol") li.append(line("row-source", word("deskSource", c.source)));  // filed by an operator
     li.title = `#${c.id} ${t("deskRaisedAt")} ${shortWhen(c.raised_at)}`;
     return li;
   }

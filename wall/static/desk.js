@@ -79,6 +79,7 @@ function renderHead(c) {
   const dl = $("d-facts");
   dl.replaceChildren();
   fact(dl, "deskCamera", c.camera_name || c.camera);
+  fact(dl, "deskSource", word("deskSource", c.source));
   fact(dl, "deskRaisedAt", when(c.raised_at));
   fact(dl, "deskLastSeen", when(c.last_seen));
   fact(dl, "deskPlace", [c.street, c.community, c.address].filter(Boolean).join(" · "));

@@ -14,14 +14,15 @@ function tileShell() {
     <div class="tile-tools">
       <button type="button" class="pin" data-testid="tile-pin"></button>
       <button type="button" class="clear" data-testid="tile-clear">×</button>
-    </div>`;
+    </div>
+    <button type="button" class="file-case" data-testid="tile-file"></button>`;
   return el;
 }
 
 export class WallGrid {
-  constructor(root, { onDrop, onSelect, onPin, onClear }) {
+  constructor(root, { onDrop, onSelect, onPin, onClear, onFile }) {
     this.root = root;
-    this.handlers = { onDrop, onSelect, onPin, onClear };
+    this.handlers = { onDrop, onSelect, onPin, onClear, onFile };
     this.slots = [];      // index → { el, live, camera }
     this.pool = new Map();  // camera id → { el, live, at }
     this.layoutName = null;
@@ -71,6 +72,7 @@ export class WallGrid {
       pin.textContent = tile.pinned ? t("unpin") : t("pin");
       pin.title = pin.textContent;
       el.querySelector(".clear").title = t("clear");
+      el.querySelector(".file-case").textContent = t("fileCase");
     });
     for (const slot of this.slots.splice(wall.tiles.length)) {
       this.retire(slot);
@@ -121,7 +123,7 @@ export class WallGrid {
     el.dataset.wired = "1";
     const index = () => Number(el.dataset.index);
     el.addEventListener("click", (event) => {
-      if (event.target.closest(".tile-tools, .alarm-banner")) return;
+      if (event.target.closest(".tile-tools, .alarm-banner, .file-case")) return;
       this.select(this.selected === index() ? null : index());
     });
     el.addEventListener("dblclick", () => this.maximise(this.maximised === index() ? null : index()));
@@ -135,6 +137,8 @@ export class WallGrid {
     });
     el.querySelector(".pin").addEventListener("click", () => this.handlers.onPin(index(), !el.classList.contains("pinned")));
     el.querySelector(".clear").addEventListener("click", () => this.handlers.onClear(index()));
+    // 视频立案 (shown by the wall's .may-file: users who may decide cases, also on a wall they may not change)
+    el.querySelector(".file-case").addEventListener("click", () => this.handlers.onFile(index()));
   }
 
   /** A maximised tile plays the camera's main stream when it has one; back on the grid, the sub stream. */
@@ -200,6 +204,11 @@ export class WallGrid {
       badge.textContent = t(slot.el.dataset.state);
       if (!slot.camera) slot.el.querySelector(".name").textContent = t(slot.forbidden ? "forbidden" : "empty");
     }
+  }
+
+  /** The camera on tile `index` (its id), or null. */
+  cameraAt(index) {
+    return this.slots[index] ? this.slots[index].camera : null;
   }
 
   tileElement(index) {

@@ -2,11 +2,12 @@
 // `?kiosk=1` it is a hall display: full screen, no controls, following every change pushed over /ws/wall.
 // The server owns the wall's state: this page sends changes and draws what the server pushes back.
 import { applyWords, t } from "./i18n.js";
-import { api, startPage, toLogin } from "./nav.js";
+import { api, may, startPage, toLogin } from "./nav.js";
 import "./wall-words.js";
 import { AlarmView } from "./wall-alarm.js";
 import { CameraPanel } from "./wall-cameras.js";
 import { WallGrid } from "./wall-grid.js";
+import { FilingDialog, filedMessage } from "./wall-filing.js";
 import { refreshOverlays } from "./wall-overlay.js";
 
 const params = new URLSearchParams(location.search);
@@ -28,7 +29,16 @@ const grid = new WallGrid($("wall"), {
   onSelect: () => {},
   onPin: (index, pinned) => setTile(index, { camera: wall.tiles[index].camera, pinned }),
   onClear: (index) => setTile(index, { camera: null }),
+  onFile: (index) => fileFrom(index),
 });
+const filing = new FilingDialog({ onFiled: (summary) => notify(filedMessage(summary)) });
+
+/** 视频立案 from tile `index` (the button, or "f" on the selected tile). */
+function fileFrom(index) {
+  const id = index === null ? null : grid.cameraAt(index);
+  if (!id || !document.getElementById("wall").classList.contains("may-file")) return;
+  filing.open(cameras.get(id) || { id, name: id });
+}
 const panel = new CameraPanel({
   list: $("camera-list"), search: $("camera-search"), group: $("camera-group"),
   onPick: (camera) => {
@@ -243,6 +253,12 @@ async function start() {
   });
   if (!me) return;
   document.body.dataset.wall = wallName;
+  $("wall").classList.toggle("may-file", may(me, "review_cases") && !kiosk);
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "f" || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest("input, select, textarea, dialog")) return;
+    fileFrom(grid.selected);
+  });
   await refreshCameras();
   await Promise.all([loadMenus(), loadWall()]);
   await loadPresets();
