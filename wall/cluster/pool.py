@@ -116,9 +116,12 @@ class WorkerPool:
         for thread in self._threads:
             thread.join(TELL_TIMEOUT + 5)
 
-    def _adopt_running(self) -> None:
+    def _adopt_running(self, followed: dict[str, WorkerSlot] | None = None) -> None:
         """Re-attach to the workers a previous control plane left running (named actors of this namespace):
-        each keeps the cameras and epochs it holds; one that does not answer is killed."""
+        each keeps the cameras and epochs it holds; one that does not answer is killed — unless this replica
+        followed it until now and has a recent report of it (``followed``): a worker slow to answer once, on a
+        busy node, is then adopted from that report, and the usual supervision takes it out if it stays
+        silent for REPORT_TIMEOUT (a takeover never moves cameras off a worker that is merely slow)."""
         found = [entry["name"] for entry in ray.util.list_named_actors(all_namespaces=True)
                  if entry["namespace"] == self.namespace and entry["name"].startswith(WORKER_PREFIX)]
         handles: list[Any] = [ray.get_actor(name, namespace=self.namespace) for name in found]
@@ -126,18 +129,23 @@ class WorkerPool:
         if refs:
             ray.wait(refs, num_returns=len(refs), timeout=REPORT_TIMEOUT)
         claims: list[Assignment] = []
-        for handle, ref in zip(handles, refs, strict=True):
+        for name, handle, ref in zip(found, handles, refs, strict=True):
+            reported_at = time.monotonic()
             try:
                 report: WorkerReport = ray.get(ref, timeout=0)
             except (GetTimeoutError, RayError):
-                ray.kill(handle)
-                continue
+                known = (followed or {}).get(name.removeprefix(WORKER_PREFIX))
+                if known is None or known.report is None or known.reported_at is None \
+                        or time.monotonic() - known.reported_at > 2 * REPORT_TIMEOUT:
+                    ray.kill(handle)
+                    continue
+                report, reported_at = known.report, known.reported_at
             told = {cam: (report.fingerprints.get(cam, ""), epoch) for cam, epoch in report.owned.items()}
             with self._lock:
                 self._slots[report.worker] = WorkerSlot(key=report.worker, node_id=report.node_id, actor=handle,
                                                         ready=True, report=report, told=told,
                                                         incarnation=report.incarnation,
-                                                        reported_at=time.monotonic())
+                                                        reported_at=reported_at)
             claims += [Assignment(camera_id=cam, worker=report.worker, epoch=epoch)
                        for cam, epoch in report.owned.items()]
             self._on_report(report)
@@ -149,9 +157,9 @@ class WorkerPool:
     def _take_over(self) -> None:
         """Become the supervisor: forget what was followed and re-attach to the running workers."""
         with self._lock:
-            self._slots = {}
+            followed, self._slots = self._slots, {}
         self.scheduler.mirror([])
-        self._adopt_running()
+        self._adopt_running(followed)
         self.leading = True
         log.info("cluster namespace %r: supervising %d camera workers", self.namespace, len(self._slots))
 
