@@ -8,7 +8,7 @@ in, so a period's figures do not change shape as later decisions arrive, they on
 - ``raised``: cases raised; ``confirmed``: decided as real (the desk's confirm, or an operator's own filing);
   ``rejected``: decided as false alarms, with ``rejected_by_reason``; ``merged``: closed as duplicates of
   another case (neither right nor wrong, so outside the precision); ``pending``: still awaiting review.
-- ``ai_precision`` = ``ai_confirmed`` ÷ ``ai_decided`` over the AI's cases only (source 视频智能发现): an
+- ``ai_precision`` = ``ai_confirmed`` ÷ ``ai_decided`` over the AI's cases only (source "ai", 视频智能发现): an
   operator's own filing is confirmed by construction and would flatter the detector. None when nothing was
   decided.
 - ``median_decision_seconds``: from the raise to the operator's decision; ``median_clear_seconds``: from the

@@ -33,8 +33,8 @@ from wall.store.cases import Case, CaseEvent
 
 MAX_PERIODS = 400
 MAX_ROWS = 20_000
-# The AI's cases are those raised with the column's default source (视频智能发现); cases filed by operators
-# (视频巡查) set their own.
+# The AI's cases are those raised with the column's default source ("ai", 视频智能发现); cases filed by operators
+# ("patrol", 视频巡查) set their own.
 AI_SOURCE: str = Case.__table__.c.source.default.arg
 Key = tuple[str | None, ...]
 
