@@ -328,6 +328,16 @@ def plays(ws: ClientConnection, timeout: float = 40.0) -> None:
             fragments += 1
 
 
+def cluster_server_yaml(tmp_path: Path, postgres_port: int, address: str, namespace: str) -> str:
+    """server.yaml of a cluster-mode site: its data under ``tmp_path``, the store on the test PostgreSQL."""
+    return f"""
+server:
+  data_dir: {tmp_path / 'data'}
+  database_url: "{database_url(postgres_port)}"
+cluster: {{address: "{address}", namespace: {namespace}}}
+"""
+
+
 def ends_with_restart(ws: ClientConnection, timeout: float = 30.0) -> int | None:
     deadline = time.monotonic() + timeout
     try:
@@ -353,12 +363,7 @@ cameras:
   - {{id: lot, name: 停车场, url: "{rtsp.url('car')}"}}
   - {{id: shop, name: 商店, url: "{rtsp.url('bottle')}"}}
 """
-    server = f"""
-server:
-  data_dir: {tmp_path / 'data'}
-  database_url: "{database_url(postgres_server)}"
-cluster: {{address: "{ray_cluster.address}", namespace: citywall-test}}
-"""
+    server = cluster_server_yaml(tmp_path, postgres_server, ray_cluster.address, "citywall-test")
     site = serve_site(cameras, server, ANALYTICS)
     runtime = site.app.state.services.runtime
     client: httpx.Client = site.client(timeout=20)
@@ -537,12 +542,7 @@ cameras:
   - {{id: lot, name: 停车场, url: "{rtsp.url('car')}"}}
   - {{id: shop, name: 商店, url: "{rtsp.url('bottle')}"}}
 """
-    server = f"""
-server:
-  data_dir: {tmp_path / 'data'}
-  database_url: "{database_url(postgres_server)}"
-cluster: {{address: "{ray_cluster.address}", namespace: citywall-failures}}
-"""
+    server = cluster_server_yaml(tmp_path, postgres_server, ray_cluster.address, "citywall-failures")
     site = serve_site(cameras, server, ANALYTICS)
     runtime = site.app.state.services.runtime
     client: httpx.Client = site.client(timeout=20)
@@ -671,12 +671,7 @@ cameras:
   - {{id: lot, name: 停车场, url: "{rtsp.url('car')}"}}
   - {{id: shop, name: 商店, url: "{rtsp.url('bottle')}"}}
 """
-    server = f"""
-server:
-  data_dir: {tmp_path / 'data'}
-  database_url: "{database_url(postgres_server)}"
-cluster: {{address: "{ray_cluster.address}", namespace: citywall-replicas}}
-"""
+    server = cluster_server_yaml(tmp_path, postgres_server, ray_cluster.address, "citywall-replicas")
     a = serve_site(cameras, server)
     ra = a.app.state.services.runtime
     b = serve_site(cameras, server, admin=False)  # the same database: the admin exists already

@@ -27,24 +27,10 @@ from websockets.sync.client import connect
 
 from streams.devserver.rtsp import RtspDevServer
 from tests.conftest import LiveServer, wait_until
+from tests.test_live_analytics import ANALYTICS  # the lobby's stall zone: a real case within seconds
 
 pytestmark = pytest.mark.slow
 
-ANALYTICS = """
-cameras:
-  lobby:
-    zones:
-      - id: table
-        family: street_stall
-        code: "0501"
-        require_object: false
-        polygon: [[0.40, 0.70], [0.80, 0.70], [0.80, 1.0], [0.40, 1.0]]
-        dwell_seconds: 8
-        grace_seconds: 4
-        clear_after_seconds: 6
-        alarm_interval_seconds: 5
-        confirm: {hits: 3, looks: 4}
-"""
 REASONS = {"read-only": os.strerror(errno.EROFS), "disk full": os.strerror(errno.ENOSPC)}
 
 
