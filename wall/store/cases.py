@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wall.store.db import Base
@@ -17,6 +17,8 @@ STATES = ("pending_review", "confirmed", "dispatched", "cleared_on_video", "stil
 
 class Case(Base):
     __tablename__ = "cases"
+    # the statistics' filter: a raise-time range, and camera_id IN (the user's cameras) read from the index
+    __table_args__ = (Index("ix_cases_raised_camera", "raised_at", "camera_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)  # the vision event that raised it
@@ -42,7 +44,7 @@ class Case(Base):
     boxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -54,6 +56,9 @@ class Case(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The first "cleared_on_video" in the history, for the statistics. Written by the database (a trigger on
+    # case_events, migration 0007) when that history row is inserted, never by the ORM: read it from a fresh query.
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     events: Mapped[list[CaseEvent]] = relationship(order_by="CaseEvent.id", viewonly=True)
     evidence: Mapped[list[Evidence]] = relationship(order_by="Evidence.id", viewonly=True)
