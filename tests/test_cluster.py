@@ -707,14 +707,15 @@ cameras:
 
     # The leader's database connection drops: its lock goes with it, the follower takes over.
     before = counted(ra)
-    holders = advisory_holders(postgres_server)
+    holders = _lock_pids(postgres_server, "citywall-replicas")  # (the walls' lock, wall.cluster.walls, stays)
     assert len(holders) == 1
     dropped = time.monotonic()
     terminate(postgres_server, holders[0])
     assert wait_until(lambda: rb.pool.leading and not ra.pool.leading, 15, 0.1)
     took = time.monotonic() - dropped
     assert table(rb) == held and workers() == names  # re-attached: nothing moved, nothing killed
-    assert wait_until(lambda: rb.leader.leading and len(advisory_holders(postgres_server)) == 1, 10, 0.2)
+    assert wait_until(lambda: rb.leader.leading and len(_lock_pids(postgres_server, "citywall-replicas")) == 1,
+                      10, 0.2)
     now = counted(rb)
     assert all(now[cam][0] >= before[cam][0] and now[cam][1] == before[cam][1] for cam in now), (before, now)
     # The new leader places a camera switched off and on again (a new epoch); the old leader follows it.

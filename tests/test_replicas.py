@@ -1,9 +1,12 @@
 """Several control-plane replicas on one PostgreSQL (cluster mode's control plane, issue 12): two real app
 instances on real sockets share the outbox — every idempotency key reaches the platform exactly once although
-both deliver — and a case confirmed on one reaches a browser's ``/ws/wall`` on the other (LISTEN/NOTIFY).
+both deliver —, a seat pushed to the hall wall on one shows on a ``/ws/wall`` display of the other, with the
+alarm of a case raised there and its dismissal when confirmed (LISTEN/NOTIFY), only one of them steps the tours,
+and a camera changed in the editor of one runs with that change on the other.
 
-The replicas run the single-box runtime here (their cameras do not matter to the store); the bridge is the one
-``create_app`` starts in cluster mode (``wall.cluster.notices``), attached to each app as it would be there.
+The replicas run the single-box runtime here (their cameras do not matter to the store, and no Ray is needed);
+the bridges are the ones ``create_app`` starts in cluster mode (``wall.cluster.replicas``), attached to each app
+as they would be there. Both replicas read one configuration directory, as cluster mode asks.
 """
 
 from __future__ import annotations
@@ -11,33 +14,59 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
 from tests.case_helpers import Receiver, event_change
-from tests.conftest import LiveServer, SiteStarter, wait_until
+from tests.conftest import SiteStarter, wait_until
 from tests.pg import database_url
-from wall.cluster.notices import CaseNoticeBridge
+from wall.cluster.replicas import ReplicaBridges
+from wall.services import Services
 
 CASES = 12
 
 
-def next_case_message(ws, case_id: int, timeout: float) -> dict:
-    """The first /ws/wall message about ``case_id`` (others — the hello, other cases — are skipped)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-        if message.get("case", {}).get("id") == case_id:
-            return message
+class Display:
+    """A /ws/wall socket's messages as they come, kept: a case notice and the wall push it causes may arrive in
+    either order (they travel on two channels), so a test waits for a message among those since a mark."""
+
+    def __init__(self, ws) -> None:
+        self.ws, self.seen = ws, []
+
+    def mark(self) -> int:
+        return len(self.seen)
+
+    def wait(self, wanted: Callable[[dict], bool], since: int, timeout: float = 10) -> dict:
+        deadline, index = time.monotonic() + timeout, since
+        while True:
+            while index < len(self.seen):
+                if wanted(self.seen[index]):
+                    return self.seen[index]
+                index += 1
+            self.seen.append(json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic()))))
+
+    def case(self, case_id: int, since: int) -> dict:
+        return self.wait(lambda m: m.get("case", {}).get("id") == case_id, since)
+
+    def hall(self, wanted: Callable[[dict], bool], since: int) -> dict:
+        """A push of the hall wall that ``wanted`` takes."""
+        return self.wait(lambda m: m.get("type") == "wall" and m["wall"]["name"] == "hall" and wanted(m["wall"]),
+                         since)["wall"]
+
+
+def shown(wall: dict) -> list[str | None]:
+    return [tile["camera"] for tile in wall["tiles"]]
 
 
 @pytest.mark.slow
 def test_two_replicas_deliver_each_key_once_and_share_case_notices(
         postgres_server: int, serve_site: SiteStarter, tmp_path: Path) -> None:
     receiver = Receiver(delay=0.15)  # slow enough that both replicas' outboxes are at it at once
-    cameras = "cameras:\n  - {id: gate, name: 大门, url: 'rtsp://127.0.0.1:9/closed'}\n"
+    cameras = ("cameras:\n  - {id: gate, name: 大门, url: 'rtsp://127.0.0.1:9/closed'}\n"
+               "  - {id: yard, name: 院子, url: 'rtsp://127.0.0.1:9/closed'}\n")
     server = f"""
 server:
   data_dir: {tmp_path / 'data'}
@@ -46,29 +75,55 @@ platform:
   webhook_url: {receiver.url}
   secret: webhook-secret
 """
+    bridges: list[ReplicaBridges] = []
     try:
         a = serve_site(cameras, server)
         b = serve_site(cameras, server, admin=False)  # the same database: the admin exists already
-        bridges = [CaseNoticeBridge(site.app.state.services.db, site.app.state.services.cases.desk,
-                                    site.app.state.services.cases.notices) for site in (a, b)]
+        parts = [Services.of(site.app) for site in (a, b)]
+        bridges += [ReplicaBridges(p.site, p.db, p.registry, p.cases, p.walls, "replicas") for p in parts]
         for bridge in bridges:
             bridge.start()
         assert all(bridge.wait_listening(10) for bridge in bridges)
+        assert [bridge.walls.keeping for bridge in bridges].count(True) == 1  # one replica steps the tours
 
-        # A browser on replica B; cases raised and confirmed on replica A.
+        # A display of the hall wall on replica B; an operator's seat pushed to the hall on replica A.
         with connect(f"ws://127.0.0.1:{b.port}/ws/wall", open_timeout=20,
                      additional_headers={"Cookie": b.cookie(), "Origin": b.origin}) as ws:
-            assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+            display = Display(ws)
+            assert display.wait(lambda m: True, 0)["type"] == "hello"
+            seat = a.client()
+            for index, camera in enumerate(["yard", "gate", None, "yard"]):
+                put = seat.put(f"/api/walls/@me/tiles/{index}", json={"camera": camera}, headers={"Origin": a.origin})
+                assert put.status_code == 200, put.text
+            pushed = seat.post("/api/walls/hall/push", json={}, headers={"Origin": a.origin})
+            assert pushed.status_code == 200, pushed.text
+            hall = display.hall(lambda w: shown(w) == ["yard", "gate", None, "yard"], 1)
+            assert hall["version"] == pushed.json()["version"]
+            assert shown(b.client().get("/api/walls/hall").json()) == ["yard", "gate", None, "yard"]
+
+            # A case raised on A: its notice and its alarm on the hall reach B's display; confirmed, both leave.
             desk = a.app.state.services.cases.desk
+            mark = display.mark()
             raised = desk.on_event(event_change(desk.evidence_dir, camera="gate"))
             assert raised is not None
-            assert next_case_message(ws, raised, 10)["type"] == "case_raised"
+            assert display.case(raised, mark)["type"] == "case_raised"
+            alarm = display.hall(lambda w: w["alarm"] is not None, mark)["alarm"]
+            assert (alarm["case_id"], alarm["camera"]) == (raised, "gate")
             op = a.client()
+            mark = display.mark()
             done = op.post(f"/api/cases/{raised}/confirm", json={"note": "核实"}, headers={"Origin": a.origin})
             assert done.status_code == 200, done.text
-            decided = next_case_message(ws, raised, 10)
+            decided = display.case(raised, mark)
             assert decided["type"] == "case_decided" and decided["case"]["status"] == "confirmed"
-        assert bridges[1].relayed >= 2 and bridges[0].relayed == 0  # A told its own hub directly
+            assert shown(display.hall(lambda w: w["alarm"] is None, mark)) == ["yard", "gate", None, "yard"]
+        assert bridges[1].notices.relayed >= 2 and bridges[0].notices.relayed == 0  # A told its own hub directly
+        assert parts[1].walls.walls["hall"] == parts[0].walls.walls["hall"]  # B holds what A committed last
+
+        # A camera renamed in B's editor: A (the supervising replica in cluster mode) runs it with the new name.
+        renamed = b.client().put("/api/config/cameras/gate", json={"name": "北门"}, headers={"Origin": b.origin})
+        assert renamed.status_code == 200, renamed.text
+        assert wait_until(lambda: getattr(parts[0].registry.get("gate"), "name", None) == "北门", 10, 0.05)
+        assert bridges[0].config.applied == 1 and bridges[1].config.applied == 0
 
         # More confirmations, the outboxes of both replicas delivering at once: each key exactly once.
         others = [desk.on_event(event_change(desk.evidence_dir, camera="gate", place=f"{i}-1"))
@@ -89,12 +144,5 @@ platform:
         assert all(m.attempts == 1 for m in sent())
     finally:
         receiver.close()
-        for site in list(serve_site.servers):
-            _stop_bridges(site)
-
-
-def _stop_bridges(site: LiveServer) -> None:
-    for listener in site.app.state.services.cases.desk.listeners:
-        bridge = getattr(listener, "__self__", None)
-        if isinstance(bridge, CaseNoticeBridge):
+        for bridge in bridges:
             bridge.stop()

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import socket
 import threading
 import time
 
@@ -35,19 +37,33 @@ LEASE_SECONDS = 3.0  # without a successful check for this long the leader stops
 DEPOSED_SECONDS = 3.0  # a leader that lost its connection tries again only after this: a follower goes first
 # The server probes the leader's session: idle 5 s, then every 2 s, dead after 2 missed (~9 s in all).
 KEEPALIVE = "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 2"
+APPLICATION = "citywall-leader"  # the lock connections' application_name starts so (``citywall cluster status``)
+DUTIES = {"supervisor": "supervises the workers", "walls": "steps the walls' tours and alarm timeouts"}
 
 
-def lock_key(namespace: str) -> int:
-    """The advisory lock's 64-bit key for a namespace (a signed bigint, as PostgreSQL takes it)."""
-    digest = hashlib.sha256(f"citywall-supervisor:{namespace}".encode()).digest()
+def replica_name() -> str:
+    """This control plane as ``cluster status`` shows it: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def application_name(namespace: str, purpose: str) -> str:
+    """``citywall-leader supervisor NAMESPACE HOST:PID`` (PostgreSQL keeps 63 bytes of it)."""
+    return f"{APPLICATION} {purpose} {namespace} {replica_name()}"[:63]
+
+
+def lock_key(namespace: str, purpose: str = "supervisor") -> int:
+    """The advisory lock's 64-bit key for a namespace (a signed bigint, as PostgreSQL takes it). ``purpose``:
+    what the holder does alone — ``supervisor`` (the workers) or ``walls`` (tours and alarm timeouts)."""
+    digest = hashlib.sha256(f"citywall-{purpose}:{namespace}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class LeaderLock:
     """Holds, or keeps trying for, the namespace's advisory lock on a dedicated connection (its own thread)."""
 
-    def __init__(self, conninfo: str, namespace: str) -> None:
-        self.conninfo, self.namespace, self.key = conninfo, namespace, lock_key(namespace)
+    def __init__(self, conninfo: str, namespace: str, purpose: str = "supervisor") -> None:
+        self.conninfo, self.namespace, self.key = conninfo, namespace, lock_key(namespace, purpose)
+        self.purpose = purpose
         self.elections = 0  # times this replica became leader
         self._held = False
         self._confirmed = 0.0  # when the connection last proved alive while holding the lock (monotonic)
@@ -76,7 +92,7 @@ class LeaderLock:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5,
-                                     application_name="citywall-leader") as conn:
+                                     application_name=application_name(self.namespace, self.purpose)) as conn:
                     conn.execute(KEEPALIVE)
                     while not self._stop.is_set():
                         self._attempt(conn)
@@ -85,8 +101,9 @@ class LeaderLock:
             except psycopg.Error as exc:
                 deposed = self._held
                 if deposed:
-                    log.warning("cluster namespace %r: lost the supervisor lock (%s): following",
-                                self.namespace, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                    why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    log.warning("cluster namespace %r: lost the %s lock (%s): following", self.namespace,
+                                self.purpose, why)
                 self._held = False
                 self._decided.set()
                 self._stop.wait(DEPOSED_SECONDS if deposed else RETRY_SECONDS)
@@ -101,4 +118,4 @@ class LeaderLock:
         if row is not None and row[0] is True:
             self._held, self._confirmed = True, time.monotonic()
             self.elections += 1
-            log.info("cluster namespace %r: this control plane supervises the workers now", self.namespace)
+            log.info("cluster namespace %r: this control plane %s now", self.namespace, DUTIES[self.purpose])

@@ -10,30 +10,27 @@ What travels is only (replica, notice type, case id): a ``NOTIFY`` payload is li
 receiving replica reads the case from the database, the one source of truth, which was committed before the
 notice was sent (commit before tell holds across replicas too). A notice sent while a replica's listening
 connection is down is not seen there — the pages reload the queue when their socket reconnects — so the listener
-reconnects within ``RECONNECT_SECONDS``. Nothing here imports Ray: the bridge is started only in cluster mode.
+(``wall.cluster.listen``) reconnects within a second. Nothing here imports Ray: the bridge is started only in
+cluster mode.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from typing import Literal
 
-import psycopg
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import text
 
 from wall.cases.desk import CaseDesk
 from wall.cases.models import CaseNotice
+from wall.cluster.listen import PgListener, conninfo, notify
 from wall.notices import NoticeHub
 from wall.store.cases import Case
 from wall.store.db import Database
 
 log = logging.getLogger(__name__)
 CHANNEL = "citywall_case_notices"
-RECONNECT_SECONDS = 1.0
-WAIT_SECONDS = 0.5  # how often the listener looks up from its connection (to stop)
 
 
 class RelayedNotice(BaseModel):
@@ -51,44 +48,24 @@ class CaseNoticeBridge:
         self.db, self.desk, self.hub = db, desk, hub
         self.origin = uuid.uuid4().hex[:12]  # this replica: its own notices are in its hub already
         self.relayed = 0
-        self._conninfo = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._stop = threading.Event()
-        self._listening = threading.Event()
-        self._thread = threading.Thread(target=self._listen, name="case-notices", daemon=True)
+        self.listener = PgListener(conninfo(db.engine.url), CHANNEL, self._relay)
         desk.listeners.append(self.send)
 
     def start(self) -> None:
-        self._thread.start()
+        self.listener.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(WAIT_SECONDS + 5)
+        self.listener.stop()
 
     def wait_listening(self, timeout: float) -> bool:
         """Whether the listener is connected (for a replica that must not miss the first notices)."""
-        return self._listening.wait(timeout)
+        return self.listener.wait_listening(timeout)
 
     def send(self, notice: CaseNotice) -> None:
         """A desk listener: after the commit, tell the other replicas (their listeners read the case)."""
         payload = RelayedNotice(origin=self.origin, type=notice.type, case_id=notice.case.id).model_dump_json()
         with self.db.session() as s:
-            s.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload})
-
-    def _listen(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self._listening.set()
-                    while not self._stop.is_set():
-                        for notify in conn.notifies(timeout=WAIT_SECONDS):
-                            self._relay(notify.payload)
-            except psycopg.Error as exc:
-                self._listening.clear()
-                log.warning("case notices from other replicas: %s; listening again in %.0f s",
-                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__, RECONNECT_SECONDS)
-                self._stop.wait(RECONNECT_SECONDS)
+            notify(s, CHANNEL, payload)
 
     def _relay(self, payload: str) -> None:
         try:

@@ -58,6 +58,11 @@ def wall_states(session: Session) -> list[tuple[str, dict[str, Any]]]:
     return [(row.name, row.state) for row in session.scalars(select(WallRow))]
 
 
+def wall_state(session: Session, name: str) -> dict[str, Any] | None:
+    row = session.get(WallRow, name)
+    return row.state if row is not None else None
+
+
 def save_wall(session: Session, name: str, state: dict[str, Any], updated_by: str) -> None:
     row = session.get(WallRow, name)
     if row is None:

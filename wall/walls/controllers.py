@@ -24,6 +24,7 @@ from wall.store import walls as store
 from wall.store.accounts import CameraGroup, Grant, User
 from wall.store.db import Database
 from wall.walls.machine import SEAT_PREFIX
+from wall.walls.records import Announce
 from wall.walls.rights import Controller, WallRights, parse_all
 from wall.walls.views import ControllerView, WallControllersView
 
@@ -34,6 +35,7 @@ class WallControllers:
         self._rows: dict[str, list[ControllerView]] = {}
         self._controllers: dict[str, frozenset[Controller]] = {}
         self._lock = threading.Lock()  # the admins' changes, one at a time; readers take a snapshot
+        self.announce: Announce | None = None  # cluster mode: the other replicas load them again
 
     def start(self, specs: Iterable[WallSpec]) -> None:
         """Make the file's controllers of every configured wall what the file says now (audited when they change),
@@ -47,7 +49,7 @@ class WallControllers:
                 if store.set_controllers(s, wall, "config", {(c.kind, c.name) for c in controllers}, SYSTEM):
                     audit.record(s, user=SYSTEM, action="wall.controllers.seed", target=f"wall:{wall}", success=True,
                                  address=None, detail={"controllers": sorted(map(str, controllers))})
-        self._load()
+        self.load()
 
     def of(self, wall: str) -> WallControllersView:
         return WallControllersView(wall=wall, controllers=list(self._rows.get(wall, [])))
@@ -94,7 +96,9 @@ class WallControllers:
             audit.record(s, user=principal.name, action="wall.controllers", target=f"wall:{wall}", success=True,
                          address=principal.address,
                          detail={"added": sorted(after - before), "removed": sorted(before - after)})
-        self._load()
+            if self.announce is not None:
+                self.announce(s, wall, "controllers")
+        self.load()
         return self.of(wall)
 
     def forget(self, wall: str) -> None:
@@ -103,7 +107,8 @@ class WallControllers:
             self._rows.pop(wall, None)
             self._controllers.pop(wall, None)
 
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Every wall's controllers as stored (at start, after a change, and when another replica changed them)."""
         rows: dict[str, list[ControllerView]] = {}
         controllers: dict[str, set[Controller]] = {}
         with self.db.session() as s:

@@ -23,7 +23,7 @@ from wall.store.db import Database, unavailable
 from wall.walls import records
 from wall.walls.controllers import WallControllers
 from wall.walls.machine import SEAT_PREFIX, Outcome, Resolved, WallMachine
-from wall.walls.records import Change, WallRecords, Write
+from wall.walls.records import Announce, Change, WallRecords, Write
 from wall.walls.rights import WallRights, controls, decide
 from wall.walls.state import Tour, WallState
 from wall.walls.views import WallNotice, WallView, render
@@ -45,6 +45,9 @@ class WallCore:
         self.publish = publish
         self.clock = clock
         self.walls: dict[str, WallState] = {}
+        # Whether this process steps tours and times out alarms: on one box always; of several control-plane
+        # replicas only one (wall.cluster.walls), the others take its changes as they take each other's.
+        self.ticking: Callable[[], bool] = lambda: True
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -54,6 +57,45 @@ class WallCore:
     def resolve(name: str, principal: Principal) -> str:
         """``@me`` is the principal's own seat; any other seat is someone else's and not found."""
         return SEAT_PREFIX + principal.name if name == "@me" else name
+
+    # -- other replicas (cluster mode: wall.cluster.walls) ------------------------------------------------------
+    def relay_through(self, announce: Announce) -> None:
+        """Tell ``announce`` of every wall row and controller change, in the transaction that makes it."""
+        self.records.announce = self.controllers.announce = announce
+
+    def adopt(self, name: str, own: bool) -> None:
+        """A replica committed a change of wall ``name`` (``own``: this one): take the state the database has now
+        if it differs, and push it to this replica's displays. The database is the judge: notifications come in
+        commit order, so each replica ends with the state committed last. An own change is older than what we
+        hold when we made more since (those notifications follow); another's always wins, even at an equal
+        version (two replicas changed the wall at once: the one committed last stays)."""
+        data = self.records.stored_one(name)  # no SQL under the wall lock
+        stored = None
+        if data is not None:
+            try:
+                stored = self.machine.fit(WallState.model_validate(data))
+            except ValueError:
+                log.exception("wall %s: stored state unreadable; this replica keeps its own", name)
+                return
+        with self._lock:
+            local = self.walls.get(name)
+            if stored is None:
+                if local is not None and not own:  # deleted on another replica
+                    del self.walls[name]
+                    self.controllers.forget(name)
+                return
+            if stored == local or (own and local is not None and stored.version < local.version):
+                return
+            self.walls[name] = stored
+        self._push(stored)
+
+    def controllers_changed(self, name: str) -> None:
+        """Another replica changed the controllers of ``name``: load them all again, tell its displays."""
+        self.controllers.load()
+        with self._lock:
+            state = self.walls.get(name)
+        if state is not None:
+            self._push(state)
 
     # -- internals -------------------------------------------------------------------------------------------
     @contextmanager

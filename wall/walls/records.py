@@ -2,6 +2,10 @@
 writes after each change — the wall's state, a preset, the audit row — on one writer thread, in the order the
 changes were made.
 
+In cluster mode the other control-plane replicas must learn of every wall row written (they keep the walls in
+memory too): ``announce``, set by ``wall.cluster.walls``, is called in the same transaction for each
+:class:`WallWrite`, so they are told when it commits, in commit order. On one box it stays None.
+
 The service never runs SQL under its lock (a slow database must not stall the ticker, the readers or the other
 walls); it builds :data:`Write` steps under the lock, hands them to :meth:`WallRecords.submit` in lock order and
 waits for them outside it. All steps of one change commit in one transaction, so an audit row commits with the
@@ -13,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -27,6 +31,23 @@ from wall.walls.state import SYSTEM, Alarm, Arrangement, Tour, TourSource, WallS
 from wall.walls.views import PresetSummary
 
 Write = Callable[[Session], None]
+Told = Literal["state", "controllers"]  # what changed of a wall, for the other replicas
+Announce = Callable[[Session, str, Told], None]  # (the transaction, the wall's stored name, what changed)
+
+
+@dataclass(frozen=True)
+class WallWrite:
+    """A write of a wall's own row: its state saved (``state``) or the wall deleted (None)."""
+
+    wall: str
+    state: dict[str, Any] | None
+    by: str = SYSTEM
+
+    def __call__(self, session: Session) -> None:
+        if self.state is None:
+            store.delete_wall(session, self.wall)
+        else:
+            store.save_wall(session, self.wall, self.state, self.by)
 
 
 @dataclass(frozen=True)
@@ -42,11 +63,17 @@ class WallRecords:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="walls-db")  # one: writes in order
+        self.announce: Announce | None = None  # cluster mode: the other replicas are told (wall.cluster.walls)
 
     # -- reads (before the lock) -----------------------------------------------------------------------------
     def stored(self) -> list[tuple[str, dict[str, Any]]]:
         with self.db.session() as s:
             return store.wall_states(s)
+
+    def stored_one(self, name: str) -> dict[str, Any] | None:
+        """One wall's state as last committed (None: no such wall), for a replica told it changed."""
+        with self.db.session() as s:
+            return store.wall_state(s, name)
 
     def presets(self, wall: str) -> list[PresetSummary]:
         with self.db.session() as s:
@@ -79,11 +106,13 @@ class WallRecords:
         with self.db.session() as s:
             for write in writes:
                 write(s)
+            if self.announce is not None:
+                for wall in dict.fromkeys(w.wall for w in writes if isinstance(w, WallWrite)):
+                    self.announce(s, wall, "state")
 
 
 def saving(state: WallState) -> Write:
-    data = state.model_dump(mode="json")
-    return lambda s: store.save_wall(s, state.name, data, state.updated_by)
+    return WallWrite(state.name, state.model_dump(mode="json"), state.updated_by)
 
 
 def audited(change: Change, state: WallState) -> Write:
@@ -117,4 +146,4 @@ def preset_deleting(wall: str, name: str) -> Write:
 
 
 def wall_deleting(wall: str) -> Write:
-    return lambda s: store.delete_wall(s, wall)
+    return WallWrite(wall, None)

@@ -272,7 +272,8 @@ class WallService(WallCore):
     def _run(self) -> None:
         while not self._stop.wait(TICK_SECONDS):
             try:
-                self.tick()
+                if self.ticking():
+                    self.tick()
             except Exception:
                 log.exception("wall tick failed")
 
