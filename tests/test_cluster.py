@@ -619,17 +619,27 @@ def test_leader_lock_one_holder_and_a_follower_takes_over(postgres_server: int) 
     """The lock without Ray, on a real PostgreSQL: one of two holders leads; its connection dropped → the
     other leads within a few seconds and the first follows; the leader stopped → the first leads again.
     Namespaces have their own locks."""
+    from wall.cluster.status import control_planes
+
     conninfo = database_url(postgres_server).replace("+psycopg", "")
-    first, second, other = (LeaderLock(conninfo, "ns-a"), LeaderLock(conninfo, "ns-a"), LeaderLock(conninfo, "ns-b"))
-    assert lock_key("ns-a") != lock_key("ns-b")
+    first, second, other = (LeaderLock(conninfo, "ns-a", replica="cp-1"), LeaderLock(conninfo, "ns-a", replica="cp-2"),
+                            LeaderLock(conninfo, "ns-b", replica="cp-3"))
+    walls = LeaderLock(conninfo, "ns-a", purpose="walls", replica="cp-2")
+    assert len({lock_key("ns-a"), lock_key("ns-b"), lock_key("ns-a", "walls")}) == 3
     try:
         first.start()
         assert first.wait_decided(10) and first.leading
         second.start()
         other.start()
-        assert second.wait_decided(10) and other.wait_decided(10)
-        assert not second.leading and other.leading  # another namespace: its own supervisor
-        assert len(advisory_holders(postgres_server)) == 2
+        walls.start()
+        assert second.wait_decided(10) and other.wait_decided(10) and walls.wait_decided(10)
+        assert not second.leading and other.leading and walls.leading  # other namespace, other purpose: own locks
+        assert len(advisory_holders(postgres_server)) == 3
+        # `citywall cluster status` names the replicas and which one leads (no Ray: this part is PostgreSQL's).
+        assert control_planes(database_url(postgres_server), "ns-a") == [
+            "control plane cp-1 (127.0.0.1): supervising",
+            "control plane cp-2 (127.0.0.1): following, stepping the walls' tours"]
+        walls.stop()
         holder, = _lock_pids(postgres_server, "ns-a")
         dropped = time.monotonic()
         terminate(postgres_server, holder)
@@ -640,7 +650,7 @@ def test_leader_lock_one_holder_and_a_follower_takes_over(postgres_server: int) 
         assert wait_until(lambda: first.leading, 5, 0.05)
         assert (first.elections, second.elections, other.elections) == (2, 1, 1)
     finally:
-        for lock in (first, second, other):
+        for lock in (first, second, other, walls):
             lock.stop()
     assert advisory_holders(postgres_server) == []
 

@@ -46,9 +46,9 @@ def replica_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def application_name(namespace: str, purpose: str) -> str:
+def application_name(namespace: str, purpose: str, replica: str) -> str:
     """``citywall-leader supervisor NAMESPACE HOST:PID`` (PostgreSQL keeps 63 bytes of it)."""
-    return f"{APPLICATION} {purpose} {namespace} {replica_name()}"[:63]
+    return f"{APPLICATION} {purpose} {namespace} {replica}"[:63]
 
 
 def lock_key(namespace: str, purpose: str = "supervisor") -> int:
@@ -61,9 +61,10 @@ def lock_key(namespace: str, purpose: str = "supervisor") -> int:
 class LeaderLock:
     """Holds, or keeps trying for, the namespace's advisory lock on a dedicated connection (its own thread)."""
 
-    def __init__(self, conninfo: str, namespace: str, purpose: str = "supervisor") -> None:
+    def __init__(self, conninfo: str, namespace: str, purpose: str = "supervisor", replica: str | None = None) -> None:
+        """``replica``: how ``cluster status`` names this control plane (default host:pid)."""
         self.conninfo, self.namespace, self.key = conninfo, namespace, lock_key(namespace, purpose)
-        self.purpose = purpose
+        self.purpose, self.replica = purpose, replica or replica_name()
         self.elections = 0  # times this replica became leader
         self._held = False
         self._confirmed = 0.0  # when the connection last proved alive while holding the lock (monotonic)
@@ -91,8 +92,8 @@ class LeaderLock:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5,
-                                     application_name=application_name(self.namespace, self.purpose)) as conn:
+                name = application_name(self.namespace, self.purpose, self.replica)
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5, application_name=name) as conn:
                     conn.execute(KEEPALIVE)
                     while not self._stop.is_set():
                         self._attempt(conn)
