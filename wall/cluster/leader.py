@@ -47,8 +47,12 @@ def replica_name() -> str:
 
 
 def application_name(namespace: str, purpose: str, replica: str) -> str:
-    """``citywall-leader supervisor NAMESPACE HOST:PID`` (PostgreSQL keeps 63 bytes of it)."""
-    return f"{APPLICATION} {purpose} {namespace} {replica}"[:63]
+    """``citywall-leader supervisor NAMESPACE HOST:PID``. PostgreSQL keeps 63 bytes of it: a long name is cut
+    to the same replica text for every purpose (the longest one's room), keeping its end — the pid and the
+    distinct tail of a pod's name — so status pairs a replica's locks."""
+    room = max(63 - len(f"{APPLICATION} {max(DUTIES, key=len)} {namespace} ".encode()), 2)
+    shown = replica if len(replica.encode()) <= room else "~" + replica.encode()[-(room - 1):].decode(errors="ignore")
+    return f"{APPLICATION} {purpose} {namespace} {shown}"
 
 
 def lock_key(namespace: str, purpose: str = "supervisor") -> int:
