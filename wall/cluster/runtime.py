@@ -134,10 +134,9 @@ class RayRuntime(CameraRuntime):
 
     def apply(self, change: RegistryChange) -> None:
         """The registry has the change already: one supervision pass places, moves or updates the camera."""
-        if not self.leader.leading:
-            log.warning("camera %s's %s change: this control plane follows; the supervising replica places "
-                        "cameras from its own configuration", change.camera.id, change.kind,
-                        extra={"camera": change.camera.id})
+        if not self.leader.leading:  # the supervising replica loads the shared files again (config_relay)
+            log.info("camera %s's %s change: this control plane follows; the supervising replica places it",
+                     change.camera.id, change.kind, extra={"camera": change.camera.id})
         if self.pool.running and not self.pool.sync():
             log.warning("camera %s's %s change not yet applied on the cluster", change.camera.id, change.kind,
                         extra={"camera": change.camera.id})
