@@ -26,8 +26,11 @@ from tests.conftest import LiveServer, start_site
 pytestmark = pytest.mark.slow
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-FUZZ = settings(max_examples=12, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=8, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
+# Without a session every operation but login answers 401 before it reads its input: a few examples show that;
+# the inputs themselves are fuzzed as the operator and the admin (and bodies in tests/test_hostile_inputs.py).
+ANONYMOUS = settings(FUZZ, max_examples=3)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,8 @@ def describe(exc: BaseException) -> str:
     return "\n".join(parts)
 
 
-def fuzz(site: LiveServer, user: str | None, skip: set[tuple[str, str]] = frozenset()) -> int:
+def fuzz(site: LiveServer, user: str | None, skip: set[tuple[str, str]] = frozenset(),
+         budget: settings = FUZZ) -> int:
     """Every operation, valid and invalid inputs; returns the number of requests. Fails listing every
     operation that broke a check (not only the first)."""
     api = schemathesis.openapi.from_url(f"{site.url}/openapi.json")
@@ -62,7 +66,7 @@ def fuzz(site: LiveServer, user: str | None, skip: set[tuple[str, str]] = frozen
             continue
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-            @FUZZ
+            @budget
             @given(case=operation.as_strategy(generation_mode=mode))
             def check(case: schemathesis.Case) -> None:
                 nonlocal calls
@@ -84,7 +88,7 @@ LOGOUT = {("DELETE", "/api/session")}
 
 
 def test_api_without_a_session(fuzz_site: LiveServer) -> None:
-    assert fuzz(fuzz_site, None) > 100
+    assert fuzz(fuzz_site, None, budget=ANONYMOUS) > 100
 
 
 def test_api_as_operator(fuzz_site: LiveServer) -> None:
