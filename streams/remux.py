@@ -128,6 +128,7 @@ class LiveRemux:
         self._prefix = b""
         self._epoch: Epoch | None = None
         self._base_dts: int | None = None
+        self._seconds_per_tick = 1 / 90000
         self.init: InitSegment | None = None
         self.gop: list[Fragment] = []
         self.fragments = 0
@@ -166,6 +167,7 @@ class LiveRemux:
             if epoch.info.codec == "hevc":
                 self._stream.codec_tag = "hvc1"  # what browsers (and Safari only) accept for HEVC in MSE
             self._base_dts = None
+            self._seconds_per_tick = float(epoch.info.time_base)  # a double per packet, not Fraction arithmetic
 
     def on_packet(self, item: TimedPacket) -> None:
         with self._lock:
@@ -177,7 +179,7 @@ class LiveRemux:
                 self._base_dts = item.packet.dts or 0
             packet = item.copy_packet(self._base_dts)
             packet.stream = self._stream
-            duration = float(item.packet.duration * item.packet.time_base) if item.packet.duration else 0.04
+            duration = item.packet.duration * self._seconds_per_tick if item.packet.duration else 0.04
             self._pending_keys.append((item.keyframe, item.pts_s, duration))
             self._out.mux(packet)
             self._collect()

@@ -178,13 +178,15 @@ class CameraSession:
                 self._epoch = epoch
                 for consumer in self._consumers:
                     self._call(consumer.on_epoch, epoch)
-            tb = info.time_base
+            # A float, not the Fraction: Fraction arithmetic per packet cost ~35 µs, 0.9 ms per camera-second
+            # (docs/performance.md, issue 17); a double holds pts × time base to well under a microsecond.
+            seconds_per_tick = float(info.time_base)
             for packet in reader.packets():
                 if self._stop.is_set():
                     break
                 assert packet.pts is not None  # packets() fills pts in
                 item = TimedPacket(epoch, packet, time.time(), time.monotonic(),
-                                   float(packet.pts * tb), bool(packet.is_keyframe))
+                                   packet.pts * seconds_per_tick, bool(packet.is_keyframe))
                 h.on_packet(packet.size, item.keyframe, item.pts_s)
                 got = True
                 self.ring.append(item)

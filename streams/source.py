@@ -213,7 +213,7 @@ class Epoch:
         return decoder
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class TimedPacket:
     """A packet as received: the compressed data untouched, plus when it arrived (wall and monotonic)."""
 
