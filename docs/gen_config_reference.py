@@ -45,6 +45,7 @@ from vision.rules_config import (  # noqa: E402
 from wall.config import (  # noqa: E402
     DATABASE_BACKENDS,
     CamerasFile,
+    CheckTimes,
     ClusterSettings,
     MetricsSettings,
     PlatformSettings,
@@ -52,6 +53,7 @@ from wall.config import (  # noqa: E402
     SecuritySettings,
     ServerFile,
     ServerSettings,
+    VerificationSettings,
 )
 from wall.hall_settings import Cell, Layout, TourSpec, WallSpec  # noqa: E402
 
@@ -82,6 +84,7 @@ RULES: dict[tuple[type[BaseModel], str], str] = {
     (TimeRange, "start"): "`HH:MM` (00:00–23:59) or `24:00`",
     (TimeRange, "end"): "`HH:MM` (00:00–23:59) or `24:00`; before `start` means the window spans midnight",
     (PlatformSettings, "webhook_url"): "an `http://` or `https://` URL",
+    (VerificationSettings, "codes"): "keys are four-digit event codes (quote them: `'0501'`)",
     (MetricsSettings, "allow"): "each an IPv4 or IPv6 address or network in CIDR form (`10.0.0.0/8`)",
     (ServerSettings, "trusted_proxies"): "each an IPv4 or IPv6 address or network in CIDR form (`10.0.0.0/8`)",
     (WallSpec, "controllers"): (
@@ -120,6 +123,10 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("server.yaml: streams", "under `streams:` in `server.yaml`", StreamSettings),
     ("server.yaml: security", "under `security:` in `server.yaml`", SecuritySettings),
     ("server.yaml: platform", "under `platform:` in `server.yaml` (the city's case platform)", PlatformSettings),
+    ("server.yaml: platform.verification", "under `platform: verification:` in `server.yaml` (the video checks' "
+     "times, docs/platform.md)", VerificationSettings),
+    ("server.yaml: check times", "under `platform: verification: default:` and of each entry of its `codes:`",
+     CheckTimes),
     ("server.yaml: review", "under `review:` in `server.yaml`", ReviewSettings),
     ("server.yaml: cluster", "under `cluster:` in `server.yaml` (cluster mode, docs/architecture.md; "
      "`citywall serve --cluster ADDRESS` sets `address`)", ClusterSettings),

@@ -130,7 +130,7 @@ def test_outbox_signs_retries_and_applies_the_platform_reply(desk: CaseDesk, tmp
     assert headers["X-Citywall-Signature"] == expected
     document = json.loads(body)
     assert document["source"] == "视频智能发现" and document["code"] == "0501" and document["grid_code"]
-    assert document["evidence"][0]["url"].startswith("https://wall.example/api/evidence/")
+    assert document["evidence"][0]["url"].startswith("https://wall.example/api/platform/evidence/")  # signed
     record = desk.get(case_id)
     assert record.department == "城管执法中队"
     assert [e.actor for e in record.events][-1] == "platform"

@@ -31,6 +31,7 @@ from wall.api import (
     health,
     live,
     pages,
+    platform_routes,
     pushes,
     stats_routes,
 )
@@ -124,7 +125,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
 
     install_metrics(app, site.server_file.server.metrics, runtime, db, cases)  # GET /metrics (wall/metrics.py)
     for module in (health, auth_routes, admin_routes, audit_routes, editor_routes, cameras, events, case_routes,
-                   wall_routes, live, pushes, stats_routes, pages):
+                   wall_routes, live, pushes, stats_routes, platform_routes, pages):
         app.include_router(module.router)
     document_common_answers(app, public={("POST", "/api/session")})
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

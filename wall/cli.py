@@ -299,8 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--cluster", metavar="ADDRESS", help="override cluster.address")
 
     from wall.auth import commands
+    from wall.platform import commands as platform_commands
 
     commands.add_parsers(sub)
+    platform_commands.add_parsers(sub)
 
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "log_format", None) or default_format(),
@@ -322,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             except Stopped:
                 return 0
     account_result = commands.run(args)
+    if account_result is None:
+        account_result = platform_commands.run(args)
     if account_result is not None:
         return account_result
     return _demo(args)

@@ -121,13 +121,47 @@ class ServerSettings(Strict):
         return value
 
 
+class CheckTimes(Strict):
+    """How a video check (视频核查) watches a place: how long it must be empty, how long to keep looking."""
+
+    clear_after: float = Field(default=60.0, gt=0, le=86400, description="Seconds the place must be empty in a "
+                               "row to count as cleared on video.")
+    within: float = Field(default=4 * 3600.0, gt=0, le=30 * 86400, description="Seconds to keep looking before "
+                          "the verdict is 'still present'.")
+
+
+class VerificationSettings(Strict):
+    """The video checks' times: the default, and per event code (a stall clears in minutes, muck takes hours)."""
+
+    default: CheckTimes = Field(default_factory=CheckTimes)
+    codes: dict[str, CheckTimes] = Field(default_factory=dict, max_length=1000,
+                                         description="Event code (e.g. '0501') → its own times.")
+
+    @field_validator("codes")
+    @classmethod
+    def _codes(cls, value: dict[str, CheckTimes]) -> dict[str, CheckTimes]:
+        bad = [code for code in value if not re.fullmatch(r"\d{4}", code)]
+        if bad:
+            raise ValueError(f"event codes are four digits: {', '.join(bad[:5])}")
+        return value
+
+    def times(self, code: str | None) -> CheckTimes:
+        return self.codes.get(code or "", self.default)
+
+
 class PlatformSettings(Strict):
-    """The city's case platform that confirmed cases are delivered to (a JSON webhook)."""
+    """The city's case platform: where citywall's messages go (a signed JSON webhook), how it reaches the
+    evidence, and how video checks watch (its calls into citywall: docs/platform.md)."""
 
     webhook_url: str | None = Field(default=None, description="POST target; unset: confirmations stay local.")
-    secret: str = Field(default="", description="HMAC-SHA256 key for X-Citywall-Signature; use ${ENV}.")
-    evidence: Literal["url", "base64"] = Field(default="url", description="Evidence as links or inline.")
+    secret: str = Field(default="", description="HMAC-SHA256 key for X-Citywall-Signature and the evidence "
+                        "links' signatures; use ${ENV}.")
+    evidence: Literal["url", "base64"] = Field(default="url", description="Evidence as signed expiring links "
+                                               "(no citywall login needed) or inline.")
+    evidence_url_ttl: float = Field(default=72 * 3600.0, ge=60, le=90 * 86400,
+                                    description="Seconds a signed evidence link stays valid.")
     public_base_url: str = Field(default="", description="How the platform reaches this service (for links).")
+    verification: VerificationSettings = Field(default_factory=VerificationSettings)
     max_attempts: int = Field(default=8, ge=1, le=100, description="Failures before a dead letter.")
     backoff_initial: float = Field(default=5.0, gt=0, le=3600, description="First retry delay, seconds.")
     backoff_max: float = Field(default=600.0, gt=0, le=86400, description="Longest retry delay, seconds.")

@@ -46,6 +46,9 @@ class Services:
 
     def __post_init__(self) -> None:
         self.live_limits = LiveLimiter(self.site.server_file.server.live)
+        # the video checks' deadlines and the evidence links' expiry read the service clock (tests move it)
+        self.cases.checks.clock = lambda: self.clock()
+        self.cases.links.clock = lambda: self.clock().timestamp()
 
     @staticmethod
     def of(app: FastAPI) -> Services:

@@ -47,6 +47,8 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "reject": (("pending_review",), "rejected"),
     "merge": (("pending_review",), "closed"),
     "dispatch": (("confirmed",), "dispatched"),
+    "handled": (("dispatched", "still_present"), "dispatched"),  # 反馈: back with the department until verified
+    "reopen": (("cleared_on_video", "closed"), "dispatched"),  # 返工: the platform sends it back
     "cleared_on_video": (("dispatched", "still_present"), "cleared_on_video"),
     "still_present": (("dispatched",), "still_present"),
     "close": (("cleared_on_video", "still_present", "dispatched"), "closed"),
@@ -71,6 +73,9 @@ class CaseDesk:
         self.reject_reasons = reject_reasons
         self.reason_names = reason_names or {}
         self.listeners: list[Callable[[CaseNotice], None]] = []
+        # told of every transition inside its transaction (session, case, actor, action): what must commit with
+        # it — the platform link's video checks and outbox messages (wall/platform/hooks.py)
+        self.transition_hooks: list[Callable[[Session, Case, str, str], None]] = []
         self._lock = threading.Lock()  # one writer at a time: dedupe must see the previous raise
 
     # -- from the vision layer -------------------------------------------------------------------
@@ -274,6 +279,23 @@ class CaseDesk:
         self._tell(CaseNotice(type="case_updated", case=summary))
         return summary
 
+    def advance(self, case_id: int, actor: str, action: str, detail: dict[str, Any], *,
+                otherwise: str | None = None, also: Callable[[Session, Case], None] | None = None) -> CaseSummary:
+        """One step of the loop from outside the desk (the platform's calls, a video check's verdict), with
+        ``also`` done in the same transaction. A state the action cannot start from is a Conflict, or, with
+        ``otherwise``, a history entry of that name (a verdict on a case the platform closed meanwhile)."""
+        with self._lock, self.db.session() as s:
+            case = self._get(s, case_id)
+            if otherwise is None or case.status in TRANSITIONS.get(action, ((), ))[0]:
+                self._transition(s, case, actor, action, detail)
+            else:
+                self._append(s, case, actor, otherwise, case.status, case.status, detail)
+            if also is not None:
+                also(s, case)
+            summary = self.summary(case)
+        self._tell(CaseNotice(type="case_updated", case=summary))
+        return summary
+
     # -- reading ---------------------------------------------------------------------------------
     def list(self, cameras: set[str] | None, *, status: str | None = None, camera: str | None = None,
              code: str | None = None, since: datetime | None = None, until: datetime | None = None,
@@ -349,6 +371,8 @@ class CaseDesk:
         before = case.status
         case.status, case.updated_at = target, now()
         self._append(s, case, actor, action, before, target, detail)
+        for hook in self.transition_hooks:
+            hook(s, case, actor, action)
 
     @staticmethod
     def _append(s: Session, case: Case, actor: str, action: str, before: str | None, after: str | None,

@@ -167,7 +167,8 @@ class OutboxEntry(_Record):
     """A delivery to the case platform as the admins' outbox page lists it (``status=dead``: the dead letters)."""
 
     id: int
-    case_id: int
+    case_id: int | None = Field(description="None for a video check of a camera, not of a case.")
+    kind: str = Field(description="case_confirmed, video_check or case_closed")
     status: Literal["pending", "sent", "dead"]
     attempts: int
     idempotency_key: str

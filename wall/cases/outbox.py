@@ -1,9 +1,11 @@
-"""Delivery of confirmed cases to the city's case platform: a persistent outbox, HMAC-signed JSON webhooks.
+"""Delivery to the city's case platform: a persistent outbox, HMAC-signed JSON webhooks. Every message the
+platform must hear goes through it (``outbox.kind``: a confirmed case, a video check's result, a close by
+citywall; wall.platform.models.MessageKind), each with its ``message`` field saying which.
 
-Each message has a fixed idempotency key (one per case), so a retry after a crash — even one that hit after the
-platform received it but before we recorded that — is recognisably the same delivery. Failures back off
-exponentially (with jitter) across restarts because the schedule is in the table; after ``max_attempts`` the
-message is dead-lettered with its last error for an admin to see and retry.
+Each message has a fixed idempotency key (one per confirmation, check or close), so a retry after a crash —
+even one that hit after the platform received it but before we recorded that — is recognisably the same
+delivery. Failures back off exponentially (with jitter) across restarts because the schedule is in the table;
+after ``max_attempts`` the message is dead-lettered with its last error for an admin to see and retry.
 
 Several control-plane replicas (cluster mode) each run an outbox on the one PostgreSQL: a message is claimed with
 ``SELECT … FOR UPDATE SKIP LOCKED`` and stays locked while it is posted and its outcome written, so no two
@@ -16,7 +18,6 @@ as sent without a second post.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -33,6 +34,7 @@ from sqlalchemy import select
 from wall.cases.desk import CaseDesk
 from wall.cases.models import OutboxEntry
 from wall.errors import Conflict, DomainError, NotFound
+from wall.platform.links import EvidenceLinks
 from wall.store.cases import Evidence, OutboxMessage
 from wall.store.db import Database, unavailable
 
@@ -48,11 +50,14 @@ def sign(secret: str, body: bytes) -> str:
 class Outbox:
     def __init__(self, db: Database, desk: CaseDesk, *, url: str, secret: str, evidence_dir: Path,
                  evidence_mode: str = "url", public_base_url: str = "", max_attempts: int = 8,
-                 backoff_initial: float = 5.0, backoff_max: float = 600.0, timeout: float = 10.0) -> None:
+                 backoff_initial: float = 5.0, backoff_max: float = 600.0, timeout: float = 10.0,
+                 links: EvidenceLinks | None = None) -> None:
         self.db, self.desk = db, desk
         self.url, self.secret = url, secret
         self.evidence_dir = evidence_dir
-        self.evidence_mode, self.public_base_url = evidence_mode, public_base_url.rstrip("/")
+        # evidence as signed expiring links (made when a message is sent, so a retry carries fresh ones) or inline
+        self.links = links or EvidenceLinks(secret=secret, public_base_url=public_base_url, ttl=72 * 3600.0,
+                                            mode=evidence_mode, evidence_dir=evidence_dir)
         self.max_attempts = max_attempts
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.client = httpx.Client(timeout=timeout)
@@ -108,15 +113,16 @@ class Outbox:
         return delivered
 
     def body(self, message: OutboxMessage, evidence: list[Evidence]) -> bytes:
-        items: list[dict[str, Any]] = []
-        for e in evidence:
-            item: dict[str, Any] = {"kind": e.kind, "sha256": e.sha256, "size": e.size}
-            if self.evidence_mode == "base64":
-                item["data"] = base64.b64encode((self.evidence_dir / e.name).read_bytes()).decode()
-            else:
-                item["url"] = f"{self.public_base_url}/api/evidence/{e.name}"
-            items.append(item)
-        document = {**message.payload, "evidence": items, "idempotency_key": message.idempotency_key}
+        """The document posted: the stored payload, its ``message`` kind, the evidence (a confirmation: the
+        case's files; any other message: the files its payload names) and the idempotency key."""
+        payload = dict(message.payload)
+        files = payload.pop("evidence_files", None)
+        if message.kind == "case_confirmed":
+            items = [self.links.item(e.kind, e.name, e.sha256) | {"size": e.size} for e in evidence]
+        else:
+            items = [self.links.item(str(f["kind"]), str(f["name"])) for f in files or []]
+        document = {"message": message.kind, **payload, "evidence": items,
+                    "idempotency_key": message.idempotency_key}
         return json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
 
     def _deliver_next(self, tried: set[int]) -> int | None:
@@ -139,12 +145,12 @@ class Outbox:
                 if message is None:
                     return None
                 tried.add(message.id)
-                key, case_id = message.idempotency_key, message.case_id
+                key, case_id, kind = message.idempotency_key, message.case_id, message.kind
                 if key in self._delivered:  # the platform has it; only the record was lost with the database
                     error, reply = None, self._delivered[key]
                 else:
-                    evidence = list(s.scalars(select(Evidence).where(Evidence.case_id == message.case_id)
-                                              .order_by(Evidence.id)))
+                    evidence = [] if kind != "case_confirmed" else list(s.scalars(
+                        select(Evidence).where(Evidence.case_id == message.case_id).order_by(Evidence.id)))
                     error, reply = self._post(self.body(message, evidence), key)
                     if error is None:
                         posted = (key, reply)
@@ -167,10 +173,11 @@ class Outbox:
             raise
         self._delivered.pop(key, None)
         if error is not None:
-            log.warning("delivery of case %s failed (%s)", case_id, error)
+            log.warning("delivery of %s of case %s failed (%s)", kind, case_id, error)
             return 0
-        log.info("case %s delivered to the platform", case_id)
-        if isinstance(reply, dict) and (reply.get("dispatched") or reply.get("department")):
+        log.info("%s of case %s delivered to the platform", kind, case_id)
+        if case_id is not None and kind == "case_confirmed" and isinstance(reply, dict) \
+                and (reply.get("dispatched") or reply.get("department")):
             try:
                 self.desk.dispatched(case_id, "platform", department=reply.get("department"),
                                      ref=str(reply.get("ref") or reply.get("id") or "") or None)

@@ -93,12 +93,14 @@ class Evidence(Base):
 
 
 class OutboxMessage(Base):
-    """A confirmed case on its way to the city's case platform; survives restarts, retried with backoff."""
+    """A message on its way to the city's case platform (a confirmed case, a video check's result, a close);
+    survives restarts, retried with backoff. ``case_id`` is None for a check of a camera without a case."""
 
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), default="case_confirmed")  # wall.platform.models.MessageKind
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), index=True)  # pending | sent | dead

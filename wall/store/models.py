@@ -1,7 +1,7 @@
 """Imports every module that defines tables, so Alembic and ``Base.metadata`` see them all."""
 
-# accounts and audit; the case loop; usual login addresses; wall state and presets
-from wall.store import accounts, cases, logins, walls
+# accounts and audit; the case loop; usual login addresses; wall state and presets; the platform link
+from wall.store import accounts, cases, logins, platform, walls
 from wall.store.db import Base
 
-__all__ = ["Base", "accounts", "cases", "logins", "walls"]
+__all__ = ["Base", "accounts", "cases", "logins", "platform", "walls"]
