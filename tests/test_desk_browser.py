@@ -26,6 +26,7 @@ from tests.case_helpers import Receiver, event_change
 from tests.conftest import wait_until
 from vision.replay import store_evidence
 from wall.store.cases import Label
+from wall.store.platform import VideoCheck
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -448,6 +449,12 @@ def test_history_shows_the_case_loop_with_its_evidence(serve_site: SiteStarter, 
         site = serve_site(cameras_yaml(), server_yaml(tmp_path, receiver))
         site.add_user("op", "operator", grants=("cam-a",))
         case_id = raise_case(site, "cam-a", clip=clip_bytes)
+        # this site runs no analytics: the injected clear below stands in for the analyzer's, and the checks'
+        # ticker, which would end the dispatch's check for want of a rule first, stays off
+        async def no_tick() -> None:
+            return None
+
+        site.app.state.services.cases.checks.tick = no_tick  # read by the ticker each second, from its loop
         admin = site.client()
         res = admin.post(f"/api/cases/{case_id}/confirm", json={"note": "现场核实有摊贩"},
                          headers={"Origin": site.origin})
@@ -457,6 +464,9 @@ def test_history_shows_the_case_loop_with_its_evidence(serve_site: SiteStarter, 
         desk.on_event(event_change(desk.evidence_dir, kind="cleared", event_id=case_of(site, case_id)["event_id"],
                                    jpeg=scene_jpeg("cleared")))
         assert case_of(site, case_id)["status"] == "cleared_on_video"
+        with site.app.state.services.db.session() as s:  # the case's own clear is the dispatch check's verdict
+            assert [(c.status, c.verdict, c.after_picture is not None) for c in s.scalars(
+                select(VideoCheck).where(VideoCheck.case_id == case_id))] == [("done", "cleared_on_video", True)]
 
         open_desk(page, site, "op")
         wait_rows(page, [])  # nothing pending

@@ -40,6 +40,7 @@ from wall.runtime.interface import CameraRuntime
 from wall.runtime.models import PlaceCheck
 from wall.store.accounts import utcnow
 from wall.store.cases import Case, Evidence, OutboxMessage
+from wall.store.db import unavailable
 from wall.store.platform import VideoCheck
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ WATCH_PREFIX = "check-"  # the analyzer's event id of a check's watch: check-<id
 TRIGGERS = {"dispatch": "dispatched", "reopen": "reopened", "handled": "handled"}  # desk action → trigger
 ENDS = ("close", "reject", "merge")  # a case that leaves the loop stops being watched
 VERDICT_STEPS = {Verdict.CLEARED: "cleared_on_video", Verdict.STILL_PRESENT: "still_present"}
+ANSWERS = {step: verdict for verdict, step in VERDICT_STEPS.items()}  # a step that answers a check by itself
 TICK_SECONDS = 1.0
 
 
@@ -74,6 +76,8 @@ class VideoChecks:
             self.start_in(s, case, TRIGGERS[action])
         elif action in ENDS:
             self._supersede(s, case.id)
+        elif action in ANSWERS and actor != ACTOR:
+            self._answered_by_case(s, case, ANSWERS[action])
         if action == "close" and not actor.startswith(PLATFORM_ACTOR) and self.webhook and self._known(s, case.id):
             closed = ClosedMessage(case=f"citywall-{case.id}", status=case.status, closed_at=utcnow(),
                                    closed_by=actor, note=case.note)
@@ -115,6 +119,24 @@ class VideoChecks:
             self._message(s, check)
         return check
 
+    def _answered_by_case(self, s: Session, case: Case, verdict: Verdict) -> None:
+        """The case's own event was seen cleared (or still there) while a check watched it: that is the check's
+        verdict, written in the same transaction so the platform hears it once and no later verdict follows."""
+        check_id = s.scalar(select(VideoCheck.id).where(VideoCheck.case_id == case.id,
+                                                        VideoCheck.status == "watching"))
+        if check_id is None:
+            return
+        after = s.scalar(select(Evidence.name).where(Evidence.case_id == case.id, Evidence.kind == "after_snapshot")
+                         .order_by(Evidence.id.desc()).limit(1))
+        try:
+            row = self._conclude(s, check_id, verdict, after, "the case's own event answered it: the place was "
+                                 + ("empty again" if verdict is Verdict.CLEARED else "still occupied"))
+        except AlreadyDone:  # another replica's verdict came first; it changed nothing here
+            return
+        self.armed.discard(check_id)
+        if self.webhook and self._known(s, case.id):
+            self._message(s, row)
+
     def _supersede(self, s: Session, case_id: int) -> None:
         s.execute(update(VideoCheck).where(VideoCheck.case_id == case_id, VideoCheck.status == "watching")
                   .values(status="superseded", finished_at=self.clock()))
@@ -145,13 +167,21 @@ class VideoChecks:
             self._task = None
 
     async def _run(self) -> None:
+        away = False  # the database restarting is expected: one warning, one line when it is back
         while True:
             try:
                 await self.tick()
+                if away:
+                    log.info("video checks: database back, deadlines and arming resume")
+                away = False
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("video checks: tick failed")  # the database away: the next tick tries again
+            except Exception as exc:
+                if not unavailable(exc):
+                    log.exception("video checks: tick failed")
+                elif not away:
+                    away = True
+                    log.warning("video checks: database unavailable (%s); deadlines wait", type(exc).__name__)
             await asyncio.sleep(TICK_SECONDS)
 
     async def tick(self) -> None:
@@ -219,15 +249,7 @@ class VideoChecks:
         self.armed.discard(check_id)
 
         def write(s: Session, case: Case | None) -> None:
-            done = s.execute(update(VideoCheck).where(VideoCheck.id == check_id, VideoCheck.status == "watching")
-                             .values(status="done", verdict=verdict.value if verdict else None, note=note,
-                                     finished_at=self.clock(),
-                                     after_picture=after_picture or VideoCheck.after_picture))
-            if not getattr(done, "rowcount", 0):
-                raise AlreadyDone
-            row = s.get(VideoCheck, check_id)
-            assert row is not None
-            s.refresh(row)
+            row = self._conclude(s, check_id, verdict, after_picture, note)
             if case is not None and verdict in VERDICT_STEPS:
                 case.verified_at = utcnow()
             if case is not None and row.after_picture:
@@ -249,6 +271,19 @@ class VideoChecks:
             return False
         log.info("video check %s: %s", check_id, verdict.value if verdict else "ended without a verdict")
         return True
+
+    def _conclude(self, s: Session, check_id: int, verdict: Verdict | None, after_picture: str | None,
+                  note: str) -> VideoCheck:
+        """``watching`` → ``done`` as a conditional update (AlreadyDone: another writer was first)."""
+        done = s.execute(update(VideoCheck).where(VideoCheck.id == check_id, VideoCheck.status == "watching")
+                         .values(status="done", verdict=verdict.value if verdict else None, note=note,
+                                 finished_at=self.clock(), after_picture=after_picture or VideoCheck.after_picture))
+        if not getattr(done, "rowcount", 0):
+            raise AlreadyDone
+        row = s.get(VideoCheck, check_id)
+        assert row is not None
+        s.refresh(row)
+        return row
 
     def _add_after_picture(self, s: Session, case_id: int, name: str) -> None:
         path = self.evidence.directory / name
