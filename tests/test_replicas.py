@@ -1,8 +1,9 @@
 """Several control-plane replicas on one PostgreSQL (cluster mode's control plane, issue 12): two real app
 instances on real sockets share the outbox — every idempotency key reaches the platform exactly once although
 both deliver —, a seat pushed to the hall wall on one shows on a ``/ws/wall`` display of the other, with the
-alarm of a case raised there and its dismissal when confirmed (LISTEN/NOTIFY), only one of them steps the tours,
-and a camera changed in the editor of one runs with that change on the other.
+alarm of a case raised there and its dismissal when confirmed (LISTEN/NOTIFY), its evidence (in the shared
+``server.evidence_dir``) is served by both, only one of them steps the tours, and a camera changed in the editor
+of one runs with that change on the other.
 
 The replicas run the single-box runtime here (their cameras do not matter to the store, and no Ray is needed);
 the bridges are the ones ``create_app`` starts in cluster mode (``wall.cluster.replicas``), attached to each app
@@ -67,9 +68,11 @@ def test_two_replicas_deliver_each_key_once_and_share_case_notices(
     receiver = Receiver(delay=0.15)  # slow enough that both replicas' outboxes are at it at once
     cameras = ("cameras:\n  - {id: gate, name: 大门, url: 'rtsp://127.0.0.1:9/closed'}\n"
                "  - {id: yard, name: 院子, url: 'rtsp://127.0.0.1:9/closed'}\n")
+    shared = tmp_path / "shared-evidence"  # the volume every replica mounts (the same one here: one machine)
     server = f"""
 server:
   data_dir: {tmp_path / 'data'}
+  evidence_dir: {shared}
   database_url: "{database_url(postgres_server)}"
 platform:
   webhook_url: {receiver.url}
@@ -104,9 +107,14 @@ platform:
             # A case raised on A: its notice and its alarm on the hall reach B's display; confirmed, both leave.
             desk = a.app.state.services.cases.desk
             mark = display.mark()
-            raised = desk.on_event(event_change(desk.evidence_dir, camera="gate"))
+            change = event_change(desk.evidence_dir, camera="gate")
+            raised = desk.on_event(change)
             assert raised is not None
             assert display.case(raised, mark)["type"] == "case_raised"
+            snapshot = Path(change.evidence["snapshot"])  # stored by A in the shared directory, served by B
+            assert snapshot.parent == shared and parts[1].cases.desk.evidence_dir == shared
+            served = b.client().get(f"/api/evidence/{snapshot.name}")
+            assert served.status_code == 200 and served.content == snapshot.read_bytes()
             alarm = display.hall(lambda w: w["alarm"] is not None, mark)["alarm"]
             assert (alarm["case_id"], alarm["camera"]) == (raised, "gate")
             op = a.client()
@@ -122,7 +130,9 @@ platform:
         # A camera renamed in B's editor: A (the supervising replica in cluster mode) runs it with the new name.
         renamed = b.client().put("/api/config/cameras/gate", json={"name": "北门"}, headers={"Origin": b.origin})
         assert renamed.status_code == 200, renamed.text
-        assert wait_until(lambda: getattr(parts[0].registry.get("gate"), "name", None) == "北门", 10, 0.05)
+        # the relay counts a change just after it is in the registry: wait for both
+        assert wait_until(lambda: getattr(parts[0].registry.get("gate"), "name", None) == "北门"
+                          and bridges[0].config.applied == 1, 10, 0.05)
         assert bridges[0].config.applied == 1 and bridges[1].config.applied == 0
 
         # More confirmations, the outboxes of both replicas delivering at once: each key exactly once.

@@ -80,11 +80,11 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     registry.subscribe(lambda change: walls.cameras_changed(registry.ids()))
     registry.subscribe(seed)
     cases.desk.listeners.append(walls.on_case)  # a raised case pops up on the walls, a decided one leaves them
-    bridge = None
-    if site.server_file.cluster is not None:  # replicas share the hall: case notices cross them (LISTEN/NOTIFY)
-        from wall.cluster.notices import CaseNoticeBridge
+    bridges = None
+    if site.server_file.cluster is not None:  # replicas share the hall: notices, walls, camera changes cross them
+        from wall.cluster.replicas import ReplicaBridges
 
-        bridge = CaseNoticeBridge(db, cases.desk, cases.notices)
+        bridges = ReplicaBridges(site, db, registry, cases, walls, site.server_file.cluster.namespace)
     parts = Services(site=site, registry=registry, runtime=runtime, db=db, cases=cases, walls=walls,
                      started=time.time())
 
@@ -92,15 +92,15 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.start()
         cases.start()
-        if bridge is not None:
-            bridge.start()
+        if bridges is not None:
+            bridges.start()
         walls.start()
         try:
             yield
         finally:
             walls.stop()
-            if bridge is not None:
-                bridge.stop()
+            if bridges is not None:
+                bridges.stop()
             cases.stop()
             runtime.stop()
             if own_db:

@@ -147,7 +147,7 @@ def _cluster(args: argparse.Namespace) -> int:
         return 2
     from wall.cluster.status import print_status
 
-    return print_status(site.server_file.cluster, sys.stdout)
+    return print_status(site.server_file.cluster, sys.stdout, site.server_file.server.database_url)
 
 
 def _detect(args: argparse.Namespace) -> int:

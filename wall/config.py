@@ -66,6 +66,9 @@ class ServerSettings(Strict):
     host: str = Field(default="127.0.0.1", description="Address to listen on; keep 127.0.0.1 behind a proxy.")
     port: int = Field(default=8080, ge=1, le=65535)
     data_dir: str = Field(default="data", description="Database and evidence, relative to the config directory.")
+    evidence_dir: str | None = Field(default=None, description="Evidence (snapshots, clips), relative to the config "
+                                     "directory; default: data_dir/evidence. Several control-plane replicas "
+                                     "(cluster mode) must all reach this one directory: a shared volume.")
     grid_code_length: int = Field(
         default=DEFAULT_GRID_CODE_LENGTH, ge=6, le=20, description="Digits in a unit-grid code at this site."
     )
@@ -226,6 +229,17 @@ class SiteConfig:
         # CITYWALL_DATA_DIR wins over server.data_dir: the Docker image keeps data on its /data volume whatever
         # the mounted (read-only) config says, for `serve` and the account commands alike (docs/deployment.md).
         path = Path(os.environ.get("CITYWALL_DATA_DIR") or self.server_file.server.data_dir)
+        return path if path.is_absolute() else self.directory / path
+
+    @property
+    def evidence_dir(self) -> Path:
+        """Where the analytics, the cluster's event ingress and filing keep evidence, and the routes and the
+        outbox read it: one directory that every control-plane replica reaches (named by content hash, so two
+        replicas writing one file write the same bytes)."""
+        configured = self.server_file.server.evidence_dir
+        if configured is None:
+            return self.data_dir / "evidence"
+        path = Path(configured)
         return path if path.is_absolute() else self.directory / path
 
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class CaseService:
     def __init__(self, site: SiteConfig, db: Database, runtime: CameraRuntime, registry: CameraRegistry) -> None:
         self.runtime = runtime
-        evidence_dir = site.data_dir / "evidence"  # where the analytics write evidence, named by content hash
+        evidence_dir = site.evidence_dir  # where the analytics write evidence, named by content hash
         reasons = site.server_file.review.reject_reasons
         self.desk = CaseDesk(db, registry.cameras(), site.catalogue or load_catalogue(), evidence_dir,
                              reject_reasons=list(reasons), reason_names=reasons)

@@ -105,7 +105,7 @@ class RayRuntime(CameraRuntime):
         url = make_url(site.server_file.server.database_url or "")
         self.leader = LeaderLock(url.set(drivername="postgresql").render_as_string(hide_password=False),
                                  settings.namespace)
-        self.ingress = EventIngress(self.scheduler, site.data_dir / "evidence")
+        self.ingress = EventIngress(self.scheduler, site.evidence_dir)
         self.pool = WorkerPool(site, self.scheduler, self.ingress, self._wanted,
                                namespace=settings.namespace, worker_cpus=settings.worker_cpus,
                                on_report=self._on_report, leads=lambda: self.leader.leading)

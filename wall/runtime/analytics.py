@@ -36,7 +36,7 @@ class SiteAnalytics:
     def __init__(self, site: SiteConfig, hub: CameraHub) -> None:
         assert site.analytics is not None and site.model_card is not None and site.catalogue is not None
         self.hub = hub
-        self.evidence_dir = site.data_dir / "evidence"
+        self.evidence_dir = site.evidence_dir
         self.evidence_store = EvidenceStore(self.evidence_dir)
         self.detector = Detector(site.model_card)
         families = self.detector.card.families
