@@ -1,48 +1,96 @@
-"""Case raise benchmark: how many raised cases per second the case desk commits, durably, and at what latency.
+"""Case benchmark: how many cases per second the case desk commits — raised by the analytics and filed by
+operators (视频巡查), on SQLite and PostgreSQL — and how long the statistics page's queries take over a
+generated history of a million cases.
 
 Why this exists: a raised case is committed (SQLite WAL, ``synchronous=FULL``: on disk before anyone is told)
 with its evidence rows and history row, and only then pushed to the walls. A burst of events (a market street
-at opening time, a camera's view knocked into a new scene) must not back up the analytics. The baseline, run
-in the same run on the same disk, is the floor any durable design pays: one plain ``sqlite3`` INSERT + COMMIT
-per case with the same journal and sync settings — so the ratio is citywall's bookkeeping (dedupe per place,
-evidence and history rows, ORM) over a bare durable write.
+at opening time, a camera's view knocked into a new scene) must not back up the analytics, and a hall of
+operators filing from the wall must not wait on each other. The baseline, run in the same run on the same disk,
+is the floor any durable design pays: one plain ``sqlite3`` INSERT + COMMIT per case with the same journal and
+sync settings — so the ratio is citywall's bookkeeping (dedupe per place, evidence and history rows, ORM) over
+a bare durable write. A filing does more than a raise: it is raised and confirmed in one transaction, with a
+training label and the platform's outbox row.
 
-Run from the repository root:  ``python -m bench.cases [--cases 300] [--json PATH]``
+The statistics (issue 13 item 6) must answer within a second at a million cases (``bench/history.py`` builds
+the history and names the page's queries that are timed).
+
+PostgreSQL is a throwaway server of this run's own (``bench.cluster.infra.Postgres``, on loopback) started with
+``fsync=on``, so its commits are as durable as SQLite's.
+
+Run from the repository root:  ``python -m bench.cases [--cases 300] [--stats-cases 1000000] [--no-postgres]
+[--json PATH]``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
+from bench.history import Timing, generate, time_reports
 from bench.machine import machine_label, rss_mb
 from streams.config import CameraConfig
 from vision.catalogue import load_catalogue
 from vision.events import Box, EventChange
 from vision.replay import store_evidence
 from wall.cases.desk import CaseDesk
-from wall.store.db import open_database
+from wall.cases.models import FiledCase
+from wall.store.db import Database, open_database
+
+CAMERAS = [CameraConfig(id=f"cam-{i}", name=f"路口 {i}", url="rtsp://192.0.2.1/x", street="解放路街道",
+                        community="人民社区", address=f"解放路 {i} 号") for i in range(8)]
+
+
+@dataclass
+class Rate:
+    """``cases`` written one after the other, each its own durable commit."""
+
+    database: str
+    kind: str  # raised (CaseDesk.on_event) | filed (CaseDesk.file) | baseline (sqlite3 INSERT+COMMIT)
+    cases: int
+    per_s: float
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass
+class Generation:
+    database: str
+    cases: int
+    events: int
+    seconds: float
 
 
 @dataclass
 class Report:
     machine: dict[str, object]
-    cases: int
-    citywall_per_s: float
-    citywall_p50_ms: float
-    citywall_p99_ms: float
-    baseline_per_s: float
-    baseline_p50_ms: float
-    rss_mb: float
+    load_before: list[float]  # os.getloadavg() when the run started: others' work on a shared machine
+    rates: list[Rate] = field(default_factory=list)
+    generations: list[Generation] = field(default_factory=list)
+    statistics: list[Timing] = field(default_factory=list)
+    load_after: list[float] = field(default_factory=list)
+    rss_mb: float = 0.0
+
+
+def _rate(database: str, kind: str, latencies: list[float]) -> Rate:
+    p = sorted(latencies)
+    return Rate(database, kind, len(p), len(p) / sum(p), statistics.median(p) * 1000,
+                p[max(0, int(len(p) * 0.99) - 1)] * 1000)
+
+
+def _jpeg(size: int) -> bytes:
+    return b"\xff\xd8" + uuid.uuid4().bytes * (size // 16) + b"\xff\xd9"
 
 
 def _change(evidence_dir: Path, n: int) -> EventChange:
@@ -53,74 +101,131 @@ def _change(evidence_dir: Path, n: int) -> EventChange:
         place_box=(100.0, 120.0, 180.0, 220.0), frame_size=(640, 360), first_seen=t - 200, t=t, t_stream=0.0,
         dwell=200.0, boxes=[Box("umbrella", 0.8, (100.0, 120.0, 180.0, 220.0), 7)],
     )
-    jpeg = b"\xff\xd8" + uuid.uuid4().bytes * 2000 + b"\xff\xd9"  # ~32 kB, like a 640 px snapshot
-    change.evidence["snapshot"] = str(store_evidence(evidence_dir, jpeg, ".jpg"))
+    change.evidence["snapshot"] = str(store_evidence(evidence_dir, _jpeg(32_000), ".jpg"))  # a 640 px snapshot
     return change
 
 
-def run_citywall(work: Path, cases: int) -> list[float]:
-    db = open_database(work / "citywall")
-    cameras = [CameraConfig(id=f"cam-{i}", name=f"路口 {i}", url="rtsp://192.0.2.1/x") for i in range(8)]
-    desk = CaseDesk(db, cameras, load_catalogue(), work / "evidence", reject_reasons=["other"])
-    changes = [_change(work / "evidence", n) for n in range(cases)]  # evidence is written by the analytics
+def _filing(evidence_dir: Path, n: int) -> FiledCase:
+    """What the filing route hands the desk: the still (full resolution) and the clip are already on disk."""
+    cam = CAMERAS[n % len(CAMERAS)]
+    return FiledCase(
+        camera_id=cam.id, user=f"op{n % 4}", code="0501", box=(400.0, 300.0, 620.0, 540.0),
+        description="人行道上有流动摊贩", grid_code="320102001", street=cam.street, community=cam.community,
+        address=cam.address, seen_at=datetime.now(UTC), seconds_ago=0.0,
+        evidence={"snapshot": str(store_evidence(evidence_dir, _jpeg(250_000), ".jpg")),
+                  "clip": str(store_evidence(evidence_dir, _jpeg(1_000_000), ".mp4"))},
+        missing_evidence={}, webhook=True)
+
+
+def _timed(calls: list[Callable[[], object]]) -> list[float]:
     latencies = []
-    for change in changes:
+    for call in calls:
         t0 = time.perf_counter()
-        desk.on_event(change)
+        call()
         latencies.append(time.perf_counter() - t0)
-    db.dispose()
     return latencies
 
 
-def run_baseline(work: Path, cases: int) -> list[float]:
+def run_desk(work: Path, db: Database, database: str, cases: int) -> list[Rate]:
+    """Raises, then filings, through one CaseDesk on ``db``; the evidence files are written beforehand (the
+    analytics and the filing route write them, not the desk)."""
+    desk = CaseDesk(db, CAMERAS, load_catalogue(), work / "evidence", reject_reasons=["other"])
+    changes = [_change(work / "evidence", n) for n in range(cases)]
+    raised = _timed([partial(desk.on_event, c) for c in changes])
+    filings = [_filing(work / "evidence", n) for n in range(cases)]
+    filed = _timed([partial(desk.file, f) for f in filings])
+    return [_rate(database, "raised", raised), _rate(database, "filed", filed)]
+
+
+def run_baseline(work: Path, cases: int) -> Rate:
     conn = sqlite3.connect(work / "baseline.sqlite3")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("CREATE TABLE cases (id INTEGER PRIMARY KEY, event_id TEXT UNIQUE, camera TEXT, code TEXT, "
                  "place TEXT, raised REAL)")
-    latencies = []
-    for n in range(cases):
-        t0 = time.perf_counter()
+
+    def insert(n: int) -> None:
         conn.execute("INSERT INTO cases (event_id, camera, code, place, raised) VALUES (?, ?, ?, ?, ?)",
                      (uuid.uuid4().hex, f"cam-{n % 8}", "0501", f"{n}-0", time.time()))
         conn.commit()
-        latencies.append(time.perf_counter() - t0)
+
+    latencies = _timed([partial(insert, n) for n in range(cases)])
     conn.close()
-    return latencies
+    return _rate("sqlite", "baseline", latencies)
 
 
-def run(cases: int) -> Report:
+def run_statistics(report: Report, db: Database, database: str, cases: int) -> None:
+    made = generate(db.engine, cases)
+    report.generations.append(Generation(database, made.cases, made.events, made.seconds))
+    report.statistics.extend(time_reports(db, database))
+
+
+def run(cases: int, stats_cases: int, postgres: bool) -> Report:
+    report = Report(machine=machine_label(), load_before=[round(x, 2) for x in os.getloadavg()])
     with tempfile.TemporaryDirectory(prefix="citywall-bench-cases-", dir=Path.cwd()) as tmp:
         work = Path(tmp)  # under the repository: the same disk a site's data directory would be on
-        base = run_baseline(work, cases)
-        ours = run_citywall(work, cases)
-    p = sorted(ours)
-    return Report(
-        machine=machine_label(), cases=cases, citywall_per_s=cases / sum(ours),
-        citywall_p50_ms=statistics.median(ours) * 1000, citywall_p99_ms=p[int(len(p) * 0.99) - 1] * 1000,
-        baseline_per_s=cases / sum(base), baseline_p50_ms=statistics.median(base) * 1000, rss_mb=rss_mb(),
-    )
+        report.rates.append(run_baseline(work, cases))
+        db = open_database(work / "desk")
+        report.rates.extend(run_desk(work / "desk", db, "sqlite", cases))
+        db.dispose()
+        if stats_cases:
+            db = open_database(work / "stats")
+            run_statistics(report, db, "sqlite", stats_cases)
+            db.dispose()
+        if postgres:
+            run_postgres(report, work, cases, stats_cases)
+    report.rss_mb = rss_mb()
+    report.load_after = [round(x, 2) for x in os.getloadavg()]
+    return report
+
+
+def run_postgres(report: Report, work: Path, cases: int, stats_cases: int) -> None:
+    from bench.cluster.infra import Postgres
+
+    pg = Postgres(fsync=True).start()  # durable commits, as SQLite's (the tests' server runs without)
+    try:
+        url = pg.database("desk")
+        db = open_database(work / "pg-desk", url)
+        report.rates.extend(run_desk(work / "pg-desk", db, "postgresql", cases))
+        db.dispose()
+        if stats_cases:
+            db = open_database(work / "pg-stats", pg.database("stats"))
+            run_statistics(report, db, "postgresql", stats_cases)
+            db.dispose()
+    finally:
+        pg.stop()
 
 
 def format_report(r: Report) -> str:
     m = r.machine
-    return "\n".join([
-        f"machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['system']}, Python {m['python']}",
-        f"{r.cases} cases raised one after the other, each committed durably (WAL, synchronous=FULL):",
-        f"  citywall CaseDesk.on_event: {r.citywall_per_s:7.1f} cases/s, p50 {r.citywall_p50_ms:.2f} ms, "
-        f"p99 {r.citywall_p99_ms:.2f} ms",
-        f"  baseline sqlite3 INSERT+COMMIT: {r.baseline_per_s:7.1f} /s, p50 {r.baseline_p50_ms:.2f} ms",
-        f"  ratio baseline / citywall time per case: ×{r.baseline_per_s / r.citywall_per_s:.1f} "
-        f"(citywall's bookkeeping over a bare durable write); RSS {r.rss_mb:.0f} MiB",
-    ])
+    lines = [
+        f"machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['system']}, Python {m['python']}; "
+        f"load average at the start {r.load_before[0]:.1f} / {r.load_before[1]:.1f} / {r.load_before[2]:.1f}",
+        "cases one after the other, each committed durably (SQLite WAL + synchronous=FULL; PostgreSQL fsync=on):",
+    ]
+    for rate in r.rates:
+        lines.append(f"  {rate.database:<10} {rate.kind:<8} {rate.per_s:8.1f} cases/s   p50 {rate.p50_ms:7.2f} ms   "
+                     f"p99 {rate.p99_ms:7.2f} ms   ({rate.cases})")
+    for g in r.generations:
+        lines.append(f"generated {g.cases} cases, {g.events} history rows into {g.database} in {g.seconds:.0f} s")
+    if r.statistics:
+        lines.append("statistics report (queries.report, 3 runs: first / median / max ms):")
+    for t in r.statistics:
+        lines.append(f"  {t.database:<10} {t.scenario:<50} {t.cases_in_range:>8} cases {t.rows:>6} rows  "
+                     f"{t.runs_ms[0]:7.0f} / {t.median_ms:7.0f} / {max(t.runs_ms):7.0f}")
+    lines.append(f"RSS {r.rss_mb:.0f} MiB; load average at the end {r.load_after[0]:.1f} / {r.load_after[1]:.1f} / "
+                 f"{r.load_after[2]:.1f} (this run itself keeps one core busy)")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cases", description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--cases", type=int, default=300, help="cases raised, and as many filed, per database")
+    parser.add_argument("--stats-cases", type=int, default=1_000_000, help="generated history (0: no statistics)")
+    parser.add_argument("--no-postgres", dest="postgres", action="store_false")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    report = run(args.cases)
+    report = run(args.cases, args.stats_cases, args.postgres)
     print(format_report(report))
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False), encoding="utf-8")

@@ -34,7 +34,10 @@ WORKER_PROCESS = "ray::CameraWorker"  # the proctitle Ray gives a CameraWorker a
 class Postgres:
     """A PostgreSQL server of its own on a free loopback port, one database per site (``database``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fsync: bool = False) -> None:
+        """``fsync=True`` for a benchmark that measures durable commits (bench.cases); off otherwise, as in the
+        tests: nothing here must survive a power cut."""
+        self.fsync = fsync
         initdb = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
         if initdb is None or not Path(initdb).resolve().with_name("postgres").is_file():
             raise RuntimeError("PostgreSQL server binaries are not installed (apt-get install postgresql)")
@@ -57,7 +60,8 @@ class Postgres:
                        capture_output=True, timeout=120)
         self.proc = subprocess.Popen([*self.as_user, self.postgres, "-D", str(self.base / "data"), "-p",
                                       str(self.port), "-k", str(self.base), "-c", "listen_addresses=127.0.0.1",
-                                      "-c", "fsync=off"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      "-c", f"fsync={'on' if self.fsync else 'off'}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while True:
             try:
