@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # at collection: CPython gh-106905 (see test_platform_api)
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode

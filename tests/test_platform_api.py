@@ -14,6 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+import schemathesis
+import schemathesis.specs.openapi.schemas  # loaded at collection, see below
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 
 from streams.devserver.rtsp import RtspDevServer, free_port
 from streams.stills import jpeg_size
@@ -24,6 +30,9 @@ from wall.platform import accounts
 from wall.platform.models import Scope
 
 pytestmark = pytest.mark.slow
+# schemathesis loads its OpenAPI modules on first use, and pytest parses each (it rewrites a plugin's asserts). In
+# a test, with the app's threads running, that parse can fail on Python 3.11.7 (CPython gh-106905: the AST
+# builder's depth counter is shared by threads), so they are imported here, at collection, before any thread.
 
 SECRET = "platform-secret"
 NATIONAL_ID = "34010000001320000001"
@@ -245,12 +254,6 @@ def test_service_accounts_from_the_command_line(hall: Hall, capsys: pytest.Captu
 
 
 def test_schemathesis_over_the_platform_tag_finds_no_server_error(hall: Hall) -> None:
-    import schemathesis
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis.errors import Unsatisfiable
-    from schemathesis import GenerationMode
-    from schemathesis.checks import not_a_server_error
-
     api = schemathesis.openapi.from_url(f"{hall.site.url}/openapi.json").include(tag="platform")
     calls, failures = 0, []
     for result in api.get_all_operations():
