@@ -3,9 +3,10 @@
 The scheduler and the event fencing are checked on their own first (fast). The slow test runs a head without
 CPUs and two worker nodes of one CPU each (``ray.cluster_utils.Cluster``), the real GStreamer RTSP server and a
 real PostgreSQL, and goes through the first slice of issue 12 end to end: every camera runs on exactly one
-worker; a live view through the control plane plays; a real case is raised by the analysed camera's worker;
-the node owning a watched camera is removed → the camera runs on the surviving worker, the live view ends with
-1012 and plays again once reconnected; the case is still there; an event under the old epoch is dropped.
+worker; a live view through the control plane plays, on a socket and on a tile of the wall page in Chromium; a
+real case is raised by the analysed camera's worker; the node owning a watched camera is removed → the camera
+runs on the surviving worker, the live view ends with 1012 and plays again once reconnected, and the page's tile
+reconnects by itself and plays again; the case is still there; an event under the old epoch is dropped.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from websockets.sync.client import ClientConnection, connect
 from settings.errors import ConfigError
 from streams.config import CameraConfig
 from streams.devserver.rtsp import RtspDevServer
-from tests.browser_helpers import STATE_TIMEOUT_MS, open_page
+from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, open_page
 from tests.case_helpers import event_change
 from tests.conftest import ADMIN, LiveServer, SiteStarter, wait_until
 from tests.pg import database_url
@@ -271,6 +272,17 @@ def test_worker_queues_events_until_acknowledged(tmp_path: Path, monkeypatch: py
 # -- a real cluster ----------------------------------------------------------------------------------------------
 
 
+# The first tile's video on the wall page (Chromium): it has decoded frames and its clock passed `after` seconds;
+# its clock; the stream it plays (each stream the tile starts is a MediaSource with a blob URL of its own).
+TILE_VIDEO = '#wall [data-testid="tile"][data-index="0"] video'
+TILE_PLAYS = f"""(after) => {{
+  const v = document.querySelector('{TILE_VIDEO}');
+  return !!v && v.currentTime > after && v.getVideoPlaybackQuality().totalVideoFrames > 0;
+}}"""
+TILE_TIME = f"""() => document.querySelector('{TILE_VIDEO}').currentTime"""
+TILE_STREAM = f"""() => document.querySelector('{TILE_VIDEO}').src"""
+
+
 @pytest.fixture(scope="module")
 def ray_module_cluster() -> Iterator[Any]:
     """A head without CPUs (it runs no camera worker) and two worker nodes of one CPU, all on 127.0.0.1: started
@@ -429,6 +441,12 @@ cameras:
     with open_live(site, "shop", "shop-viewer") as ws:
         plays(ws)
 
+    # The wall page in Chromium plays "lot" on a tile of the admin's seat, from the worker that owns it.
+    seat = client.put("/api/walls/@me/tiles/0", json={"camera": "lot"}, headers={"Origin": site.origin})
+    assert seat.status_code == 200, seat.text
+    open_page(page, site, "/")
+    page.wait_for_function(TILE_PLAYS, arg=1.0, timeout=PLAY_TIMEOUT_MS, polling=250)
+
     with open_live(site, "lot") as ws:
         plays(ws)
         # A real case, raised by the lobby's worker (a visitor at the table), committed on PostgreSQL.
@@ -442,6 +460,7 @@ cameras:
         # and the camera runs on the surviving worker under a new epoch.
         before = owners["lot"]
         node = next(n for n in ray_cluster.worker_nodes if n.node_id == runtime.pool.slot(before.worker).node_id)
+        first_stream = page.evaluate(TILE_STREAM)
         lost = time.monotonic()
         ray_cluster.remove_node(node)
         assert ends_with_restart(ws) == 1012
@@ -450,6 +469,13 @@ cameras:
     assert after is not None and after.epoch > before.epoch and after.worker in reports
     with open_live(site, "lot") as ws:
         plays(ws)
+    # The tile reconnected by itself: a new stream (a new MediaSource, from the new worker's init) whose clock
+    # moves on by a second from where it stood once it was in.
+    page.wait_for_function("([old, sel]) => { const v = document.querySelector(sel); return !!v && !!v.src "
+                           "&& v.src !== old && v.getVideoPlaybackQuality().totalVideoFrames > 0; }",
+                           arg=[first_stream, TILE_VIDEO], timeout=PLAY_TIMEOUT_MS, polling=250)
+    standing = page.evaluate(TILE_TIME)
+    page.wait_for_function(TILE_PLAYS, arg=standing + 1.0, timeout=PLAY_TIMEOUT_MS, polling=250)
     moved = time.monotonic() - lost
     assert moved < 30, moved
     assert wait_until(lambda: set(states().values()) == {"live"}, 30, 0.5), states()
