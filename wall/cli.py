@@ -69,9 +69,13 @@ def _demo(args: argparse.Namespace) -> int:
             site = load_config_or_report(demo.SITE, "; nothing was started")
             if site is None:
                 return 2
+            host, port = args.host or site.server_file.server.host, args.port or site.server_file.server.port
+            simulated = demo.platform_simulator(site, host, port, enabled=not args.no_platform_sim,
+                                                say=functools.partial(print, flush=True))
             if not args.rtsp:
-                return _serve(demo.SITE, args.host, args.port, demo=True, log_format=args.log_format, site=site,
-                              source="the looped sample clips as file: cameras")
+                with simulated as site:
+                    return _serve(demo.SITE, args.host, args.port, demo=True, log_format=args.log_format, site=site,
+                                  source="the looped sample clips as file: cameras")
             from wall import demo_rtsp
 
             try:
@@ -81,7 +85,7 @@ def _demo(args: argparse.Namespace) -> int:
                 print(f"citywall demo --rtsp: {exc}\n  Without --rtsp the demo plays the same clips as file: cameras.",
                       file=sys.stderr)
                 return demo_rtsp.EXIT_UNAVAILABLE
-            with server:
+            with server, simulated as site:
                 return _serve(demo.SITE, args.host, args.port, demo=True, log_format=args.log_format,
                               site=demo_rtsp.rtsp_site(site, server),
                               source=f"the sample clips over RTSP from GStreamer: {server.url('CAMERA-ID')}")
@@ -274,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="serve the clips through GStreamer's RTSP server and read them as RTSP cameras (the real "
                    "ingest path; needs Debian's gir1.2-gst-rtsp-server-1.0, python3-gi and the GStreamer plugins)")
     d.add_argument("--rtsp-port", type=int, default=0, help="port of that RTSP server (default: a free one)")
+    d.add_argument("--no-platform-sim", action="store_true",
+                   help="without the simulated city platform (by default one runs in the demo's process: it "
+                   "dispatches, checks on video and closes the cases confirmed on the desk)")
     add_format_option(d)
 
     t = sub.add_parser("detect", help="run a model card on images and print the boxes")
@@ -300,9 +307,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from wall.auth import commands
     from wall.platform import commands as platform_commands
+    from wall.platform import simulator_server
 
     commands.add_parsers(sub)
     platform_commands.add_parsers(sub)
+    simulator_server.add_parser(sub)
 
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "log_format", None) or default_format(),
@@ -326,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     account_result = commands.run(args)
     if account_result is None:
         account_result = platform_commands.run(args)
+    if account_result is None:
+        account_result = simulator_server.run(args)
     if account_result is not None:
         return account_result
     return _demo(args)

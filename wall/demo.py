@@ -16,14 +16,21 @@ server's included) to ``main``.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import secrets
 import string
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from settings.packaged import packaged
 from wall.shutdown import Stopped, stop_on_signals  # noqa: F401  (the demo's names for them)
+
+if TYPE_CHECKING:
+    from wall.config import SiteConfig
+    from wall.store.db import Database
 
 # The demo site (cameras.yaml, server.yaml, analytics.yaml) and its clips, shipped inside the package so that an
 # installed citywall has them. The clips (media/ATTRIBUTION.md) are also what the test suite and the benchmarks
@@ -40,6 +47,12 @@ PAGES = (
     ("/desk", "review desk: confirm or reject the cases the analytics raise"),
     ("/admin", "admin console: users, grants, camera health, audit"),
 )
+SIM_ACCOUNT = "platform-sim"  # the simulator's service account in the demo's database
+# The simulated platform's pace: a newcomer who confirms a case sees it dispatched, handled and closed on the desk
+# within a minute or two (the video check's own times are platform.verification in demo_site/server.yaml). The
+# report (反馈) comes soon after the dispatch, so that it, and the check it starts, usually come before the
+# automatic watch or the case's own event has seen the table empty.
+SIM_PACE = {"dispatch_after": 5.0, "handled_after": 5.0, "close_after": 3.0}
 
 
 def use_data_dir(path: Path) -> Path:
@@ -114,3 +127,58 @@ def banner(host: str, port: int, cameras: int, made: list[tuple[str, str, str]],
     lines.append(f"  {reset_hint}")
     lines.append("Stop with Ctrl-C.")
     return "\n".join(lines)
+
+
+def simulator_token(db: Database) -> str:
+    """The simulator's service token: the account made on the first run, its token rotated on every later one
+    (only the hash is stored, so the last run's token is known to nobody). Audited like the token commands."""
+    from sqlalchemy import select
+
+    from wall.auth import audit
+    from wall.platform import accounts
+    from wall.platform.models import Scope
+    from wall.store.platform import ServiceAccount
+
+    with db.session() as s:
+        exists = s.scalar(select(ServiceAccount.id).where(ServiceAccount.name == SIM_ACCOUNT)) is not None
+        token = accounts.rotate(s, SIM_ACCOUNT) if exists else accounts.create(s, SIM_ACCOUNT, list(Scope))
+        audit.record(s, user="citywall demo", action=f"platform.token.{'rotate' if exists else 'create'}",
+                     target=f"service:{SIM_ACCOUNT}", success=True, address="local", detail=None)
+    return token
+
+
+@contextlib.contextmanager
+def platform_simulator(site: SiteConfig, host: str, port: int, *, enabled: bool = True,
+                       say: Callable[[str], object] = print) -> Iterator[SiteConfig]:
+    """Run the platform simulator for the demo while the block runs; yields ``site`` pointed at it (its webhook
+    URL, this run's secret, evidence links to the demo's address). Disabled, or with a database that cannot be
+    opened (``serve`` reports that next), ``site`` as it is."""
+    from pydantic import SecretStr
+
+    from wall.platform.simulator import SimulatorSettings
+    from wall.platform.simulator_server import SimulatorServer
+    from wall.store.db import DatabaseError, open_database
+
+    if not enabled:
+        yield site
+        return
+    try:
+        db = open_database(site.data_dir, site.server_file.server.database_url)
+    except DatabaseError:
+        yield site
+        return
+    try:
+        token = simulator_token(db)
+    finally:
+        db.dispose()
+    citywall, secret = f"http://{shown_host(host)}:{port}", secrets.token_urlsafe(32)
+    settings = SimulatorSettings(citywall_url=citywall, token=SecretStr(token), secret=SecretStr(secret), **SIM_PACE)
+    with SimulatorServer(settings) as sim:
+        platform = site.server_file.platform
+        platform = platform.model_copy(update={"webhook_url": sim.webhook_url, "secret": secret,
+                                               "public_base_url": platform.public_base_url or citywall})
+        say(f"citywall demo: the city's case platform is simulated at {sim.url} (its record: {sim.url}/record; "
+            f"--no-platform-sim runs without): a case you confirm on the desk is dispatched after "
+            f"{SIM_PACE['dispatch_after']:.0f} s, reported handled {SIM_PACE['handled_after']:.0f} s later, checked "
+            "on video and closed when the place is clear")
+        yield dataclasses.replace(site, server_file=site.server_file.model_copy(update={"platform": platform}))
