@@ -42,6 +42,7 @@ from vision.rules_config import (  # noqa: E402
     TimeRange,
     ZoneConfig,
 )
+from wall.cases.time_limits import MAX_SECONDS  # noqa: E402
 from wall.config import (  # noqa: E402
     DATABASE_BACKENDS,
     CamerasFile,
@@ -53,6 +54,7 @@ from wall.config import (  # noqa: E402
     SecuritySettings,
     ServerFile,
     ServerSettings,
+    TimeLimits,
     VerificationSettings,
 )
 from wall.hall_settings import Cell, Layout, TourSpec, WallSpec  # noqa: E402
@@ -85,6 +87,8 @@ RULES: dict[tuple[type[BaseModel], str], str] = {
     (TimeRange, "end"): "`HH:MM` (00:00–23:59) or `24:00`; before `start` means the window spans midnight",
     (PlatformSettings, "webhook_url"): "an `http://` or `https://` URL",
     (VerificationSettings, "codes"): "keys are four-digit event codes (quote them: `'0501'`)",
+    (TimeLimits, "codes"): (
+        f"keys are four-digit event codes (quote them: `'0501'`); each value > 0 and ≤ {MAX_SECONDS:.0f}, or null"),
     (MetricsSettings, "allow"): "each an IPv4 or IPv6 address or network in CIDR form (`10.0.0.0/8`)",
     (ServerSettings, "trusted_proxies"): "each an IPv4 or IPv6 address or network in CIDR form (`10.0.0.0/8`)",
     (WallSpec, "controllers"): (
@@ -127,6 +131,8 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
      "times, docs/platform.md)", VerificationSettings),
     ("server.yaml: check times", "under `platform: verification: default:` and of each entry of its `codes:`",
      CheckTimes),
+    ("server.yaml: platform.time_limits", "under `platform: time_limits:` in `server.yaml` (处置时限: a dispatched "
+     "case's deadline, docs/platform.md)", TimeLimits),
     ("server.yaml: review", "under `review:` in `server.yaml`", ReviewSettings),
     ("server.yaml: cluster", "under `cluster:` in `server.yaml` (cluster mode, docs/architecture.md; "
      "`citywall serve --cluster ADDRESS` sets `address`)", ClusterSettings),

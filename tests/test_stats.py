@@ -3,7 +3,10 @@ through the real desk (its clock moved, so every duration is known), gives the h
 and PostgreSQL; a user sees only the cameras granted to them; the CSV says what the JSON says; bad parameters
 are 4xx.
 
-The history (UTC times; the hall's clock is +08:00, so case 5 falls on 3 March there and on 2 March in UTC):
+The history (UTC times; the hall's clock is +08:00, so case 5 falls on 3 March there and on 2 March in UTC).
+Every dispatch is 100 s after the decision, and the site's time limit for 0501 is 600 s (the default 3600 s
+is not used), so a case is overdue when it was cleared more than 600 s after its dispatch (cases 3 and 6) or
+is still open 600 s after it (case 8, dispatched at 05:02:25 and never cleared: overdue from 05:12:25):
 
 ====  ======  ===============  =================================================  ==========  ==============
 case  camera  raised (UTC)     outcome                                            decided in  dispatch→clear
@@ -15,7 +18,8 @@ case  camera  raised (UTC)     outcome                                          
 5     cam-a   03-02 17:00      rejected (other)                                   30 s
 6     cam-c   03-03 02:00      confirmed, dispatched, still present, then cleared 90 s        1200 s
 7     cam-a   03-03 03:00      merged into case 1
-8     cam-b   03-03 05:00      filed by an operator (source patrol), confirmed    45 s
+8     cam-b   03-03 05:00      filed by an operator (source patrol), confirmed,   45 s        (open)
+                               dispatched, never cleared
 9     cam-a   03-20 01:00      outside the range asked for
 ====  ======  ===============  =================================================  ==========  ==============
 """
@@ -35,7 +39,8 @@ from sqlalchemy import update
 
 from tests.case_helpers import event_change
 from tests.conftest import LiveServer, SiteStarter
-from wall.stats.queries import AI_SOURCE
+from wall.stats.models import Period, StatsQuery
+from wall.stats.queries import AI_SOURCE, report
 from wall.store.cases import Case
 
 pytestmark = pytest.mark.slow
@@ -117,6 +122,8 @@ def seed(site: LiveServer, clock: DeskClock) -> Seeded:
     desk.confirm(ids[8], "op", webhook=False)
     with site.db.session() as s:  # as an operator's filing leaves it (wall.cases.desk.file): source patrol
         s.execute(update(Case).where(Case.id == ids[8]).values(source="patrol"))
+    clock.at("2026-03-03T05:00", 45 + 100)
+    desk.dispatched(ids[8], "platform", department="城管执法一中队", ref="HF-8")  # and never cleared
     return Seeded(site, ids)
 
 
@@ -124,6 +131,7 @@ def _site(serve_site: SiteStarter, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     clock = DeskClock()
     monkeypatch.setattr("wall.cases.desk.now", clock)
     server = f"server:\n  data_dir: {tmp_path / 'data'}\n" + (f"  database_url: '{url}'\n" if url else "")
+    server += "platform:\n  time_limits: {default: 3600, codes: {'0501': 600}}\n"
     site = serve_site(CAMERAS, server)
     site.add_user("op", "operator", grants=("cam-b",))
     site.add_user("viewer", "viewer", grants=("cam-a", "cam-b", "cam-c"))
@@ -143,15 +151,19 @@ def figures(row: dict) -> dict:
 
 
 def fig(raised: int, confirmed: int, rejected: int, merged: int, pending: int, reasons: dict[str, int],
-        ai: tuple[int, int], decision: float | None, dispatched: int, clear: float | None) -> dict:
+        ai: tuple[int, int], decision: float | None, dispatched: int, clear: float | None, *,
+        cleared: int | None = None, overdue: int = 0) -> dict:
+    """The figures of a row; ``cleared`` defaults to ``dispatched`` (every dispatched case but 8 was cleared)."""
     return {"raised": raised, "confirmed": confirmed, "rejected": rejected, "merged": merged, "pending": pending,
             "rejected_by_reason": reasons, "ai_decided": ai[0], "ai_confirmed": ai[1],
             "ai_precision": ai[1] / ai[0] if ai[0] else None, "median_decision_seconds": decision,
-            "dispatched": dispatched, "cleared_on_video": dispatched, "median_clear_seconds": clear,
-            "overdue": None}
+            "dispatched": dispatched, "cleared_on_video": dispatched if cleared is None else cleared,
+            "median_clear_seconds": clear, "overdue": overdue}
 
 
-TOTAL = fig(8, 4, 2, 1, 1, {"vendor_walking": 1, "other": 1}, (5, 3), 75.0, 3, 900.0)  # (60+90)/2; 300,900,1200
+# (60+90)/2; 300, 900, 1200 (case 8 never cleared); overdue: 3 (cleared late), 6 (cleared late), 8 (open past it)
+TOTAL = fig(8, 4, 2, 1, 1, {"vendor_walking": 1, "other": 1}, (5, 3), 75.0, 4, 900.0, cleared=3, overdue=3)
+CAM_B = fig(3, 2, 0, 0, 1, {}, (1, 1), 172.5, 2, 900.0, cleared=1, overdue=2)  # case 8 is no AI decision
 
 
 def check_figures(site: LiveServer) -> None:
@@ -164,8 +176,8 @@ def check_figures(site: LiveServer) -> None:
     groups = {g["key"]: (g["label"], figures(g)) for g in report["groups"]}
     assert groups == {
         "cam-a": ("解放路口", fig(4, 1, 2, 1, 0, {"vendor_walking": 1, "other": 1}, (3, 1), 60.0, 1, 300.0)),
-        "cam-b": ("人民路", fig(3, 2, 0, 0, 1, {}, (1, 1), 172.5, 1, 900.0)),  # case 8 is no AI decision
-        "cam-c": ("长江路", fig(1, 1, 0, 0, 0, {}, (1, 1), 90.0, 1, 1200.0)),
+        "cam-b": ("人民路", CAM_B),
+        "cam-c": ("长江路", fig(1, 1, 0, 0, 0, {}, (1, 1), 90.0, 1, 1200.0, overdue=1)),
     }
     rows = {(r["period"], r["key"]): figures(r) for r in report["rows"]}
     assert rows[("2026-03-03", "cam-a")] == fig(2, 0, 1, 1, 0, {"other": 1}, (1, 0), 30.0, 0, None)
@@ -174,8 +186,8 @@ def check_figures(site: LiveServer) -> None:
     days = admin.get("/api/stats", params=RANGE).json()
     assert days["groups"] == [] and days["by"] is None
     assert [(r["period"], figures(r)) for r in days["rows"]] == [
-        ("2026-03-02", fig(4, 2, 1, 0, 1, {"vendor_walking": 1}, (3, 2), 120.0, 2, 600.0)),
-        ("2026-03-03", fig(4, 2, 1, 1, 0, {"other": 1}, (2, 1), 45.0, 1, 1200.0)),
+        ("2026-03-02", fig(4, 2, 1, 0, 1, {"vendor_walking": 1}, (3, 2), 120.0, 2, 600.0, overdue=1)),
+        ("2026-03-03", fig(4, 2, 1, 1, 0, {"other": 1}, (2, 1), 45.0, 2, 1200.0, cleared=1, overdue=2)),
     ]
     utc_days = admin.get("/api/stats", params={**RANGE, "utc_offset": 0}).json()  # case 5 is 2 March in UTC
     assert [(r["period"], r["raised"]) for r in utc_days["rows"]] == [("2026-03-02", 5), ("2026-03-03", 3)]
@@ -184,7 +196,7 @@ def check_figures(site: LiveServer) -> None:
     week = admin.get("/api/stats", params={**RANGE, "period": "week", "by": "source"}).json()
     assert week["periods"] == ["2026-03-02"]  # a Monday
     sources = {g["key"]: figures(g) for g in week["groups"]}
-    assert sources["patrol"] == fig(1, 1, 0, 0, 0, {}, (0, 0), 45.0, 0, None)
+    assert sources["patrol"] == fig(1, 1, 0, 0, 0, {}, (0, 0), 45.0, 1, None, cleared=0, overdue=1)
     assert sources[AI_SOURCE]["raised"] == 7 and sources[AI_SOURCE]["ai_precision"] == 0.6
     month = admin.get("/api/stats", params={**RANGE, "period": "month", "by": "street"}).json()
     assert month["periods"] == ["2026-03-01"]
@@ -195,6 +207,22 @@ def check_figures(site: LiveServer) -> None:
     assert {g["key"]: g["raised"] for g in community["groups"]} == {"人民社区": 4, "和平社区": 3, None: 1}
     code = admin.get("/api/stats", params={**RANGE, "by": "code"}).json()
     assert [(g["key"], g["label"], g["raised"]) for g in code["groups"]] == [("0501", "无照经营游商", 8)]
+    check_overdue_by_the_clock(site)
+
+
+def check_overdue_by_the_clock(site: LiveServer) -> None:
+    """Overdue is judged at the query's ``now`` (the page asks at the service clock): before case 8's deadline
+    only the two cases cleared late count; from it on, case 8 too. The desk's deadlines are the hand-computed
+    ones (dispatch + 600 s)."""
+    desk = site.app.state.services.cases.desk
+    eight = desk.list(None, text="", camera="cam-b", status="dispatched")[1]
+    assert [c.deadline_at for c in eight] == [datetime(2026, 3, 3, 5, 12, 25, tzinfo=UTC)]
+    since, until = datetime(2026, 3, 1, 16, tzinfo=UTC), datetime(2026, 3, 3, 16, tzinfo=UTC)
+    for now, overdue in (("2026-03-03T05:12:24", 2), ("2026-03-03T05:12:26", 3)):
+        query = StatsQuery(period=Period.DAY, since=since, until=until, utc_offset=480,
+                           now=datetime.fromisoformat(now).replace(tzinfo=UTC))
+        with site.db.session() as s:
+            assert report(s, query).total.overdue == overdue, now
 
 
 def test_seeded_history_gives_the_hand_computed_figures_on_sqlite(seeded: Seeded) -> None:
@@ -212,7 +240,7 @@ def test_a_user_sees_only_the_cameras_granted_to_them(seeded: Seeded) -> None:
     op = seeded.site.client("op")  # cam-b only
     report = op.get("/api/stats", params={**RANGE, "by": "camera"}).json()
     assert [g["key"] for g in report["groups"]] == ["cam-b"]
-    assert figures(report["total"]) == fig(3, 2, 0, 0, 1, {}, (1, 1), 172.5, 1, 900.0)
+    assert figures(report["total"]) == CAM_B
     assert {r["key"] for r in report["rows"]} == {"cam-b"}
     text = op.get("/api/stats.csv", params={**RANGE, "by": "camera"}).text
     assert "cam-a" not in text and "解放路口" not in text
@@ -243,7 +271,7 @@ def test_csv_says_what_the_json_says(seeded: Seeded) -> None:
     for line, (period, key, row) in zip(lines, expected, strict=True):
         assert (line["period"], line["group"]) == (period, key)
         for name in ("raised", "confirmed", "rejected", "merged", "pending", "ai_decided", "ai_confirmed",
-                     "dispatched", "cleared_on_video"):
+                     "dispatched", "cleared_on_video", "overdue"):
             assert int(line[name]) == row[name], (name, line)
         for name in ("ai_precision", "median_decision_seconds", "median_clear_seconds"):
             assert (float(line[name]) if line[name] else None) == row[name], (name, line)

@@ -27,6 +27,7 @@ from streams.source import file_path, is_file_url
 from vision.card import DEFAULT_CARD
 from vision.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
 from vision.rules_config import AnalyticsFile
+from wall.cases.time_limits import TimeLimits
 from wall.hall_settings import DEFAULT_REJECT_REASONS, Layout, WallSpec, layout_table
 from wall.security_settings import TRUSTED_PROXIES_HELP, LiveLimits, SecuritySettings, check_networks
 
@@ -165,6 +166,7 @@ class PlatformSettings(Strict):
                                     description="Seconds a signed evidence link stays valid.")
     public_base_url: str = Field(default="", description="How the platform reaches this service (for links).")
     verification: VerificationSettings = Field(default_factory=VerificationSettings)
+    time_limits: TimeLimits = Field(default_factory=TimeLimits, description="处置时限 per event code, from dispatch.")
     max_attempts: int = Field(default=8, ge=1, le=100, description="Failures before a dead letter.")
     backoff_initial: float = Field(default=5.0, gt=0, le=3600, description="First retry delay, seconds.")
     backoff_max: float = Field(default=600.0, gt=0, le=86400, description="Longest retry delay, seconds.")

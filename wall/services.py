@@ -46,8 +46,10 @@ class Services:
 
     def __post_init__(self) -> None:
         self.live_limits = LiveLimiter(self.site.server_file.server.live)
-        # the video checks' deadlines and the evidence links' expiry read the service clock (tests move it)
+        # the video checks' deadlines, the evidence links' expiry and whether a case is overdue read the service
+        # clock (tests move it)
         self.cases.checks.clock = lambda: self.clock()
+        self.cases.desk.clock = lambda: self.clock()
         self.cases.links.clock = lambda: self.clock().timestamp()
 
     @staticmethod

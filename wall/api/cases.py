@@ -188,11 +188,14 @@ def list_cases(
     since: datetime | None = None,
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=100, description="text in description, address, note, names")] = None,
+    overdue: Annotated[bool | None, Query(description="true: only cases past their deadline (处置时限) and still "
+                                                      "with the department; false: only the others")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> CasePage:
     total, items = desk.list(visible_cameras(principal), status=status_, camera=camera, code=code,
-                             since=as_utc(since), until=as_utc(until), text=q, limit=limit, offset=offset)
+                             since=as_utc(since), until=as_utc(until), text=q, overdue=overdue, limit=limit,
+                             offset=offset)
     return CasePage(total=total, items=items)
 
 

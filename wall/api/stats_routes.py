@@ -68,7 +68,8 @@ Filter = Annotated[_Filter, Depends(stats_filter)]
 def _report(request: Request, reader: Principal, where: _Filter) -> StatsReport:
     cameras = visible_cameras(reader)
     query = StatsQuery(period=where.period, since=where.since, until=where.until, by=where.by,
-                       cameras=None if cameras is None else frozenset(cameras), utc_offset=where.utc_offset)
+                       cameras=None if cameras is None else frozenset(cameras), utc_offset=where.utc_offset,
+                       now=services(request).clock())
     with services(request).db.session() as s:
         return report(s, query)
 

@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from streams.config import CameraConfig
 from vision.catalogue import Catalogue
 from vision.events import Box, EventChange
+from wall.cases.listing import CaseFilter
 from wall.cases.models import (
     SOURCE_LABELS,
     CaseDetail,
@@ -34,6 +35,7 @@ from wall.cases.models import (
     PlatformCamera,
     PlatformRecord,
 )
+from wall.cases.time_limits import TimeLimits, is_overdue, parse_deadline
 from wall.errors import Conflict, NotFound, Unprocessable
 from wall.store.cases import OPEN_STATES, Case, CaseEvent, Evidence, Label, OutboxMessage
 from wall.store.db import Database
@@ -65,13 +67,17 @@ def _ts(value: float) -> datetime:
 
 class CaseDesk:
     def __init__(self, db: Database, cameras: Iterable[CameraConfig], catalogue: Catalogue, evidence_dir: Path,
-                 *, reject_reasons: list[str], reason_names: dict[str, str] | None = None) -> None:
+                 *, reject_reasons: list[str], reason_names: dict[str, str] | None = None,
+                 time_limits: TimeLimits | None = None) -> None:
         self.db = db
         self.cameras = {c.id: c for c in cameras}
         self.catalogue = catalogue
         self.evidence_dir = evidence_dir
         self.reject_reasons = reject_reasons
         self.reason_names = reason_names or {}
+        self.time_limits = time_limits or TimeLimits()  # 处置时限: a case's deadline, set at its dispatch
+        # "now" that overdue is judged by: the service clock (wall.services.Services sets it; tests move it)
+        self.clock: Callable[[], datetime] = lambda: now()
         self.listeners: list[Callable[[CaseNotice], None]] = []
         # told of every transition inside its transaction (session, case, actor, action): what must commit with
         # it — the platform link's video checks and outbox messages (wall/platform/hooks.py)
@@ -261,10 +267,14 @@ class CaseDesk:
         self._tell(CaseNotice(type="case_decided", case=summary))
         return summary
 
-    def dispatched(self, case_id: int, actor: str, *, department: str | None, ref: str | None) -> CaseSummary:
+    def dispatched(self, case_id: int, actor: str, *, department: str | None, ref: str | None,
+                   deadline: datetime | None = None) -> CaseSummary:
+        """Dispatched as the webhook's reply says (the platform API's call goes through ``advance``); ``deadline``
+        the platform's own, else the code's time limit applies."""
         with self._lock, self.db.session() as s:
             case = self._get(s, case_id)
-            self._transition(s, case, actor, "dispatch", {"department": department, "ref": ref})
+            self._transition(s, case, actor, "dispatch", {"department": department, "ref": ref,
+                                                          "deadline": deadline.isoformat() if deadline else None})
             case.department, case.platform_ref, case.dispatched_at = department, ref, now()
             summary = self.summary(case)
         self._tell(CaseNotice(type="case_updated", case=summary))
@@ -299,25 +309,11 @@ class CaseDesk:
     # -- reading ---------------------------------------------------------------------------------
     def list(self, cameras: set[str] | None, *, status: str | None = None, camera: str | None = None,
              code: str | None = None, since: datetime | None = None, until: datetime | None = None,
-             text: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[CaseSummary]]:
-        """Cases visible to a principal (``cameras`` None = all), newest first, with the total for paging."""
-        query = select(Case)
-        if cameras is not None:
-            query = query.where(Case.camera_id.in_(sorted(cameras)))
-        if status:
-            query = query.where(Case.status == status)
-        if camera:
-            query = query.where(Case.camera_id == camera)
-        if code:
-            query = query.where(Case.code == code)
-        if since:
-            query = query.where(Case.raised_at >= since)
-        if until:
-            query = query.where(Case.raised_at < until)
-        if text:
-            like = f"%{text}%"
-            query = query.where(or_(Case.description.like(like), Case.address.like(like), Case.note.like(like),
-                                    Case.camera_name.like(like), Case.code_name.like(like)))
+             text: str | None = None, overdue: bool | None = None, limit: int = 50,
+             offset: int = 0) -> tuple[int, list[CaseSummary]]:
+        """Cases visible to a principal (``cameras`` None = all), newest first, with the total for paging;
+        ``overdue`` True/False: only those past their deadline by the service clock, or only the others."""
+        query = CaseFilter(cameras, status, camera, code, since, until, text, overdue, self.clock()).query()
         with self.db.session() as s:
             total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = s.scalars(query.order_by(Case.raised_at.desc(), Case.id.desc()).limit(limit).offset(offset))
@@ -341,9 +337,10 @@ class CaseDesk:
             return s.scalar(select(Case.camera_id).join(Evidence, Evidence.case_id == Case.id)
                             .where(Evidence.name == name).limit(1))
 
-    @staticmethod
-    def summary(case: Case) -> CaseSummary:
-        return CaseSummary.model_validate(case)
+    def summary(self, case: Case) -> CaseSummary:
+        summary = CaseSummary.model_validate(case)
+        summary.overdue = is_overdue(case.status, case.deadline_at, self.clock())
+        return summary
 
     def platform_record(self, case: Case) -> PlatformRecord:
         entry = self.catalogue.get(case.code)
@@ -355,7 +352,8 @@ class CaseDesk:
             community=case.community, address=case.address, lon=case.lon, lat=case.lat,
             camera=PlatformCamera(id=case.camera_id, name=case.camera_name, national_id=case.national_id),
             description=case.description, discovered_at=case.first_seen, confirmed_at=case.decided_at,
-            confirmed_by=case.decided_by, note=case.note, status=case.status)
+            confirmed_by=case.decided_by, note=case.note, status=case.status,
+            time_limit_s=self.time_limits.seconds(case.code), deadline_at=case.deadline_at)
 
     # -- internals -------------------------------------------------------------------------------
     def _get(self, s: Session, case_id: int) -> Case:
@@ -370,6 +368,9 @@ class CaseDesk:
             raise Conflict(f"case {case.id} is {case.status}; '{action}' needs {' or '.join(sources)}")
         before = case.status
         case.status, case.updated_at = target, now()
+        if action == "dispatch":  # 处置时限: the platform's deadline (its call's or reply's), else the code's
+            case.deadline_at = self.time_limits.deadline(case.code, now(), parse_deadline(detail.get("deadline")))
+            detail = {**detail, "deadline_at": case.deadline_at.isoformat() if case.deadline_at else None}
         self._append(s, case, actor, action, before, target, detail)
         for hook in self.transition_hooks:
             hook(s, case, actor, action)

@@ -74,6 +74,10 @@ class CaseSummary(_Record):
     dispatched_at: UtcTime | None
     verified_at: UtcTime | None
     closed_at: UtcTime | None
+    deadline_at: UtcTime | None = Field(description="When the department must have handled it (处置时限), set at "
+                                        "dispatch: the platform's deadline, else the event code's time limit.")
+    overdue: bool = Field(default=False, description="Past deadline_at by the service clock and still with the "
+                          "department (dispatched or still present on video).")
 
 
 class CaseHistoryEntry(_Record):
@@ -161,6 +165,10 @@ class PlatformRecord(BaseModel):
     confirmed_by: str | None
     note: str | None
     status: str
+    time_limit_s: float | None = Field(default=None, description="The time limit (处置时限, seconds) citywall "
+                                       "applies from dispatch when the platform sends no deadline; null: none.")
+    deadline_at: UtcTime | None = Field(default=None, description="The case's deadline once it is dispatched "
+                                        "(a delivery after the dispatch carries it); null before.")
 
 
 class OutboxEntry(_Record):

@@ -33,9 +33,10 @@ from sqlalchemy import select
 
 from wall.cases.desk import CaseDesk
 from wall.cases.models import OutboxEntry
+from wall.cases.time_limits import as_utc, parse_deadline
 from wall.errors import Conflict, DomainError, NotFound
 from wall.platform.links import EvidenceLinks
-from wall.store.cases import Evidence, OutboxMessage
+from wall.store.cases import Case, Evidence, OutboxMessage
 from wall.store.db import Database, unavailable
 
 log = logging.getLogger(__name__)
@@ -112,12 +113,15 @@ class Outbox:
             delivered += outcome
         return delivered
 
-    def body(self, message: OutboxMessage, evidence: list[Evidence]) -> bytes:
+    def body(self, message: OutboxMessage, evidence: list[Evidence], deadline: datetime | None = None) -> bytes:
         """The document posted: the stored payload, its ``message`` kind, the evidence (a confirmation: the
-        case's files; any other message: the files its payload names) and the idempotency key."""
+        case's files; any other message: the files its payload names) and the idempotency key. A confirmation
+        sent after its case was dispatched (a retry) carries the deadline set meanwhile."""
         payload = dict(message.payload)
         files = payload.pop("evidence_files", None)
         if message.kind == "case_confirmed":
+            if deadline is not None:
+                payload["deadline_at"] = as_utc(deadline).isoformat()
             items = [self.links.item(e.kind, e.name, e.sha256) | {"size": e.size} for e in evidence]
         else:
             items = [self.links.item(str(f["kind"]), str(f["name"])) for f in files or []]
@@ -149,9 +153,12 @@ class Outbox:
                 if key in self._delivered:  # the platform has it; only the record was lost with the database
                     error, reply = None, self._delivered[key]
                 else:
-                    evidence = [] if kind != "case_confirmed" else list(s.scalars(
-                        select(Evidence).where(Evidence.case_id == message.case_id).order_by(Evidence.id)))
-                    error, reply = self._post(self.body(message, evidence), key)
+                    evidence, deadline = [], None
+                    if kind == "case_confirmed":
+                        evidence = list(s.scalars(
+                            select(Evidence).where(Evidence.case_id == message.case_id).order_by(Evidence.id)))
+                        deadline = s.scalar(select(Case.deadline_at).where(Case.id == message.case_id))
+                    error, reply = self._post(self.body(message, evidence, deadline), key)
                     if error is None:
                         posted = (key, reply)
                 message.attempts += 1
@@ -180,7 +187,8 @@ class Outbox:
                 and (reply.get("dispatched") or reply.get("department")):
             try:
                 self.desk.dispatched(case_id, "platform", department=reply.get("department"),
-                                     ref=str(reply.get("ref") or reply.get("id") or "") or None)
+                                     ref=str(reply.get("ref") or reply.get("id") or "") or None,
+                                     deadline=parse_deadline(reply.get("deadline")))
             except DomainError as exc:
                 log.info("platform reply for case %s not applied: %s", case_id, exc)
         return 1

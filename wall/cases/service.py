@@ -33,7 +33,8 @@ class CaseService:
         evidence_dir = site.evidence_dir  # where the analytics write evidence, named by content hash
         reasons = site.server_file.review.reject_reasons
         self.desk = CaseDesk(db, registry.cameras(), site.catalogue or load_catalogue(), evidence_dir,
-                             reject_reasons=list(reasons), reason_names=reasons)
+                             reject_reasons=list(reasons), reason_names=reasons,
+                             time_limits=site.server_file.platform.time_limits)
         self.notices = NoticeHub()  # /ws/wall
         self.desk.listeners.append(self.notices.publish)
         platform = site.server_file.platform

@@ -7,7 +7,8 @@ import { reasonName, tf, when, word } from "./desk-words.js";
 
 const SAME_MOMENT_MS = 1500;  // evidence committed in the same unit of work as an event (same transaction)
 const SHOWN_DETAIL = ["code", "grid_code", "address", "note", "reason", "text", "department", "ref", "into", "case",
-  "dwell", "zone"];
+  "dwell", "zone", "deadline_at"];
+const TIMES = ["deadline_at"];  // shown in the seat's clock, like the event's own time
 
 function at(item) {
   const v = Date.parse(item.at || "");
@@ -71,7 +72,8 @@ function historyLine(line, reasons) {
       const dt = document.createElement("dt");
       dt.textContent = word("deskKey", key);
       const dd = document.createElement("dd");
-      dd.textContent = key === "reason" ? reasonName(value, reasons.get(value)) : String(value);
+      dd.textContent = key === "reason" ? reasonName(value, reasons.get(value))
+        : TIMES.includes(key) ? when(value) : String(value);
       dl.append(dt, dd);
     }
     li.append(dl);

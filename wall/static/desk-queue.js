@@ -4,7 +4,7 @@
 // over a newer list (or the other way round) never brings a decided case back.
 import { api } from "./nav.js";
 import { t } from "./i18n.js";
-import { codeName, shortWhen, tf, word } from "./desk-words.js";
+import { codeName, isOverdue, shortWhen, tf, word } from "./desk-words.js";
 
 const PAGE_SIZE = 200;
 const FRESH_MS = 4000;  // how long a pushed-in row is highlighted
@@ -41,13 +41,18 @@ export class CaseQueue {
     });
   }
 
-  /** The filter form as API parameters; "time" presets become a UTC ``since`` computed now. */
+  /** The filter form as API parameters; "time" presets become a UTC ``since`` computed now; the status
+   *  "overdue" is the API's ``overdue=true`` (past the deadline, any state still with the department). */
   filters() {
     const f = this.form;
     const params = {};
     for (const name of ["status", "camera", "code"]) {
       const value = f.querySelector(`#f-${name}`).value;
       if (value) params[name] = value;
+    }
+    if (params.status === "overdue") {
+      delete params.status;
+      params.overdue = "true";
     }
     const since = this.since();
     if (since) params.since = since.toISOString();
@@ -68,6 +73,7 @@ export class CaseQueue {
   matches(c) {
     const p = this.filters();
     if (p.status && c.status !== p.status) return false;
+    if (p.overdue && !isOverdue(c)) return false;
     if (p.camera && c.camera !== p.camera) return false;
     if (p.code && c.code !== p.code) return false;
     const since = this.since();
@@ -163,8 +169,17 @@ export class CaseQueue {
     this.select(this.items[next].id);
   }
 
+  /** Time passing turns rows overdue: re-render when that changed any row. Returns whether it did. */
+  tick() {
+    const now = this.items.filter(isOverdue).map((c) => c.id).join(",");
+    if (now === this.overdueShown) return false;
+    this.render();
+    return true;
+  }
+
   render() {
     const now = Date.now();
+    this.overdueShown = this.items.filter(isOverdue).map((c) => c.id).join(",");
     const rows = this.items.map((c) => this.row(c, now));
     this.list.replaceChildren(...rows);
     this.empty.hidden = this.items.length > 0;
@@ -198,6 +213,13 @@ export class CaseQueue {
       line("row-place", c.address || c.zone || ""),
     );
     if (c.status !== "pending_review") li.append(line(`row-status st-${c.status}`, word("deskSt", c.status)));
+    if (isOverdue(c)) {
+      const badge = line("overdue-badge", t("deskOverdue"));
+      badge.setAttribute("data-testid", "row-overdue");
+      badge.title = tf("deskOverdueTitle", { when: shortWhen(c.deadline_at) });
+      li.append(badge);
+      li.dataset.overdue = "true";
+    }
     if (c.source === "patrol") li.append(line("row-source", word("deskSource", c.source)));  // filed by an operator
     li.title = `#${c.id} ${t("deskRaisedAt")} ${shortWhen(c.raised_at)}`;
     return li;

@@ -35,10 +35,12 @@ addWords({
     "deskAct.still_present": "视频核查：仍存在", "deskAct.close": "结案", "deskAct.evidence": "新增证据",
     "deskSt.pending_review": "待审核", "deskSt.confirmed": "已确认", "deskSt.dispatched": "已派遣",
     "deskSt.cleared_on_video": "核查已消除", "deskSt.still_present": "核查仍存在", "deskSt.closed": "已结案",
-    "deskSt.rejected": "已驳回",
+    "deskSt.rejected": "已驳回", "deskSt.overdue": "超期", deskOverdue: "超期", deskDeadline: "处置时限",
+    deskOverdueTitle: "已超过处置时限 {when}，尚未消除或结案",
     "deskKey.code": "事件类型", "deskKey.grid_code": "网格编码", "deskKey.address": "地址", "deskKey.note": "备注",
     "deskKey.reason": "原因", "deskKey.text": "说明", "deskKey.department": "部门", "deskKey.ref": "平台编号",
     "deskKey.into": "并入案件", "deskKey.case": "案件", "deskKey.dwell": "停留秒数", "deskKey.zone": "区域",
+    "deskKey.deadline_at": "处置时限",
   },
   en: {
     deskTitle: "Review desk", deskFilterStatus: "Status", deskFilterCamera: "Camera", deskFilterCode: "Event type",
@@ -74,11 +76,12 @@ addWords({
     "deskAct.close": "closed", "deskAct.evidence": "evidence added",
     "deskSt.pending_review": "pending review", "deskSt.confirmed": "confirmed", "deskSt.dispatched": "dispatched",
     "deskSt.cleared_on_video": "cleared on video", "deskSt.still_present": "still present",
-    "deskSt.closed": "closed", "deskSt.rejected": "rejected",
+    "deskSt.closed": "closed", "deskSt.rejected": "rejected", "deskSt.overdue": "overdue", deskOverdue: "overdue",
+    deskDeadline: "Deadline", deskOverdueTitle: "past its deadline {when}, not cleared or closed",
     "deskKey.code": "code", "deskKey.grid_code": "grid", "deskKey.address": "address", "deskKey.note": "note",
     "deskKey.reason": "reason", "deskKey.text": "details", "deskKey.department": "department",
     "deskKey.ref": "platform ref", "deskKey.into": "into case", "deskKey.case": "case", "deskKey.dwell": "dwell s",
-    "deskKey.zone": "zone",
+    "deskKey.zone": "zone", "deskKey.deadline_at": "deadline",
     "deskReason.licensed_stall": "licensed stall / breakfast cart", "deskReason.abandoned_stall": "closed or abandoned stall",
     "deskReason.inside_shop": "goods inside a shop window", "deskReason.vendor_walking": "vendor walking past",
     "deskReason.potted_plants": "potted plants", "deskReason.fixed_object": "rock, sculpture, wall or other fixture",
@@ -111,6 +114,15 @@ export function codeName(code, storedName, catalogue) {
   const entry = catalogue.get(code);
   if (currentLang() === "en" && entry && entry.name_en) return entry.name_en;
   return storedName || (entry ? entry.name : "");
+}
+
+const WITH_DEPARTMENT = ["dispatched", "still_present"];
+
+/** Overdue (超期): past its deadline and still with the department. The server's flag is as of when it answered;
+ *  the deadline read against this clock turns a row overdue while the page stays open. */
+export function isOverdue(c) {
+  if (!c.deadline_at || !WITH_DEPARTMENT.includes(c.status)) return false;
+  return Boolean(c.overdue) || Date.parse(c.deadline_at) < Date.now();
 }
 
 /** Times come from the server in UTC with their offset; the desk shows them in the seat's local time. */

@@ -4,7 +4,7 @@
 // true while other operators decide. This module wires the parts: queue, media, forms, history, channel, keys.
 import { applyWords, t } from "./i18n.js";
 import { api, may, startPage } from "./nav.js";
-import { codeName, tf, when, word } from "./desk-words.js";
+import { codeName, isOverdue, tf, when, word } from "./desk-words.js";
 import { CaseQueue } from "./desk-queue.js";
 import { CaseMedia } from "./desk-media.js";
 import { DecisionForms, serverError } from "./desk-forms.js";
@@ -14,6 +14,7 @@ import { bindKeys } from "./desk-keys.js";
 
 const $ = (id) => document.getElementById(id);
 const NOTICE_MS = 12000;
+const OVERDUE_TICK_MS = 30000;  // how often passing deadlines are looked for
 
 const state = {
   me: null, catalogue: new Map(), reasons: new Map(), cameras: new Map(), record: null, detailSeq: 0,
@@ -76,6 +77,10 @@ function renderHead(c) {
   status.textContent = word("deskSt", c.status);
   status.className = `case-status st-${c.status}`;
   status.dataset.status = c.status;
+  const overdue = $("d-overdue");
+  overdue.hidden = !isOverdue(c);
+  overdue.textContent = t("deskOverdue");
+  overdue.title = c.deadline_at ? tf("deskOverdueTitle", { when: when(c.deadline_at) }) : "";
   const dl = $("d-facts");
   dl.replaceChildren();
   fact(dl, "deskCamera", c.camera_name || c.camera);
@@ -87,6 +92,7 @@ function renderHead(c) {
   fact(dl, "deskDescription", c.description);
   fact(dl, "deskDecidedBy", c.decided_by ? `${c.decided_by} · ${when(c.decided_at)}` : "");
   fact(dl, "deskDepartment", c.department);
+  fact(dl, "deskDeadline", when(c.deadline_at));
 }
 
 function renderOpenHistory() {
@@ -229,6 +235,7 @@ async function start() {
     onOffline: () => channelState(false),
     onMessage: (msg) => { if (msg.case) state.queue.apply(msg.case); },
   });
+  setInterval(() => { if (state.queue.tick() && state.record) renderHead(state.record); }, OVERDUE_TICK_MS);
   document.body.dataset.ready = "true";
 }
 

@@ -9,6 +9,7 @@ import { CameraPanel } from "./wall-cameras.js";
 import { WallGrid } from "./wall-grid.js";
 import { FilingDialog, filedMessage } from "./wall-filing.js";
 import { refreshOverlays } from "./wall-overlay.js";
+import { OverdueView } from "./wall-overdue.js";
 
 const params = new URLSearchParams(location.search);
 const kiosk = params.get("kiosk") === "1";
@@ -47,6 +48,7 @@ const panel = new CameraPanel({
   },
 });
 const alarmView = new AlarmView({ onAck: () => change("POST", "alarm/ack") });
+const overdue = new OverdueView({ header: $("header"), root: $("wall") });  // 超期: a count and tile badges
 
 function wallPath(suffix = "") {
   return `/api/walls/${encodeURIComponent(wallName)}${suffix ? `/${suffix}` : ""}`;
@@ -90,6 +92,7 @@ function apply(state) {
   wall = state;
   clockOffset = state.now - Date.now() / 1000;
   grid.render(state, cameras, !state.may_control || kiosk);
+  overdue.draw();
   const alarmTile = state.tiles.find((tile) => tile.alarm);
   alarmView.render(alarmTile ? grid.tileElement(alarmTile.index) : null, state.alarm, state.queued,
     state.may_control && !kiosk, clockOffset);
@@ -238,6 +241,7 @@ function listen(retryMs = 500) {
   ws.onmessage = (event) => {
     const message = JSON.parse(event.data);
     if (message.type === "wall" && message.wall && message.wall.name === wallName) apply(message.wall);
+    if (message.case) overdue.soon();  // a case moved on: it may have stopped (or started) being overdue
   };
   ws.onclose = (event) => {
     if (event.code === 4401) { toLogin(); return; }
@@ -265,6 +269,7 @@ async function start() {
   wireControls();
   applyWords();
   listen();
+  overdue.start();
   setInterval(() => refreshCameras(true), STATE_POLL_MS);  // the page's own poll: not the user's use
   const overlayToggle = $("overlay-toggle");
   overlayToggle.checked = localStorage.getItem("citywall.overlay") === "1" || params.get("overlay") === "1";

@@ -13,7 +13,9 @@ in, so a period's figures do not change shape as later decisions arrive, they on
   decided.
 - ``median_decision_seconds``: from the raise to the operator's decision; ``median_clear_seconds``: from the
   dispatch to the first "cleared on video" in the case's history. None when there is no such case.
-- ``overdue``: None until cases carry a deadline (issue 13 item 5; see ``queries.overdue_condition``).
+- ``overdue``: cases that missed their deadline (处置时限, set at dispatch): first cleared on video — or, never
+  cleared, closed — after it, or still neither when the deadline passed (by ``StatsQuery.now``). Cases never
+  dispatched, or dispatched without a time limit, are never overdue.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class StatsQuery:
     by: GroupBy | None = None
     cameras: frozenset[str] | None = None
     utc_offset: int = 0
+    now: datetime | None = None  # what "the deadline has passed" is judged by (the service clock); None: the time now
 
 
 class Figures(BaseModel):
@@ -68,7 +71,8 @@ class Figures(BaseModel):
     dispatched: int = 0
     cleared_on_video: int = 0
     median_clear_seconds: float | None = Field(default=None, description="dispatch → first cleared on video")
-    overdue: int | None = Field(default=None, description="None: cases carry no deadlines yet")
+    overdue: int = Field(default=0, description="cases that missed their deadline: cleared on video (or closed) "
+                         "after it, or neither by now")
 
 
 class GroupFigures(Figures):

@@ -20,8 +20,9 @@ subtracted and the median (``_Dialect``). The answer is bounded: at most ``MAX_P
 The grant filter is the case list's (``CaseDesk.list``): ``camera_id IN`` the principal's cameras, nothing for a
 principal who sees every camera.
 
-Deadlines: cases carry none yet (issue 13 item 5). When they do, ``overdue`` becomes one more conditional sum in
-``_counts`` (deadline passed before the case was cleared or closed); until then it is answered as None.
+Overdue (处置时限, issue 13 item 5) is one more conditional sum in ``_counts``: the case has a deadline (set at
+dispatch) and was first cleared on video — or, never cleared, closed — after it, or is neither and the deadline
+has passed by the query's ``now`` (``wall.cases.listing.overdue_ever``: the desk's definition, in SQL).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
+from wall.cases.listing import overdue_ever
 from wall.errors import Unprocessable
 from wall.stats.models import Figures, GroupBy, GroupFigures, Period, PeriodFigures, StatsQuery, StatsReport
 from wall.store.cases import Case
@@ -185,7 +187,7 @@ def _bounded(s: Session, statement: Select[Any]) -> Sequence[Any]:
 
 
 _SUMMED = ("raised", "confirmed", "rejected", "merged", "pending", "ai_decided", "ai_confirmed", "dispatched",
-           "cleared_on_video")
+           "cleared_on_video", "overdue")
 
 
 @dataclass(slots=True)
@@ -226,7 +228,7 @@ def _counts(s: Session, query: StatsQuery, dims: Sequence[ColumnElement[Any]],
         *dims, Case.reject_reason, func.count(), _one(confirmed), _one(Case.merged_into.is_not(None)),
         _one(Case.status == "pending_review"), _one(and_(ai, decided, Case.merged_into.is_(None))),
         _one(and_(ai, confirmed)), _one(dispatched), _one(and_(dispatched, Case.cleared_at.is_not(None))),
-        label if label is not None else literal_column("NULL"),
+        _one(overdue_ever(query.now or datetime.now(UTC))), label if label is not None else literal_column("NULL"),
     ]
     statement = select(*columns).where(*_filters(query)).group_by(*dims, Case.reject_reason)
     out: dict[Key, _Tally] = {}
@@ -234,10 +236,11 @@ def _counts(s: Session, query: StatsQuery, dims: Sequence[ColumnElement[Any]],
     for row in s.execute(statement):
         key = tuple(row[:n])
         reason, raised = row[n], int(row[n + 1])
-        confirmed_, merged, pending, ai_decided, ai_confirmed, dispatched_, cleared = (int(v) for v in row[n + 2:n + 9])
+        confirmed_, merged, pending, ai_decided, ai_confirmed, dispatched_, cleared, overdue = (
+            int(v) for v in row[n + 2:n + 10])
         part = _Tally([raised, confirmed_, raised if reason is not None else 0, merged, pending, ai_decided,
-                       ai_confirmed, dispatched_, cleared], {str(reason): raised} if reason is not None else {},
-                      row[n + 9])
+                       ai_confirmed, dispatched_, cleared, overdue],
+                      {str(reason): raised} if reason is not None else {}, row[n + 10])
         if key in out:
             out[key].add(part)
         elif len(out) == MAX_ROWS:
