@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,16 +28,26 @@ from typing import Any, TypeVar
 import httpx
 import psycopg
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
 
 from settings.errors import ConfigError
 from streams.config import CameraConfig
 from streams.devserver.rtsp import RtspDevServer
 from tests.browser_helpers import PLAY_TIMEOUT_MS, STATE_TIMEOUT_MS, open_page
 from tests.case_helpers import event_change
-from tests.conftest import ADMIN, LiveServer, SiteStarter, wait_until
+from tests.cluster_helpers import (
+    ANALYTICS,
+    SMALL_NODE,
+    cluster_server_yaml,
+    ends_with_restart,
+    metric_samples,
+    named,
+    open_live,
+    plays,
+    ray_cluster,
+    ray_module_cluster,
+    sample,
+)
+from tests.conftest import LiveServer, SiteStarter, wait_until
 from tests.pg import database_url
 from vision.rules_config import CameraRules
 from wall.cluster.ingress import EventIngress
@@ -49,26 +58,10 @@ from wall.cluster.scheduler import Assignment, Scheduler, camera_cost
 from wall.config import load_config
 from wall.runtime.models import AnalyticsCounters, DetectorCounters, PipelineCounters
 
+__all__ = ["ray_cluster", "ray_module_cluster"]  # the module's fixtures, from the shared helpers
+
 T = TypeVar("T")
 
-LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # every Ray process stays on 127.0.0.1
-SMALL_NODE: dict[str, Any] = {"object_store_memory": 80 * 1024**2, "node_ip_address": "127.0.0.1"}
-
-ANALYTICS = """
-cameras:
-  lobby:
-    zones:
-      - id: table
-        family: street_stall
-        code: "0501"
-        require_object: false
-        polygon: [[0.40, 0.70], [0.80, 0.70], [0.80, 1.0], [0.40, 1.0]]
-        dwell_seconds: 4
-        grace_seconds: 4
-        clear_after_seconds: 6
-        alarm_interval_seconds: 5
-        confirm: {hits: 2, looks: 3}
-"""
 
 
 # -- the parts on their own ------------------------------------------------------------------------------------
@@ -187,23 +180,6 @@ def test_ledger_keeps_the_clusters_counters_from_falling() -> None:
     assert last is not None and last.detector.frames == 150 and last.detector.inference_seconds == 15.0
 
 
-def metric_samples(site: LiveServer) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """One scrape of /metrics, every sample by (name, labels)."""
-    res = httpx.get(f"{site.url}/metrics", timeout=20)
-    assert res.status_code == 200, res.text
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(res.text) for s in family.samples}
-
-
-def sample(scraped: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float | None:
-    return scraped.get((name, frozenset(labels.items())))
-
-
-def named(scraped: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str) -> list[dict[str, str]]:
-    """The label sets of every sample called ``name``."""
-    return [dict(labels) for n, labels in scraped if n == name]
-
-
 def worker_event(evidence: Path, camera: str, epoch: int, seq: int = 1) -> WorkerEvent:
     change = event_change(evidence, camera=camera)
     files = [EvidenceFile(kind=kind, name=Path(path).name, data=Path(path).read_bytes())
@@ -281,83 +257,6 @@ TILE_PLAYS = f"""(after) => {{
 }}"""
 TILE_TIME = f"""() => document.querySelector('{TILE_VIDEO}').currentTime"""
 TILE_STREAM = f"""() => document.querySelector('{TILE_VIDEO}').src"""
-
-
-@pytest.fixture(scope="module")
-def ray_module_cluster() -> Iterator[Any]:
-    """A head without CPUs (it runs no camera worker) and two worker nodes of one CPU, all on 127.0.0.1: started
-    once for the module (~12 s); each test leaves it with no camera worker running (``ray_cluster``)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in LOOPBACK.items():  # before Ray is imported: it reads them then
-            patch.setenv(key, value)
-        ray = pytest.importorskip("ray")
-        from ray.cluster_utils import Cluster
-
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
-                                                                **SMALL_NODE})
-        try:
-            for _ in range(2):
-                cluster.add_node(num_cpus=1, **SMALL_NODE)
-            cluster.wait_for_nodes()
-            ray.init(address=cluster.address, namespace="citywall-test", log_to_driver=False)
-            yield cluster
-        finally:
-            ray.shutdown()
-            cluster.shutdown()
-
-
-@pytest.fixture
-def ray_cluster(ray_module_cluster: Any) -> Iterator[Any]:
-    """The module's cluster; afterwards the test's camera workers (detached: they outlive their control plane)
-    are killed and their CPUs free again, so the next test's workers find room on every node."""
-    import ray
-
-    from wall.cluster.pool import WORKER_PREFIX
-
-    yield ray_module_cluster
-    for entry in ray.util.list_named_actors(all_namespaces=True):
-        if entry["name"].startswith(WORKER_PREFIX):
-            with contextlib.suppress(ValueError):
-                ray.kill(ray.get_actor(entry["name"], namespace=entry["namespace"]))
-    nodes = sum(1 for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= 1)
-    assert wait_until(lambda: ray.available_resources().get("CPU", 0) >= nodes, 30, 0.2)
-
-
-def open_live(site: LiveServer, cam_id: str, user: str = ADMIN) -> ClientConnection:
-    return connect(f"ws://127.0.0.1:{site.port}/ws/live/{cam_id}", open_timeout=20, close_timeout=10,
-                   max_size=None, max_queue=None, additional_headers={"Cookie": site.cookie(user)})
-
-
-def plays(ws: ClientConnection, timeout: float = 40.0) -> None:
-    """The view sends the JSON init, the init segment and then at least two fragments (moof)."""
-    deadline = time.monotonic() + timeout
-    init, fragments = False, 0
-    while fragments < 2:
-        msg = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
-        if isinstance(msg, str):
-            init = init or json.loads(msg)["type"] == "init"
-        elif init and msg[4:8] == b"moof":
-            fragments += 1
-
-
-def cluster_server_yaml(tmp_path: Path, postgres_port: int, address: str, namespace: str) -> str:
-    """server.yaml of a cluster-mode site: its data under ``tmp_path``, the store on the test PostgreSQL."""
-    return f"""
-server:
-  data_dir: {tmp_path / 'data'}
-  database_url: "{database_url(postgres_port)}"
-cluster: {{address: "{address}", namespace: {namespace}}}
-"""
-
-
-def ends_with_restart(ws: ClientConnection, timeout: float = 30.0) -> int | None:
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ws.recv(timeout=max(0.1, deadline - time.monotonic()))
-    except ConnectionClosed as closed:
-        return closed.rcvd.code if closed.rcvd else None
-    return None
 
 
 @pytest.mark.slow
@@ -552,78 +451,6 @@ cameras:
 
     print(f"cluster test: {time.monotonic() - started:.1f} s, camera moved and played again in {moved:.1f} s",
           file=sys.stderr)
-
-
-@pytest.mark.slow
-def test_workers_outlive_their_process_and_the_control_plane(
-        ray_cluster: Any, rtsp: RtspDevServer, serve_site: SiteStarter, postgres_server: int,
-        tmp_path: Path) -> None:
-    """Failure semantics (issue 12): a worker's process killed with SIGKILL → Ray restarts the actor on its node
-    (``max_restarts``), the control plane tells it its cameras again under the same epochs and they are back
-    within 15 s without moving; the control plane restarted → the workers keep running (detached named actors),
-    the new control plane re-attaches and no camera reconnects."""
-    cameras = f"""
-cameras:
-  - {{id: lobby, name: 大厅, url: "{rtsp.url('person')}", analysis_interval: 1}}
-  - {{id: lot, name: 停车场, url: "{rtsp.url('car')}"}}
-  - {{id: shop, name: 商店, url: "{rtsp.url('bottle')}"}}
-"""
-    server = cluster_server_yaml(tmp_path, postgres_server, ray_cluster.address, "citywall-failures")
-    site = serve_site(cameras, server, ANALYTICS)
-    runtime = site.app.state.services.runtime
-    client: httpx.Client = site.client(timeout=20)
-
-    def states() -> dict[str, str]:
-        return {c["id"]: c["state"] for c in client.get("/api/cameras").json()}
-
-    assert wait_until(lambda: set(states().values()) == {"live"}, 60, 0.5), states()
-    held = sorted(runtime.scheduler.assignments(), key=lambda a: a.camera_id)
-    victim = max(runtime.pool.slots(), key=lambda s: len(s.report.owned))
-    pid, cams, incarnation = victim.report.pid, sorted(victim.report.owned), victim.incarnation
-
-    def restarted() -> bool:
-        slot = runtime.pool.slot(victim.key)
-        return (slot is not None and slot.report is not None and slot.report.pid != pid
-                and sorted(slot.report.owned) == cams
-                and all(states()[cam] == "live" for cam in cams))
-
-    frames = sample(metric_samples(site), "citywall_analysis_frames_submitted_total") or 0
-    os.kill(pid, signal.SIGKILL)
-    killed = time.monotonic()
-    assert wait_until(restarted, 15, 0.2), (states(), runtime.pool.slot(victim.key))
-    back = time.monotonic() - killed
-    # Restarted in place: the same worker, nothing moved, the same epochs; its live views play again.
-    assert sorted(runtime.scheduler.assignments(), key=lambda a: a.camera_id) == held
-    assert runtime.pool.slot(victim.key).restarts == 1
-    # /metrics: one restart, the new process' incarnation; the cluster's totals kept the dead process' counts.
-    scraped = metric_samples(site)
-    labels = {"worker": victim.key, "node": victim.node_id[:8]}
-    assert sample(scraped, "citywall_worker_restarts_total", **labels) == 1
-    report = runtime.pool.slot(victim.key).report
-    assert [lab["incarnation"] for lab in named(scraped, "citywall_worker_info") if lab["worker"] == victim.key] == [
-        report.incarnation] != [incarnation]
-    assert (sample(scraped, "citywall_analysis_frames_submitted_total") or 0) >= frames
-    with open_live(site, cams[0]) as ws:
-        plays(ws)
-
-    # The control plane restarts: the workers keep their cameras (no session restarts), the new control plane
-    # re-attaches to them under the same epochs.
-    def counted() -> dict[str, tuple[int, int]]:  # a session's packet counter only grows; reconnects stay put
-        return {s.id: (s.health.packets, s.health.reconnects) for s in runtime.camera_statuses_now()}
-
-    assert wait_until(lambda: min(p for p, _ in counted().values()) > 100, 30, 0.5), counted()
-    packets = counted()
-    site.__exit__(None, None, None)
-    site = serve_site(cameras, server, ANALYTICS, admin=False)
-    runtime, client = site.app.state.services.runtime, site.client(timeout=20)
-    assert sorted(runtime.scheduler.assignments(), key=lambda a: a.camera_id) == held
-    now = counted()
-    assert now.keys() == packets.keys(), (packets, now)
-    assert all(now[cam][0] >= packets[cam][0] and now[cam][1] == packets[cam][1] for cam in now), (packets, now)
-    assert set(states().values()) == {"live"}
-    with open_live(site, "lot") as ws:
-        plays(ws)
-    print(f"failure test: a killed worker process was back in {back:.1f} s", file=sys.stderr)
 
 
 # -- several control-plane replicas: one supervisor per namespace ------------------------------------------------
