@@ -7,11 +7,16 @@ import re
 
 # Up to the last '@' before whitespace or a quote: a password may itself hold '/', ':' or '@'.
 _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^\s'\"]*@", re.IGNORECASE)
+# A query parameter that is itself a credential: a signed evidence link's signature (whoever holds the link holds
+# the file until it expires), a token passed in a URL.
+_SECRET_PARAM = re.compile(r"(?P<key>[?&](?:signature|token|access_token)=)[^&\s'\"]+", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """Replace ``user:password@`` in every URL in ``text`` with ``***@`` (FFmpeg quotes full URLs in errors)."""
-    return _USERINFO.sub(r"\g<scheme>***@", text)
+    """Replace ``user:password@`` in every URL in ``text`` with ``***@`` (FFmpeg quotes full URLs in errors), and
+    the value of a credential in a query string (``signature=``, ``token=``) with ``***`` (uvicorn's access log
+    quotes each request's path with its query)."""
+    return _SECRET_PARAM.sub(r"\g<key>***", _USERINFO.sub(r"\g<scheme>***@", text))
 
 
 CAMERA_URL = "<camera url>"

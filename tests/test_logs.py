@@ -82,6 +82,18 @@ def test_text_lines_are_redacted_too(restore_logging: None) -> None:
         configure_logging("yaml")  # type: ignore[arg-type]
 
 
+def test_a_signed_links_signature_stays_out_of_the_access_log(restore_logging: None) -> None:
+    """Whoever holds a signed evidence link holds the file until it expires: uvicorn's access line (which quotes
+    the path with its query) keeps the path and the expiry, not the signature, in both formats."""
+    path = "/api/platform/evidence/ab12.jpg?expires=1790000000&signature=" + "f" * 64
+    for fmt in ("text", "json"):
+        out = io.StringIO()
+        configure_logging(fmt, stream=out)  # type: ignore[arg-type]
+        logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "10.0.0.9:5000", "GET", path, "1.1", 200)
+        text = out.getvalue()
+        assert "f" * 64 not in text and "signature=***" in text and "expires=1790000000" in text, text
+
+
 def test_camera_of_reads_extra_before_thread() -> None:
     record = logging.LogRecord("n", logging.INFO, __file__, 1, "m", None, None)
     record.threadName = "camera-north"

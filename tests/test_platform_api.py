@@ -277,3 +277,22 @@ def test_schemathesis_over_the_platform_tag_finds_no_server_error(hall: Hall) ->
                 failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {exc}")
     assert not failures, "\n".join(failures)
     assert calls >= 40
+
+
+def test_pictures_inline_when_the_site_sends_evidence_as_base64(tmp_path: Path) -> None:
+    """platform.evidence: base64 — a check's pictures carry their bytes and no link (the verify answer and
+    GET /api/platform/checks/{id} describe them with the same model as the messages)."""
+    import base64
+    import hashlib
+
+    from wall.platform.links import EvidenceLinks
+    from wall.platform.models import Picture
+
+    jpeg = b"\xff\xd8 after \xff\xd9"
+    name = hashlib.sha256(jpeg).hexdigest() + ".jpg"
+    (tmp_path / name).write_bytes(jpeg)
+    links = EvidenceLinks(secret=SECRET, public_base_url="http://citywall.example", ttl=60, mode="base64",
+                          evidence_dir=tmp_path)
+    picture = Picture.model_validate(links.item("after_picture", name))
+    assert picture.url == "" and picture.data is not None and base64.b64decode(picture.data) == jpeg
+    assert picture.size == len(jpeg) and picture.sha256 == name.removesuffix(".jpg")

@@ -72,7 +72,8 @@ class JsonFormatter(logging.Formatter):
         if camera is not None:
             entry["camera"] = redact(camera)
         if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
-            entry.update(zip(_ACCESS_FIELDS, (_jsonable(a) for a in record.args), strict=True))
+            entry.update(zip(_ACCESS_FIELDS, (_jsonable(redact(a) if isinstance(a, str) else a)
+                                              for a in record.args), strict=True))
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key != "camera" and key not in entry:
                 entry[key] = _jsonable(value)

@@ -102,7 +102,8 @@ class Picture(BaseModel):
     """A picture of a check, as every message carries evidence: a signed link, or the bytes inline."""
 
     kind: Literal["before_picture", "after_picture"]
-    url: str = Field(description="Signed, expiring link (no citywall login), or empty with inline data.")
+    url: str = Field(default="", description="Signed, expiring link (no citywall login), or empty with inline "
+                     "data.")
     sha256: str
     size: int
     data: str | None = Field(default=None, description="base64, when platform.evidence is base64.")
