@@ -26,6 +26,11 @@ over a fixed wall-clock window. The RTSP server is a third process. Its CPU is s
   imgsz=320)``, iterating the generator. OpenCV's RTSP transport is set to TCP, as citywall uses. Everything else
   is ultralytics' default behaviour.
 
+Two more runs on the same cameras measure what the camera threads are bounded by (issue 17): the floor
+(floor_worker.py: a bare demux loop, one keyframe decode and scale per look, nothing else) and citywall with one
+live view per camera (the fMP4 remux in the camera thread, drained by a fast client): camera threads ÷ floor is
+what the service adds to receiving and looking, and the live run's difference is the live path's cost.
+
 Then citywall alone is run with more and more cameras to find the largest number this machine keeps up with.
 
 The demo clips are busy (cars drive through, people come and go, the lobby camera is hand-held), which is the
@@ -54,6 +59,7 @@ from pathlib import Path
 
 from bench.analytics.cameras import DEFAULT_CACHE
 from bench.analytics.citywall_worker import citywall_worker
+from bench.analytics.floor_worker import floor_worker
 from bench.analytics.harness import run
 from bench.analytics.report import format_report
 from bench.analytics.result import RESULT_PREFIX, Camera
@@ -68,7 +74,10 @@ def worker_main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cameras = [Camera(id=i, clip=c, url=u) for i, c, u in (spec.split("=", 2) for spec in args.specs)]
     if args.worker == "citywall":
-        result = citywall_worker(cameras, args.seconds, args.warmup, args.server_pid, gate=not args.no_gate)
+        result = citywall_worker(cameras, args.seconds, args.warmup, args.server_pid, gate=not args.no_gate,
+                                 live=args.live)
+    elif args.worker == "floor":
+        result = floor_worker(cameras, args.seconds, args.warmup, args.server_pid)
     else:
         result = ultralytics_worker(cameras, args.seconds, args.warmup, args.server_pid, args.model,
                                     args.vid_stride, args.workdir)
@@ -93,12 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "street: the change gate's best case; the clips themselves are its worst)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     # Internal: the harness starts each side as `--worker SIDE ... ID=CLIP=URL ...`.
-    parser.add_argument("--worker", choices=("citywall", "ultralytics"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("citywall", "floor", "ultralytics"), help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--vid-stride", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--no-gate", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--live", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("specs", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -123,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         data = asdict(report)
-        for key in ("citywall", "citywall_nogate", "baseline"):
+        for key in ("citywall", "floor", "citywall_live", "citywall_nogate", "baseline"):
             if data[key] is not None:  # the JSON also gets the figure the table is about
                 data[key]["cpu_s_per_camera_minute"] = getattr(report, key).cpu_s_per_camera_minute
         for row, r in zip(data["scaling"], report.scaling, strict=True):

@@ -7,6 +7,7 @@ camera), as wall/runtime/analytics.py builds it; measured over a window in its o
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -27,11 +28,40 @@ from bench.analytics.window import Window
 WHOLE_FRAME = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
 
 
+class LiveViews:
+    """A live view of every camera as the service makes one (wall/live.py): a LiveRemux attached to the session
+    and a LiveViewer on it, drained by one thread like a client that keeps up."""
+
+    def __init__(self, sessions: Sequence[Any]) -> None:
+        from streams.remux import LiveRemux, LiveViewer
+
+        self.pairs = [(s, LiveRemux(s.id), LiveViewer(max_seconds=3.0)) for s in sessions]
+        self.fragments = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, name="live-drain", daemon=True)
+
+    def start(self) -> None:
+        for session, remux, viewer in self.pairs:
+            remux.add_viewer(viewer)
+            session.attach(remux)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while not self._stop.wait(0.04):
+            self.fragments += sum(len(viewer.drain()) for _, _, viewer in self.pairs)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
 def citywall_worker(cameras: Sequence[Camera], seconds: float, warmup: float, server_pid: int | None,
-                    gate: bool = True) -> SideResult:
+                    gate: bool = True, live: bool = False) -> SideResult:
     """The service's live analytics path (wall/runtime/analytics.py) on N RTSP cameras, measured over a window.
 
-    ``gate`` False turns the change gate off (the detector runs on every look).
+    ``gate`` False turns the change gate off (the detector runs on every look). ``live`` adds one live view per
+    camera: the session's LiveRemux (fMP4, in the camera thread) and a viewer drained every 40 ms by a thread of
+    its own (a fast client), so the camera threads' difference against the run without is the live path's cost.
     """
     from streams.config import CameraConfig, StreamSettings
     from streams.sampler import FrameSampler, SampledFrame
@@ -68,6 +98,7 @@ def citywall_worker(cameras: Sequence[Camera], seconds: float, warmup: float, se
     settings = StreamSettings()
     sessions = [CameraSession(CameraConfig(id=c.id, name=f"bench {c.id}", url=c.url), settings) for c in cameras]
     samplers = {s.id: FrameSampler(s.id, INTERVAL_S, pipeline.submit, width=SAMPLE_WIDTH) for s in sessions}
+    viewers = LiveViews(sessions) if live else None
 
     def counters() -> dict[str, Any]:
         stats, det = pipeline.stats, detector.stats
@@ -94,6 +125,8 @@ def citywall_worker(cameras: Sequence[Camera], seconds: float, warmup: float, se
     for session in sessions:
         session.attach(samplers[session.id])
         session.start()
+    if viewers is not None:
+        viewers.start()
     problems: list[str] = []
     window = Window(server_pid)
     try:
@@ -120,6 +153,8 @@ def citywall_worker(cameras: Sequence[Camera], seconds: float, warmup: float, se
         for session in sessions:
             session.stop()
         pipeline.stop()
+        if viewers is not None:
+            viewers.stop()
 
     reconnects = sum(diff_counts(last["reconnects"], first["reconnects"]).values())
     if reconnects:
@@ -128,7 +163,7 @@ def citywall_worker(cameras: Sequence[Camera], seconds: float, warmup: float, se
     decoded, emitted = diff_counts(last["decoded"], first["decoded"]), diff_counts(last["emitted"], first["emitted"])
     return SideResult(
         side="citywall",
-        variant="" if gate else "detector_gate: {enabled: false}",
+        variant=("" if gate else "detector_gate: {enabled: false}") + (" + one live view per camera" if live else ""),
         cameras=len(cameras),
         looks=diff_counts(last["looks"], first["looks"]),
         detected=diff_counts(last["detected"], first["detected"]),
@@ -144,6 +179,7 @@ def citywall_worker(cameras: Sequence[Camera], seconds: float, warmup: float, se
         notes={
             "sampled frames emitted per camera": f"{sum(emitted.values()) / len(cameras):.1f}",
             "events": str(len(events)),
+            **({"live fragments received per camera": f"{viewers.fragments / len(cameras):.0f}"} if viewers else {}),
             "detector": f"{detector.card.display_name}, {','.join(detector.providers)}, "
                         f"{detector.session.get_session_options().intra_op_num_threads} intra-op threads, "
                         f"{'dynamic' if detector.dynamic_batch else 'fixed-1'} batch",

@@ -43,7 +43,7 @@ class RunSpec:
     vid_stride: int
 
 
-def run_side(side: str, cameras: Sequence[Camera], spec: RunSpec, gate: bool = True) -> SideResult:
+def run_side(side: str, cameras: Sequence[Camera], spec: RunSpec, gate: bool = True, live: bool = False) -> SideResult:
     """Run one worker subprocess and read back its result line (everything else it prints is passed on)."""
     cmd = [sys.executable, "-m", "bench.analytics", "--worker", side, "--seconds", str(spec.seconds),
            "--warmup", str(spec.warmup), "--model", str(spec.model_path), "--vid-stride", str(spec.vid_stride),
@@ -52,13 +52,15 @@ def run_side(side: str, cameras: Sequence[Camera], spec: RunSpec, gate: bool = T
         cmd += ["--server-pid", str(spec.server_pid)]
     if not gate:
         cmd += ["--no-gate"]
+    if live:
+        cmd += ["--live"]
     cmd += [f"{c.id}={c.clip}={c.url}" for c in cameras]
     env = dict(os.environ)
     env["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "rtsp_transport;tcp"  # OpenCV's default is UDP; citywall uses TCP
     if side == "ultralytics":
         env["YOLO_OFFLINE"] = "1"
         env["YOLO_CONFIG_DIR"] = str(spec.workdir / "ultralytics-config")
-    label = f"{side} {'' if gate else 'with the change gate off '}"
+    label = f"{side} {'' if gate else 'with the change gate off '}{'with a live view per camera ' if live else ''}"
     print(f"running {label}with {len(cameras)} cameras …", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True, check=False,
                           timeout=READY_TIMEOUT_S + spec.warmup + spec.seconds + 180 + 5 * len(cameras))
@@ -88,6 +90,8 @@ class Report:
     model: str
     clips: list[Clip]
     citywall: SideResult  # the Detector as the service builds it
+    floor: SideResult  # the camera threads' floor on the same cameras (bench/analytics/floor_worker.py)
+    citywall_live: SideResult  # (a) with one live view per camera: the remux's cost, in the same run
     citywall_nogate: SideResult  # the same with the change gate off: the detector on every look
     still: bool  # cameras were still scenes (--still)
     baseline: SideResult | None  # None: the ultralytics worker failed (baseline_error says how)
@@ -108,7 +112,7 @@ def run(cameras_n: int, seconds: float, warmup: float, max_n: int, videos: Seque
                                 f"${MODEL_PATH_ENV}={os.environ[MODEL_PATH_ENV]}")
     ladder = sweep_sizes(cameras_n, max_n)
     mounts_n = max([cameras_n, *ladder])
-    runs = 3 + len(ladder)
+    runs = 5 + len(ladder)
     # The server may keep a shared media playing between clients, so the copies must cover every run back to back.
     needed_s = runs * (READY_TIMEOUT_S + warmup + seconds + 30) + 60
     with tempfile.TemporaryDirectory(prefix="citywall-bench-analytics-") as tmp:
@@ -122,6 +126,8 @@ def run(cameras_n: int, seconds: float, warmup: float, max_n: int, videos: Seque
             spec = RunSpec(seconds, warmup, server.proc.pid if server.proc else None, workdir, model_path, vid_stride)
             cams = [Camera(cam, server.url(cam), name) for cam, name in assignment.items()]
             citywall = run_side("citywall", cams[:cameras_n], spec)
+            floor = run_side("floor", cams[:cameras_n], spec)
+            citywall_live = run_side("citywall", cams[:cameras_n], spec, live=True)
             nogate = run_side("citywall", cams[:cameras_n], spec, gate=False)
             baseline, baseline_error = None, None
             try:
@@ -152,6 +158,8 @@ def run(cameras_n: int, seconds: float, warmup: float, max_n: int, videos: Seque
         model=model_path.name,
         clips=clips,
         citywall=citywall,
+        floor=floor,
+        citywall_live=citywall_live,
         citywall_nogate=nogate,
         still=still,
         baseline=baseline,

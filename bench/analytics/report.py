@@ -7,9 +7,35 @@ does less work and its CPU per camera is then not the same job's.
 from __future__ import annotations
 
 from bench.analytics.harness import Report
-from bench.analytics.result import DROP_CEILING, IMGSZ, INTERVAL_S, KEEP_UP_FLOOR
+from bench.analytics.result import DROP_CEILING, IMGSZ, INTERVAL_S, KEEP_UP_FLOOR, SideResult
 
 TARGET_RATIO = 10.0
+FLOOR_TARGET = 1.2  # issue 17: camera threads within ×1.2 of their floor
+CAMERA_GROUPS = ("camera threads (RTSP, demux, sampler decode + scale)", "FFmpeg decoder worker threads")
+
+
+def camera_ms(r: SideResult) -> float:
+    """CPU ms per camera-second in the camera threads and the decoder's slice threads they start."""
+    return 1000 * sum(r.thread_cpu_s.get(g, 0.0) for g in CAMERA_GROUPS) / (r.cameras * r.window_s)
+
+
+def _floor_lines(report: Report) -> list[str]:
+    floor, cw, live = report.floor, report.citywall, report.citywall_live
+    base, mine, with_live = camera_ms(floor), camera_ms(cw), camera_ms(live)
+    ratio = mine / base if base else float("nan")
+    verdict = "met" if ratio <= FLOOR_TARGET else "NOT met"
+    return [
+        "", "camera threads against their floor, same cameras, same run (CPU ms per camera-second in the camera "
+        "threads and their decoder threads):",
+        f"  {'floor: bare demux + one keyframe decode and scale per look':<66} {base:7.1f}   "
+        f"(received {floor.per_camera_per_s(floor.received):.1f} packets/s, decoded "
+        f"{floor.per_camera_per_s(floor.decoded):.2f} frames/s per camera)",
+        f"  {'(a) citywall: session, ring, health, sampler':<66} {mine:7.1f}   ×{ratio:.2f} the floor "
+        f"(target ≤ ×{FLOOR_TARGET:g}: {verdict})",
+        f"  {'(a) with one live view per camera (fMP4 remux, a fast client)':<66} {with_live:7.1f}   "
+        f"the live path adds {with_live - mine:+.1f} ms ({live.notes.get('live fragments received per camera', '?')} "
+        "fragments per camera)",
+    ] + [f"  {name}: {r.keeps_up()[1]}" for name, r in (("floor", floor), ("live", live)) if not r.keeps_up()[0]]
 
 
 def _batches(sizes: dict[int, int]) -> str:
@@ -97,6 +123,8 @@ def format_report(report: Report) -> str:
         lines += [f"    {k:<66} {1000 * v / cam_s:7.1f}" for k, v in r.thread_cpu_s.items()]
         lines += [f"    · {k:<64} {1000 * v / (detected if 'detector' in k else frames):7.1f}"
                   for k, v in r.stage_s.items()]
+
+    lines += _floor_lines(report)
 
     lines += ["", "memory (RSS MiB at the end of the window / peak):"]
     lines += [f"  {title:<48} {r.rss_mb:7.0f} / {r.rss_peak_mb:7.0f}" for title, r in sides]
