@@ -492,8 +492,20 @@ def test_dead_letter_shows_its_error_and_retry_delivers(serve_site: SiteStarter,
         assert len(platform.posts) == 1
         assert json.loads(platform.posts[0])["idempotency_key"] == f"citywall-case-{case_id}"
         assert page.locator(row + ' [data-testid="outbox-retry"]').count() == 0
+        assert page.locator(row + ' [data-testid="outbox-case"]').inner_text() == f"#{case_id} 确认立案"
     finally:
         platform.close()
+    # A check the platform asked of a camera (no case of citywall's) is listed as such, not as "#null".
+    from wall.store.accounts import utcnow
+    from wall.store.cases import OutboxMessage
+
+    with site.app.state.services.db.session() as s:
+        s.add(OutboxMessage(case_id=None, kind="video_check", idempotency_key="citywall-check-7", payload={},
+                            status="sent", attempts=1, next_attempt_at=utcnow(), created_at=utcnow(),
+                            sent_at=utcnow()))
+    camera_row = '[data-testid="outbox-row"][data-kind="video_check"][data-case=""]'
+    page.locator(camera_row).wait_for(timeout=15_000)  # the page refreshes every few seconds
+    assert page.locator(camera_row + ' [data-testid="outbox-case"]').inner_text() == "点位核查 视频核查"
     retries = site.client().get("/api/audit", params={"action": "outbox_retry"}).json()["items"]
     assert [(r["user"], r["success"]) for r in retries] == [(ADMIN, True)]
     assert page_errors == []

@@ -10,17 +10,21 @@ addWords({
     admOutboxNone: "本站未配置案件平台（server.yaml 的 platform:），确认的案件只保存在本地。", admCase: "案件",
     admAttempts: "尝试次数", admNextAttempt: "下次尝试", admSentAt: "送达时间", admRetry: "重试",
     admNoOutbox: "没有推送记录", admRetried: "已重新排队发送",
+    admKindConfirmed: "确认立案", admKindCheck: "视频核查", admKindClosed: "结案", admCameraCheck: "点位核查",
   },
   en: {
     admStatus: "Status", admOutboxPending: "pending", admOutboxSent: "sent", admOutboxDead: "dead letter",
     admOutboxNone: "No case platform is configured (server.yaml platform:): confirmed cases stay local.",
     admCase: "Case", admAttempts: "Attempts", admNextAttempt: "Next attempt", admSentAt: "Sent",
     admRetry: "Retry", admNoOutbox: "No deliveries", admRetried: "Queued for delivery again",
+    admKindConfirmed: "case confirmed", admKindCheck: "video check", admKindClosed: "case closed",
+    admCameraCheck: "camera check",
   },
 });
 
 const REFRESH_MS = 4000;
 const STATUS_WORD = { pending: "admOutboxPending", sent: "admOutboxSent", dead: "admOutboxDead" };
+const KIND_WORD = { case_confirmed: "admKindConfirmed", video_check: "admKindCheck", case_closed: "admKindClosed" };
 let root;
 let items = [];
 let configured = true;
@@ -51,9 +55,13 @@ function render() {
   root.querySelector("#outbox-counts").textContent = Object.keys(STATUS_WORD)
     .filter((s) => counts[s]).map((s) => `${t(STATUS_WORD[s])} ${counts[s]}`).join(" · ");
   const rows = items.map((m) => el("tr", { testid: "outbox-row", className: m.status,
-    dataset: { id: String(m.id), case: String(m.case_id), status: m.status } }, [
+    dataset: { id: String(m.id), case: m.case_id == null ? "" : String(m.case_id), kind: m.kind,
+      status: m.status } }, [
     el("td", { className: "num", text: String(m.id) }),
-    el("td", { className: "num", text: `#${m.case_id}` }),
+    // the message's case and kind; a check the platform asked of a camera (no case) says so instead of "#null"
+    el("td", { className: "num", testid: "outbox-case" }, [
+      el("span", { text: m.case_id == null ? t("admCameraCheck") : `#${m.case_id}` }),
+      el("small", { className: "kind", text: ` ${t(KIND_WORD[m.kind] || m.kind)}` })]),
     el("td", {}, [el("span", { className: `badge ${m.status}`, testid: "outbox-status-badge",
       text: t(STATUS_WORD[m.status] || m.status) })]),
     el("td", { className: "num", text: String(m.attempts) }),
