@@ -58,6 +58,7 @@ from wall.config import (  # noqa: E402
     VerificationSettings,
 )
 from wall.hall_settings import Cell, Layout, TourSpec, WallSpec  # noqa: E402
+from wall.security_settings import LiveLimits  # noqa: E402
 
 DOC = ROOT / "docs" / "configuration.md"
 BEGIN = "<!-- BEGIN GENERATED: python docs/gen_config_reference.py --write -->"
@@ -124,6 +125,8 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("server.yaml: server", "under `server:` in `server.yaml`", ServerSettings),
     ("server.yaml: server.metrics", "under `server: metrics:` in `server.yaml` (see docs/deployment.md)",
      MetricsSettings),
+    ("server.yaml: server.live", "under `server: live:` in `server.yaml` (live video: sockets and H.264 renditions)",
+     LiveLimits),
     ("server.yaml: streams", "under `streams:` in `server.yaml`", StreamSettings),
     ("server.yaml: security", "under `security:` in `server.yaml`", SecuritySettings),
     ("server.yaml: platform", "under `platform:` in `server.yaml` (the city's case platform)", PlatformSettings),

@@ -196,10 +196,8 @@ class LiveRemux:
                 data = self._prefix + box
                 self._prefix = b""
                 info = self._epoch.info if self._epoch else None
-                self.init = InitSegment(
-                    data, codec_string(data), info.width if info else 0, info.height if info else 0,
-                    info.epoch if info else 0,
-                )
+                width, height = self._picture_size()
+                self.init = InitSegment(data, codec_string(data), width, height, info.epoch if info else 0)
                 self.gop = []
                 for viewer in self._viewers:
                     viewer.push(self.init)
@@ -213,6 +211,11 @@ class LiveRemux:
                 self.gop.append(fragment)
                 for viewer in self._viewers:
                     viewer.push(fragment)
+
+    def _picture_size(self) -> tuple[int, int]:
+        """The picture size the init segment announces: the camera's own here; a rendition's is its scaled one."""
+        info = self._epoch.info if self._epoch else None
+        return (info.width, info.height) if info else (0, 0)
 
     def _close_muxer(self) -> None:
         if self._out is not None:

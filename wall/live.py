@@ -2,7 +2,10 @@
 
 Protocol (server → client): a JSON text ``{"type": "init", "mime": …, "codec": …}`` followed by the binary init
 segment; then binary fragments; ``{"type": "state", …}`` texts when the camera's health changes. A new init
-(after the camera reconnected) means "rebuild your MediaSource". The sender drains the viewer's bounded outbox;
+(after the camera reconnected) means "rebuild your MediaSource". An init with ``"rendition": "h264"`` is the
+server's H.264 rendition of a camera in another codec (asked for with ``?rendition=h264``, by a browser that
+cannot decode the camera's own); past the box's cap of renditions the socket is closed with 4430 and why, and
+the tile shows stills. The sender drains the viewer's bounded outbox;
 if the browser is slow the outbox skips to the next keyframe instead of growing.
 
 Access is re-checked every ``RECHECK_SECONDS`` while the socket is open (``wall.access.LiveAccess``): a grant
@@ -27,7 +30,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from wall.runtime.interface import LiveFeed
-from wall.runtime.models import LiveFragment, LiveInit, LiveState
+from wall.runtime.models import LiveFragment, LiveInit, LiveRefused, LiveState
 
 if TYPE_CHECKING:
     from wall.access import LiveAccess
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 STATE_POLL_SECONDS = 1.0
 RECHECK_SECONDS = 1.0
 CLOSE_REASONS = {4401: "not authenticated", 4403: "forbidden"}
+RENDITIONS_FULL = 4430  # no rendition to be had (server.live.renditions): the tile shows stills, tries later
 WS_RESTARTED = 1012  # the camera's session was replaced (a new URL from the camera editor) or the service stops
 
 
@@ -73,13 +77,18 @@ async def stream_live(websocket: WebSocket, feed: LiveFeed, camera_id: str, acce
                 if video:
                     await websocket.send_bytes(b"".join(video))
                     video = []
+                if isinstance(item, LiveRefused):
+                    closed_by = RENDITIONS_FULL
+                    await websocket.close(code=RENDITIONS_FULL, reason=item.reason[:120])
+                    return
                 if isinstance(item, LiveState):
                     await websocket.send_json({"type": "state", "camera": item.camera_id, "state": item.state,
                                                "last_error": item.last_error, "fps": item.fps,
                                                "bitrate_kbps": item.bitrate_kbps})
                 elif isinstance(item, LiveInit):
                     await websocket.send_json({"type": "init", "camera": item.camera_id, "mime": item.mime,
-                                               "codec": item.codec, "width": item.width, "height": item.height})
+                                               "codec": item.codec, "width": item.width, "height": item.height,
+                                               "rendition": item.rendition})
                     await websocket.send_bytes(item.data)
             if video:
                 await websocket.send_bytes(b"".join(video) if len(video) > 1 else video[0])

@@ -96,11 +96,17 @@ class LiveLimits(Strict):
     """How many live-video WebSockets (``/ws/live``, one per tile) may be open at once. A socket over a limit is
     closed at once with code 4429 and a reason naming the limit; the tile shows it and tries again later. The
     defaults fit a seat with a 3×6 wall plus a maximised tile, twice over (18 + 6 spare per session; two seats
-    per user)."""
+    per user). ``renditions`` caps the H.264 transcodes of H.265 cameras this box makes for browsers without an
+    HEVC decoder (a tile past it is closed with 4430 and shows stills)."""
 
     per_session: int = Field(default=24, ge=1, le=10000, description="Live sockets of one login session.")
     per_user: int = Field(default=48, ge=1, le=10000, description="Live sockets of one user, all sessions.")
     total: int = Field(default=400, ge=1, le=100000, description="Live sockets of the whole server.")
+    renditions: int = Field(
+        default=4, ge=0, le=1000,
+        description="H.264 renditions this box makes at once of cameras in another codec (H.265), for browsers "
+                    "that cannot decode it; one per camera and tile size, shared by all its viewers. A tile past "
+                    "the cap shows stills and says why. 0: never transcode.")
 
 
 TRUSTED_PROXIES_HELP = (

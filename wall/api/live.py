@@ -16,9 +16,12 @@ log = logging.getLogger(__name__)
 
 
 @router.websocket("/ws/live/{camera_id}")
-async def live(websocket: WebSocket, camera_id: str, start: str = "cache", stream: str = "sub") -> None:
+async def live(websocket: WebSocket, camera_id: str, start: str = "cache", stream: str = "sub",
+               rendition: str = "", width: int = 0) -> None:
     """``start=keyframe`` waits for the camera's next keyframe instead of sending the cached GOP;
-    ``stream=main`` sends the camera's main stream (a maximised tile), when it has one, else the sub stream.
+    ``stream=main`` sends the camera's main stream (a maximised tile), when it has one, else the sub stream;
+    ``rendition=h264`` (a browser that cannot decode the camera's codec) sends a camera that is not H.264 as the
+    server's shared H.264 rendition about ``width`` pixels wide (4430 and stills past the box's cap).
     Over a limit of ``server.live`` (per session, per user, in all) the socket is closed with 4429 and why."""
     principal = await websocket_principal(websocket)  # foreign Origin: 403; no session: closed with 4401
     if principal is None:
@@ -34,7 +37,9 @@ async def live(websocket: WebSocket, camera_id: str, start: str = "cache", strea
             await websocket.close(code=LIVE_LIMITED, reason=refusal)
             return
         async with parts.runtime.live(camera_id, main=stream == "main", from_cache=start != "keyframe",
-                                      buffer_seconds=parts.site.server_file.streams.viewer_buffer_seconds) as feed:
+                                      buffer_seconds=parts.site.server_file.streams.viewer_buffer_seconds,
+                                      rendition_width=max(1, min(width, 4096)) if rendition == "h264" else None,
+                                      ) as feed:
             if feed is None or not principal.may_view(camera_id):
                 await websocket.close(code=4404, reason=NOT_FOUND)
                 return

@@ -200,8 +200,8 @@ class RayRuntime(CameraRuntime):
         return jpeg
 
     @contextlib.asynccontextmanager
-    async def live(self, camera_id: str, *, main: bool, from_cache: bool,
-                   buffer_seconds: float) -> AsyncIterator[LiveFeed | None]:
+    async def live(self, camera_id: str, *, main: bool, from_cache: bool, buffer_seconds: float,
+                   rendition_width: int | None = None) -> AsyncIterator[LiveFeed | None]:
         camera = self.registry.get(camera_id)
         if camera is None or not camera.enabled:
             yield None
@@ -212,7 +212,7 @@ class RayRuntime(CameraRuntime):
             return
         owner, actor = found
         try:
-            feed_id = await _call(actor.open_live.remote(camera_id, main, from_cache, buffer_seconds))
+            feed_id = await _call(actor.open_live.remote(camera_id, main, from_cache, buffer_seconds, rendition_width))
         except (RayError, TimeoutError):
             feed_id = None
         feed = _RemoteFeed(self, owner, actor, feed_id)

@@ -251,12 +251,15 @@ class CameraWorker:
         return self.runtime.check_place(check)
 
     # -- live views ---------------------------------------------------------------------------------------------
-    async def open_live(self, camera_id: str, main: bool, from_cache: bool, buffer_seconds: float) -> str | None:
-        """A live view's id, None when the camera has no session here."""
+    async def open_live(self, camera_id: str, main: bool, from_cache: bool, buffer_seconds: float,
+                        rendition_width: int | None = None) -> str | None:
+        """A live view's id, None when the camera has no session here. A rendition (``rendition_width``) is made
+        on this worker, within this worker's own cap (``server.live.renditions`` counts per runtime)."""
         self._close_idle_feeds()
         stack = contextlib.AsyncExitStack()
         feed = await stack.enter_async_context(
-            self.runtime.live(camera_id, main=main, from_cache=from_cache, buffer_seconds=buffer_seconds))
+            self.runtime.live(camera_id, main=main, from_cache=from_cache, buffer_seconds=buffer_seconds,
+                              rendition_width=rendition_width))
         if feed is None:
             await stack.aclose()
             return None

@@ -70,11 +70,13 @@ class CameraRuntime(abc.ABC):
         """The newest keyframe as JPEG, scaled to ``width``; None before the first picture."""
 
     @abc.abstractmethod
-    def live(self, camera_id: str, *, main: bool, from_cache: bool,
-             buffer_seconds: float) -> AbstractAsyncContextManager[LiveFeed | None]:
+    def live(self, camera_id: str, *, main: bool, from_cache: bool, buffer_seconds: float,
+             rendition_width: int | None = None) -> AbstractAsyncContextManager[LiveFeed | None]:
         """A live feed of the camera (``main``: its main stream when it has one, else its sub stream), None when
         the camera has no session. ``from_cache``: start from the cached GOP (a tile switch shows video at once)
-        instead of waiting for the next keyframe."""
+        instead of waiting for the next keyframe. ``rendition_width``: the browser cannot decode the camera's
+        codec unless it is H.264, so a camera in another codec is sent as the shared H.264 rendition about that
+        wide (``streams.renditions``); past the box's cap the feed's first item is a ``LiveRefused``."""
 
     @abc.abstractmethod
     async def recent_clip(self, camera_id: str, seconds: float) -> Clip:

@@ -20,6 +20,9 @@ from anyio.to_thread import run_sync
 from settings.secrets import public_error
 from streams.hub import CameraHub, MainStreams
 from streams.remux import Fragment, InitSegment, LiveViewer
+from streams.rendition import CODEC as RENDITION_CODEC
+from streams.rendition import Rendition
+from streams.renditions import RenditionRegistry, RenditionsFull, snap_width
 from streams.session import CameraSession
 from vision.events import EventChange
 from vision.evidence import EvidenceHealth
@@ -35,6 +38,7 @@ from wall.runtime.models import (
     LiveFragment,
     LiveInit,
     LiveItem,
+    LiveRefused,
     LiveState,
     Overlay,
     PipelineCounters,
@@ -58,10 +62,16 @@ class _SessionFeed(LiveFeed):
 
     Cheap per frame, because a camera with 200 viewers runs this 200 times a frame: the camera thread sends the
     event loop at most one wake-up per viewer until the viewer has drained (not one per fragment), and the
-    camera's health is built (a rate window, redaction, a model) only when its state has changed."""
+    camera's health is built (a rate window, redaction, a model) only when its state has changed.
 
-    def __init__(self, session: CameraSession, buffer_seconds: float, from_cache: bool) -> None:
+    With ``rendition`` the viewer watches the camera's shared H.264 rendition instead of its own stream (the
+    session still says the camera's state); with ``refused`` it watches nothing and says why first."""
+
+    def __init__(self, session: CameraSession, buffer_seconds: float, from_cache: bool, *,
+                 rendition: Rendition | None = None, refused: str | None = None) -> None:
         self.session = session
+        self.rendition = rendition
+        self.refused = refused
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._signalled = False  # a wake-up is on its way to the loop: the camera thread need not send another
@@ -90,6 +100,9 @@ class _SessionFeed(LiveFeed):
 
     def _items(self) -> list[LiveItem]:
         out: list[LiveItem] = []
+        if self.refused is not None:
+            out.append(LiveRefused(camera_id=self.session.id, reason=self.refused))
+            self.refused = None
         if self.session.health.current_state().value != self._last_state:
             health = _health(self.session)
             self._last_state = health.state
@@ -98,7 +111,8 @@ class _SessionFeed(LiveFeed):
         for item in self.viewer.drain():
             if isinstance(item, InitSegment):
                 out.append(LiveInit(camera_id=self.session.id, mime=item.mime, codec=item.codec,
-                                    width=item.width, height=item.height, data=item.data))
+                                    width=item.width, height=item.height, data=item.data,
+                                    rendition=RENDITION_CODEC if self.rendition is not None else None))
             elif isinstance(item, Fragment):
                 out.append(LiveFragment(data=item.data))
         return out
@@ -111,6 +125,8 @@ class LocalRuntime(CameraRuntime):
         self.main_streams = MainStreams(self.hub)  # a maximised tile's high-resolution stream, opened on demand
         self.analytics = SiteAnalytics(site, self.hub) if site.analytics is not None else None
         self.analytics_enabled = self.analytics is not None
+        # H.264 of H.265 cameras for browsers without an HEVC decoder: shared per camera and width, capped per box
+        self.renditions = RenditionRegistry(site.server_file.server.live.renditions)
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -121,6 +137,7 @@ class LocalRuntime(CameraRuntime):
     def stop(self) -> None:
         if self.analytics is not None:
             self.analytics.stop()
+        self.renditions.stop()
         self.main_streams.stop()
         self.hub.stop()
 
@@ -143,9 +160,10 @@ class LocalRuntime(CameraRuntime):
         counters = None if sampler is None else SamplerCounters(
             decode_seconds=sampler.decode_seconds, decoded=sampler.decoded, skipped=sampler.skipped,
             emitted=sampler.emitted)
+        renditions, rendition_viewers = self.renditions.count(session.id)
         return CameraStatus(id=session.id, health=_health(session), viewers=session.remux.viewer_count,
                             analysed=analyzer is not None, scene_moved=bool(analyzer and analyzer.scene_moved),
-                            sampler=counters)
+                            sampler=counters, renditions=renditions, rendition_viewers=rendition_viewers)
 
     def camera_statuses_now(self) -> list[CameraStatus]:
         return [self._status(session) for session in self.hub]
@@ -164,19 +182,36 @@ class LocalRuntime(CameraRuntime):
         return await run_sync(session.snapshot_jpeg, width)
 
     @contextlib.asynccontextmanager
-    async def live(self, camera_id: str, *, main: bool, from_cache: bool,
-                   buffer_seconds: float) -> AsyncIterator[LiveFeed | None]:
+    async def live(self, camera_id: str, *, main: bool, from_cache: bool, buffer_seconds: float,
+                   rendition_width: int | None = None) -> AsyncIterator[LiveFeed | None]:
         session = self.hub.get(camera_id)
         if session is None:
             yield None
             return
         main_session = self.main_streams.acquire(camera_id) if main else None
-        feed = _SessionFeed(main_session or session, buffer_seconds, from_cache)
-        feed.session.watch(feed.viewer)
+        source = main_session or session
+        rendition: Rendition | None = None
+        refused: str | None = None
+        if rendition_width is not None and source.health.codec != "h264":  # H.264 plays everywhere as it is
+            try:
+                rendition = self.renditions.acquire(source, snap_width(rendition_width, source.health.width),
+                                                    main=main_session is not None)
+            except RenditionsFull as exc:
+                refused = str(exc)
+                log.warning("live view of camera %s: %s", camera_id, refused, extra={"camera": camera_id})
+        feed = _SessionFeed(source, buffer_seconds, from_cache, rendition=rendition, refused=refused)
+        if rendition is not None:
+            rendition.add_viewer(feed.viewer)
+        elif refused is None:
+            source.watch(feed.viewer)
         try:
             yield feed
         finally:
-            feed.session.unwatch(feed.viewer)
+            if rendition is not None:
+                rendition.remove_viewer(feed.viewer)
+                self.renditions.release(rendition)
+            elif refused is None:
+                feed.session.unwatch(feed.viewer)
             log.debug("viewer of camera %s left after %d skips to a keyframe", camera_id, feed.viewer.skips,
                       extra={"camera": camera_id})
             if main_session is not None:

@@ -59,6 +59,8 @@ class CameraStatus(BaseModel):
     analysed: bool = Field(description="Its zones run in the analytics now.")
     scene_moved: bool = Field(description="PTZ guard: the view left its preset, rules paused.")
     sampler: SamplerCounters | None = None
+    renditions: int = Field(0, description="H.264 renditions of it being made now (browsers without its codec).")
+    rendition_viewers: int = Field(0, description="Live views watching one of its renditions.")
     placement: Placement | None = Field(None, description="Cluster mode: its worker and node (None on one box).")
 
 
@@ -199,6 +201,8 @@ class LiveInit(BaseModel):
     codec: str | None
     width: int | None
     height: int | None
+    rendition: str | None = Field(None, description="'h264' when this is the server's rendition, not the camera's "
+                                                    "own stream (the tile shows a badge).")
     data: bytes = Field(repr=False)
 
 
@@ -218,7 +222,16 @@ class LiveState(BaseModel):
     bitrate_kbps: float | None
 
 
-LiveItem = LiveInit | LiveFragment | LiveState
+class LiveRefused(BaseModel):
+    """The feed cannot be served as asked (a rendition past ``server.live.renditions``): the socket is closed with
+    this reason and the tile shows stills."""
+
+    kind: Literal["refused"] = "refused"
+    camera_id: str
+    reason: str
+
+
+LiveItem = LiveInit | LiveFragment | LiveState | LiveRefused
 
 
 class Applied(BaseModel):

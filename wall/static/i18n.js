@@ -7,6 +7,8 @@ const WORDS = {
     loginSubmit: "登录", loginFailed: "用户名或密码错误", loginThrottled: "登录失败次数过多，请稍后再试",
     loginLocked: "账号已锁定或停用，请联系管理员", loginError: "无法连接服务器，请稍后再试",
     appName: "数字城管视频墙",
+    rendition: "转码", renditionTitle: "浏览器不能解码本路 H.265：服务器转为 H.264 播放",
+    renditionFull: "转码已满·静态画面",
   },
   en: {
     title: "Video wall", cameras: "cameras", live: "live", connecting: "connecting", stalled: "stalled",
@@ -16,6 +18,8 @@ const WORDS = {
     loginFailed: "Wrong user name or password", loginThrottled: "Too many failed logins: try again later",
     loginLocked: "This account is locked or disabled: ask an admin",
     loginError: "Cannot reach the server: try again later", appName: "citywall video wall",
+    rendition: "H.264", renditionTitle: "This browser cannot decode the camera's H.265: the server sends H.264",
+    renditionFull: "no transcoder free · stills",
   },
 };
 

@@ -2,6 +2,9 @@
 // cannot play the camera's codec. Reconnects by itself; never drifts more than MAX_LAG_S behind live.
 // Close codes: 4401 the session ended (→ /login), 4403 the camera is no longer granted, 4404 no such camera,
 // 4429 over a live-view limit (server.live: per session, user, server): shown, and tried again after a while.
+// H.265: when the browser cannot decode the camera's codec (MediaSource.isTypeSupported of the init's exact
+// codec string), the tile asks for the server's shared H.264 rendition (?rendition=h264&width=…) and shows a
+// small badge; 4430 means the box makes as many renditions as it may: stills, the badge says so, tried later.
 import { t } from "./i18n.js";
 import { toLogin } from "./nav.js";
 
@@ -9,6 +12,8 @@ const MAX_LAG_S = 3;        // a tile further behind than this jumps back to liv
 const KEEP_BEHIND_S = 20;   // buffered video kept behind the play head (memory of long-running walls)
 const STILL_PERIOD_MS = 1000;
 const LIMITED_RETRY_MS = 30_000;  // after 4429: a slot frees when another tile of the user closes
+const RENDITIONS_FULL = 4430;
+const needsRendition = new Set();  // cameras whose own codec this browser cannot decode: ask for H.264 at once
 
 export class LiveTile {
   constructor(element, camera, { start = "cache", stream = "sub" } = {}) {
@@ -22,6 +27,8 @@ export class LiveTile {
     this.queue = [];
     this.retryMs = 500;
     this.closed = false;
+    this.rendition = needsRendition.has(camera.id);
+    this.setRendition(null);  // an element reused for another camera keeps no badge of the last one
     this.setState(camera.state);
     this.connect();
   }
@@ -38,14 +45,24 @@ export class LiveTile {
     const params = new URLSearchParams();
     if (this.start === "keyframe") params.set("start", "keyframe");
     if (this.stream === "main") params.set("stream", "main");
+    if (this.rendition) {
+      params.set("rendition", "h264");
+      params.set("width", String(Math.round(this.el.clientWidth * (window.devicePixelRatio || 1))));
+    }
     const query = params.toString() ? `?${params}` : "";
     const ws = new WebSocket(`${scheme}://${location.host}/ws/live/${encodeURIComponent(this.camera.id)}${query}`);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
-    ws.onmessage = (event) => this.onMessage(event);
+    ws.onmessage = (event) => { if (ws === this.ws) this.onMessage(event); };
     ws.onopen = () => { this.retryMs = 500; };
     ws.onclose = (event) => {
-      if (this.closed) return;
+      if (this.closed || ws !== this.ws) return;  // closed by us, or replaced by a rendition's socket
+      if (event.code === RENDITIONS_FULL) {
+        this.startStills();
+        this.setRendition("full", event.reason);
+        setTimeout(() => { if (ws === this.ws) this.connect(); }, LIMITED_RETRY_MS);
+        return;
+      }
       if (event.code === 4401) { toLogin(); return; }
       if (event.code === 4403 || event.code === 4404) {
         this.closed = true;
@@ -77,12 +94,37 @@ export class LiveTile {
     this.pump();
   }
 
+  setRendition(kind, reason = "") {
+    // The small badge beside the camera's state: "h264" plays the server's rendition, "full" none to be had.
+    let el = this.el.querySelector(".rendition");
+    if (!kind) { el?.remove(); delete this.el.dataset.rendition; return; }
+    if (!el) {
+      el = document.createElement("span");
+      this.badge.after(el);
+    }
+    el.className = kind === "full" ? "rendition full" : "rendition";
+    el.textContent = t(kind === "full" ? "renditionFull" : "rendition");
+    el.title = kind === "full" ? reason : t("renditionTitle");
+    this.el.dataset.rendition = kind;
+  }
+
   startStream(msg) {
     // A new init means a new stream (first connect or the camera reconnected): start a fresh MediaSource.
     this.queue = [];
     this.sourceBuffer = null;
     this.atLive = false;
-    if (!msg.mime || !window.MediaSource || !MediaSource.isTypeSupported(msg.mime)) {
+    const playable = msg.mime && window.MediaSource && MediaSource.isTypeSupported(msg.mime);
+    if (!playable && window.MediaSource && !msg.rendition && /^(hvc1|hev1)\./.test(msg.codec || "")) {
+      // This browser has no HEVC decoder: the server makes H.264 of this camera (shared with other such tiles).
+      needsRendition.add(this.camera.id);
+      this.rendition = true;
+      const old = this.ws;
+      this.connect();
+      old.close();
+      return;
+    }
+    this.setRendition(msg.rendition ? "h264" : null);
+    if (!playable) {
       this.startStills();
       return;
     }

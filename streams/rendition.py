@@ -1,0 +1,211 @@
+"""Rendition: a camera's packets decoded, scaled and re-encoded as low-latency H.264 fMP4 for browsers that
+cannot decode the camera's own codec.
+
+Why: most public-security streams are H.265, and MediaSource plays HEVC only in Safari and in Chrome/Edge with a
+hardware decoder; elsewhere a tile fell back to one still a second. A rendition is made on the server only
+while such a browser watches (``streams.renditions.RenditionRegistry`` shares one per camera and size among all
+of them), and it leaves the camera's own packets alone: the ring, the analytics and the direct live path still
+see the camera's stream.
+
+The output side is ``LiveRemux`` itself (init segment, one-frame fragments, the GOP cache a late joiner starts
+from, slow viewers skipping to a keyframe), so a browser gets exactly what it gets from an H.264 camera. Only
+the input differs: frames from an encoder instead of stream-copied packets. The encoder is libx264 with
+ultrafast/zerolatency, no B-frames and a GOP of about a second, and each camera keyframe forces an encoder
+keyframe, so a tile joins or resumes within a second and the rendition adds no more than a frame of delay.
+
+Decoding and encoding cost milliseconds per frame, far too much for the camera's thread (which also feeds the
+ring and the analytics): the session only queues packets (bounded; when the worker falls behind, the rest of
+the GOP is dropped and it resumes at the next keyframe) and the rendition's own thread does the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from fractions import Fraction
+
+import av
+import av.error
+from av.video.frame import PictureType
+from av.video.reformatter import VideoReformatter
+
+from streams.remux import MOVFLAGS, LiveRemux
+from streams.sampler import output_size
+from streams.source import Epoch, TimedPacket
+
+log = logging.getLogger(__name__)
+
+CODEC = "h264"  # what a rendition is (the tile's badge says so)
+QUEUE_PACKETS = 150  # ~6 s at 25 fps: a primed GOP fits; more means the worker cannot keep up
+GOP_SECONDS = 1.0
+
+
+class _Drop:
+    """Queue marker: the camera's connection ended (close the muxer; a new epoch follows a reconnect)."""
+
+
+class Rendition(LiveRemux):
+    """One camera at one width as H.264: a packet consumer whose viewers are those of ``LiveRemux``."""
+
+    def __init__(self, camera_id: str, width: int, *, threads: int = 1) -> None:
+        super().__init__(camera_id)
+        self.width = width
+        self.threads = threads  # encoder threads: 1 keeps a rendition's cost to one core's share, predictably
+        self._queue: queue.Queue[Epoch | TimedPacket | _Drop] = queue.Queue(QUEUE_PACKETS)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._skip_to_key = False  # the queue overflowed: drop packets until the next keyframe
+        self._decoder: av.VideoCodecContext | None = None
+        self._encoder: av.VideoStream | None = None
+        self._scaler = VideoReformatter()
+        self._size = (0, 0)
+        self._base_pts: int | None = None
+        self._last_pts = -1
+        self._frame_s = 0.04
+        self.frames_in = 0  # frames decoded
+        self.frames_out = 0  # frames encoded
+        self.dropped = 0  # packets dropped because the worker was behind
+        self.cpu_seconds = 0.0  # this rendition's thread CPU time (decode + scale + encode + mux)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"rendition-{self.camera_id}-{self.width}",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self, wait: float = 0.0) -> None:
+        """Stop the worker; it closes its own muxer (never under a running encode). ``wait``: join that long."""
+        self._stopping.set()
+        if self._thread is not None and wait > 0:
+            self._thread.join(wait)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- packet consumer (the camera's thread: queue only) --------------------------------------------------------
+    def on_epoch(self, epoch: Epoch) -> None:
+        self._skip_to_key = False
+        self._put(epoch)
+
+    def on_packet(self, item: TimedPacket) -> None:
+        if self._skip_to_key:
+            if not item.keyframe:
+                self.dropped += 1
+                return
+            self._skip_to_key = False
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+            self._skip_to_key = True
+
+    def on_drop(self) -> None:
+        self._put(_Drop())
+
+    def _put(self, item: Epoch | _Drop) -> None:
+        """Control items must not be lost: make room by dropping the oldest packets (they are stale anyway)."""
+        while True:
+            try:
+                self._queue.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    # -- the worker -----------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        started = time.thread_time()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    item = self._queue.get(timeout=0.25)
+                except queue.Empty:
+                    continue
+                if isinstance(item, Epoch):
+                    self._open(item)
+                elif isinstance(item, _Drop):
+                    with self._lock:
+                        self._close_muxer()
+                else:
+                    self._transcode(item)
+                self.cpu_seconds = time.thread_time() - started
+        except Exception:  # a bug here must not take the process down; the tile reconnects and gets stills
+            log.exception("rendition of camera %s failed", self.camera_id)
+        finally:
+            with self._lock:
+                self._close_muxer()
+            self.cpu_seconds = time.thread_time() - started
+
+    def _open(self, epoch: Epoch) -> None:
+        info = epoch.info
+        with self._lock:
+            self._close_muxer()
+            self._epoch = epoch
+            decoder = epoch.new_decoder()
+            decoder.thread_type = "SLICE"  # frame threading would hold frames back (latency)
+            self._decoder = decoder
+            width = min(self.width, info.width) if info.width else self.width
+            self._size = output_size((info.width or width * 16 // 9, info.height or width * 9 // 16), width, None)
+            fps = info.fps or 25.0
+            self._frame_s = 1 / fps
+            self._out = av.open(self._sink, "w", format="mp4", options={"movflags": MOVFLAGS, "flush_packets": "1"})
+            gop = max(1, round(fps * GOP_SECONDS))
+            encoder = self._out.add_stream("libx264", rate=max(1, round(fps)), options={
+                "preset": "ultrafast", "tune": "zerolatency", "bf": "0", "g": str(gop),
+                "threads": str(self.threads), "forced-idr": "1"})
+            encoder.width, encoder.height = self._size
+            encoder.pix_fmt = "yuv420p"
+            encoder.codec_context.time_base = info.time_base
+            encoder.time_base = info.time_base
+            self._encoder = encoder
+            self._base_pts = None
+            self._last_pts = -1
+
+    def _transcode(self, item: TimedPacket) -> None:
+        with self._lock:
+            decoder, encoder, out = self._decoder, self._encoder, self._out
+            if decoder is None or encoder is None or out is None or item.epoch is not self._epoch:
+                return
+            if self._base_pts is None:
+                if not item.keyframe:
+                    return  # a decoder (and a fragmented stream) starts at a keyframe
+                self._base_pts = item.packet.pts or 0
+            try:
+                frames = decoder.decode(item.packet)
+            except av.error.FFmpegError as exc:
+                log.debug("rendition of %s: decode error %s", self.camera_id, exc)
+                return
+            width, height = self._size
+            for frame in frames:
+                self.frames_in += 1
+                if frame.pts is None:
+                    continue
+                pts = frame.pts - self._base_pts
+                if pts <= self._last_pts:
+                    continue  # the encoder needs rising timestamps (a glitch in the camera's clock)
+                self._last_pts = pts
+                scaled = self._scaler.reformat(frame, width=width, height=height, format="yuv420p")
+                scaled.pts = pts
+                scaled.time_base = encoder.codec_context.time_base or Fraction(1, 90000)
+                if item.keyframe and frame.key_frame:
+                    scaled.pict_type = PictureType.I  # keyframes where the camera has them (and every GOP_SECONDS)
+                for packet in encoder.encode(scaled):
+                    self.frames_out += 1
+                    self._pending_keys.append((bool(packet.is_keyframe), item.pts_s, self._frame_s))
+                    out.mux(packet)
+                    self._collect()
+
+    def _picture_size(self) -> tuple[int, int]:
+        return self._size
+
+    def _close_muxer(self) -> None:
+        self._decoder = None
+        self._encoder = None
+        super()._close_muxer()
