@@ -7,12 +7,13 @@ may see; anything else is a 404 like a file that does not exist.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 from pydantic import Field
 
+from streams.clip_h264 import h264_copy
 from vision.events import EventChange
 from wall.access import current_principal
 from wall.api.common import UNAUTHENTICATED, error
@@ -48,7 +49,10 @@ def list_events(principal: Viewer, parts: Parts, camera: str | None = None,
 
 
 @router.get("/evidence/{name}", response_class=FileResponse, responses={404: error("not found"), **UNAUTHENTICATED})
-def evidence(name: str, principal: Viewer, parts: Parts, request: Request) -> FileResponse:
+def evidence(name: str, principal: Viewer, parts: Parts, request: Request,
+             codec: Annotated[Literal["h264"] | None, Query(description=(
+                 "h264: a clip of an H.265 camera as an H.264 copy (made on first demand and kept), for a "
+                 "browser that cannot play H.265; an H.264 clip is sent as it is."))] = None) -> FileResponse:
     """An evidence file (snapshot JPEG, clip MP4), only through a case or event of a camera the user may see.
     Opening it is audited (``evidence.view``, once per user and file per few minutes: wall/view_audit.py)."""
     desk = parts.cases.desk
@@ -57,5 +61,7 @@ def evidence(name: str, principal: Viewer, parts: Parts, request: Request) -> Fi
     if owner is None or not principal.may_view(owner) or path.name != name or not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     media = "image/jpeg" if path.suffix == ".jpg" else "video/mp4"
+    if codec == "h264" and path.suffix == ".mp4":  # the evidence file stays as it is; the copy is a cache
+        path = h264_copy(path, parts.site.data_dir / "clip-h264")  # a sync route: in the thread pool
     audit_view(request, principal, "evidence.view", f"evidence:{name}", {"camera": owner})
     return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=86400"})
