@@ -36,6 +36,7 @@ from wall.api import (
     stats_routes,
 )
 from wall.api import cases as case_routes
+from wall.api import suppressions as suppression_routes
 from wall.api import walls as wall_routes
 from wall.api.common import document_common_answers
 from wall.api.errors import install_error_handlers
@@ -125,7 +126,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
 
     install_metrics(app, site.server_file.server.metrics, runtime, db, cases)  # GET /metrics (wall/metrics.py)
     for module in (health, auth_routes, admin_routes, audit_routes, editor_routes, cameras, events, case_routes,
-                   wall_routes, live, pushes, stats_routes, platform_routes, pages):
+                   suppression_routes, wall_routes, live, pushes, stats_routes, platform_routes, pages):
         app.include_router(module.router)
     document_common_answers(app, public={("POST", "/api/session")})
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

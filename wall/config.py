@@ -28,7 +28,7 @@ from vision.card import DEFAULT_CARD
 from vision.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
 from vision.rules_config import AnalyticsFile
 from wall.cases.time_limits import TimeLimits
-from wall.hall_settings import DEFAULT_REJECT_REASONS, Layout, WallSpec, layout_table
+from wall.hall_settings import DEFAULT_REJECT_REASONS, SUPPRESSIBLE_REASONS, Layout, WallSpec, layout_table
 from wall.security_settings import TRUSTED_PROXIES_HELP, LiveLimits, SecuritySettings, check_networks
 
 CAMERAS_FILE = "cameras.yaml"
@@ -183,6 +183,13 @@ class ReviewSettings(Strict):
     """The review desk: the reasons an operator may give for a rejection (keys and shown names)."""
 
     reject_reasons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_REJECT_REASONS), max_length=100)
+    suppressible_reasons: list[str] = Field(
+        default_factory=lambda: list(SUPPRESSIBLE_REASONS), max_length=100,
+        description="Reasons (keys of reject_reasons) that say 'allowed here' or 'not an event': with them the "
+                    "operator may ask not to be raised at that place again (误报抑制).")
+    suppression_days: float | None = Field(
+        default=30.0, gt=0, le=3650, description="How long such a suppression lasts unless an admin changes it; "
+                                                 "null: until lifted.")
 
 
 class ClusterSettings(Strict):

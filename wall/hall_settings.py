@@ -40,6 +40,10 @@ DEFAULT_REJECT_REASONS: dict[str, str] = {
     "duplicate": "重复案件",
     "other": "其他",
 }
+# Of those, the ones that say "there, but allowed here" or "not an event": a rejection with one of them may
+# remember the place (误报抑制) so the same thing there raises nothing again (wall/cases/suppressions.py).
+SUPPRESSIBLE_REASONS = ("licensed_stall", "inside_shop", "potted_plants", "fixed_object", "bin_not_overflowing",
+                        "false_detection")
 
 
 class Cell(Strict):

@@ -50,6 +50,8 @@ class ConfirmIn(CaseBody):
 class RejectIn(CaseBody):
     reason: str = Field(max_length=64, description="One of GET /api/reject-reasons.")
     text: str | None = Field(default=None, max_length=2000)
+    remember: bool = Field(default=False, description="Don't raise at this place again (误报抑制): only with a "
+                           "reason of GET /api/suppressions/options (422 otherwise).")
 
 
 class MergeIn(CaseBody):
@@ -268,8 +270,16 @@ def confirm(case_id: CaseId, body: ConfirmIn, request: Request, principal: Viewe
 @router.post("/cases/{case_id}/reject", responses={404: {}, 409: {}, 422: {}})
 def reject(case_id: CaseId, body: RejectIn, request: Request, principal: Viewer,
            desk: Desk) -> CaseSummary:
-    return _decide(request, desk, principal, case_id, "reject",
-                   lambda: desk.reject(case_id, principal.name, reason=body.reason, text=body.text))
+    result = _decide(request, desk, principal, case_id, "reject", lambda: desk.reject(
+        case_id, principal.name, reason=body.reason, text=body.text, remember=body.remember))
+    if body.remember:  # the suppression committed with the rejection; audited like the decision, after it
+        for row in desk.get(case_id).suppressions:
+            if row.case_id == case_id:
+                audit_action(request, principal, "suppression.create", f"suppression:{row.id}", True,
+                             {"case": case_id, "camera": row.camera, "zone": row.zone, "place": row.place,
+                              "reason": row.reason, "expires_at": row.expires_at.isoformat()
+                              if row.expires_at else None})
+    return result
 
 
 @router.post("/cases/{case_id}/merge", responses={404: {}, 409: {}, 422: {}})

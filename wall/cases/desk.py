@@ -3,7 +3,9 @@
 Order matters for a command hall: a case and its evidence rows are committed (SQLite WAL, synchronous=FULL)
 *before* anyone is told, so a crash after the push can never lose a case someone saw. One case per place and
 problem: a new event at a place that already has an open case (same camera, zone, family and place) updates
-that case instead of raising another. Every state change appends a case event (who, when, before → after).
+that case instead of raising another, and one at a place an operator said not to raise again is counted on that
+suppression instead (误报抑制, wall/cases/suppressions.py). Every state change appends a case event (who, when,
+before → after).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from vision.catalogue import Catalogue
 from vision.events import Box, EventChange
 from wall.cases.listing import CaseFilter
 from wall.cases.models import (
-    SOURCE_LABELS,
     CaseDetail,
     CaseHistoryEntry,
     CaseNotice,
@@ -32,9 +33,10 @@ from wall.cases.models import (
     EvidenceLink,
     FiledCase,
     MissingEvidence,
-    PlatformCamera,
     PlatformRecord,
 )
+from wall.cases.records import platform_record
+from wall.cases.suppressions import SuppressionBook
 from wall.cases.time_limits import TimeLimits, is_overdue, parse_deadline
 from wall.errors import Conflict, NotFound, Unprocessable
 from wall.store.cases import OPEN_STATES, Case, CaseEvent, Evidence, Label, OutboxMessage
@@ -68,7 +70,7 @@ def _ts(value: float) -> datetime:
 class CaseDesk:
     def __init__(self, db: Database, cameras: Iterable[CameraConfig], catalogue: Catalogue, evidence_dir: Path,
                  *, reject_reasons: list[str], reason_names: dict[str, str] | None = None,
-                 time_limits: TimeLimits | None = None) -> None:
+                 time_limits: TimeLimits | None = None, suppressions: SuppressionBook | None = None) -> None:
         self.db = db
         self.cameras = {c.id: c for c in cameras}
         self.catalogue = catalogue
@@ -78,6 +80,7 @@ class CaseDesk:
         self.time_limits = time_limits or TimeLimits()  # 处置时限: a case's deadline, set at its dispatch
         # "now" that overdue is judged by: the service clock (wall.services.Services sets it; tests move it)
         self.clock: Callable[[], datetime] = lambda: now()
+        self.suppressions = suppressions or SuppressionBook(db, reasons=[], days=None)  # 误报抑制
         self.listeners: list[Callable[[CaseNotice], None]] = []
         # told of every transition inside its transaction (session, case, actor, action): what must commit with
         # it — the platform link's video checks and outbox messages (wall/platform/hooks.py)
@@ -92,6 +95,8 @@ class CaseDesk:
             raised = False
             if case is None and change.kind == "opened":
                 case = self._open_case_at_place(s, change)
+                if case is None and self.suppressions.hit(s, change, self.clock()) is not None:
+                    return None  # 误报抑制: counted on the suppression, no case (its updates find none either)
                 if case is None:
                     case = self._new_case(s, change)
                     raised = True
@@ -239,7 +244,9 @@ class CaseDesk:
         self._tell(CaseNotice(type="case_decided", case=summary))  # decided: no review alarm on the walls
         return summary
 
-    def reject(self, case_id: int, user: str, *, reason: str, text: str | None = None) -> CaseSummary:
+    def reject(self, case_id: int, user: str, *, reason: str, text: str | None = None,
+               remember: bool = False) -> CaseSummary:
+        """``remember``: don't raise at this place again (误报抑制), for the reasons that allow it."""
         if reason not in self.reject_reasons:
             raise Unprocessable(f"reason must be one of: {', '.join(self.reject_reasons)}")
         with self._lock, self.db.session() as s:
@@ -248,6 +255,9 @@ class CaseDesk:
             self._transition(s, case, user, "reject", {"reason": reason, "text": text})
             case.decided_by, case.decided_at = user, now()
             self._label(s, case, "rejected", reason, text, user)
+            if remember:
+                row = self.suppressions.create(s, case, reason, user, self.clock())
+                self._append(s, case, user, "suppressed_place", case.status, case.status, {"suppression": row.id})
             summary = self.summary(case)
         self._tell(CaseNotice(type="case_decided", case=summary))
         return summary
@@ -329,7 +339,8 @@ class CaseDesk:
             return CaseDetail(
                 **dict(self.summary(case)), events=[CaseHistoryEntry.model_validate(e) for e in case.events],
                 evidence=[EvidenceLink(kind=e.kind, url=f"/api/evidence/{e.name}", size=e.size, at=e.created_at)
-                          for e in case.evidence], missing_evidence=missing)
+                          for e in case.evidence], missing_evidence=missing,
+                suppressions=self.suppressions.for_case(s, case, self.clock()))
 
     def evidence_owner(self, name: str) -> str | None:
         """The camera of the case an evidence file belongs to (for the grant check), or None."""
@@ -343,17 +354,7 @@ class CaseDesk:
         return summary
 
     def platform_record(self, case: Case) -> PlatformRecord:
-        entry = self.catalogue.get(case.code)
-        return PlatformRecord(
-            id=f"citywall-{case.id}", source=SOURCE_LABELS.get(case.source, case.source), major_code=case.code[:2],
-            minor_code=case.code[2:],
-            code=case.code, code_name=case.code_name, major_name=entry.major if entry else "",
-            catalogue_version=case.catalogue_version, grid_code=case.grid_code, street=case.street,
-            community=case.community, address=case.address, lon=case.lon, lat=case.lat,
-            camera=PlatformCamera(id=case.camera_id, name=case.camera_name, national_id=case.national_id),
-            description=case.description, discovered_at=case.first_seen, confirmed_at=case.decided_at,
-            confirmed_by=case.decided_by, note=case.note, status=case.status,
-            time_limit_s=self.time_limits.seconds(case.code), deadline_at=case.deadline_at)
+        return platform_record(case, self.catalogue, self.time_limits)
 
     # -- internals -------------------------------------------------------------------------------
     def _get(self, s: Session, case_id: int) -> Case:

@@ -107,6 +107,28 @@ class MissingEvidence(BaseModel):
     at: UtcTime
 
 
+class SuppressionOut(_Record):
+    """误报抑制: a place an operator said not to raise again (from a rejected case), and what it has kept back."""
+
+    id: int
+    case_id: int = Field(description="The rejected case it was made from.")
+    camera: str = Field(validation_alias="camera_id")
+    zone: str = Field(validation_alias="zone_id")
+    family: str
+    code: str
+    place: str
+    place_box: list[float]
+    reason: str
+    created_by: str
+    created_at: UtcTime
+    expires_at: UtcTime | None = Field(description="When it stops matching; null: until lifted.")
+    lifted_by: str | None
+    lifted_at: UtcTime | None
+    hits: int = Field(description="Candidates at the place it kept from raising a case.")
+    last_hit_at: UtcTime | None
+    state: Literal["active", "lifted", "expired"] = "active"
+
+
 class CaseDetail(CaseSummary):
     """A case with its history and evidence: what the desk's detail pane shows."""
 
@@ -114,6 +136,8 @@ class CaseDetail(CaseSummary):
     evidence: list[EvidenceLink]
     missing_evidence: list[MissingEvidence] = Field(
         description="Evidence that could not be stored (a full or read-only evidence disk), kind and reason.")
+    suppressions: list[SuppressionOut] = Field(
+        default_factory=list, description="Suppressions made from this case or covering its place (误报抑制).")
 
 
 class CasePage(BaseModel):

@@ -15,6 +15,7 @@ from wall.cases.backlog import EventBacklog
 from wall.cases.desk import CaseDesk
 from wall.cases.filing import CaseFiler
 from wall.cases.outbox import Outbox
+from wall.cases.suppressions import SuppressionBook
 from wall.config import SiteConfig
 from wall.notices import NoticeHub
 from wall.platform.checks import VideoChecks
@@ -32,9 +33,12 @@ class CaseService:
         self.runtime = runtime
         evidence_dir = site.evidence_dir  # where the analytics write evidence, named by content hash
         reasons = site.server_file.review.reject_reasons
+        review = site.server_file.review
+        self.suppressions = SuppressionBook(db, reasons=[r for r in review.suppressible_reasons if r in reasons],
+                                            days=review.suppression_days)  # 误报抑制
         self.desk = CaseDesk(db, registry.cameras(), site.catalogue or load_catalogue(), evidence_dir,
                              reject_reasons=list(reasons), reason_names=reasons,
-                             time_limits=site.server_file.platform.time_limits)
+                             time_limits=site.server_file.platform.time_limits, suppressions=self.suppressions)
         self.notices = NoticeHub()  # /ws/wall
         self.desk.listeners.append(self.notices.publish)
         platform = site.server_file.platform

@@ -1,5 +1,6 @@
 // The decision forms of the selected case: confirm (event code from the catalogue, grid code, address, note),
-// reject (a reason of the site's list + free text) and close. The server decides: its answer, error included
+// reject (a reason of the site's list + free text; for the reasons that allow it, "don't raise here again":
+// 误报抑制) and close. The server decides: its answer, error included
 // (409 when another operator decided first, 422 for a bad grid code), is what the operator sees.
 import { api } from "./nav.js";
 import { t } from "./i18n.js";
@@ -27,6 +28,7 @@ export class DecisionForms {
   /**
    * @param {HTMLElement} root the detail section
    * @param {{ catalogue: Map<string, object>, reasons: Map<string, string>, canDecide: boolean,
+   *           suppressible: Set<string>, suppressDays: number | null,
    *           onDone: (kind: string, summary: object) => void, onSubmit: (id: number) => void,
    *           onFailed: (id: number) => void, showError: (text: string) => void }} options
    *        onSubmit/onFailed frame a request, so the desk can tell its own decision's push from another's
@@ -51,7 +53,18 @@ export class DecisionForms {
       form.querySelector(".cancel").addEventListener("click", () => this.cancel());
       this.buttons[kind].addEventListener("click", () => this.open(kind));
     }
+    this.forms.reject.querySelector("#r-reason").addEventListener("change", () => this.syncRemember());
     this.fillOptions();
+  }
+
+  /** The "remember" choice is offered only with a reason that says "allowed here" / "not an event". */
+  syncRemember() {
+    const form = this.forms.reject;
+    const row = form.querySelector("#r-remember-row");
+    row.hidden = !this.suppressible.has(form.querySelector("#r-reason").value);
+    if (row.hidden) form.querySelector("#r-remember").checked = false;
+    form.querySelector("#r-remember-note").textContent = this.suppressDays
+      ? tf("supRememberDays", { days: this.suppressDays }) : t("supRememberForever");
   }
 
   fillOptions() {
@@ -111,6 +124,7 @@ export class DecisionForms {
       form.querySelector("#c-grid").value = record.grid_code || "";
       form.querySelector("#c-address").value = record.address || "";
     }
+    if (kind === "reject") this.syncRemember();
     form.hidden = false;
     this.openKind = kind;
     form.querySelector("select, input, textarea").focus();
@@ -138,6 +152,7 @@ export class DecisionForms {
     } else if (kind === "reject") {
       body.reason = value("#r-reason");
       put("text", value("#r-text"));
+      if (!f.querySelector("#r-remember-row").hidden && f.querySelector("#r-remember").checked) body.remember = true;
     } else {
       put("note", value("#x-note"));
     }

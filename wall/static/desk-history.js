@@ -7,7 +7,7 @@ import { reasonName, tf, when, word } from "./desk-words.js";
 
 const SAME_MOMENT_MS = 1500;  // evidence committed in the same unit of work as an event (same transaction)
 const SHOWN_DETAIL = ["code", "grid_code", "address", "note", "reason", "text", "department", "ref", "into", "case",
-  "dwell", "zone", "deadline_at"];
+  "dwell", "zone", "deadline_at", "suppression"];
 const TIMES = ["deadline_at"];  // shown in the seat's clock, like the event's own time
 
 function at(item) {

@@ -11,6 +11,7 @@ import { DecisionForms, serverError } from "./desk-forms.js";
 import { renderHistory } from "./desk-history.js";
 import { openChannel } from "./desk-channel.js";
 import { bindKeys } from "./desk-keys.js";
+import "./suppression-words.js";
 
 const $ = (id) => document.getElementById(id);
 const NOTICE_MS = 12000;
@@ -93,6 +94,10 @@ function renderHead(c) {
   fact(dl, "deskDecidedBy", c.decided_by ? `${c.decided_by} · ${when(c.decided_at)}` : "");
   fact(dl, "deskDepartment", c.department);
   fact(dl, "deskDeadline", when(c.deadline_at));
+  for (const sup of c.suppressions || []) {  // 误报抑制 made from this case or covering its place
+    fact(dl, "supFact", tf("supOnCase", { id: sup.id, state: word("supState", sup.state), hits: sup.hits,
+      until: sup.expires_at ? tf("supUntil", { when: when(sup.expires_at) }) : "" }));
+  }
 }
 
 function renderOpenHistory() {
@@ -188,8 +193,9 @@ async function start() {
   const me = await startPage($("header"), { onLanguage: relabel });
   if (!me) return;
   state.me = me;
-  const [catalogue, reasons, cameras] = await Promise.all([
+  const [catalogue, reasons, cameras, suppress] = await Promise.all([
     getJson("/api/event-codes", { codes: [] }), getJson("/api/reject-reasons", {}), getJson("/api/cameras", []),
+    getJson("/api/suppressions/options", { reasons: [], days: null }),
   ]);
   state.catalogue = new Map(catalogue.codes.map((c) => [c.code, c]));
   state.reasons = new Map(Object.entries(reasons));
@@ -198,6 +204,7 @@ async function start() {
   state.media = new CaseMedia(detail, state.cameras);
   state.forms = new DecisionForms(detail, {
     catalogue: state.catalogue, reasons: state.reasons, canDecide: may(me, "review_cases"),
+    suppressible: new Set(suppress.reasons), suppressDays: suppress.days,
     showError, onDone: decided,
     onSubmit: (id) => state.ownDecisions.add(id), onFailed: (id) => state.ownDecisions.delete(id),
   });

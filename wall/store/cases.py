@@ -131,3 +131,30 @@ class Label(Base):
     place_box: Mapped[list[float]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     by: Mapped[str] = mapped_column(String(64))
+
+
+class Suppression(Base):
+    """误报抑制: an operator's "don't raise here again" from a rejection (allowed here, not an event). A later
+    candidate at the same camera, zone, family and place is counted here instead of raising a case, until an
+    admin lifts it or it expires (wall/cases/suppressions.py; migration 0010)."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (Index("ix_suppressions_where", "camera_id", "zone_id", "family"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)  # the rejected case it came from
+    camera_id: Mapped[str] = mapped_column(String(64))
+    zone_id: Mapped[str] = mapped_column(String(64))
+    family: Mapped[str] = mapped_column(String(32))
+    code: Mapped[str] = mapped_column(String(8))
+    place: Mapped[str] = mapped_column(String(32))  # the place key (cell) of vision/places.py
+    place_box: Mapped[list[float]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # None: until lifted
+    lifted_by: Mapped[str | None] = mapped_column(String(64))
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hits: Mapped[int] = mapped_column(Integer, default=0)  # candidates it kept from raising a case
+    last_hit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_event_id: Mapped[str | None] = mapped_column(String(64))
