@@ -11,7 +11,7 @@ import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("ingest", "analytics", "wall", "cases", "cluster")
+BENCHMARKS = ("ingest", "analytics", "wall", "rendition", "cases", "cluster")
 
 
 def main(argv: list[str] | None = None) -> int:
