@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from streams.health import CameraState
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.models import AnalyticsCounters, CameraStatus, ClusterView
-from wall.store.cases import Case, CaseEvent, OutboxMessage
+from wall.store.cases import Case, CaseEvent, OutboxMessage, Suppression
 
 if TYPE_CHECKING:
     from wall.cases.service import CaseService
@@ -128,6 +128,16 @@ class SiteCollector(Collector):
         for status in statuses:
             live.add_metric([status.id], float(status.viewers))
         yield live
+        renditions = GaugeMetricFamily(f"{PREFIX}_live_renditions",
+                                       "H.264 renditions being made per camera (browsers without its codec)",
+                                       labels=["camera"])
+        watching = GaugeMetricFamily(f"{PREFIX}_live_rendition_viewers",
+                                     "Live views watching a camera's H.264 rendition", labels=["camera"])
+        for status in statuses:
+            renditions.add_metric([status.id], float(status.renditions))
+            watching.add_metric([status.id], float(status.rendition_viewers))
+        yield renditions
+        yield watching
         yield GaugeMetricFamily(f"{PREFIX}_wall_viewers", "Open /ws/wall sockets (walls and review desks)",
                                 value=float(len(self.cases.notices.clients)))
 
@@ -204,6 +214,8 @@ class SiteCollector(Collector):
                                    "(pending: not yet delivered; dead: gave up, needs an admin)", labels=["status"])
         oldest = GaugeMetricFamily(f"{PREFIX}_outbox_oldest_pending_age_seconds",
                                    "Age of the oldest undelivered message (0 when none)")
+        suppressed = CounterMetricFamily(f"{PREFIX}_candidates_suppressed", "Candidates a false-alarm suppression "
+                                         "(误报抑制) kept from raising a case", labels=["camera", "code"])
         with self.db.session() as s:
             for cam, code, n in s.execute(select(Case.camera_id, Case.code, func.count())
                                           .group_by(Case.camera_id, Case.code)):
@@ -217,12 +229,15 @@ class SiteCollector(Collector):
             for cam, status, n in s.execute(select(Case.camera_id, Case.status, func.count())
                                             .group_by(Case.camera_id, Case.status)):
                 by_status.add_metric([cam, status], float(n))
+            for cam, code, n in s.execute(select(Suppression.camera_id, Suppression.code, func.sum(Suppression.hits))
+                                          .group_by(Suppression.camera_id, Suppression.code)):
+                suppressed.add_metric([cam, code], float(n or 0))
             counts = dict(s.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
             first = s.scalar(select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status == "pending"))
         for status in ("pending", "sent", "dead"):
             outbox.add_metric([status], float(counts.get(status, 0)))
         oldest.add_metric([], _age(first))
-        return [raised, confirmed, rejected, by_status, outbox, oldest]
+        return [raised, confirmed, rejected, by_status, outbox, oldest, suppressed]
 
 
 def _cluster(view: ClusterView, statuses: list[CameraStatus]) -> Iterator[Metric]:
