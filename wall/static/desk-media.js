@@ -4,6 +4,15 @@
 import { LiveTile } from "./tile.js";
 import { t } from "./i18n.js";
 
+// A browser without an H.265 decoder asks for the H.264 copy of a clip (the server sends an H.264 clip as it is).
+const HEVC = 'video/mp4; codecs="hvc1.1.6.L93.B0"';
+const playsHevc = Boolean(window.MediaSource?.isTypeSupported(HEVC))
+  || document.createElement("video").canPlayType(HEVC) === "probably";
+function clipUrl(url) {
+  if (playsHevc) return url;
+  return url + (url.includes("?") ? "&" : "?") + "codec=h264";
+}
+
 const SVG = "http://www.w3.org/2000/svg";
 
 /** The newest evidence of a kind (updates add newer snapshots; the boxes on the case are the newest ones). */
@@ -49,8 +58,8 @@ export class CaseMedia {
     if (!clip) {
       this.clip.removeAttribute("src");
       this.clip.load();
-    } else if (this.clip.getAttribute("src") !== clip.url) {
-      this.clip.src = clip.url;  // a new clip (or case): the old one stops
+    } else if (this.clip.getAttribute("src") !== clipUrl(clip.url)) {
+      this.clip.src = clipUrl(clip.url);  // a new clip (or case): the old one stops
     }
     if (!sameCase || !this.tile) this.showLive(record.camera, record.camera_name);
   }
