@@ -54,11 +54,17 @@ def status_of(exc: DomainError) -> int:
 
 
 def answer(exc: DomainError) -> JSONResponse:
-    body: dict[str, object] = {"detail": exc.message}
+    # A refusal may quote what the client sent (an unknown key that is a lone surrogate): escaped, so the answer
+    # can be encoded at all.
+    body: dict[str, object] = {"detail": _encodable(exc.message)}
     if exc.itemised:
-        body["problems"] = exc.problems
+        body["problems"] = [_encodable(p) for p in exc.problems]
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooMany) and exc.retry_after else None
     return JSONResponse(body, status_code=status_of(exc), headers=headers)
+
+
+def _encodable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:

@@ -37,9 +37,19 @@ def record(session: Session, *, user: str | None, action: str, target: str | Non
         if bad:
             raise ValueError(f"audit detail must not carry secrets: {bad}")
     session.add(AuditEntry(
-        at=utcnow(), username=user, action=action, target=target[:200] if target else target, success=success,
-        address=address, detail=json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+        at=utcnow(), username=_storable(user), action=action, target=_storable(target[:200] if target else target),
+        success=success, address=address,
+        detail=_storable(json.dumps(detail, ensure_ascii=False, sort_keys=True)) if detail else None,
     ))
+
+
+def _storable(text: str | None) -> str | None:
+    """``text`` as UTF-8 can carry it: a refusal may quote what a hostile client sent (a JSON key that is a lone
+    surrogate, ``"\\ud800"``), which neither SQLite nor PostgreSQL would take — the row, and with it the answer,
+    would fail. Such code points are written as their escape instead."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True)
