@@ -70,6 +70,20 @@ def test_one_case_per_place_and_problem(desk: CaseDesk, tmp_path: Path) -> None:
     assert total == 2
 
 
+def test_a_case_follows_the_newest_event_at_its_place(desk: CaseDesk, tmp_path: Path) -> None:
+    """After a restart the analyzer opens a new event where a case is open: its opened, sent again when its clip
+    is cut, is one seen_again, not two (the soak counted 163 doubles), and its clear reaches the case."""
+    evidence = tmp_path / "evidence"
+    case_id = desk.on_event(event_change(evidence, event_id="first"))
+    assert desk.on_event(event_change(evidence, event_id="after-restart")) == case_id
+    assert desk.on_event(event_change(evidence, event_id="after-restart")) == case_id  # again, with its clip
+    assert desk.on_event(event_change(evidence, kind="cleared", event_id="after-restart")) == case_id
+    record = desk.get(case_id)
+    assert [(e.action, e.detail.get("event_id")) for e in record.events] == [
+        ("raised", "first"), ("seen_again", "after-restart"), ("gone_from_video", None)]
+    assert record.event_id == "after-restart"
+
+
 def test_decisions_transitions_labels_and_history(desk: CaseDesk, tmp_path: Path) -> None:
     a = desk.on_event(event_change(tmp_path / "evidence", place="1-1"))
     b = desk.on_event(event_change(tmp_path / "evidence", place="2-2"))

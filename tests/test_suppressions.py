@@ -88,6 +88,8 @@ def test_reject_with_remember_suppresses_the_place_and_admins_lift_and_expire(si
     # the same place (same cell, a neighbouring cell) raises nothing and is counted; another place raises
     assert candidate(desk, "3-4") is None
     assert candidate(desk, "4-5", (130.0, 150.0, 200.0, 250.0)) is None
+    repeated = event_change(desk.evidence_dir, place="4-5")  # one event's opened, sent again when its clip is cut,
+    assert desk.on_event(repeated) is None and desk.on_event(repeated) is None  # counts once
     other = candidate(desk, "9-1", (500.0, 40.0, 560.0, 100.0))
     assert other is not None
     assert op.get(f"/api/cases/{other}").json()["suppressions"] == []
@@ -98,9 +100,9 @@ def test_reject_with_remember_suppresses_the_place_and_admins_lift_and_expire(si
     assert op.post(f"/api/suppressions/{sid}/lift", headers=origin).status_code == 403
     assert op.put(f"/api/suppressions/{sid}/expiry", json={"expires_at": None}, headers=origin).status_code == 403
     [row] = admin.get("/api/suppressions").json()
-    assert (row["id"], row["hits"], row["state"]) == (sid, 2, "active")
+    assert (row["id"], row["hits"], row["state"]) == (sid, 3, "active")
     assert "citywall_candidates_suppressed_total" in scrape(site)
-    assert value(scrape(site), "citywall_candidates_suppressed_total", camera="cam-a", code="0501") == 2.0
+    assert value(scrape(site), "citywall_candidates_suppressed_total", camera="cam-a", code="0501") == 3.0
 
     # an admin ends it now: the place raises again; kept until lifted, it matches again (the new case is open
     # there now, so the next candidate is that case seen again, not a new one)
@@ -130,7 +132,7 @@ def test_reject_with_remember_suppresses_the_place_and_admins_lift_and_expire(si
     assert res.status_code == 200 and res.json()["state"] == "lifted" and res.json()["lifted_by"] == "admin"
     assert admin.post(f"/api/suppressions/{sid}/lift", headers=origin).status_code == 409
     assert admin.post("/api/suppressions/999/lift", headers=origin).status_code == 404
-    assert [r["hits"] for r in admin.get("/api/suppressions", params={"state": "lifted"}).json()] == [3]
+    assert [r["hits"] for r in admin.get("/api/suppressions", params={"state": "lifted"}).json()] == [4]
 
     rows = audit_rows(site.db, "suppression.")
     assert [(a, t, ok) for a, t, ok, _ in rows] == [
@@ -138,7 +140,7 @@ def test_reject_with_remember_suppresses_the_place_and_admins_lift_and_expire(si
         ("suppression.expiry", f"suppression:{sid}", True), ("suppression.expiry", f"suppression:{sid}", True),
         ("suppression.lift", f"suppression:{sid}", True)]
     assert rows[0][3] is not None and rows[0][3]["case"] == first and rows[0][3]["reason"] == "licensed_stall"
-    assert rows[-1][3] is not None and rows[-1][3]["hits"] == 3
+    assert rows[-1][3] is not None and rows[-1][3]["hits"] == 4
     assert [a for a, *_ in audit_rows(site.db, "case_reject")] == ["case_reject"] * 3
 
 

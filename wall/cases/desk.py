@@ -100,8 +100,10 @@ class CaseDesk:
                 if case is None:
                     case = self._new_case(s, change)
                     raised = True
-                else:
+                else:  # a new event at the case's place: the case follows it (its updates and clear reach the
+                    # case; its opened again with the clip finds the case above instead of a second seen_again)
                     self._append(s, case, SYSTEM, "seen_again", None, None, {"event_id": change.event_id})
+                    case.event_id = change.event_id
             if case is None:
                 return None  # an update/clear for an event that never became a case (e.g. before a restart)
             self._add_evidence(s, case, change.evidence, change.missing_evidence, change.event_id)

@@ -41,7 +41,8 @@ class CaseSummary(_Record):
     """A case as the queue, the wall's alarm pop-up and the decision answers show it."""
 
     id: int
-    event_id: str = Field(description="The vision event that raised the case.")
+    event_id: str = Field(description="The vision event the case follows: the one that raised it, or the newest "
+                          "seen at its place since (seen_again).")
     status: str
     source: str
     camera: str = Field(validation_alias="camera_id")

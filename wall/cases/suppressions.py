@@ -115,7 +115,7 @@ class SuppressionBook:
     def hit(self, s: Session, change: EventChange, at: datetime) -> Suppression | None:
         """Count an ``opened`` change on the suppression that covers it; None if none does (raise the case)."""
         row = self.match(s, change.camera_id, change.zone_id, change.family, change.place, change.place_box, at)
-        if row is not None:
+        if row is not None and row.last_event_id != change.event_id:  # an event's opened comes again with its clip
             row.hits += 1
             row.last_hit_at, row.last_event_id = at, change.event_id
             log.info("candidate %s at %s/%s place %s suppressed by suppression %d (%d so far)", change.event_id,
