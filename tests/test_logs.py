@@ -86,12 +86,21 @@ def test_a_signed_links_signature_stays_out_of_the_access_log(restore_logging: N
     """Whoever holds a signed evidence link holds the file until it expires: uvicorn's access line (which quotes
     the path with its query) keeps the path and the expiry, not the signature, in both formats."""
     path = "/api/platform/evidence/ab12.jpg?expires=1790000000&signature=" + "f" * 64
-    for fmt in ("text", "json"):
-        out = io.StringIO()
-        configure_logging(fmt, stream=out)  # type: ignore[arg-type]
-        logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "10.0.0.9:5000", "GET", path, "1.1", 200)
-        text = out.getvalue()
-        assert "f" * 64 not in text and "signature=***" in text and "expires=1790000000" in text, text
+    access = logging.getLogger("uvicorn.access")
+    # the suite's sites run uvicorn at log_level warning, which uvicorn sets on its loggers process-wide
+    level, disabled = access.level, access.disabled
+    access.setLevel(logging.INFO)
+    access.disabled = False
+    try:
+        for fmt in ("text", "json"):
+            out = io.StringIO()
+            configure_logging(fmt, stream=out)  # type: ignore[arg-type]
+            access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.9:5000", "GET", path, "1.1", 200)
+            text = out.getvalue()
+            assert "f" * 64 not in text and "signature=***" in text and "expires=1790000000" in text, text
+    finally:
+        access.setLevel(level)
+        access.disabled = disabled
 
 
 def test_camera_of_reads_extra_before_thread() -> None:
