@@ -283,7 +283,10 @@ cameras:
         return {c["id"]: c["state"] for c in client.get("/api/cameras").json()}
 
     assert wait_until(lambda: set(states().values()) == {"live"}, 60, 0.5), states()
-    # Every camera runs on exactly one worker, and both workers run cameras.
+    # Every camera runs on exactly one worker, and both workers run cameras (once each worker's report, which
+    # follows its assignments by a report period, names them).
+    assert wait_until(lambda: sorted(cam for s in runtime.pool.slots() if s.report for cam in s.report.owned)
+                      == ["lobby", "lot", "shop"], 20, 0.2)
     reports = {slot.key: slot.report for slot in runtime.pool.slots()}
     assert len(reports) == 2
     owned = [cam for report in reports.values() for cam in report.owned]

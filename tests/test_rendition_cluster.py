@@ -67,7 +67,7 @@ cameras:
         site = serve_site(cameras, server)
         client = site.client(timeout=20)
         assert wait_until(lambda: {c["id"]: (c["state"], c.get("codec")) for c in client.get("/api/cameras").json()}
-                          == {"south": ("live", "hevc"), "north": ("live", "hevc")}, 90, 0.5)
+                          == {"south": ("live", "hevc"), "north": ("live", "hevc")}, 150, 0.5)
         workers = {c["id"]: c["worker"] for c in client.get("/api/cameras").json()}
 
         with open_rendition(site, "south") as ws:
