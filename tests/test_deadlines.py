@@ -23,6 +23,7 @@ import yaml
 
 from tests.case_helpers import CAMERAS, Receiver, event_change
 from tests.conftest import Clock, SiteStarter, wait_until
+from tests.migration_helpers import table_diff
 from vision.catalogue import load_catalogue
 from wall.cases.desk import CaseDesk
 from wall.cases.outbox import Outbox
@@ -160,25 +161,6 @@ def test_the_outbox_carries_the_limit_and_the_platforms_reply_may_set_the_deadli
     assert desk.get(garbled).deadline_at == T0 + timedelta(seconds=60 + 3600)
 
 
-def _diff_on_cases(db: Database) -> list[Any]:
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-
-    from wall.store.models import Base
-
-    def table_of(change: Any) -> str:
-        item = change[0] if isinstance(change, list) else change
-        if item[0] in ("add_table", "remove_table"):
-            return str(item[1].name)
-        if item[0].endswith(("_index", "_constraint", "_fk")):
-            return str(item[1].table.name)
-        return str(item[2])
-
-    with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    return [c for c in diff if table_of(c) == "cases"]
-
-
 def check_migration(url: str) -> None:
     """0009 adds cases.deadline_at to a database of 0008 (its cases get none), drops it again, adds it again, and
     leaves ``cases`` exactly as the model has it."""
@@ -203,7 +185,7 @@ def check_migration(url: str) -> None:
             assert "deadline_at" not in {c["name"] for c in inspect(conn).get_columns("cases")}
             assert conn.execute(text("SELECT count(*) FROM cases")).scalar_one() == 1
             command.upgrade(config, "head")
-        assert _diff_on_cases(db) == []
+        assert table_diff(db, "cases") == []
     finally:
         db.dispose()
 

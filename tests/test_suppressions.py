@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from tests.case_helpers import event_change
 from tests.conftest import LiveServer, SiteStarter
+from tests.migration_helpers import table_diff
 from tests.test_metrics import scrape, value
 from wall.cases.desk import CaseDesk
 from wall.cases.suppressions import same_place
@@ -142,26 +143,6 @@ def test_reject_with_remember_suppresses_the_place_and_admins_lift_and_expire(si
     assert rows[0][3] is not None and rows[0][3]["case"] == first and rows[0][3]["reason"] == "licensed_stall"
     assert rows[-1][3] is not None and rows[-1][3]["hits"] == 4
     assert [a for a, *_ in audit_rows(site.db, "case_reject")] == ["case_reject"] * 3
-
-
-def table_diff(db: Database, table: str) -> list[Any]:
-    """Alembic's differences between the migrated database and the models, for one table."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-
-    from wall.store.models import Base
-
-    def table_of(change: Any) -> str:
-        item = change[0] if isinstance(change, list) else change
-        if item[0] in ("add_table", "remove_table"):
-            return str(item[1].name)
-        if item[0].endswith(("_index", "_constraint", "_fk")):
-            return str(item[1].table.name)
-        return str(item[2])
-
-    with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
-    return [c for c in diff if table_of(c) == table]
 
 
 def check_migration(url: str) -> None:
