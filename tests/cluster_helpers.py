@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from streams.devserver.rtsp import RtspDevServer
 from tests.conftest import ADMIN, LiveServer, wait_until
 from tests.pg import database_url
 
@@ -112,6 +113,21 @@ def plays(ws: ClientConnection, timeout: float = 40.0) -> None:
             init = init or json.loads(msg)["type"] == "init"
         elif init and msg[4:8] == b"moof":
             fragments += 1
+
+
+def three_cameras(rtsp: RtspDevServer) -> str:
+    """cameras.yaml of the cluster tests' site: the lobby analysed (ANALYTICS' rules), a lot and a shop."""
+    return f"""
+cameras:
+  - {{id: lobby, name: 大厅, url: "{rtsp.url('person')}", analysis_interval: 1}}
+  - {{id: lot, name: 停车场, url: "{rtsp.url('car')}"}}
+  - {{id: shop, name: 商店, url: "{rtsp.url('bottle')}"}}
+"""
+
+
+def camera_states(client: httpx.Client) -> dict[str, str]:
+    """Each camera's state as /api/cameras reports it."""
+    return {c["id"]: c["state"] for c in client.get("/api/cameras").json()}
 
 
 def cluster_server_yaml(tmp_path: Path, postgres_port: int, address: str, namespace: str) -> str:

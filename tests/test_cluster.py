@@ -37,6 +37,7 @@ from tests.case_helpers import event_change
 from tests.cluster_helpers import (
     ANALYTICS,
     SMALL_NODE,
+    camera_states,
     cluster_server_yaml,
     ends_with_restart,
     metric_samples,
@@ -46,6 +47,7 @@ from tests.cluster_helpers import (
     ray_cluster,
     ray_module_cluster,
     sample,
+    three_cameras,
 )
 from tests.conftest import LiveServer, SiteStarter, wait_until
 from tests.pg import database_url
@@ -268,21 +270,13 @@ def test_cameras_on_a_ray_cluster_survive_the_loss_of_a_node(
     from wall.cluster.status import print_status
 
     started = time.monotonic()
-    cameras = f"""
-cameras:
-  - {{id: lobby, name: 大厅, url: "{rtsp.url('person')}", analysis_interval: 1}}
-  - {{id: lot, name: 停车场, url: "{rtsp.url('car')}"}}
-  - {{id: shop, name: 商店, url: "{rtsp.url('bottle')}"}}
-"""
+    cameras = three_cameras(rtsp)
     server = cluster_server_yaml(tmp_path, postgres_server, ray_cluster.address, "citywall-test")
     site = serve_site(cameras, server, ANALYTICS)
     runtime = site.app.state.services.runtime
     client: httpx.Client = site.client(timeout=20)
 
-    def states() -> dict[str, str]:
-        return {c["id"]: c["state"] for c in client.get("/api/cameras").json()}
-
-    assert wait_until(lambda: set(states().values()) == {"live"}, 60, 0.5), states()
+    assert wait_until(lambda: set(camera_states(client).values()) == {"live"}, 60, 0.5), camera_states(client)
     # Every camera runs on exactly one worker, and both workers run cameras (once each worker's report, which
     # follows its assignments by a report period, names them).
     assert wait_until(lambda: sorted(cam for s in runtime.pool.slots() if s.report for cam in s.report.owned)
@@ -380,7 +374,7 @@ cameras:
     page.wait_for_function(TILE_PLAYS, arg=standing + 1.0, timeout=PLAY_TIMEOUT_MS, polling=250)
     moved = time.monotonic() - lost
     assert moved < 30, moved
-    assert wait_until(lambda: set(states().values()) == {"live"}, 30, 0.5), states()
+    assert wait_until(lambda: set(camera_states(client).values()) == {"live"}, 30, 0.5), camera_states(client)
     scraped = metric_samples(site)
     assert sample(scraped, "citywall_node_up", node=node.node_id[:8], node_ip="127.0.0.1") == 0
     assert {lab["worker"] for lab in named(scraped, "citywall_worker_cameras")} == {after.worker}
@@ -403,8 +397,8 @@ cameras:
     ray.kill(survivor.actor)
     assert wait_until(lambda: runtime.pool.slot(after.worker) is None, 10, 0.1)
     asked = time.monotonic()
-    assert set(states()) == {"lobby", "lot", "shop"} and time.monotonic() - asked < 2
-    assert wait_until(lambda: set(states().values()) == {"live"}, 40, 0.5), states()
+    assert set(camera_states(client)) == {"lobby", "lot", "shop"} and time.monotonic() - asked < 2
+    assert wait_until(lambda: set(camera_states(client).values()) == {"live"}, 40, 0.5), camera_states(client)
     assert {a.worker for a in runtime.scheduler.assignments()} == {s.key for s in runtime.pool.slots()} != {
         survivor.key}
     # The cluster's totals did not fall with the worker that went (the ledger keeps what it had counted).
@@ -414,7 +408,7 @@ cameras:
     registry = site.app.state.services.registry
     shop = registry.get("shop")
     registry.put_camera(shop.model_copy(update={"enabled": False}))
-    assert "shop" not in states() and runtime.scheduler.owner("shop") is None
+    assert "shop" not in camera_states(client) and runtime.scheduler.owner("shop") is None
     assert wait_until(lambda: all("shop" not in s.report.owned for s in runtime.pool.slots()), 10, 0.2)
     registry.put_camera(shop)
     assert runtime.scheduler.owner("shop") is not None
@@ -424,7 +418,7 @@ cameras:
     # A node joins: a worker starts there and takes cameras from the busy one, which play there.
     joined = ray_cluster.add_node(num_cpus=1, **SMALL_NODE)
     assert wait_until(lambda: len({a.worker for a in runtime.scheduler.assignments()}) == 2, 40, 0.2)
-    assert wait_until(lambda: set(states().values()) == {"live"}, 30, 0.5), states()
+    assert wait_until(lambda: set(camera_states(client).values()) == {"live"}, 30, 0.5), camera_states(client)
     newcomer = next(s.key for s in runtime.pool.slots() if s.node_id == joined.node_id)
     with open_live(site, next(a.camera_id for a in runtime.scheduler.assignments() if a.worker == newcomer)) as ws:
         plays(ws)
@@ -435,7 +429,7 @@ cameras:
     os.kill(hung.report.pid, signal.SIGSTOP)
     try:
         asked = time.monotonic()
-        assert set(states()) == {"lobby", "lot", "shop"} and time.monotonic() - asked < 2
+        assert set(camera_states(client)) == {"lobby", "lot", "shop"} and time.monotonic() - asked < 2
         # /metrics answers at once too, from the hung worker's last report, whose age grows.
         hung_labels = {"worker": newcomer, "node": hung.node_id[:8]}
 
@@ -450,7 +444,7 @@ cameras:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(hung.report.pid, signal.SIGCONT)
-    assert wait_until(lambda: set(states().values()) == {"live"}, 30, 0.5), states()
+    assert wait_until(lambda: set(camera_states(client).values()) == {"live"}, 30, 0.5), camera_states(client)
 
     print(f"cluster test: {time.monotonic() - started:.1f} s, camera moved and played again in {moved:.1f} s",
           file=sys.stderr)

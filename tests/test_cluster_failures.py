@@ -20,6 +20,7 @@ from sqlalchemy import select
 from streams.devserver.rtsp import RtspDevServer
 from tests.cluster_helpers import (
     ANALYTICS,
+    camera_states,
     cluster_server_yaml,
     metric_samples,
     named,
@@ -28,6 +29,7 @@ from tests.cluster_helpers import (
     ray_cluster,
     ray_module_cluster,
     sample,
+    three_cameras,
 )
 from tests.conftest import SiteStarter, wait_until
 from wall.cluster.messages import WorkerEvent
@@ -43,21 +45,13 @@ def test_workers_outlive_their_process_and_the_control_plane(
     (``max_restarts``), the control plane tells it its cameras again under the same epochs and they are back
     within 15 s without moving; the control plane restarted → the workers keep running (detached named actors),
     the new control plane re-attaches and no camera reconnects."""
-    cameras = f"""
-cameras:
-  - {{id: lobby, name: 大厅, url: "{rtsp.url('person')}", analysis_interval: 1}}
-  - {{id: lot, name: 停车场, url: "{rtsp.url('car')}"}}
-  - {{id: shop, name: 商店, url: "{rtsp.url('bottle')}"}}
-"""
+    cameras = three_cameras(rtsp)
     server = cluster_server_yaml(tmp_path, postgres_server, ray_cluster.address, "citywall-failures")
     site = serve_site(cameras, server, ANALYTICS)
     runtime = site.app.state.services.runtime
     client: httpx.Client = site.client(timeout=20)
 
-    def states() -> dict[str, str]:
-        return {c["id"]: c["state"] for c in client.get("/api/cameras").json()}
-
-    assert wait_until(lambda: set(states().values()) == {"live"}, 60, 0.5), states()
+    assert wait_until(lambda: set(camera_states(client).values()) == {"live"}, 60, 0.5), camera_states(client)
     held = sorted(runtime.scheduler.assignments(), key=lambda a: a.camera_id)
     victim = max(runtime.pool.slots(), key=lambda s: len(s.report.owned))
     pid, cams, incarnation = victim.report.pid, sorted(victim.report.owned), victim.incarnation
@@ -66,12 +60,12 @@ cameras:
         slot = runtime.pool.slot(victim.key)
         return (slot is not None and slot.report is not None and slot.report.pid != pid
                 and sorted(slot.report.owned) == cams
-                and all(states()[cam] == "live" for cam in cams))
+                and all(camera_states(client)[cam] == "live" for cam in cams))
 
     frames = sample(metric_samples(site), "citywall_analysis_frames_submitted_total") or 0
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
-    assert wait_until(restarted, 15, 0.2), (states(), runtime.pool.slot(victim.key))
+    assert wait_until(restarted, 15, 0.2), (camera_states(client), runtime.pool.slot(victim.key))
     back = time.monotonic() - killed
     # Restarted in place: the same worker, nothing moved, the same epochs; its live views play again.
     assert sorted(runtime.scheduler.assignments(), key=lambda a: a.camera_id) == held
@@ -101,7 +95,7 @@ cameras:
     now = counted()
     assert now.keys() == packets.keys(), (packets, now)
     assert all(now[cam][0] >= packets[cam][0] and now[cam][1] == packets[cam][1] for cam in now), (packets, now)
-    assert set(states().values()) == {"live"}
+    assert set(camera_states(client).values()) == {"live"}
     with open_live(site, "lot") as ws:
         plays(ws)
     print(f"failure test: a killed worker process was back in {back:.1f} s", file=sys.stderr)
