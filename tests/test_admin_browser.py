@@ -301,6 +301,19 @@ def test_grant_matrix_grants_and_revokes_and_the_audit_tab_shows_it(serve_site: 
         ("grant.create", "cam-a"), ("grant.create", "group:人民路"), ("grant.delete", "group:人民路"),
         ("grant.create", "cam-c → op"), ("grant.delete", "cam-a")]
     assert site.client().get("/api/audit", params={"action": "audit.export"}).json()["total"] == 1
+
+    # The matrix shows one right at a time: playback ticked for vw leaves vw's live view as it was.
+    by_testid(page, "admin-tab-grants").click()
+    wait_state(page, cell_c, "state", "direct")
+    by_testid(page, "grant-right").select_option("playback")
+    wait_state(page, cell_c, "state", "none")
+    page.locator(cell_a + " input").check()
+    wait_state(page, cell_a, "state", "direct")
+    me = site.login("vw").get("/api/me").json()
+    assert (me["cameras"], me["playback"]) == ([], ["cam-a"])
+    by_testid(page, "grant-right").select_option("view")
+    wait_state(page, cell_a, "state", "none")
+    wait_state(page, cell_c, "state", "direct")
     assert page_errors == []
 
 

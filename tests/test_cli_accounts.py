@@ -123,6 +123,12 @@ def test_grant_and_revoke(site_dir: Path) -> None:
         assert res.returncode == 1 and message in res.stderr, (args, res.stderr)
     assert rows(site_dir, "SELECT subject_kind, subject, target_kind, target FROM grants ORDER BY id") == [
         ("user", "vw", "camera", "car"), ("role", "operator", "group", "解放路")]
+    playback = citywall(site_dir, "grant", "vw", "car", "--right", "playback")
+    assert playback.returncode == 0 and playback.stdout.strip() == "citywall: car (playback) granted to vw"
+    wrong = citywall(site_dir, "grant", "vw", "car", "--right", "all")
+    assert wrong.returncode == 1 and "'all' is not a right (view, playback, ptz)" in wrong.stderr
+    assert citywall(site_dir, "revoke", "vw", "car", "--right", "playback").returncode == 0
+    assert rows(site_dir, "SELECT grant_right FROM grants ORDER BY id") == [("view",), ("view",)]
 
     assert citywall(site_dir, "revoke", "vw", "car").returncode == 0
     gone = citywall(site_dir, "revoke", "vw", "car")
@@ -131,7 +137,7 @@ def test_grant_and_revoke(site_dir: Path) -> None:
     audit = rows(site_dir, "SELECT action, target, success FROM audit_log WHERE action LIKE 'grant.%' ORDER BY id")
     assert audit[:2] == [("grant.create", "car", 1), ("grant.create", "group:解放路", 1)]
     assert audit[-2:] == [("grant.delete", "car", 1), ("grant.delete", "car", 0)]
-    assert sum(1 for a in audit if a[2] == 0) == 6 + 1
+    assert sum(1 for a in audit if a[2] == 0) == 6 + 1 + 1
 
     missing = citywall(None, "grant", "vw", "car")
     assert missing.returncode == 2 and "--config" in missing.stderr

@@ -93,7 +93,8 @@ def _principal(db_session: Any, app: FastAPI, row: LoginSession, user: User, add
     principal = Principal(user.name, Role(user.role), session_id=row.id, address=address)
     if principal.may(Permission.ALL_CAMERAS):
         return replace(principal, all_cameras=True)
-    return replace(principal, cameras=grants.visible_cameras(db_session, user, _camera_ids(app)))
+    rights = grants.camera_rights(db_session, user, _camera_ids(app))
+    return replace(principal, cameras=rights.view, playback=rights.playback, ptz=rights.ptz)
 
 
 def principal_from_token(app: FastAPI, token: str | None, address: str | None,

@@ -19,7 +19,7 @@ from wall.access import audit_refusal, require
 from wall.api.common import ADMIN_ONLY, Answers, Closed, error
 from wall.api.deps import services
 from wall.auth import audit, grants, passwords, sessions, throttle, users
-from wall.auth.principal import Permission, Principal, Role
+from wall.auth.principal import GrantRight, Permission, Principal, Role
 from wall.store.accounts import AuditEntry, CameraGroup, Grant, LoginSession, User
 
 router = APIRouter(prefix="/api", tags=["admin"], responses=ADMIN_ONLY)
@@ -96,6 +96,8 @@ class GrantOut(BaseModel):
     id: int
     subject: str = Field(description="a user name, or role:NAME")
     target: str = Field(description="a camera id, or group:NAME")
+    right: GrantRight = Field(description="what the grant gives on its cameras: the live view, playback of "
+                              "their recordings, or PTZ control")
     created_at: datetime
     created_by: str | None
 
@@ -103,6 +105,7 @@ class GrantOut(BaseModel):
 class GrantIn(Closed):
     subject: str = Field(min_length=1, max_length=80, description="a user name, or role:NAME")
     target: str = Field(min_length=1, max_length=80, description="a camera id, or group:NAME")
+    right: GrantRight = Field(GrantRight.VIEW, description="view (the default), playback or ptz")
 
 
 def _camera_ids(request: Request) -> list[str]:
@@ -304,8 +307,11 @@ def delete_group(name: str, admin: Admin, request: Request) -> Response:
 @router.get("/grants", responses=BAD)
 def list_grants(admin: Admin, request: Request,
                 subject: Annotated[str | None, Query(max_length=80)] = None,
-                target: Annotated[str | None, Query(max_length=80)] = None) -> list[GrantOut]:
+                target: Annotated[str | None, Query(max_length=80)] = None,
+                right: GrantRight | None = None) -> list[GrantOut]:
     query = select(Grant).order_by(Grant.id)
+    if right is not None:
+        query = query.where(Grant.right == right)
     if subject is not None:
         sub = grants.Subject.parse(subject)
         query = query.where(Grant.subject_kind == sub.kind, Grant.subject == sub.name)
@@ -323,8 +329,9 @@ def create_grant(body: GrantIn, admin: Admin, request: Request) -> GrantOut:
     with audit_refusal(request, admin, "grant.create", shown[:200]):
         subject, target = grants.Subject.parse(body.subject), grants.Target.parse(body.target)
         with services(request).db.session() as s:
-            grant = grants.add_grant(s, subject, target, _camera_ids(request), by=admin.name)
-            _record(s, admin, "grant.create", str(target), detail={"subject": str(subject), "grant": grant.id})
+            grant = grants.add_grant(s, subject, target, _camera_ids(request), by=admin.name, right=body.right)
+            _record(s, admin, "grant.create", str(target), detail={"subject": str(subject), "grant": grant.id,
+                                                                   "right": body.right.value})
             return GrantOut(**grants.grant_out(grant))
 
 
@@ -337,5 +344,6 @@ def delete_grant(grant_id: RowId, admin: Admin, request: Request) -> Response:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such grant")
         out = grants.grant_out(grant)
         s.delete(grant)
-        _record(s, admin, "grant.delete", str(out["target"]), detail={"subject": out["subject"], "grant": grant_id})
+        _record(s, admin, "grant.delete", str(out["target"]), detail={"subject": out["subject"], "grant": grant_id,
+                                                                      "right": out["right"]})
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -3,6 +3,7 @@ role may do (``/api/roles``), which the pages follow instead of knowing the role
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 
@@ -44,6 +45,8 @@ class MeOut(BaseModel):
     permissions: list[Permission] = Field(description="What the role lets the user do (the pages show what "
                                           "this allows).")
     cameras: list[str] = Field(description="Ids of the cameras this user may view now.")
+    playback: list[str] = Field(description="Ids of the cameras whose recordings this user may play back.")
+    ptz: list[str] = Field(description="Ids of the cameras this user may steer (PTZ).")
     idle_timeout_seconds: int
     expires_at: datetime | None = Field(description="When the session ends at the latest (absolute lifetime).")
 
@@ -55,8 +58,11 @@ class RoleOut(BaseModel):
 
 def me_out(request: Request, principal: Principal, expires_at: datetime | None) -> MeOut:
     registry = services(request).registry
-    cameras = sorted(c.id for c in registry.cameras() if c.enabled and principal.may_view(c.id))
-    return MeOut(name=principal.name, role=principal.role, permissions=permissions_of(principal.role), cameras=cameras,
+    enabled = [c.id for c in registry.cameras() if c.enabled]
+    return MeOut(name=principal.name, role=principal.role, permissions=permissions_of(principal.role),
+                 cameras=sorted(c for c in enabled if principal.may_view(c)),
+                 playback=sorted(c for c in enabled if principal.may_play_back(c)),
+                 ptz=sorted(c for c in enabled if principal.may_control_ptz(c)),
                  idle_timeout_seconds=services(request).security.session_idle_seconds, expires_at=expires_at)
 
 
@@ -120,8 +126,7 @@ def change_password(body: PasswordChangeIn, principal: Viewer, request: Request,
         audit.record(s, user=principal.name, action="user.password", target=target, success=True,
                      address=principal.address, detail={"sessions_ended": ended})
     response.headers.append("set-cookie", session_cookie_header(request, token))
-    fresh = Principal(principal.name, principal.role, principal.all_cameras, principal.cameras, row.id,
-                      principal.address)
+    fresh = replace(principal, session_id=row.id)
     return me_out(request, fresh, row.expires_at)
 
 

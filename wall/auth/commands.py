@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from wall.auth import audit, grants, sessions, throttle, users
-from wall.auth.principal import Role
+from wall.auth.principal import GrantRight, Role
 from wall.config import SiteConfig, load_config_or_report
 from wall.errors import Conflict, DomainError
 from wall.store.accounts import User
@@ -172,19 +172,21 @@ def grant_command(args: argparse.Namespace, revoke: bool) -> int:
         configured = [c.id for c in site.cameras]
         try:
             subject, target = grants.Subject.parse(args.subject), grants.Target.parse(args.target)
+            right = grants.parse_right(args.right)
             with db.session() as s:
                 if revoke:
-                    grant = grants.find_grant(s, subject, target)
+                    grant = grants.find_grant(s, subject, target, right)
                     grant_id = grant.id if grant else None
-                    grants.remove_grant(s, grant, subject, target)
+                    grants.remove_grant(s, grant, subject, target, right)
                 else:
-                    grant_id = grants.add_grant(s, subject, target, configured, by=actor).id
+                    grant_id = grants.add_grant(s, subject, target, configured, by=actor, right=right).id
                 audit.record(s, user=actor, action=action, target=str(target), success=True, address=LOCAL,
-                             detail={"subject": str(subject), "grant": grant_id})
+                             detail={"subject": str(subject), "grant": grant_id, "right": right.value})
         except DomainError as exc:
             _refused(db, actor, action, args.target, exc, subject=args.subject)
             raise
-        print(f"citywall: {target} {'revoked from' if revoke else 'granted to'} {subject}")
+        shown = "" if right is GrantRight.VIEW else f" ({right.value})"
+        print(f"citywall: {target}{shown} {'revoked from' if revoke else 'granted to'} {subject}")
         return 0
 
     return _with_db(args.config, run)
@@ -224,11 +226,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     for p in (add, passwd, lst, *(user_sub.choices[v] for v in ("lock", "unlock"))):
         p.add_argument("--config", type=Path, required=True, help=config_help)
 
-    for verb, text in (("grant", "let a user or a role view a camera or a group"),
+    for verb, text in (("grant", "let a user or a role view (play back, steer) a camera or a group"),
                        ("revoke", "take a grant back (open live views close within a second)")):
         g = sub.add_parser(verb, help=text)
         g.add_argument("subject", help="a user name, or role:NAME")
         g.add_argument("target", help="a camera id, or group:NAME")
+        g.add_argument("--right", default="view", help="view (the default), playback or ptz")
         g.add_argument("--config", type=Path, required=True, help=config_help)
 
     a = sub.add_parser("audit", help="audit log maintenance")

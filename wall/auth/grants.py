@@ -1,9 +1,10 @@
-"""Who may view which camera: camera groups, grants, and the resolution of a user's visible set.
+"""Who may view, play back and steer which camera: camera groups, grants, and the resolution of a user's sets.
 
-A grant gives a camera or a group to a user or to a role. A user sees the union of the cameras granted to them,
-to their role, and the members of groups granted to either; a role with ``Permission.ALL_CAMERAS`` (admin)
-sees every camera. Groups named in
-cameras.yaml (``group:``) are seeded at every start and follow the file; admins make more through the API.
+A grant gives one right (``GrantRight``: view, playback, ptz) on a camera or a group to a user or to a role. A
+user holds a right on the union of the cameras granted to them, to their role, and the members of groups granted
+to either, with that right; a role with ``Permission.ALL_CAMERAS`` (admin) holds every right on every camera.
+Groups named in cameras.yaml (``group:``) are seeded at every start and follow the file; admins make more through
+the API.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from streams.config import CAMERA_ID
 from wall.auth import audit
-from wall.auth.principal import PERMISSIONS, Permission, Role, parse_role
+from wall.auth.principal import PERMISSIONS, GrantRight, Permission, Role, parse_role
 from wall.errors import Conflict, Invalid, NotFound
 from wall.store.accounts import CameraGroup, CameraGroupMember, Grant, User
 from wall.store.db import deleted
@@ -85,23 +86,43 @@ class Target:
 # -- resolution ----------------------------------------------------------------------------------------------
 
 
-def visible_cameras(session: Session, user: User, camera_ids: Iterable[str]) -> frozenset[str]:
-    """The configured cameras ``user`` may view right now."""
+@dataclass(frozen=True)
+class CameraRights:
+    """The configured cameras a user holds each right on, right now."""
+
+    view: frozenset[str]
+    playback: frozenset[str]
+    ptz: frozenset[str]
+
+
+def camera_rights(session: Session, user: User, camera_ids: Iterable[str]) -> CameraRights:
+    """Every right of ``user`` on the configured cameras, from one query of their grants (a request builds its
+    principal from this, so it stays one round trip however many rights there are)."""
     configured = frozenset(camera_ids)
     if Permission.ALL_CAMERAS in PERMISSIONS[Role(user.role)]:
-        return configured
-    grants = session.execute(
-        select(Grant.target_kind, Grant.target).where(or_(
+        return CameraRights(configured, configured, configured)
+    rows = session.execute(
+        select(Grant.right, Grant.target_kind, Grant.target).where(or_(
             (Grant.subject_kind == "user") & (Grant.subject == user.name),
             (Grant.subject_kind == "role") & (Grant.subject == user.role),
         ))
     ).all()
-    cameras = {target for kind, target in grants if kind == "camera"}
-    groups = {target for kind, target in grants if kind == "group"}
+    groups = {target for _, kind, target in rows if kind == "group"}
+    members: dict[str, set[str]] = {}
     if groups:
-        cameras.update(session.scalars(
-            select(CameraGroupMember.camera_id).join(CameraGroup).where(CameraGroup.name.in_(groups))))
-    return frozenset(cameras) & configured
+        for name, camera in session.execute(select(CameraGroup.name, CameraGroupMember.camera_id)
+                                            .join(CameraGroup).where(CameraGroup.name.in_(groups))):
+            members.setdefault(name, set()).add(camera)
+    held: dict[str, set[str]] = {right: set() for right in GrantRight}
+    for right, kind, target in rows:
+        held[right].update(members.get(target, set()) if kind == "group" else {target})
+    return CameraRights(*(frozenset(held[right]) & configured for right in
+                          (GrantRight.VIEW, GrantRight.PLAYBACK, GrantRight.PTZ)))
+
+
+def visible_cameras(session: Session, user: User, camera_ids: Iterable[str]) -> frozenset[str]:
+    """The configured cameras ``user`` may view right now."""
+    return camera_rights(session, user, camera_ids).view
 
 
 # -- groups --------------------------------------------------------------------------------------------------
@@ -216,32 +237,47 @@ def _check_subject_and_target(session: Session, subject: Subject, target: Target
         raise NotFound(f"no camera '{target.name}' in cameras.yaml")
 
 
-def find_grant(session: Session, subject: Subject, target: Target) -> Grant | None:
+def find_grant(session: Session, subject: Subject, target: Target,
+               right: GrantRight = GrantRight.VIEW) -> Grant | None:
     return session.scalar(select(Grant).where(
         Grant.subject_kind == subject.kind, Grant.subject == subject.name,
-        Grant.target_kind == target.kind, Grant.target == target.name))
+        Grant.target_kind == target.kind, Grant.target == target.name, Grant.right == right))
+
+
+def parse_right(text: str) -> GrantRight:
+    """A right named in a request or on the command line; anything else is :class:`Invalid`."""
+    try:
+        return GrantRight(text)
+    except ValueError:
+        raise Invalid(f"'{_shown(text)}' is not a right ({', '.join(GrantRight)})") from None
+
+
+def _right_shown(right: GrantRight) -> str:
+    """How a message names the right: not at all for the view right, so messages read as they always did."""
+    return "" if right is GrantRight.VIEW else f" ({right.value})"
 
 
 def add_grant(session: Session, subject: Subject, target: Target, configured: Iterable[str],
-              by: str | None) -> Grant:
+              by: str | None, right: GrantRight = GrantRight.VIEW) -> Grant:
     _check_subject_and_target(session, subject, target, configured)
-    if find_grant(session, subject, target) is not None:
-        raise Conflict(f"{target} is already granted to {subject}")
+    if find_grant(session, subject, target, right) is not None:
+        raise Conflict(f"{target} is already granted to {subject}{_right_shown(right)}")
     grant = Grant(subject_kind=subject.kind, subject=subject.name, target_kind=target.kind, target=target.name,
-                  created_by=by)
+                  right=right, created_by=by)
     session.add(grant)
     session.flush()
     return grant
 
 
-def remove_grant(session: Session, grant: Grant | None, subject: Subject, target: Target) -> None:
+def remove_grant(session: Session, grant: Grant | None, subject: Subject, target: Target,
+                 right: GrantRight = GrantRight.VIEW) -> None:
     if grant is None:
-        raise NotFound(f"{target} is not granted to {subject}")
+        raise NotFound(f"{target} is not granted to {subject}{_right_shown(right)}")
     session.delete(grant)
 
 
 def grant_out(grant: Grant) -> dict[str, object]:
     subject = Subject(grant.subject_kind, grant.subject)
     target = Target(grant.target_kind, grant.target)
-    return {"id": grant.id, "subject": str(subject), "target": str(target), "created_at": grant.created_at,
-            "created_by": grant.created_by}
+    return {"id": grant.id, "subject": str(subject), "target": str(target), "right": grant.right,
+            "created_at": grant.created_at, "created_by": grant.created_by}

@@ -29,13 +29,23 @@ class Permission(StrEnum):
     CONTROL_WALLS = "control_walls"  # change shared walls: layout, tiles, tours, alarms
     READ_STATISTICS = "read_statistics"  # the statistics page and its CSV (of the cameras they may see)
     ADMINISTER = "administer"  # users, groups, grants, audit log, camera editor, outbox
+    CONTROL_PTZ = "control_ptz"  # steer the PTZ cameras granted with the ``ptz`` right
     ALL_CAMERAS = "all_cameras"  # sees every camera without grants (and so holds none)
+
+
+class GrantRight(StrEnum):
+    """What a grant gives on its cameras. Separate rights, granted one by one: seeing a camera live does not let
+    anyone look back at its recordings or steer it (least privilege per camera)."""
+
+    VIEW = "view"  # live view, snapshots, cases and evidence of the camera
+    PLAYBACK = "playback"  # its recordings: timeline, playback, export
+    PTZ = "ptz"  # steer it (needs the view right too, and a role with CONTROL_PTZ)
 
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.OPERATOR: frozenset({Permission.VIEW_WALL, Permission.REVIEW_CASES, Permission.CONTROL_WALLS,
-                              Permission.READ_STATISTICS}),
+                              Permission.READ_STATISTICS, Permission.CONTROL_PTZ}),
     Role.VIEWER: frozenset({Permission.VIEW_WALL}),
 }
 
@@ -60,7 +70,8 @@ def parse_role(text: str) -> Role:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking: the user, their role, the cameras they may view right now, and the session it came from."""
+    """Who is asking: the user, their role, the cameras they may view, play back and steer right now, and the
+    session it came from."""
 
     name: str
     role: Role = Role.VIEWER
@@ -68,9 +79,22 @@ class Principal:
     cameras: frozenset[str] = frozenset()
     session_id: int | None = None
     address: str | None = None
+    playback: frozenset[str] = frozenset()
+    ptz: frozenset[str] = frozenset()
 
     def may(self, permission: Permission) -> bool:
         return permission in PERMISSIONS[self.role]
 
     def may_view(self, camera_id: str) -> bool:
         return self.all_cameras or camera_id in self.cameras
+
+    def may_play_back(self, camera_id: str) -> bool:
+        """The camera's recordings: a right of its own (an investigator may look back at a camera the wall does
+        not show them live)."""
+        return self.all_cameras or camera_id in self.playback
+
+    def may_control_ptz(self, camera_id: str) -> bool:
+        """Steering needs the role's permission, the ``ptz`` grant and the live view: nobody moves a camera
+        they cannot watch."""
+        return self.may(Permission.CONTROL_PTZ) and (self.all_cameras or (camera_id in self.ptz
+                                                                          and camera_id in self.cameras))

@@ -2,7 +2,8 @@
 // cameras). A cell's checkbox is the direct grant of that target to that subject: ticking it POSTs
 // /api/grants, clearing it DELETEs that grant. A cell the subject gets anyway — through a group it holds, or
 // through its role — is marked "inherited" with the reason in its title, so an admin sees why clearing a box
-// does not always take a camera away. Admins see every camera and have no row.
+// does not always take a camera away. Admins see every camera and have no row. The matrix shows one right at a
+// time (the select above it: live view, playback, PTZ): each right is granted on its own, with the same rules.
 import { addWords, applyWords, t } from "./i18n.js";
 import { act, call, describe, el, showMessage } from "./admin-common.js";
 
@@ -12,7 +13,8 @@ addWords({
     admGrantHint: "勾选即授权，取消即撤销；立即生效（已打开的实时画面一秒内关闭）。管理员可查看全部摄像机，不在表中。",
     admSubject: "用户 / 角色", admEffective: "可见", admCamerasUnit: "路", admRolePrefix: "角色：",
     admVia: "继承自", admGranted: "已授权", admRevoked: "已撤销", admNothingToShow: "没有可授权的对象或摄像机",
-    admDisabledUser: "已停用",
+    admDisabledUser: "已停用", admGrantRight: "权限", admRightView: "实时查看", admRightPlayback: "录像回放",
+    admRightPtz: "云台控制", admPtzNeedsView: "云台控制还需要实时查看权限，且仅操作员和管理员可用。",
   },
   en: {
     admFilterSubjects: "Filter users", admGrantDirect: "granted directly",
@@ -21,10 +23,13 @@ addWords({
       + "second). Admins see every camera and are not listed.",
     admSubject: "User / role", admEffective: "Sees", admCamerasUnit: "cameras", admRolePrefix: "role: ",
     admVia: "via", admGranted: "Granted", admRevoked: "Revoked", admNothingToShow: "Nothing to grant yet",
-    admDisabledUser: "disabled",
+    admDisabledUser: "disabled", admGrantRight: "Right", admRightView: "Live view", admRightPlayback: "Playback",
+    admRightPtz: "PTZ control", admPtzNeedsView: "PTZ control also needs the live-view right, and only operators "
+      + "and admins may steer.",
   },
 });
 
+const RIGHT_WORD = { view: "admRightView", playback: "admRightPlayback", ptz: "admRightPtz" };
 const ROLE_WORD = { admin: "admRoleAdmin", operator: "admRoleOperator", viewer: "admRoleViewer" };
 let grantable = []; // the roles grants apply to: those that do not see every camera anyway (from /api/roles)
 
@@ -33,6 +38,7 @@ let users = [];
 let groups = [];
 let cameras = [];
 let grants = [];
+let right = "view"; // the right the matrix shows and grants
 
 const key = (subject, target) => `${subject}\u0000${target}`;
 
@@ -60,7 +66,7 @@ function subjects() {
 function index() {
   const direct = new Map();
   const groupsOf = new Map();
-  for (const g of grants) {
+  for (const g of grants.filter((grant) => grant.right === right)) {
     direct.set(key(g.subject, g.target), g.id);
     if (g.target.startsWith("group:")) {
       if (!groupsOf.has(g.subject)) groupsOf.set(g.subject, []);
@@ -96,8 +102,9 @@ async function toggle(box, subject, target, grantId) {
   const cell = box.closest("td");
   cell.classList.add("busy");
   const ok = await act(box, () => (want
-    ? call("/api/grants", { method: "POST", json: { subject, target } })
-    : call(`/api/grants/${grantId}`, { method: "DELETE" })), `${t(want ? "admGranted" : "admRevoked")}: ${target} → ${subject}`);
+    ? call("/api/grants", { method: "POST", json: { subject, target, right } })
+    : call(`/api/grants/${grantId}`, { method: "DELETE" })),
+  `${t(want ? "admGranted" : "admRevoked")}: ${target} → ${subject} (${t(RIGHT_WORD[right])})`);
   if (!ok) box.checked = !want;
   try {
     grants = await call("/api/grants");
@@ -156,6 +163,7 @@ function render() {
     ]);
   });
   table.replaceChildren(el("thead", {}, [head]), el("tbody", {}, body));
+  if (right === "ptz") table.append(el("caption", { i18n: "admPtzNeedsView" }));
   if (targets.length === 0 || rows.length === 0) {
     table.append(el("caption", { i18n: "admNothingToShow" }));
   }
@@ -168,6 +176,10 @@ export default {
     grantable = context.roles.filter((r) => !r.permissions.includes("all_cameras")).map((r) => r.name);
     root.querySelector("#grant-camera-filter").addEventListener("input", render);
     root.querySelector("#grant-subject-filter").addEventListener("input", render);
+    root.querySelector("#grant-right").addEventListener("change", (event) => {
+      right = event.target.value;
+      render();
+    });
   },
   show: load,
   hide() {},

@@ -97,14 +97,16 @@ class CameraGroupMember(Base):
 
 
 class Grant(Base):
-    """A camera or a group granted to a user or a role. Subjects and targets are kept by name so that a grant
-    reads the way the CLI writes it (``alice`` / ``role:operator`` → ``cam-1`` / ``group:jiefang-rd``)."""
+    """A camera or a group granted to a user or a role, with one right (view, playback or ptz). Subjects and
+    targets are kept by name so that a grant reads the way the CLI writes it (``alice`` / ``role:operator`` →
+    ``cam-1`` / ``group:jiefang-rd``); each right is its own row, so revoking playback leaves the live view."""
 
     __tablename__ = "grants"
     __table_args__ = (
-        UniqueConstraint("subject_kind", "subject", "target_kind", "target", name="uq_grants"),
+        UniqueConstraint("subject_kind", "subject", "target_kind", "target", "grant_right", name="uq_grants"),
         CheckConstraint("subject_kind IN ('user', 'role')", name="ck_grants_subject_kind"),
         CheckConstraint("target_kind IN ('camera', 'group')", name="ck_grants_target_kind"),
+        CheckConstraint("grant_right IN ('view', 'playback', 'ptz')", name="ck_grants_right"),
         {"sqlite_autoincrement": True},  # ids the API hands out are never reused for another grant
     )
 
@@ -113,6 +115,8 @@ class Grant(Base):
     subject: Mapped[str] = mapped_column(String(NAME_LENGTH))
     target_kind: Mapped[str] = mapped_column(String(8))
     target: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    # "right" is an SQL keyword (RIGHT JOIN): the column has a name of its own
+    right: Mapped[str] = mapped_column("grant_right", String(8), default="view", server_default="view")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH + 16), nullable=True)
 
