@@ -22,6 +22,7 @@ import pytest
 
 from streams.devserver.clips import looped_copy, synthetic_clip
 from streams.devserver.rtsp import RtspDevServer, why_unavailable
+from tests import scheduling
 from vision.card import DEFAULT_CARD, MODEL_PATH_ENV, load_card
 from wall.demo import MEDIA
 
@@ -36,6 +37,22 @@ ARTIFACTS = Path(os.environ.get("CITYWALL_ARTIFACTS", REPO / "artifacts"))
 # the file, found through $CITYWALL_MODEL_PATH (vision/card.py). Here it defaults to ../shared/data/models beside
 # the checkout, where CI keeps them; set before any test starts a service, so its children look there too.
 os.environ.setdefault(MODEL_PATH_ENV, str(REPO.parent / "shared" / "data" / "models"))
+
+
+# -- how the files are spread over the workers (tests/scheduling.py) -----------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    scheduling.configure(config)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    scheduling.order_items(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    return scheduling.DurationScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 def agpl_card(name: str) -> Path:

@@ -27,13 +27,19 @@ def test_permission_table() -> None:
     assert set(PERMISSIONS) == set(Role), "every role has its row"
     assert PERMISSIONS[Role.ADMIN] == frozenset(Permission)
     assert permissions_of(Role.OPERATOR) == [Permission.VIEW_WALL, Permission.REVIEW_CASES, Permission.CONTROL_WALLS,
-                                             Permission.READ_STATISTICS]
+                                             Permission.READ_STATISTICS, Permission.CONTROL_PTZ]
     assert permissions_of(Role.VIEWER) == [Permission.VIEW_WALL]
     assert roles_with(Permission.ADMINISTER) == roles_with(Permission.ALL_CAMERAS) == [Role.ADMIN]
     assert roles_with(Permission.REVIEW_CASES) == [Role.ADMIN, Role.OPERATOR]
     operator = Principal("kim", Role.OPERATOR)
     assert operator.may(Permission.CONTROL_WALLS) and not operator.may(Permission.ADMINISTER)
     assert not Principal("lee").may(Permission.REVIEW_CASES), "a principal is a viewer unless told otherwise"
+    assert roles_with(Permission.CONTROL_PTZ) == [Role.ADMIN, Role.OPERATOR]
+    steering = Principal("kim", Role.OPERATOR, cameras=frozenset({"a"}), ptz=frozenset({"a", "b"}))
+    assert steering.may_control_ptz("a") and not steering.may_control_ptz("b"), "steering needs the view too"
+    assert not Principal("lee", cameras=frozenset({"a"}), ptz=frozenset({"a"})).may_control_ptz("a"), "viewer"
+    assert Principal("amy", Role.ADMIN, all_cameras=True).may_play_back("x")
+    assert Principal("lee", playback=frozenset({"a"})).may_play_back("a"), "playback is a right of its own"
 
 
 def test_roles_are_the_ones_the_database_accepts() -> None:

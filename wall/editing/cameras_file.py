@@ -172,7 +172,7 @@ def save_camera(directory: Path, proposal: CameraProposal) -> tuple[CameraConfig
     missing files, walls and rules naming cameras…); on any problem the old file is put back and the save is
     refused. Returns the camera as the service will run it (references resolved, paths absolute)."""
     path = directory / CAMERAS_FILE
-    with roundtrip.EDIT_LOCK:
+    with roundtrip.edit_lock(directory):
         try:
             yaml, doc, before = roundtrip.load(path)
         except Exception as exc:  # ruamel's own parse errors (a hand edit broke the file)

@@ -17,12 +17,15 @@ of a new one, and ``citywall serve`` never reads a torn file.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import itertools
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +36,37 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from settings.yaml_reader import reads_as_text
+from wall.errors import Conflict
 
 # One edit of a configuration file at a time: read-modify-write must not interleave between two admins' saves.
 EDIT_LOCK = threading.Lock()
+LOCK_FILE = ".citywall-edit.lock"
+EDIT_LOCK_TIMEOUT = 10.0
+
+
+@contextlib.contextmanager
+def edit_lock(directory: Path, timeout: float = EDIT_LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the right to edit ``directory``'s files: this process' lock, then an exclusive ``flock`` on a lock
+    file in the directory itself. Why both: control-plane replicas of a cluster (and ``citywall`` commands run
+    beside ``serve``) share one configuration directory, and two of them saving at the same moment would each
+    read the file, change it and write it back — the later write silently dropping the earlier change. Waits up
+    to ``timeout`` seconds for another process' save, then refuses (409) rather than keep an admin's request
+    hanging."""
+    with EDIT_LOCK, open(directory / LOCK_FILE, "a+b") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise Conflict(f"{directory}: another save of this configuration is in progress "
+                                   f"(another replica or command holds {LOCK_FILE}); try again") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 _DASH = re.compile(r"^( *)- ")
 _KEY_BLOCK = re.compile(r"^( *)[^\s#-][^#]*:\s*(#.*)?$")

@@ -100,7 +100,7 @@ def save_rules(directory: Path, camera_id: str, rules: CameraRules) -> tuple[Cam
     would; returns the rules as loaded back and the loaded site. Unprocessable (file unchanged) when the directory
     would not load: the lines about this camera's entry relative to it, the others whole."""
     path = directory / ANALYTICS_FILE
-    with roundtrip.EDIT_LOCK:
+    with roundtrip.edit_lock(directory):
         try:
             yaml, doc, before = roundtrip.load(path)
         except Exception as exc:  # ruamel's own parse errors (a hand edit broke the file)
