@@ -8,8 +8,9 @@ first) lets the workers finish together; one scope for every Ray file runs them 
 
 ``tests/durations.json`` holds seconds per file from a run on the project's 2-core machine. A run with
 ``CITYWALL_ARTIFACTS`` set writes this run's figures to ``$CITYWALL_ARTIFACTS/test-durations.json``; copy that
-file over tests/durations.json when the suite's shape changes. A file missing from it is scheduled after the
-known ones (new files are short, as a rule); a stale table only costs balance, never a test.
+file over tests/durations.json when the suite's shape changes. A file missing from it (a new one) counts as
+long as the table's 80th percentile, so that it starts early rather than alone at the end; a stale table only
+costs balance, never a test.
 """
 
 from __future__ import annotations
@@ -50,11 +51,13 @@ def order_items(items: list[pytest.Item]) -> None:
     """Longest scope first, each file's tests in their own order (a stable sort): xdist hands scopes out in
     the order it first sees them. The same on every worker, so their collections agree."""
     seconds = known_durations()
+    ranked = sorted(seconds.values())
+    unknown = ranked[int(0.8 * (len(ranked) - 1))] if ranked else 0.0
     weight: dict[str, float] = defaultdict(float)
-    for path, value in seconds.items():
-        weight[scope_of(path)] += value
+    for path in {file_of(item.nodeid) for item in items}:
+        weight[scope_of(path)] += seconds.get(path, unknown)
     first_seen = {scope: i for i, scope in reversed(list(enumerate(scope_of(item.nodeid) for item in items)))}
-    items.sort(key=lambda item: (-weight.get(scope_of(item.nodeid), 0.0), first_seen[scope_of(item.nodeid)]))
+    items.sort(key=lambda item: (-weight[scope_of(item.nodeid)], first_seen[scope_of(item.nodeid)]))
 
 
 class DurationScheduling(LoadScopeScheduling):
