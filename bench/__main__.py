@@ -11,7 +11,7 @@ import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("ingest", "analytics", "wall", "rendition", "cases", "cluster")
+BENCHMARKS = ("ingest", "analytics", "wall", "rendition", "recording", "cases", "platform", "cluster")
 
 
 def main(argv: list[str] | None = None) -> int:

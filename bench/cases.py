@@ -38,6 +38,9 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+from sqlalchemy import func, select
+
+from bench import history
 from bench.history import Timing, generate, time_reports
 from bench.machine import machine_label, rss_mb
 from streams.config import CameraConfig
@@ -46,7 +49,10 @@ from vision.events import Box, EventChange
 from vision.replay import store_evidence
 from wall.cases.desk import CaseDesk
 from wall.cases.models import FiledCase
+from wall.stats import queries
+from wall.stats.models import Period, StatsQuery
 from wall.store.db import Database, open_database
+from wall.store.stats import RollupDay
 
 CAMERAS = [CameraConfig(id=f"cam-{i}", name=f"路口 {i}", url="rtsp://192.0.2.1/x", street="解放路街道",
                         community="人民社区", address=f"解放路 {i} 号") for i in range(8)]
@@ -73,11 +79,22 @@ class Generation:
 
 
 @dataclass
+class RollupBuild:
+    """The first report after the history was written: it builds the statistics' rollup for every past day
+    (wall/stats/rollup.py), once; later reports read it."""
+
+    database: str
+    days: int
+    seconds: float
+
+
+@dataclass
 class Report:
     machine: dict[str, object]
     load_before: list[float]  # os.getloadavg() when the run started: others' work on a shared machine
     rates: list[Rate] = field(default_factory=list)
     generations: list[Generation] = field(default_factory=list)
+    rollup_builds: list[RollupBuild] = field(default_factory=list)
     statistics: list[Timing] = field(default_factory=list)
     load_after: list[float] = field(default_factory=list)
     rss_mb: float = 0.0
@@ -93,7 +110,8 @@ def _jpeg(size: int) -> bytes:
     return b"\xff\xd8" + uuid.uuid4().bytes * (size // 16) + b"\xff\xd9"
 
 
-def _change(evidence_dir: Path, n: int) -> EventChange:
+def raised_change(evidence_dir: Path, n: int) -> EventChange:
+    """Case ``n`` as the analytics raise it (camera cam-{n % 8}, a place of its own, a 640 px snapshot on disk)."""
     t = 1_800_000_000.0 + n
     change = EventChange(
         kind="opened", event_id=uuid.uuid4().hex, camera_id=f"cam-{n % 8}", zone_id="pavement",
@@ -130,7 +148,7 @@ def run_desk(work: Path, db: Database, database: str, cases: int) -> list[Rate]:
     """Raises, then filings, through one CaseDesk on ``db``; the evidence files are written beforehand (the
     analytics and the filing route write them, not the desk)."""
     desk = CaseDesk(db, CAMERAS, load_catalogue(), work / "evidence", reject_reasons=["other"])
-    changes = [_change(work / "evidence", n) for n in range(cases)]
+    changes = [raised_change(work / "evidence", n) for n in range(cases)]
     raised = _timed([partial(desk.on_event, c) for c in changes])
     filings = [_filing(work / "evidence", n) for n in range(cases)]
     filed = _timed([partial(desk.file, f) for f in filings])
@@ -157,6 +175,12 @@ def run_baseline(work: Path, cases: int) -> Rate:
 def run_statistics(report: Report, db: Database, database: str, cases: int) -> None:
     made = generate(db.engine, cases)
     report.generations.append(Generation(database, made.cases, made.events, made.seconds))
+    t0 = time.perf_counter()
+    with db.session() as s:
+        queries.report(s, StatsQuery(Period.MONTH, history.START, history.END, utc_offset=history.HALL,
+                                     now=history.END))
+        days = s.scalar(select(func.count()).select_from(RollupDay)) or 0
+    report.rollup_builds.append(RollupBuild(database, days, time.perf_counter() - t0))
     report.statistics.extend(time_reports(db, database))
 
 
@@ -208,6 +232,8 @@ def format_report(r: Report) -> str:
                      f"p99 {rate.p99_ms:7.2f} ms   ({rate.cases})")
     for g in r.generations:
         lines.append(f"generated {g.cases} cases, {g.events} history rows into {g.database} in {g.seconds:.0f} s")
+    for b in r.rollup_builds:
+        lines.append(f"rollup of {b.days} days built by the first year-long report on {b.database}: {b.seconds:.1f} s")
     if r.statistics:
         lines.append("statistics report (queries.report, 3 runs: first / median / max ms):")
     for t in r.statistics:

@@ -192,14 +192,15 @@ def scenarios() -> list[Scenario]:
     grouped the ways a supervisor looks, and as an operator who sees 20 of the 200 cameras."""
     days30, weeks12 = END - timedelta(days=30), END - timedelta(weeks=12)
     return [
-        Scenario("30 days per day (the page's default)", StatsQuery(Period.DAY, days30, END, utc_offset=HALL)),
-        Scenario("30 days per day and camera", StatsQuery(Period.DAY, days30, END, GroupBy.CAMERA, utc_offset=HALL)),
+        Scenario("30 days per day (the page's default)", StatsQuery(Period.DAY, days30, END, utc_offset=HALL, now=END)),
+        Scenario("30 days per day and camera",
+                 StatsQuery(Period.DAY, days30, END, GroupBy.CAMERA, utc_offset=HALL, now=END)),
         Scenario("30 days per day and street, 20 cameras granted",
-                 StatsQuery(Period.DAY, days30, END, GroupBy.STREET, GRANTED, HALL)),
+                 StatsQuery(Period.DAY, days30, END, GroupBy.STREET, GRANTED, HALL, now=END)),
         Scenario("12 weeks per week and street",
-                 StatsQuery(Period.WEEK, weeks12, END, GroupBy.STREET, utc_offset=HALL)),
+                 StatsQuery(Period.WEEK, weeks12, END, GroupBy.STREET, utc_offset=HALL, now=END)),
         Scenario("12 months per month and camera (every case)",
-                 StatsQuery(Period.MONTH, START, END, GroupBy.CAMERA, utc_offset=HALL)),
+                 StatsQuery(Period.MONTH, START, END, GroupBy.CAMERA, utc_offset=HALL, now=END)),
     ]
 
 

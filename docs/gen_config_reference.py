@@ -33,6 +33,8 @@ from streams.config import (  # noqa: E402
     CameraConfig,
     StreamSettings,
 )
+from streams.ptz_config import PtzConfig  # noqa: E402
+from streams.recording_config import RecordingPolicy, RecordingWindow  # noqa: E402
 from vision.rules_config import (  # noqa: E402
     AnalyticsFile,
     CameraRules,
@@ -42,7 +44,6 @@ from vision.rules_config import (  # noqa: E402
     TimeRange,
     ZoneConfig,
 )
-from wall.cases.time_limits import MAX_SECONDS  # noqa: E402
 from wall.config import (  # noqa: E402
     DATABASE_BACKENDS,
     CamerasFile,
@@ -58,7 +59,9 @@ from wall.config import (  # noqa: E402
     VerificationSettings,
 )
 from wall.hall_settings import Cell, Layout, TourSpec, WallSpec  # noqa: E402
+from wall.recording_settings import RecordingSettings  # noqa: E402
 from wall.security_settings import LiveLimits  # noqa: E402
+from wall.time_limits import MAX_SECONDS  # noqa: E402
 
 DOC = ROOT / "docs" / "configuration.md"
 BEGIN = "<!-- BEGIN GENERATED: python docs/gen_config_reference.py --write -->"
@@ -76,6 +79,9 @@ RULES: dict[tuple[type[BaseModel], str], str] = {
     (CameraConfig, "national_id"): "exactly 20 ASCII digits (quote it); unique in the file",
     (CameraConfig, "url"): _URL_RULE,
     (CameraConfig, "main_url"): _URL_RULE,
+    (PtzConfig, "address"): "`http://host[:port]` or `https://host[:port]`: no credentials (they go in `user` and "
+                            "`password`), no path (ONVIF's device service path is fixed), no spaces or control "
+                            "characters",
     (CameraConfig, "grid_code"): (
         f"exactly `server.grid_code_length` ASCII digits (default {DEFAULT_GRID_CODE_LENGTH}; quote it)"
     ),
@@ -121,6 +127,7 @@ MODEL_RULES: dict[tuple[type[BaseModel], str], str] = {
 SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("cameras.yaml", "at the top level of `cameras.yaml`", CamerasFile),
     ("cameras.yaml: one camera", "of each item of `cameras:`", CameraConfig),
+    ("cameras.yaml: camera ptz", "under a camera's `ptz:` (PTZ control, docs/operator-guide.md)", PtzConfig),
     ("server.yaml", "at the top level of `server.yaml`", ServerFile),
     ("server.yaml: server", "under `server:` in `server.yaml`", ServerSettings),
     ("server.yaml: server.metrics", "under `server: metrics:` in `server.yaml` (see docs/deployment.md)",
@@ -137,6 +144,11 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("server.yaml: platform.time_limits", "under `platform: time_limits:` in `server.yaml` (处置时限: a dispatched "
      "case's deadline, docs/platform.md)", TimeLimits),
     ("server.yaml: review", "under `review:` in `server.yaml`", ReviewSettings),
+    ("server.yaml: recording", "under `recording:` in `server.yaml` (录像: segment storage, retention, the "
+     "recording blocks cameras inherit; docs/architecture.md \"Recording and playback\")", RecordingSettings),
+    ("recording block", "of a camera's `recording:` in `cameras.yaml`, of `recording: default:` and of each "
+     "entry of `recording: groups:` in `server.yaml` (unset keys: the group's, then the site's)", RecordingPolicy),
+    ("recording window", "of each item of a recording block's `schedule:`", RecordingWindow),
     ("server.yaml: cluster", "under `cluster:` in `server.yaml` (cluster mode, docs/architecture.md; "
      "`citywall serve --cluster ADDRESS` sets `address`)", ClusterSettings),
     ("server.yaml: one layout", "of each item of `layouts:` (the site's own wall layouts)", Layout),

@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from settings.model import Strict
+from streams.addresses import check_host_and_port
+from streams.ptz_config import PtzConfig
+from streams.recording_config import RecordingPolicy
 
 SCHEMES = ("rtsp", "rtsps", "file")
 CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -53,14 +56,7 @@ def check_stream_url(url: str) -> str:
         parts = urlsplit(url)
         if any(c.isspace() for c in url):
             raise ValueError("contains a space (write it as %20)")
-        if not parts.hostname:
-            raise ValueError("has no host")
-        try:
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError("has an invalid port") from exc
-        if port == 0:
-            raise ValueError("has an invalid port")
+        check_host_and_port(parts)
     elif not url[len("file:") :].lstrip("/"):
         raise ValueError("names no file")
     return url
@@ -93,6 +89,9 @@ class CameraConfig(Strict):
                     "costs decoding most frames). Default: analysis_interval.",
     )
     enabled: bool = True
+    ptz: PtzConfig | None = Field(default=None, description="Pan/tilt/zoom control (遥控), see below.")
+    recording: RecordingPolicy | None = Field(default=None, description="Recording (录像): mode, event pre/post "
+                                              "seconds, schedule, retention; unset keys: the group's, the site's.")
 
     @field_validator("id")
     @classmethod

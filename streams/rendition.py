@@ -31,6 +31,7 @@ import av.error
 from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
+from streams.making_room import put_making_room
 from streams.remux import MOVFLAGS, LiveRemux
 from streams.sampler import output_size
 from streams.source import Epoch, TimedPacket
@@ -40,6 +41,14 @@ log = logging.getLogger(__name__)
 CODEC = "h264"  # what a rendition is (the tile's badge says so)
 QUEUE_PACKETS = 150  # ~6 s at 25 fps: a primed GOP fits; more means the worker cannot keep up
 GOP_SECONDS = 1.0
+FULL_HD_PIXELS = 1920 * 1080
+MIN_KBPS = 150  # below this a tile is mush whatever its size
+
+
+def bitrate_cap(kbps_full_hd: int, size: tuple[int, int]) -> int:
+    """The rendition's ceiling in kbit/s for an output of ``size``: ``kbps_full_hd`` scaled by its pixels (a
+    tile a quarter of 1080p gets a quarter), never below MIN_KBPS."""
+    return max(MIN_KBPS, round(kbps_full_hd * size[0] * size[1] / FULL_HD_PIXELS))
 
 
 class _Drop:
@@ -49,9 +58,13 @@ class _Drop:
 class Rendition(LiveRemux):
     """One camera at one width as H.264: a packet consumer whose viewers are those of ``LiveRemux``."""
 
-    def __init__(self, camera_id: str, width: int, *, threads: int = 1) -> None:
+    def __init__(self, camera_id: str, width: int, *, threads: int = 1, kbps_full_hd: int = 4000) -> None:
         super().__init__(camera_id)
         self.width = width
+        # A ceiling on the encoder (x264's VBV over its constant quality): a busy H.265 street at CRF alone can
+        # take several Mbit/s per tile, which a hall's network pays once per viewer.
+        self.kbps_full_hd = kbps_full_hd
+        self.kbps = 0  # the ceiling of the current output size (set when the encoder is made)
         self.threads = threads  # encoder threads: 1 keeps a rendition's cost to one core's share, predictably
         self._queue: queue.Queue[Epoch | TimedPacket | _Drop] = queue.Queue(QUEUE_PACKETS)
         self._stopping = threading.Event()
@@ -108,16 +121,7 @@ class Rendition(LiveRemux):
 
     def _put(self, item: Epoch | _Drop) -> None:
         """Control items must not be lost: make room by dropping the oldest packets (they are stale anyway)."""
-        while True:
-            try:
-                self._queue.put_nowait(item)
-                return
-            except queue.Full:
-                try:
-                    self._queue.get_nowait()
-                    self.dropped += 1
-                except queue.Empty:
-                    pass
+        self.dropped += put_making_room(self._queue, item)
 
     # -- the worker -----------------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -157,9 +161,11 @@ class Rendition(LiveRemux):
             self._frame_s = 1 / fps
             self._out = av.open(self._sink, "w", format="mp4", options={"movflags": MOVFLAGS, "flush_packets": "1"})
             gop = max(1, round(fps * GOP_SECONDS))
+            self.kbps = bitrate_cap(self.kbps_full_hd, self._size)
             encoder = self._out.add_stream("libx264", rate=max(1, round(fps)), options={
                 "preset": "ultrafast", "tune": "zerolatency", "bf": "0", "g": str(gop),
-                "threads": str(self.threads), "forced-idr": "1"})
+                "threads": str(self.threads), "forced-idr": "1", "crf": "23",
+                "maxrate": f"{self.kbps}k", "bufsize": f"{self.kbps}k"})  # a one-second buffer: low latency
             encoder.width, encoder.height = self._size
             encoder.pix_fmt = "yuv420p"
             encoder.codec_context.time_base = info.time_base

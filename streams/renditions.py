@@ -60,8 +60,9 @@ class _Entry:
 class RenditionRegistry:
     """``acquire`` a rendition for a viewer (starting it if needed), ``release`` it when the viewer leaves."""
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, kbps_full_hd: int = 4000) -> None:
         self.cap = cap
+        self.kbps_full_hd = kbps_full_hd  # each rendition's bitrate ceiling at 1080p, scaled by its size
         self._lock = threading.Lock()
         self._entries: dict[tuple[int, int], _Entry] = {}  # (id of the session, width): the session is held
         self.started = 0
@@ -79,7 +80,7 @@ class RenditionRegistry:
                     self.refused += 1
                     raise RenditionsFull(f"this server makes at most {self.cap} H.264 renditions at once; "
                                          "the tile shows stills")
-                entry = _Entry(Rendition(session.id, width), session, main)
+                entry = _Entry(Rendition(session.id, width, kbps_full_hd=self.kbps_full_hd), session, main)
                 self._entries[key] = entry
                 self.started += 1
                 entry.rendition.start()

@@ -8,14 +8,16 @@ over HTTP (``login``) — so tests talk to the service with authentication on, a
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Coroutine, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -29,6 +31,7 @@ from wall.demo import MEDIA
 if TYPE_CHECKING:
     from wall.store.db import Database
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
 TEST_PASSWORD = "Test-passw0rd"  # meets the default policy (10 characters, 3+ classes)
 ADMIN = "admin"
@@ -37,6 +40,17 @@ ARTIFACTS = Path(os.environ.get("CITYWALL_ARTIFACTS", REPO / "artifacts"))
 # the file, found through $CITYWALL_MODEL_PATH (vision/card.py). Here it defaults to ../shared/data/models beside
 # the checkout, where CI keeps them; set before any test starts a service, so its children look there too.
 os.environ.setdefault(MODEL_PATH_ENV, str(REPO.parent / "shared" / "data" / "models"))
+# Every Ray process of the suite stays on 127.0.0.1 (tests/cluster_helpers.py). Ray reads this once, when it is
+# first imported, and a unit test may import it (through wall.cluster) before any cluster fixture runs: so it is
+# set here, before anything else, for every worker of the suite.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: a worker that has run a browser test holds Playwright's event loop
+    in its main thread, where ``asyncio.run`` refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 # -- how the files are spread over the workers (tests/scheduling.py) -----------------------------------------

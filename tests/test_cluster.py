@@ -305,7 +305,8 @@ def test_cameras_on_a_ray_cluster_survive_the_loss_of_a_node(
         assert sample(scraped, "citywall_worker_pending_events", **labels) is not None
         assert (sample(scraped, "citywall_worker_report_age_seconds", **labels) or 9) < 3
         assert sample(scraped, "citywall_worker_info", **labels, node_ip="127.0.0.1", pid=str(report.pid),
-                      incarnation=report.incarnation) == 1
+                      incarnation=report.incarnation, detector_actor="") == 1, "no GPU: detects on its own CPU"
+        assert sample(scraped, "citywall_worker_detector_fallbacks_total", **labels) == 0
     assert sorted(lab["node"] for lab in named(scraped, "citywall_node_up")) == sorted(
         n["NodeID"][:8] for n in ray.nodes())
     assert sum(v for (n, _), v in scraped.items() if n == "citywall_node_cameras") == 3

@@ -27,10 +27,10 @@ from tests.migration_helpers import table_diff
 from vision.catalogue import load_catalogue
 from wall.cases.desk import CaseDesk
 from wall.cases.outbox import Outbox
-from wall.cases.time_limits import TimeLimits
 from wall.config import PlatformSettings
 from wall.hall_settings import DEFAULT_REJECT_REASONS
 from wall.store.db import Database, open_database
+from wall.time_limits import TimeLimits
 
 SECRET = "deadline-webhook-secret"
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

@@ -121,3 +121,35 @@ def test_the_cap_refuses_a_rendition_past_it(camera: CameraSession, hevc_rtsp: R
     finally:
         registry.stop()
         other.stop()
+
+
+def rendered_kbps(registry: RenditionRegistry, camera: CameraSession, seconds: float = 4.0) -> tuple[float, int]:
+    """(kbit/s of one rendition's fragments over ``seconds`` after its primed GOP, its ceiling)."""
+    rendition = registry.acquire(camera, 640)
+    viewer = LiveViewer(max_seconds=1e9)
+    rendition.add_viewer(viewer)
+    try:
+        assert wait_until(lambda: rendition.frames_out >= 50, 30)
+        viewer.drain()
+        start = rendition.frames_out
+        time.sleep(seconds)
+        sent = sum(len(i.data) for i in viewer.drain() if isinstance(i, Fragment))
+        frames = rendition.frames_out - start
+        return sent * 8 / 1000 / (frames / 25), rendition.kbps
+    finally:
+        rendition.remove_viewer(viewer)
+        registry.release(rendition)
+
+
+def test_a_rendition_keeps_under_its_bitrate_ceiling(camera: CameraSession) -> None:
+    """x264 at constant quality alone follows the picture's detail; the ceiling (live.rendition_kbps, scaled by
+    the tile's pixels) bounds what every viewer receives."""
+    from streams.rendition import MIN_KBPS, bitrate_cap
+
+    assert bitrate_cap(4000, (1920, 1080)) == 4000 and bitrate_cap(4000, (960, 540)) == 1000
+    assert bitrate_cap(300, (320, 180)) == MIN_KBPS
+    free, free_cap = rendered_kbps(RenditionRegistry(cap=1, kbps_full_hd=50000), camera)
+    capped, cap = rendered_kbps(RenditionRegistry(cap=1, kbps_full_hd=1000), camera)
+    assert cap == bitrate_cap(1000, (640, 360)) == MIN_KBPS and free_cap > free
+    assert free > 1.5 * cap, f"the clip must need more than the ceiling for this test to mean anything: {free:.0f}"
+    assert capped <= 1.3 * cap, (capped, cap)

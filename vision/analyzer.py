@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, cast
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import supervision as sv
@@ -25,6 +24,7 @@ from vision.catalogue import Catalogue
 from vision.change_gate import ChangeGate
 from vision.clearance import ClearanceWatch
 from vision.events import Box, EventChange
+from vision.evidence import KIND_WORDS, Candidate, Drawn, annotate, clean_jpeg
 from vision.places import Place, PlaceChange, PlaceTracker
 from vision.rules_config import CameraRules, ZoneConfig
 from vision.scene_guard import SceneGuard
@@ -76,6 +76,9 @@ class CameraAnalyzer:
         self.tracker = ByteTrackTracker(lost_track_buffer=5, frame_rate=1.0, track_activation_threshold=0.3,
                                         minimum_consecutive_frames=1)
         self.guard = SceneGuard() if rules.ptz_guard else None
+        # PTZ (wall.ptz): a command turned the camera off the preset its zones were drawn for; the rules pause
+        # until it is back, and the guard learns nothing from the view meanwhile
+        self.held = False
         self.gate = ChangeGate(rules.detector_gate, [z.polygon for z in rules.zones])
         self._last_detections: sv.Detections | None = None  # as the detector gave them, for looks that reuse them
         self.frame_size: tuple[int, int] | None = None
@@ -83,6 +86,8 @@ class CameraAnalyzer:
         self.looks = 0
         self.last_look_at: float | None = None  # wall-clock time of the newest look (for the wall's overlay)
         self.watches: list[ClearanceWatch] = []
+        # every place something is seen at, after each look (replaced whole: the clip thread reads it)
+        self.candidates: tuple[Candidate, ...] = ()
 
     def watch(self, event: EventChange, absent_seconds: float, within_seconds: float, now_mono: float) -> None:
         """Start a clearance watch (视频核查) on an event's place: a later look reports cleared / still present."""
@@ -96,7 +101,7 @@ class CameraAnalyzer:
 
     @property
     def scene_moved(self) -> bool:
-        return bool(self.guard and self.guard.moved)
+        return self.held or bool(self.guard and self.guard.moved)
 
     def overlay(self) -> dict[str, object]:
         """What the wall may draw over a live tile: the zones and the latest detections, in 0–1 of the picture
@@ -159,7 +164,7 @@ class CameraAnalyzer:
             self._last_detections = copy.deepcopy(detections)  # before relabelling and tracking touch it
         detections = self._relabel(detections)
         detections = self._track(detections)
-        moved = self.guard.update(frame.image) if self.guard else False
+        moved = self.held or (self.guard.update(frame.image) if self.guard else False)
         when = datetime.fromtimestamp(frame.wall) if frame.wall else datetime.now()
         changes: list[EventChange] = []
         if moved:
@@ -169,6 +174,8 @@ class CameraAnalyzer:
             for change in zone.places.update(frame.mono, sightings, zone.config.active(when)):
                 changes.append(self._event(zone, change, frame, detections))
             changes += self._check_watches(zone, frame, detections, [box for _, box, _ in sightings])
+        self.candidates = tuple(Candidate(zone.config.id, p.key, frame.wall - (frame.mono - p.first_seen), p.dwell)
+                                for zone in self.zones for p in zone.places.places.values())
         return changes
 
     def _check_watches(self, zone: _Zone, frame: SampledFrame, detections: sv.Detections,
@@ -292,22 +299,17 @@ class CameraAnalyzer:
             code=cfg.code, code_name=entry.name if entry else cfg.code, catalogue_version=self.catalogue.version,
             place=place.key, place_box=_xyxy(place.box),
             frame_size=self.frame_size, first_seen=frame.wall - since_first, t=frame.wall, t_stream=frame.pts_s,
-            dwell=place.dwell, boxes=boxes, snapshot_jpeg=self._snapshot(zone, change, frame, boxes),
+            dwell=place.dwell, boxes=boxes, snapshot_jpeg=self._snapshot(zone, change, frame, boxes, entry.name
+                                                                          if entry else ""),
+            frame_jpeg=clean_jpeg(frame.image) if change.kind in ("opened", "updated") else None,
         )
 
-    def _snapshot(self, zone: _Zone, change: PlaceChange, frame: SampledFrame, boxes: list[Box]) -> bytes:
+    def _snapshot(self, zone: _Zone, change: PlaceChange, frame: SampledFrame, boxes: list[Box], name: str) -> bytes:
         """The picture an operator decides on: zone outline, every box in the zone, the place in red."""
-        image = frame.image.copy()
-        cv2.polylines(image, [zone.polygon], True, (0, 215, 255), 2)
-        for box in boxes:
-            x1, y1, x2, y2 = (int(v) for v in box.xyxy)
-            cv2.rectangle(image, (x1, y1), (x2, y2), (255, 160, 0), 1)
-            cv2.putText(image, f"{box.label} {box.score:.2f}", (x1, max(10, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.4, (255, 160, 0), 1, cv2.LINE_AA)
+        drawn = [Drawn(b.xyxy, f"{b.label} {b.score:.2f}", (255, 160, 0)) for b in boxes]
         if change.kind != "cleared":
-            x1, y1, x2, y2 = (int(v) for v in change.place.box)
-            cv2.rectangle(image, (x1, y1), (x2, y2), (0, 0, 255), 3)
-        label = f"{zone.config.code} {change.kind} dwell {change.place.dwell:.0f}s"
-        cv2.putText(image, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 255), 2, cv2.LINE_AA)
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.snapshot_quality])
-        return buf.tobytes() if ok else b""
+            drawn.append(Drawn(_xyxy(change.place.box), "", (0, 0, 255), 3))
+        code, dwell = zone.config.code, change.place.dwell
+        caption = f"{code} {name} {KIND_WORDS.get(change.kind, change.kind)} 停留 {dwell:.0f} 秒"
+        return annotate(frame.image, zone.polygon, drawn, caption, f"{code} {change.kind} dwell {dwell:.0f}s",
+                        self.snapshot_quality)

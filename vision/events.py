@@ -40,7 +40,8 @@ class EventChange:
     t_stream: float  # stream seconds (clip seconds in a replay)
     dwell: float
     boxes: list[Box] = field(default_factory=list)
-    snapshot_jpeg: bytes | None = field(default=None, repr=False)
+    snapshot_jpeg: bytes | None = field(default=None, repr=False)  # annotated: for the operator's eyes only
+    frame_jpeg: bytes | None = field(default=None, repr=False)  # the same look, clean: for training
     clip_window: tuple[float, float] | None = None  # wall-clock start/end for the evidence clip
     evidence: dict[str, str] = field(default_factory=dict)  # kind → file path, once written
     # kind → why it could not be written (a full or read-only evidence disk): the case is raised all the same

@@ -32,6 +32,8 @@ from wall.api import (
     live,
     pages,
     platform_routes,
+    playback,
+    ptz_routes,
     pushes,
     stats_routes,
 )
@@ -96,9 +98,12 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         if bridges is not None:
             bridges.start()
         walls.start()
+        parts.recordings.start()  # retention passes (the index is written as segments close)
         try:
             yield
         finally:
+            await parts.ptz.close()  # its drivers' connections, on the loop that made them
+            parts.recordings.stop()
             walls.stop()
             if bridges is not None:
                 bridges.stop()
@@ -126,7 +131,8 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
 
     install_metrics(app, site.server_file.server.metrics, runtime, db, cases)  # GET /metrics (wall/metrics.py)
     for module in (health, auth_routes, admin_routes, audit_routes, editor_routes, cameras, events, case_routes,
-                   suppression_routes, wall_routes, live, pushes, stats_routes, platform_routes, pages):
+                   suppression_routes, wall_routes, live, pushes, stats_routes, platform_routes, ptz_routes, playback,
+                   pages):
         app.include_router(module.router)
     document_common_answers(app, public={("POST", "/api/session")})
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

@@ -1,5 +1,5 @@
-"""The ``citywall`` command line: probe a stream, serve a site, run the demo, detect objects in images, manage
-users, grants and the audit log."""
+"""The ``citywall`` command line: probe a stream, serve a site, run the demo, detect objects in images, replay a
+clip, manage users, grants and the audit log, export training data (wall/dataset/)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import logging
 import os
 import shlex
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -204,32 +205,60 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    """One camera's rules on a file: from ``--camera-config`` (the rules alone), or the site's camera (``--config
+    DIR --camera ID``: its zones, look interval and analysis_max_interval, the site's catalogue and model)."""
     from settings.errors import ConfigError
     from settings.loading import load_model_file
     from vision.card import DEFAULT_CARD, CardError
     from vision.catalogue import load_catalogue
     from vision.detector import Detector
-    from vision.replay import Replay
+    from vision.replay import Replay, recorded_at
     from vision.rules_config import CameraRules
+    from wall.config import load_config_or_report
     from wall.progress import Progress
 
-    try:
-        rules = load_model_file(args.camera_config, CameraRules)
-        detector = Detector(args.model or DEFAULT_CARD)
-    except (ConfigError, CardError) as exc:
-        print(f"citywall replay: {exc}", file=sys.stderr)
+    if (args.config is None) == (args.camera_config is None) or (args.config is None) != (args.camera is None):
+        print("citywall replay: give either --camera-config FILE or --config DIR --camera ID", file=sys.stderr)
         return 2
     if not args.clip.is_file():
         print(f"citywall replay: {args.clip}: no such file", file=sys.stderr)
         return 2
-    catalogue = load_catalogue()
+    interval, max_interval, card, catalogue = 2.0, None, DEFAULT_CARD, None
+    try:
+        if args.config is not None:
+            site = load_config_or_report(args.config, "; nothing was replayed")
+            if site is None:
+                return 2
+            camera = next((c for c in site.cameras if c.id == args.camera), None)
+            rules = site.analytics.cameras.get(args.camera) if site.analytics is not None else None
+            if camera is None or rules is None:
+                print(f"citywall replay: {args.config}: no analysed camera '{args.camera}'", file=sys.stderr)
+                return 2
+            interval, max_interval = camera.analysis_interval, camera.analysis_max_interval
+            card, catalogue = site.model_card or DEFAULT_CARD, site.catalogue
+        else:
+            rules = load_model_file(args.camera_config, CameraRules)
+        detector = Detector(args.model or card)
+    except (ConfigError, CardError) as exc:
+        print(f"citywall replay: {exc}", file=sys.stderr)
+        return 2
+    catalogue = catalogue or load_catalogue()
     problems = catalogue.zone_problems(rules)
     if problems:
-        print(f"citywall replay: {args.camera_config}: {problems[0]}", file=sys.stderr)
+        print(f"citywall replay: {args.camera_config or args.config}: {problems[0]}", file=sys.stderr)
         return 2
+    interval = args.interval or interval
+    max_interval = max(interval, args.max_interval or max_interval or interval)
+    start, source = (args.start_time.timestamp(), "--start-time") if args.start_time else (recorded_at(args.clip),
+                                                                                         "the file's creation_time")
+    if start is None:
+        start, source = datetime.now().timestamp(), "now: the file has no creation_time"
+    print(f"citywall replay: the clip starts at {datetime.fromtimestamp(start).isoformat(timespec='seconds')} "
+          f"({source}); looks every {interval:g} s (up to {max_interval:g} s on keyframes)", file=sys.stderr)
     progress = Progress("replay", unit="s")
-    run = Replay(args.clip, rules, detector, detector.card.families, catalogue, interval=args.interval,
-                 realtime=args.speed == "realtime", out_dir=args.out, progress=progress.update)
+    run = Replay(args.clip, rules, detector, detector.card.families, catalogue, interval=interval,
+                 max_interval=max_interval, realtime=args.speed == "realtime", out_dir=args.out,
+                 camera_id=args.camera or "replay", start_wall=start, progress=progress.update)
     for change in run.run():
         progress.clear()
         if args.json:
@@ -293,10 +322,16 @@ def main(argv: list[str] | None = None) -> int:
 
     r = sub.add_parser("replay", help="run a recorded clip through the live analytics pipeline")
     r.add_argument("clip", type=Path, help="a video file (H.264/H.265 MP4 …)")
-    r.add_argument("--camera-config", type=Path, required=True, help="YAML with the camera's zones and rules")
-    r.add_argument("--model", type=Path, help="model card (default: the bundled YOLOX-Nano COCO)")
+    r.add_argument("--camera-config", type=Path, help="YAML with the camera's zones and rules")
+    r.add_argument("--config", type=Path, help="or the site's config directory, with --camera")
+    r.add_argument("--camera", help="the site's camera whose zones, interval, catalogue and model to use")
+    r.add_argument("--model", type=Path, help="model card (default: the site's, else the bundled YOLOX-Nano COCO)")
     r.add_argument("--speed", choices=["max", "realtime"], default="max", help="as fast as possible, or paced")
-    r.add_argument("--interval", type=float, default=2.0, help="seconds between analysed frames (default 2)")
+    r.add_argument("--interval", type=float, help="seconds between looks (default: the camera's, else 2)")
+    r.add_argument("--max-interval", type=float, help="looks may stretch to this on keyframes (default: the "
+                   "camera's analysis_max_interval)")
+    r.add_argument("--start-time", type=datetime.fromisoformat, help="wall-clock time of the clip's start, for "
+                   "schedules (default: the file's creation_time, else now; printed)")
     r.add_argument("--json", action="store_true", help="one JSON object per event change")
     r.add_argument("--out", type=Path, help="directory for evidence (snapshots, clips); none written without it")
 
@@ -306,10 +341,12 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--cluster", metavar="ADDRESS", help="override cluster.address")
 
     from wall.auth import commands
+    from wall.dataset import commands as dataset_commands
     from wall.platform import commands as platform_commands
     from wall.platform import simulator_server
 
     commands.add_parsers(sub)
+    dataset_commands.add_parsers(sub)
     platform_commands.add_parsers(sub)
     simulator_server.add_parser(sub)
 
@@ -333,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
             except Stopped:
                 return 0
     account_result = commands.run(args)
+    if account_result is None:
+        account_result = dataset_commands.run(args)
     if account_result is None:
         account_result = platform_commands.run(args)
     if account_result is None:

@@ -27,9 +27,11 @@ from streams.source import file_path, is_file_url
 from vision.card import DEFAULT_CARD
 from vision.catalogue import DEFAULT_CATALOGUE, Catalogue, load_catalogue
 from vision.rules_config import AnalyticsFile
-from wall.cases.time_limits import TimeLimits
+from wall.cluster_settings import ClusterSettings
 from wall.hall_settings import DEFAULT_REJECT_REASONS, SUPPRESSIBLE_REASONS, Layout, WallSpec, layout_table
+from wall.recording_settings import RecordingSettings
 from wall.security_settings import TRUSTED_PROXIES_HELP, LiveLimits, SecuritySettings, check_networks
+from wall.time_limits import TimeLimits
 
 CAMERAS_FILE = "cameras.yaml"
 SERVER_FILE = "server.yaml"
@@ -192,20 +194,13 @@ class ReviewSettings(Strict):
                                                  "null: until lifted.")
 
 
-class ClusterSettings(Strict):
-    """Run the cameras on a Ray cluster (wall/cluster/) instead of in this process."""
-
-    address: str = Field(description="The Ray cluster to join, e.g. 10.0.0.5:6379 (its head's GCS address).")
-    namespace: str = Field(default="citywall", description="Ray namespace of this site's camera workers.")
-    worker_cpus: float = Field(default=1.0, gt=0, description="CPUs one camera worker (one per node) reserves.")
-
-
 class ServerFile(Strict):
     server: ServerSettings = Field(default_factory=ServerSettings)
     streams: StreamSettings = Field(default_factory=StreamSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings, description="Recording and playback.")
     cluster: ClusterSettings | None = Field(default=None, description="Cameras on a Ray cluster; needs "
                                             "server.database_url (PostgreSQL).")
     layouts: list[Layout] = Field(default_factory=list, max_length=100, description="The site's own wall "

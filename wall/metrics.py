@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from streams.health import CameraState
+from wall.recording.metrics import recording_metrics
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.models import AnalyticsCounters, CameraStatus, ClusterView
 from wall.store.cases import Case, CaseEvent, OutboxMessage, Suppression
@@ -64,6 +65,7 @@ class SiteCollector(Collector):
         statuses = self.runtime.camera_statuses_now()
         yield from self._cameras(statuses)
         yield from self._viewers(statuses)
+        yield from recording_metrics(statuses, PREFIX)  # a full disk or failing writes, per camera
         counters = self.runtime.analytics_counters()
         if counters is not None:
             yield from self._analytics(counters, statuses)
@@ -261,8 +263,13 @@ def _cluster(view: ClusterView, statuses: list[CameraStatus]) -> Iterator[Metric
                                   labels=labels)
     restarts = CounterMetricFamily(f"{PREFIX}_worker_restarts", "In-place restarts of the worker's process seen "
                                    "by this control plane", labels=labels)
-    info = GaugeMetricFamily(f"{PREFIX}_worker_info", "The worker's node address, process and incarnation "
-                             "(always 1)", labels=[*labels, "node_ip", "pid", "incarnation"])
+    info = GaugeMetricFamily(f"{PREFIX}_worker_info", "The worker's node address, process, incarnation and "
+                             "detector actor (always 1)", labels=[*labels, "node_ip", "pid", "incarnation",
+                                                                  "detector_actor"])
+    remote = CounterMetricFamily(f"{PREFIX}_worker_detector_actor_looks", "Looks the node's detector actor "
+                                 "answered for the worker", labels=labels)
+    fallbacks = CounterMetricFamily(f"{PREFIX}_worker_detector_fallbacks", "Looks the worker detected itself "
+                                    "because its node's detector actor did not answer in time", labels=labels)
     per_node: dict[str, int] = {}
     for w in view.workers:
         key = [w.worker, w.node_id[:8]]
@@ -274,9 +281,11 @@ def _cluster(view: ClusterView, statuses: list[CameraStatus]) -> Iterator[Metric
         age.add_metric(key, w.report_age_seconds)
         available.add_metric(key, 1.0 if w.available else 0.0)
         restarts.add_metric(key, float(w.restarts))
-        info.add_metric([*key, w.node_ip or "", str(w.pid), w.incarnation], 1.0)
+        info.add_metric([*key, w.node_ip or "", str(w.pid), w.incarnation, w.detector_actor or ""], 1.0)
+        remote.add_metric(key, float(w.detector_actor_looks))
+        fallbacks.add_metric(key, float(w.detector_fallbacks))
         per_node[w.node_id] = per_node.get(w.node_id, 0) + w.cameras
-    yield from (cameras, cpu, rss, waiting, pending, age, available, restarts, info)
+    yield from (cameras, cpu, rss, waiting, pending, age, available, restarts, info, remote, fallbacks)
     node_labels = ["node", "node_ip"]
     up = GaugeMetricFamily(f"{PREFIX}_node_up", "1 while Ray counts the node alive", labels=node_labels)
     cpus = GaugeMetricFamily(f"{PREFIX}_node_cpus", "CPUs the node offers Ray", labels=node_labels)

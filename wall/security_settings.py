@@ -107,6 +107,11 @@ class LiveLimits(Strict):
         description="H.264 renditions this box makes at once of cameras in another codec (H.265), for browsers "
                     "that cannot decode it; one per camera and tile size, shared by all its viewers. A tile past "
                     "the cap shows stills and says why. 0: never transcode.")
+    rendition_kbps: int = Field(
+        default=4000, ge=300, le=50000,
+        description="Bitrate ceiling of one H.264 rendition at 1920×1080, in kbit/s; a smaller tile gets its "
+                    "share by pixels (a 960×540 tile a quarter), never below 150. Every viewer of a rendition "
+                    "receives this much at most.")
 
 
 TRUSTED_PROXIES_HELP = (

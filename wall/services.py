@@ -18,6 +18,8 @@ from wall.config import SiteConfig
 from wall.editing.probe_quota import ProbeQuota
 from wall.editing.rule_try import RuleTrier
 from wall.live_limits import LiveLimiter
+from wall.ptz.service import PtzService
+from wall.recording.service import RecordingService
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.registry import CameraRegistry
 from wall.security_settings import SecuritySettings
@@ -43,9 +45,13 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     idle_clock: IdleClock = field(default_factory=IdleClock)  # sessions' idleness on the monotonic clock
     live_limits: LiveLimiter = field(init=False)  # open /ws/live sockets per session, user and in all
+    recordings: RecordingService = field(init=False)  # 录像: the segment index, retention, timeline, playback plans
+    ptz: PtzService = field(init=False)  # steering PTZ cameras: leases, audit, the return to the analysis preset
 
     def __post_init__(self) -> None:
         self.live_limits = LiveLimiter(self.site.server_file.server.live)
+        self.recordings = RecordingService(self.site, self.db, self.runtime, self.registry, lambda: self.clock())
+        self.ptz = PtzService(self.registry, self.runtime, self.db, self.cases.notices.publish)
         # the video checks' deadlines, the evidence links' expiry and whether a case is overdue read the service
         # clock (tests move it)
         self.cases.checks.clock = lambda: self.clock()

@@ -59,6 +59,9 @@ class CameraOut(BaseModel):
                              "characters of its id); null on one box or while the camera waits for a worker.")
     node_ip: str | None = Field(None, description="Cluster mode: that node's address.")
     worker: str | None = Field(None, description="Cluster mode: the camera worker that owns the camera.")
+    recording: str | None = Field(None, description="Its recorder: idle, recording or failing (a full disk, "
+                                  "failing writes); null when the camera does not record.")
+    recording_error: str | None = Field(None, description="The recorder's last write error, if any.")
 
 
 def camera_out(cam: CameraConfig, running: CameraStatus) -> CameraOut:
@@ -72,6 +75,8 @@ def camera_out(cam: CameraConfig, running: CameraStatus) -> CameraOut:
         reconnects=h.reconnects, codec=h.codec, profile=h.profile, width=h.width, height=h.height,
         node=placed.node_id[:8] if placed else None, node_ip=placed.node_ip if placed else None,
         worker=placed.worker if placed else None,
+        recording=running.recording.state if running.recording else None,
+        recording_error=running.recording.last_error if running.recording else None,
     )
 
 

@@ -24,6 +24,8 @@ from settings.errors import ConfigError
 from settings.secrets import public_error
 from streams.config import CameraConfig, check_stream_url
 from streams.probe import ProbeResult, probe
+from streams.ptz_config import PtzConfig
+from streams.recording_config import RecordingPolicy
 from streams.ring import ClipUnavailable
 from vision.card import DEFAULT_CARD
 from wall.access import NOT_FOUND, audit_action, require
@@ -57,8 +59,17 @@ REFUSED: dict[int | str, dict[str, Any]] = {
 _trier_lock = threading.Lock()
 
 
+class PtzConfigOut(PtzConfig):
+    """A camera's ptz: block as the console shows it: the model itself (a new field shows without a second list
+    to keep), with the password write-only like the URLs — only whether one is set."""
+
+    password: None = Field(default=None, exclude=True, description="Never shown.")  # narrowed: it cannot carry one
+    password_set: bool = Field(default=False, description="Whether an ONVIF password is set (it is never shown).")
+
+
 class CameraConfigOut(BaseModel):
-    """A camera as cameras.yaml has it, without its URLs (they carry the video network's credentials)."""
+    """A camera as cameras.yaml has it, without its URLs (they carry the video network's credentials) and without
+    its ONVIF password."""
 
     id: str
     name: str | None = None
@@ -78,6 +89,8 @@ class CameraConfigOut(BaseModel):
     running: bool = Field(default=False, description="The hub has a session for it (it is enabled).")
     state: str | None = Field(default=None, description="Its stream state when running.")
     analysed: bool = False
+    recording: RecordingPolicy | None = Field(default=None, description="Its recording (录像) block, if any.")
+    ptz: PtzConfigOut | None = Field(default=None, description="Its PTZ block, if any (password never shown).")
 
 
 class ProbeIn(Closed):

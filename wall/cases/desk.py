@@ -37,10 +37,10 @@ from wall.cases.models import (
 )
 from wall.cases.records import platform_record
 from wall.cases.suppressions import SuppressionBook
-from wall.cases.time_limits import TimeLimits, is_overdue, parse_deadline
 from wall.errors import Conflict, NotFound, Unprocessable
 from wall.store.cases import OPEN_STATES, Case, CaseEvent, Evidence, Label, OutboxMessage
 from wall.store.db import Database
+from wall.time_limits import TimeLimits, is_overdue, parse_deadline
 
 log = logging.getLogger(__name__)
 SYSTEM = "vision"
@@ -135,8 +135,8 @@ class CaseDesk:
         )
         s.add(case)
         s.flush()
-        self._append(s, case, SYSTEM, "raised", None, "pending_review",
-                     {"event_id": change.event_id, "dwell": round(change.dwell, 1), "zone": change.zone_id})
+        self._append(s, case, SYSTEM, "raised", None, "pending_review", {"event_id": change.event_id, "zone":
+                     change.zone_id, "dwell": round(change.dwell, 1), "seen_at": round(change.t, 3)})  # the look
         return case
 
     def _apply_change(self, s: Session, case: Case, change: EventChange) -> None:
@@ -385,7 +385,8 @@ class CaseDesk:
                         detail=detail))
 
     def _label(self, s: Session, case: Case, decision: str, reason: str | None, text: str | None, by: str) -> None:
-        image = s.scalar(select(Evidence.name).where(Evidence.case_id == case.id, Evidence.kind == "snapshot")
+        kind = "snapshot" if case.source == "patrol" else "frame"  # clean: the raising look's (a filing's still)
+        image = s.scalar(select(Evidence.name).where(Evidence.case_id == case.id, Evidence.kind == kind)
                          .order_by(Evidence.id).limit(1))
         s.add(Label(case_id=case.id, decision=decision, reason=reason, text=text, code=case.code, image=image,
                     boxes=case.boxes, place_box=case.place_box, created_at=now(), by=by))

@@ -1,5 +1,5 @@
 """The case list's filter as SQL (the desk's queue, ``GET /api/cases``, the wall's overdue count) and the overdue
-conditions of wall/cases/time_limits.py in SQL, which the statistics share, so "overdue" is one definition."""
+conditions of wall/time_limits.py in SQL, which the statistics share, so "overdue" is one definition."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
-from wall.cases.time_limits import WITH_DEPARTMENT
 from wall.store.cases import Case
+from wall.time_limits import WITH_DEPARTMENT
 
 
 def overdue_now(now: datetime) -> ColumnElement[bool]:

@@ -33,13 +33,16 @@ from sqlalchemy import select
 
 from wall.cases.desk import CaseDesk
 from wall.cases.models import OutboxEntry
-from wall.cases.time_limits import as_utc, parse_deadline
 from wall.errors import Conflict, DomainError, NotFound
 from wall.platform.links import EvidenceLinks
 from wall.store.cases import Case, Evidence, OutboxMessage
 from wall.store.db import Database, unavailable
+from wall.time_limits import as_utc, parse_deadline
 
 log = logging.getLogger(__name__)
+# Evidence kept for training the site's model (the clean frame the detector saw): the platform's case needs the
+# pictures and clips an officer looks at, not this.
+TRAINING_ONLY = frozenset({"frame"})
 SIGNATURE_HEADER = "X-Citywall-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -122,7 +125,8 @@ class Outbox:
         if message.kind == "case_confirmed":
             if deadline is not None:
                 payload["deadline_at"] = as_utc(deadline).isoformat()
-            items = [self.links.item(e.kind, e.name, e.sha256) | {"size": e.size} for e in evidence]
+            items = [self.links.item(e.kind, e.name, e.sha256) | {"size": e.size} for e in evidence
+                     if e.kind not in TRAINING_ONLY]
         else:
             items = [self.links.item(str(f["kind"]), str(f["name"])) for f in files or []]
         document = {"message": message.kind, **payload, "evidence": items,

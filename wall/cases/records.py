@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from vision.catalogue import Catalogue
 from wall.cases.models import SOURCE_LABELS, PlatformCamera, PlatformRecord
-from wall.cases.time_limits import TimeLimits
 from wall.store.cases import Case
+from wall.time_limits import TimeLimits
 
 
 def platform_record(case: Case, catalogue: Catalogue, time_limits: TimeLimits) -> PlatformRecord:

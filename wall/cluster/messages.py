@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from streams.config import CameraConfig
 from vision.events import EventChange
 from vision.rules_config import CameraRules
-from wall.runtime.models import AnalyticsCounters, CameraStatus, Clip
+from wall.runtime.models import AnalyticsCounters, CameraStatus, Clip, RecordedSegment
 
 
 class EvidenceFile(BaseModel):
@@ -43,6 +43,17 @@ class ProcessUsage(BaseModel):
     rss_bytes: int = Field(description="Resident memory now.")
 
 
+class DetectorUse(BaseModel):
+    """A worker's side of its node's detector actor (wall/cluster/detector.py): looks it sent there, and looks
+    it detected itself because the actor did not answer in time."""
+
+    actor: str
+    looks: int = 0
+    frames: int = 0
+    fallbacks: int = 0
+    last_error: str = ""
+
+
 class WorkerReport(BaseModel):
     """What a worker runs now, polled by the control plane every second. Everything ``/metrics`` shows of a
     worker comes from here: a scrape reads the last report and never waits for a worker."""
@@ -63,6 +74,11 @@ class WorkerReport(BaseModel):
     pending_events: int = 0
     detector_waiting: int = Field(0, description="Frames waiting for the worker's detector (one per camera at most).")
     usage: ProcessUsage | None = None
+    detector_actor: DetectorUse | None = Field(None, description="The node's detector actor this worker detects "
+                                               "with; None: it detects on its own CPU.")
+    segments: list[RecordedSegment] = Field(
+        default=[], description="Recording segments closed in the last SEGMENT_RESEND_SECONDS: every report "
+        "carries them again (the index adds a path once), so a lost report or a follower's poll loses none.")
 
 
 class EventBatch(BaseModel):

@@ -40,10 +40,12 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from streams.config import CameraConfig
 from vision.rules_config import CameraRules
+from wall.cluster.detector import place_detector
 from wall.cluster.ingress import EventIngress
 from wall.cluster.messages import EventBatch, WorkerReport, fingerprint
 from wall.cluster.scheduler import Assignment, Scheduler, camera_cost
 from wall.cluster.worker import CameraWorker
+from wall.cluster_settings import DetectorActorSettings
 from wall.config import SiteConfig
 from wall.runtime.models import NodeView
 
@@ -85,9 +87,10 @@ class WorkerSlot:
 class WorkerPool:
     def __init__(self, site: SiteConfig, scheduler: Scheduler, ingress: EventIngress, wanted: Wanted, *,
                  namespace: str, worker_cpus: float, on_report: Callable[[WorkerReport], None],
-                 leads: Callable[[], bool] = lambda: True) -> None:
+                 leads: Callable[[], bool] = lambda: True, detectors: DetectorActorSettings | None = None) -> None:
         self.site, self.scheduler, self.ingress = site, scheduler, ingress
         self.namespace, self.worker_cpus = namespace, worker_cpus
+        self.detectors = detectors or DetectorActorSettings()  # where nodes have GPUs: one detector actor each
         self._wanted, self._on_report, self._leads = wanted, on_report, leads
         self.leading = False  # this pool supervises (it took over); a follower only reads reports
         self._slots: dict[str, WorkerSlot] = {}
@@ -265,17 +268,17 @@ class WorkerPool:
         for node in nodes:
             if node["NodeID"] in covered:
                 continue
-            key = f"{node['NodeID'][:8]}-{uuid.uuid4().hex[:6]}"
+            key, ip = f"{node['NodeID'][:8]}-{uuid.uuid4().hex[:6]}", node.get("NodeManagerAddress") or ""
             # Detached: the worker outlives this control plane, so a restarted one finds it by name.
             actor = CameraWorkerActor.options(
                 name=WORKER_PREFIX + key, namespace=self.namespace, lifetime="detached", num_cpus=self.worker_cpus,
                 max_restarts=MAX_RESTARTS, max_task_retries=0,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
-            ).remote(self.site, key, node["NodeID"], node.get("NodeManagerAddress") or "")
+            ).remote(self.site, key, node["NodeID"], ip,
+                     place_detector(node, self.site, self.detectors, self.namespace))
             with self._lock:
                 self._slots[key] = WorkerSlot(key=key, node_id=node["NodeID"], actor=actor)
-            log.info("camera worker %s starting on node %s (%s)", key, node["NodeID"][:8],
-                     node.get("NodeManagerAddress"))
+            log.info("camera worker %s starting on node %s (%s)", key, node["NodeID"][:8], ip)
 
     def _poll_reports(self) -> bool:
         """Collect the workers' reports; whether a worker answered for the first time (it joined)."""

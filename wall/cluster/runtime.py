@@ -33,7 +33,7 @@ from wall.cluster.messages import ClipAnswer, WorkerReport
 from wall.cluster.pool import WorkerPool
 from wall.cluster.scheduler import Assignment, Scheduler
 from wall.config import SERVER_FILE, ClusterSettings, SiteConfig, cluster_problems
-from wall.runtime.interface import BatchListener, CameraRuntime, EventListener, LiveFeed
+from wall.runtime.interface import BatchListener, CameraRuntime, EventListener, LiveFeed, SegmentListener
 from wall.runtime.models import (
     AnalyticsCounters,
     CameraStatus,
@@ -108,8 +108,10 @@ class RayRuntime(CameraRuntime):
         self.ingress = EventIngress(self.scheduler, site.evidence_dir)
         self.pool = WorkerPool(site, self.scheduler, self.ingress, self._wanted,
                                namespace=settings.namespace, worker_cpus=settings.worker_cpus,
-                               on_report=self._on_report, leads=lambda: self.leader.leading)
+                               on_report=self._on_report, leads=lambda: self.leader.leading,
+                               detectors=settings.detectors)
         self._batch_listeners: list[BatchListener] = []
+        self._segment_listeners: list[SegmentListener] = []
         self._reports: dict[str, WorkerReport] = {}
         self.ledger = CounterLedger()
         self._connected = False
@@ -150,6 +152,9 @@ class RayRuntime(CameraRuntime):
         for frames, seconds in report.batches:
             for listener in list(self._batch_listeners):
                 listener(frames, seconds)
+        for segment in report.segments:  # repeated for a while on every report: the index adds a path once
+            for segment_listener in list(self._segment_listeners):
+                segment_listener(segment)
 
     def _owner(self, camera_id: str) -> tuple[Assignment, Any] | None:
         owner = self.scheduler.owner(camera_id)
@@ -261,12 +266,24 @@ class RayRuntime(CameraRuntime):
     def subscribe_batches(self, listener: BatchListener) -> None:
         self._batch_listeners.append(listener)
 
+    def subscribe_segments(self, listener: SegmentListener) -> None:
+        self._segment_listeners.append(listener)
+
     def check_place(self, check: PlaceCheck) -> bool:
         found = self._owner(check.camera_id)
         analysed = any(s.analysed for s in self.camera_statuses_now() if s.id == check.camera_id)
         if found is None or not analysed:
             return False
         found[1].check_place.remote(check)  # a command: the worker's analyzer watches the place from now on
+        return True
+
+    def hold_rules(self, camera_id: str, held: bool) -> bool:
+        """Told to the camera's worker, not awaited. A camera placed on another worker meanwhile starts there with
+        its rules running (the scene guard still pauses them while the view is off its preset)."""
+        found = self._owner(camera_id)
+        if found is None:
+            return False
+        found[1].hold_rules.remote(camera_id, held)
         return True
 
     def analytics_counters(self) -> AnalyticsCounters | None:
@@ -283,13 +300,15 @@ class RayRuntime(CameraRuntime):
             report = slot.report
             if report is None or slot.reported_at is None:
                 continue  # starting: nothing reported yet
-            usage = report.usage
+            usage, use = report.usage, report.detector_actor
             workers.append(WorkerView(
                 worker=slot.key, node_id=report.node_id, node_ip=report.node_ip or None, pid=report.pid,
                 incarnation=report.incarnation, restarts=slot.restarts, cameras=len(report.owned),
                 cpu_seconds=usage.cpu_seconds if usage else 0.0, rss_bytes=usage.rss_bytes if usage else 0,
                 detector_waiting=report.detector_waiting, pending_events=report.pending_events,
-                report_age_seconds=now - slot.reported_at, available=slot.unavailable_since is None))
+                report_age_seconds=now - slot.reported_at, available=slot.unavailable_since is None,
+                detector_actor=use.actor if use else None, detector_actor_looks=use.looks if use else 0,
+                detector_fallbacks=use.fallbacks if use else 0))
         return ClusterView(nodes=list(self.pool.nodes), workers=workers, supervising=self.pool.leading)
 
 

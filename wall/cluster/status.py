@@ -19,6 +19,8 @@ import psycopg
 import ray
 from ray.exceptions import GetTimeoutError, RayError
 
+from wall.cluster.batching import DetectorActorStats
+from wall.cluster.detector import DETECTOR_PREFIX
 from wall.cluster.leader import APPLICATION, lock_key
 from wall.cluster.listen import conninfo
 from wall.cluster.messages import WorkerReport
@@ -96,6 +98,31 @@ def _print(settings: ClusterSettings, out: TextIO) -> int:
                             for cam, epoch in sorted(report.owned.items()))
         print(f"worker {report.worker} node {report.node_id[:8]} pid {report.pid}: {len(report.owned)} cameras, "
               f"{report.pending_events} events waiting: {cameras or '-'}", file=out)
+        use = report.detector_actor
+        if use is not None:
+            print(f"  detects with {use.actor}: {use.looks} looks, {use.frames} frames, {use.fallbacks} on its "
+                  f"own CPU{f' (last: {use.last_error})' if use.last_error else ''}", file=out)
     if not names:
         print(f"no camera workers in namespace {settings.namespace!r}", file=out)
-    return 1 if silent else 0
+    return 1 if _print_detectors(settings, out) or silent else 0
+
+
+def _print_detectors(settings: ClusterSettings, out: TextIO) -> int:
+    """The detector actors (one per node with a GPU): providers, looks, frames per run, queue; how many did
+    not answer."""
+    names = sorted(entry["name"] for entry in ray.util.list_named_actors(all_namespaces=True)
+                   if entry["namespace"] == settings.namespace and entry["name"].startswith(DETECTOR_PREFIX))
+    silent = 0
+    for name in names:
+        try:
+            ref: Any = ray.get_actor(name, namespace=settings.namespace).stats.remote()
+            stats: DetectorActorStats = ray.get(ref, timeout=REPORT_TIMEOUT)
+        except (GetTimeoutError, RayError, ValueError) as exc:
+            silent += 1
+            print(f"detector {name}: no answer ({type(exc).__name__})", file=out)
+            continue
+        mean = stats.frames / stats.runs if stats.runs else 0.0
+        print(f"detector {name} node {stats.node_id[:8]} {stats.providers[0] if stats.providers else '?'}: "
+              f"{stats.requests} looks, {stats.runs} runs of {mean:.1f} frames (max {stats.max_batch_seen}), "
+              f"{stats.queued_frames} frames waiting, busy {stats.busy_seconds:.1f} s", file=out)
+    return silent

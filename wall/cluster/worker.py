@@ -41,6 +41,7 @@ from streams.config import CameraConfig
 from streams.ring import ClipUnavailable
 from vision.events import EventChange
 from vision.rules_config import CameraRules
+from wall.cluster.detector import PlacedDetector, RemoteDetector
 from wall.cluster.messages import (
     ClipAnswer,
     EventBatch,
@@ -50,11 +51,12 @@ from wall.cluster.messages import (
     WorkerReport,
     fingerprint,
 )
+from wall.cluster_settings import DetectorActorSettings
 from wall.config import SiteConfig
 from wall.logs import configure_logging, default_format
 from wall.runtime.interface import LiveFeed
 from wall.runtime.local import LocalRuntime
-from wall.runtime.models import CameraStatus, LiveItem, Overlay, PlaceCheck
+from wall.runtime.models import CameraStatus, LiveItem, Overlay, PlaceCheck, RecordedSegment
 from wall.runtime.registry import CameraAdded, CameraChanged, CameraRegistry, RulesChanged
 
 log = logging.getLogger(__name__)
@@ -64,15 +66,20 @@ PULL_BATCH = 20  # changes per pull: one answer stays a few clips large
 LIVE_IDLE_SECONDS = 30.0
 ORPHAN_SECONDS = 300.0  # no control plane for this long: the worker stops its cameras and ends
 PULL_POLL_SECONDS = 0.1
+SEGMENT_RESEND_SECONDS = 120.0  # a closed recording segment rides on every report this long (see WorkerReport)
 
 
 def shard_site(site: SiteConfig, evidence_root: Path) -> SiteConfig:
     """The site as one worker runs it: no cameras until assigned, no rules until then, data in ``evidence_root``
     (the worker's disk keeps nothing that must survive it)."""
     server = site.server_file.server.model_copy(update={"data_dir": str(evidence_root)})
+    recording = site.server_file.recording  # segments go to the site's storage (a shared mount), not the temp dir
+    storage = recording.storage_root(site.directory, site.data_dir).resolve()
+    recording = recording.model_copy(update={"storage_dir": str(storage)})
     analytics = site.analytics.model_copy(update={"cameras": {}}) if site.analytics is not None else None
     return dataclasses.replace(site, cameras=[], analytics=analytics,
-                               server_file=site.server_file.model_copy(update={"server": server}))
+                               server_file=site.server_file.model_copy(update={"server": server,
+                                                                               "recording": recording}))
 
 
 def process_usage() -> ProcessUsage:
@@ -89,7 +96,8 @@ def process_usage() -> ProcessUsage:
 
 
 class CameraWorker:
-    def __init__(self, site: SiteConfig, name: str, node_id: str, node_ip: str = "") -> None:
+    def __init__(self, site: SiteConfig, name: str, node_id: str, node_ip: str = "",
+                 detector: PlacedDetector | None = None) -> None:
         # The data directory is this worker's own: an inherited CITYWALL_DATA_DIR (the image's /data) must not
         # send its evidence next to the control plane's.
         os.environ.pop("CITYWALL_DATA_DIR", None)
@@ -101,6 +109,7 @@ class CameraWorker:
             shutil.rmtree(left, ignore_errors=True)
         self._root = Path(tempfile.mkdtemp(prefix=prefix))
         self.runtime = LocalRuntime(shard_site(site, self._root), CameraRegistry([]))
+        self.remote_detector = self._detect_remotely(site, detector)
         self.cameras: dict[str, CameraConfig] = {}
         self.rules: dict[str, CameraRules] = {}
         self.epochs: dict[str, int] = {}
@@ -116,8 +125,22 @@ class CameraWorker:
         self._watchdog: asyncio.Task[None] | None = None
         self.runtime.subscribe_events(self._on_event)
         self.runtime.subscribe_batches(lambda frames, seconds: self._batches.append((frames, seconds)))
+        self._segments: deque[tuple[float, RecordedSegment]] = deque(maxlen=10_000)
+        self.runtime.subscribe_segments(lambda segment: self._segments.append((time.monotonic(), segment)))
         self.runtime.start()
         log.info("camera worker %s started on node %s", name, node_id)
+
+    def _detect_remotely(self, site: SiteConfig, detector: PlacedDetector | None) -> RemoteDetector | None:
+        """Hand the looks to the node's detector actor (started by the pool) when there is one; the card's own
+        detector stays, for the looks the actor does not answer."""
+        analytics = self.runtime.analytics
+        if detector is None or analytics is None:
+            return None
+        settings = site.server_file.cluster.detectors if site.server_file.cluster else DetectorActorSettings()
+        remote = RemoteDetector(detector.actor, detector.name, analytics.detector, settings.timeout_seconds)
+        analytics.detect_with(remote)
+        log.info("camera worker %s detects with %s", self.name, detector.name)
+        return remote
 
     # -- assignment ---------------------------------------------------------------------------------------------
     async def assign(self, camera: CameraConfig, rules: CameraRules, epoch: int) -> None:
@@ -151,6 +174,8 @@ class CameraWorker:
         — only the supervising control plane does, so its histograms see each call once."""
         self._close_idle_feeds()
         batches = [self._batches.popleft() for _ in range(len(self._batches))] if take_batches else []
+        while self._segments and self._segments[0][0] < time.monotonic() - SEGMENT_RESEND_SECONDS:
+            self._segments.popleft()
         self._contact()
         fingerprints = {cam: fingerprint(camera, self.rules[cam]) for cam, camera in self.cameras.items()}
         analytics = self.runtime.analytics
@@ -159,8 +184,10 @@ class CameraWorker:
                             statuses=self.runtime.camera_statuses_now(),
                             counters=self.runtime.analytics_counters(), batches=batches,
                             pending_events=len(self._events),
+                            detector_actor=self.remote_detector.counters.model_copy()
+                            if self.remote_detector else None,
                             detector_waiting=analytics.pipeline.waiting if analytics is not None else 0,
-                            usage=process_usage())
+                            usage=process_usage(), segments=[segment for _, segment in list(self._segments)])
 
     def _contact(self) -> None:
         """A control plane is here (it polls reports and events); the first contact starts the orphan watch."""
@@ -197,7 +224,7 @@ class CameraWorker:
                 log.warning("evidence %s of event %s is gone", path, change.event_id)
         # A copy: the analytics keep changing their object (the clip is added later) while this one waits.
         sent = dataclasses.replace(change, evidence=dict(change.evidence), boxes=list(change.boxes),
-                                   snapshot_jpeg=None)
+                                   snapshot_jpeg=None, frame_jpeg=None)
         with self._lock:
             self._events.append(WorkerEvent(seq=next(self._seq), camera_id=change.camera_id, epoch=epoch,
                                             change=sent, files=files))
@@ -249,6 +276,9 @@ class CameraWorker:
 
     async def check_place(self, check: PlaceCheck) -> bool:
         return self.runtime.check_place(check)
+
+    async def hold_rules(self, camera_id: str, held: bool) -> bool:
+        return self.runtime.hold_rules(camera_id, held)
 
     # -- live views ---------------------------------------------------------------------------------------------
     async def open_live(self, camera_id: str, main: bool, from_cache: bool, buffer_seconds: float,

@@ -7,6 +7,9 @@ says only whether one is set, and an edit that leaves the URL out keeps the file
 only the site's own ``server.camera_env_prefix`` variables: a typed ``${HOME}`` or ``${DB_PASSWORD}`` is
 refused, never expanded (the URL would carry the server's environment to whatever host it names).
 
+The ``ptz`` block's ONVIF password is handled the same way (``password_set``; kept when left out) and must be a
+``${…}`` reference when given.
+
 A ``file:`` source set from the console must lie inside the configuration directory: an admin session must not
 become a way to make the server open (and tell about) any file on the machine.
 """
@@ -69,8 +72,30 @@ def read_cameras(directory: Path, env_prefix: str) -> list[dict[str, Any]]:
         shown = {k: v for k, v in resolve_references(entry, env_prefix=env_prefix).items() if k not in URL_KEYS}
         for key in URL_KEYS:
             shown[f"{key}_set"] = bool(entry.get(key))
+        ptz = shown.get("ptz")
+        if isinstance(ptz, dict):  # the ONVIF password is write-only too: only whether one is set
+            shown["ptz"] = {k: v for k, v in ptz.items() if k != "password"} | {"password_set": bool(ptz.get(
+                "password"))}
         out.append(shown)
     return out
+
+
+def _ptz_from(body: Any, old: Any) -> Any:
+    """The ``ptz`` block an edit writes: its password is write-only — left out (or empty), the file's own value
+    (a reference) stays; given, it must be a ``${…}`` reference, never the password itself, which would then sit
+    in cameras.yaml (and its backups) in clear."""
+    if not isinstance(body, dict):
+        return body
+    block = {k: v for k, v in body.items() if k != "password_set"}
+    password = block.get("password")
+    if password in (None, ""):
+        block.pop("password", None)
+        if isinstance(old, dict) and old.get("password"):
+            block["password"] = old["password"]
+    elif not (isinstance(password, str) and password.startswith("${") and password.endswith("}")):
+        raise Unprocessable.of(["ptz.password: write a ${CITYWALL_CAM_…} reference to the environment, not the "
+                                "password itself"])
+    return block
 
 
 def _old_entry(directory: Path, camera_id: str) -> dict[str, Any] | None:
@@ -119,6 +144,8 @@ def propose(directory: Path, camera_id: str, body: dict[str, Any], *, create: bo
     raw["id"] = camera_id
     old_resolved = resolve_references(dict(old or {}), env_prefix=env_prefix)
     for key, value in body.items():
+        if key == "ptz":
+            value = _ptz_from(value, (old or {}).get("ptz"))
         if key in URL_KEYS and (value == "" or (value is None and key == "url")):
             continue  # URLs are write-only: an empty field keeps the file's (null removes a main stream)
         if key not in URL_KEYS and old is not None and old_resolved.get(key) == value:

@@ -86,7 +86,8 @@ class RuleTrier:
                 path = Path(tmp) / "last-minutes.mp4"
                 path.write_bytes(clip.data)
                 replay = Replay(path, rules, detector, detector.card.families, self.catalogue,
-                                interval=clip.analysis_interval, width=SAMPLE_WIDTH,
+                                interval=clip.analysis_interval, max_interval=clip.analysis_max_interval,
+                                width=SAMPLE_WIDTH,
                                 camera_id=clip.camera_id, start_wall=clip.start_wall)
                 changes = []
                 for change in replay.run():

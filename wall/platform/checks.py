@@ -42,6 +42,7 @@ from wall.store.accounts import utcnow
 from wall.store.cases import Case, Evidence, OutboxMessage
 from wall.store.db import unavailable
 from wall.store.platform import VideoCheck
+from wall.time_limits import missed_deadline
 
 log = logging.getLogger(__name__)
 ACTOR = "video-check"
@@ -79,8 +80,10 @@ class VideoChecks:
         elif action in ANSWERS and actor != ACTOR:
             self._answered_by_case(s, case, ANSWERS[action])
         if action == "close" and not actor.startswith(PLATFORM_ACTOR) and self.webhook and self._known(s, case.id):
-            closed = ClosedMessage(case=f"citywall-{case.id}", status=case.status, closed_at=utcnow(),
-                                   closed_by=actor, note=case.note)
+            at = utcnow()
+            closed = ClosedMessage(case=f"citywall-{case.id}", status=case.status, closed_at=at, closed_by=actor,
+                                   note=case.note, deadline_at=case.deadline_at,
+                                   overdue=missed_deadline(case.deadline_at, case.cleared_at, at))
             s.add(OutboxMessage(case_id=case.id, kind=MessageKind.CASE_CLOSED,
                                 idempotency_key=f"citywall-close-{case.id}-{uuid.uuid4().hex[:8]}",
                                 payload=closed.model_dump(mode="json", exclude={"message"}), status="pending",
@@ -302,7 +305,7 @@ class VideoChecks:
                         .limit(1)) is not None
 
     def _message(self, s: Session, check: VideoCheck) -> None:
-        out = self.describe(check, with_links=False)
+        out = self.describe(check, with_links=False, s=s)
         payload = out.model_dump(mode="json", exclude={"evidence"})
         payload["evidence_files"] = [{"kind": kind, "name": name} for kind, name in self._pictures(check)]
         s.add(OutboxMessage(case_id=check.case_id, kind=MessageKind.VIDEO_CHECK,
@@ -315,8 +318,17 @@ class VideoChecks:
         return [(kind, name) for kind, name in (("before_picture", check.before_picture),
                                                 ("after_picture", check.after_picture)) if name]
 
-    def describe(self, check: VideoCheck, *, with_links: bool = True) -> CheckOut:
+    def describe(self, check: VideoCheck, *, with_links: bool = True, s: Session | None = None) -> CheckOut:
+        """The check as the platform sees it, with its case's deadline (read in ``s``, else a session of its
+        own) and whether the check ended past it."""
         cam = self.desk.cameras.get(check.camera_id)
+        deadline: datetime | None = None
+        if check.case_id is not None:
+            if s is None:
+                with self.db.session() as own:
+                    deadline = own.scalar(select(Case.deadline_at).where(Case.id == check.case_id))
+            else:
+                deadline = s.scalar(select(Case.deadline_at).where(Case.id == check.case_id))
         pictures = [Picture.model_validate(self.links.item(kind, name)) for kind, name in self._pictures(check)] \
             if with_links else []
         return CheckOut(
@@ -326,7 +338,10 @@ class VideoChecks:
             trigger=check.trigger, status=check.status,
             verdict=Verdict(check.verdict) if check.verdict else None, box=check.box,
             clear_after=check.clear_after, within=check.within, started_at=check.started_at,
-            deadline_at=check.deadline_at, finished_at=check.finished_at, note=check.note, evidence=pictures)
+            deadline_at=check.deadline_at, finished_at=check.finished_at, note=check.note, case_deadline_at=deadline,
+            case_overdue=None if check.case_id is None else missed_deadline(
+                deadline, None, check.finished_at or self.clock()),
+            evidence=pictures)
 
     def get(self, check_id: int) -> VideoCheck | None:
         with self.db.session() as s:

@@ -96,6 +96,11 @@ class CaseAnswer(BaseModel):
     status: str
     department: str | None
     check: int | None = Field(default=None, description="The video check this call started, if any.")
+    deadline_at: UtcTime | None = Field(default=None, description="The case's deadline (处置时限): the one "
+                                        "dispatched sent, else the event code's time limit from the dispatch; "
+                                        "null before a dispatch or without a limit.")
+    overdue: bool = Field(default=False, description="Whether the case missed that deadline: handled (cleared "
+                          "on video or closed) after it, or not handled and past it now.")
 
 
 class Picture(BaseModel):
@@ -126,6 +131,10 @@ class CheckOut(BaseModel):
     deadline_at: UtcTime
     finished_at: UtcTime | None
     note: str | None = Field(description="Why the verdict is what it is, in a sentence.")
+    case_deadline_at: UtcTime | None = Field(default=None, description="The case's deadline (处置时限); null for "
+                                             "a camera, or a case without one. Not the check's own deadline_at.")
+    case_overdue: bool | None = Field(default=None, description="Whether the case's deadline had passed when the "
+                                      "check ended (while it watches: now); null for a camera.")
     evidence: list[Picture] = Field(description="The before picture (a case's snapshot) and the after picture.")
 
 
@@ -138,3 +147,6 @@ class ClosedMessage(BaseModel):
     closed_at: UtcTime
     closed_by: str
     note: str | None
+    deadline_at: UtcTime | None = Field(default=None, description="The case's deadline (处置时限), if it had one.")
+    overdue: bool = Field(default=False, description="Whether it missed it: cleared on video (or, never "
+                          "cleared, closed) after it.")

@@ -38,6 +38,7 @@ from wall.runtime.interface import CameraRuntime
 from wall.store.accounts import utcnow
 from wall.store.cases import Case
 from wall.store.platform import PlatformRequest, VideoCheck
+from wall.time_limits import missed_deadline
 
 VERIFIABLE = ("confirmed", "dispatched", "still_present", "cleared_on_video", "closed")
 CaseBody = DispatchedIn | HandledIn | ClosedIn | ReopenedIn
@@ -119,8 +120,10 @@ class PlatformService:
                 case.closed_at = None
             check = s.scalar(select(VideoCheck.id).where(VideoCheck.case_id == case.id,
                                                          VideoCheck.status == "watching"))
+            done = case.cleared_at or case.closed_at  # cleared_at: as committed before this call (a trigger's)
             out = CaseAnswer(case=f"citywall-{case.id}", status=case.status, department=case.department,
-                             check=check if name != "closed" else None)
+                             check=check if name != "closed" else None, deadline_at=case.deadline_at,
+                             overdue=missed_deadline(case.deadline_at, done, self.desk.clock()))
             answer.update(out.model_dump(mode="json"))
             self._remember(s, caller, body.request_id, name, print_, answer, f"case:{case.id}")
 

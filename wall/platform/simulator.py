@@ -92,7 +92,8 @@ class SimulatorSettings(BaseModel):
     token: SecretStr = Field(description="A service account's token (citywall platform token create).")
     secret: SecretStr = Field(description="platform.secret of citywall's server.yaml: the webhooks' HMAC key.")
     department: str = "城管执法一中队"
-    deadline_hours: float = Field(default=4.0, gt=0, description="The dispatch's deadline, from now.")
+    deadline_hours: float | None = Field(default=None, gt=0, description="A deadline sent with the dispatch, in "
+                                         "hours from now; none: citywall's time limit of the code applies.")
     dispatch_after: float = Field(default=5.0, ge=0, description="Seconds from a confirmed case to dispatched.")
     handled_after: float = Field(default=15.0, ge=0, description="Seconds from dispatched (or 返工) to handled.")
     close_after: float = Field(default=3.0, ge=0, description="Seconds from a cleared verdict to closed.")
@@ -261,9 +262,9 @@ class PlatformSimulator:
         track = self.record.cases[message.id]
         if track.state != "received":
             return
-        deadline = datetime.now(UTC) + timedelta(hours=self.settings.deadline_hours)
-        body = {"department": self.settings.department, "deadline": deadline.isoformat(),
-                "ref": f"SIM-{message.id.removeprefix('citywall-')}"}
+        body = {"department": self.settings.department, "ref": f"SIM-{message.id.removeprefix('citywall-')}"}
+        if self.settings.deadline_hours is not None:  # else citywall's own time limit of the code
+            body["deadline"] = (datetime.now(UTC) + timedelta(hours=self.settings.deadline_hours)).isoformat()
         if await self._call(message.id, "dispatched", f"sim-{message.id}-dispatched", body):
             track.state, track.department = "dispatched", self.settings.department
             self._spawn(self._handled(message.id, 0))
@@ -321,16 +322,18 @@ class PlatformSimulator:
                                           answer=type(exc).__name__))
             log.warning("platform-sim: %s %s failed: %s", case, call, type(exc).__name__)
             return False
-        answer, check = "", None
+        answer, check, deadline = "", None, None
         try:
             document = res.json()
             answer = str(document.get("status") if res.is_success else document.get("detail"))
             check = document.get("check") if res.is_success else None
+            deadline = document.get("deadline_at") if res.is_success else None
         except ValueError:
             answer = res.text[:200]
         self.record.calls.append(Call(case=case, call=call, request_id=request_id, status=res.status_code,
                                       answer=answer, check=check))
-        extra = (f" to {fields['department']} (deadline {fields['deadline'][:16]})" if call == "dispatched"
+        extra = (f" to {fields['department']} (deadline {str(deadline)[:16] if deadline else 'none'})"
+                 if call == "dispatched"
                  else f" ({fields['note']})" if "note" in fields else "")
         log.info("platform-sim: %s %s%s -> %d %s%s", case, call, extra, res.status_code, answer,
                  f", video check {check}" if check else "")

@@ -142,9 +142,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--secret-file", type=Path, help="a file holding platform.secret of citywall's server.yaml")
     defaults = SimulatorSettings.model_fields
     for flag, name in (("--dispatch-after", "dispatch_after"), ("--handled-after", "handled_after"),
-                       ("--close-after", "close_after"), ("--deadline-hours", "deadline_hours")):
+                       ("--close-after", "close_after")):
         field = defaults[name]
         p.add_argument(flag, type=float, default=field.default, help=f"{field.description} (default %(default)s)")
+    p.add_argument("--deadline-hours", type=float, default=None,
+                   help=f"{defaults['deadline_hours'].description} (default: none)")
     p.add_argument("--max-rework", type=int, default=defaults["max_rework"].default,
                    help=f"{defaults['max_rework'].description} (default %(default)s)")
     p.add_argument("--department", default=defaults["department"].default, help="the department dispatched to")

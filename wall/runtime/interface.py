@@ -22,11 +22,21 @@ from contextlib import AbstractAsyncContextManager
 
 from vision.events import EventChange
 from vision.evidence import EvidenceHealth
-from wall.runtime.models import AnalyticsCounters, CameraStatus, Clip, ClusterView, LiveItem, Overlay, PlaceCheck
+from wall.runtime.models import (
+    AnalyticsCounters,
+    CameraStatus,
+    Clip,
+    ClusterView,
+    LiveItem,
+    Overlay,
+    PlaceCheck,
+    RecordedSegment,
+)
 from wall.runtime.registry import RegistryChange
 
 EventListener = Callable[[EventChange], object]  # what a listener returns is ignored
 BatchListener = Callable[[int, float], None]  # frames in one detector call, its seconds
+SegmentListener = Callable[[RecordedSegment], object]  # a recorder closed a segment file
 
 
 class LiveFeed(abc.ABC):
@@ -105,9 +115,19 @@ class CameraRuntime(abc.ABC):
         """Call ``listener`` after every detector call (for the metrics' histograms)."""
 
     @abc.abstractmethod
+    def subscribe_segments(self, listener: SegmentListener) -> None:
+        """Call ``listener`` with every recording segment a camera's recorder closed (the recording service
+        writes the index; the file is already on the storage root)."""
+
+    @abc.abstractmethod
     def check_place(self, check: PlaceCheck) -> bool:
         """Start a video check of a place; False when the camera is not analysed. A command, not a wait: a
         remote runtime sends it and answers from what it knows of the camera."""
+
+    @abc.abstractmethod
+    def hold_rules(self, camera_id: str, held: bool) -> bool:
+        """Pause (``held``) or resume a camera's rules: a PTZ command turned it off the preset its zones were
+        drawn for (``wall.ptz``). A command, not a wait; False when the camera is not analysed."""
 
     @abc.abstractmethod
     def analytics_counters(self) -> AnalyticsCounters | None:

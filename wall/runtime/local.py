@@ -28,7 +28,7 @@ from vision.events import EventChange
 from vision.evidence import EvidenceHealth
 from wall.config import SiteConfig
 from wall.runtime.analytics import SiteAnalytics
-from wall.runtime.interface import BatchListener, CameraRuntime, EventListener, LiveFeed
+from wall.runtime.interface import BatchListener, CameraRuntime, EventListener, LiveFeed, SegmentListener
 from wall.runtime.models import (
     AnalyticsCounters,
     CameraStatus,
@@ -45,6 +45,7 @@ from wall.runtime.models import (
     PlaceCheck,
     SamplerCounters,
 )
+from wall.runtime.recorders import Recorders
 from wall.runtime.registry import CameraRegistry, RegistryChange, RulesChanged
 
 log = logging.getLogger(__name__)
@@ -123,14 +124,20 @@ class LocalRuntime(CameraRuntime):
         self.registry = registry
         self.hub = hub or CameraHub(registry.cameras(), site.server_file.streams)
         self.main_streams = MainStreams(self.hub)  # a maximised tile's high-resolution stream, opened on demand
-        self.analytics = SiteAnalytics(site, self.hub) if site.analytics is not None else None
+        self.analytics = SiteAnalytics(site, self.hub, self.main_streams) if site.analytics is not None else None
         self.analytics_enabled = self.analytics is not None
         # H.264 of H.265 cameras for browsers without an HEVC decoder: shared per camera and width, capped per box
-        self.renditions = RenditionRegistry(site.server_file.server.live.renditions)
+        live = site.server_file.server.live
+        self.renditions = RenditionRegistry(live.renditions, live.rendition_kbps)
+        recording = site.server_file.recording  # 录像: cameras whose plan records, into the storage root
+        self.recorders = Recorders(recording, recording.storage_root(site.directory, site.data_dir), self.hub)
+        if self.analytics is not None:
+            self.analytics.listeners.append(self.recorders.on_event)  # events mode: an event arms the recorder
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def start(self) -> None:
         self.hub.start()
+        self.recorders.start()
         if self.analytics is not None:
             self.analytics.start()
 
@@ -139,6 +146,7 @@ class LocalRuntime(CameraRuntime):
             self.analytics.stop()
         self.renditions.stop()
         self.main_streams.stop()
+        self.recorders.stop()  # each closes (and indexes) its open segment
         self.hub.stop()
 
     def apply(self, change: RegistryChange) -> None:
@@ -150,6 +158,7 @@ class LocalRuntime(CameraRuntime):
         before = self.hub.get(camera.id)
         old_interval = before.camera.analysis_interval if before is not None else None
         _session, restarted = self.hub.put(camera)
+        self.recorders.put(camera.id)  # a new session or a new recording block
         if self.analytics is not None and (restarted or old_interval != camera.analysis_interval):
             self.analytics.update_rules(camera.id, change.rules)  # on the new session, at the new interval
 
@@ -163,7 +172,8 @@ class LocalRuntime(CameraRuntime):
         renditions, rendition_viewers = self.renditions.count(session.id)
         return CameraStatus(id=session.id, health=_health(session), viewers=session.remux.viewer_count,
                             analysed=analyzer is not None, scene_moved=bool(analyzer and analyzer.scene_moved),
-                            sampler=counters, renditions=renditions, rendition_viewers=rendition_viewers)
+                            sampler=counters, renditions=renditions, rendition_viewers=rendition_viewers,
+                            recording=self.recorders.status(session.id))
 
     def camera_statuses_now(self) -> list[CameraStatus]:
         return [self._status(session) for session in self.hub]
@@ -227,7 +237,8 @@ class LocalRuntime(CameraRuntime):
                 info = session.ring.write_last(Path(tmp) / "clip.mp4", seconds)
                 return Clip(camera_id=camera_id, data=info.path.read_bytes(), start_wall=info.start_wall,
                             end_wall=info.end_wall, frames=info.frames, duration=info.duration,
-                            analysis_interval=session.camera.analysis_interval)
+                            analysis_interval=session.camera.analysis_interval,
+                            analysis_max_interval=session.camera.analysis_max_interval)
 
         return await run_sync(cut)
 
@@ -251,6 +262,9 @@ class LocalRuntime(CameraRuntime):
         if self.analytics is not None:
             self.analytics.pipeline.batch_observers.append(listener)
 
+    def subscribe_segments(self, listener: SegmentListener) -> None:
+        self.recorders.listeners.append(listener)
+
     def check_place(self, check: PlaceCheck) -> bool:
         analyzer = self.analytics.analyzers.get(check.camera_id) if self.analytics is not None else None
         if analyzer is None:
@@ -258,6 +272,9 @@ class LocalRuntime(CameraRuntime):
         analyzer.watch_place(check.event_id, check.zone_id, check.place_box, check.absent_seconds,
                              check.within_seconds, time.monotonic())
         return True
+
+    def hold_rules(self, camera_id: str, held: bool) -> bool:
+        return self.analytics.hold(camera_id, held) if self.analytics is not None else False
 
     def evidence_health(self) -> EvidenceHealth | None:
         return self.analytics.evidence_store.health() if self.analytics is not None else None

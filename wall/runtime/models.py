@@ -33,6 +33,38 @@ class Health(BaseModel):
     height: int | None
 
 
+class RecordingStatus(BaseModel):
+    """A camera's recorder (``streams.recorder.RecorderHealth``): a full disk or failing writes show here."""
+
+    mode: str = Field(description="continuous, events or schedule")
+    state: str = Field(description="idle (nothing to record now), recording or failing")
+    last_error: str | None
+    last_error_kind: str | None = Field(description="disk_full or write_failed")
+    last_error_at: float | None
+    segments: int = Field(description="Segments closed since the recorder started.")
+    bytes_written: int
+    dropped: int = Field(description="Packets lost because the disk could not keep up.")
+    write_seconds: float = Field(description="CPU time of the recorder's thread.")
+
+
+class RecordedSegment(BaseModel):
+    """A segment file a camera's recorder closed, on its way to the index in the database. Crosses the seam (a
+    cluster worker records, the control plane indexes), so the path is relative to the recording storage root."""
+
+    camera_id: str
+    path: str = Field(description="Under the storage root, '/'-separated.")
+    start: float = Field(description="Wall-clock time of its first frame (Unix).")
+    end: float = Field(description="start + the media seconds it holds.")
+    frames: int
+    keyframes: int
+    size: int = Field(description="Bytes on disk.")
+    codec: str
+    width: int
+    height: int
+    params: str = Field(description="Digest of the codec parameters: equal ones join by stream copy.")
+    reason: str = Field(description="Why it closed: rotate, reconnect, dropped, mode, overrun, stopped, recovered.")
+
+
 class SamplerCounters(BaseModel):
     """What analytics' decoding of one camera cost (``streams.sampler.FrameSampler``'s counters)."""
 
@@ -62,6 +94,7 @@ class CameraStatus(BaseModel):
     renditions: int = Field(0, description="H.264 renditions of it being made now (browsers without its codec).")
     rendition_viewers: int = Field(0, description="Live views watching one of its renditions.")
     placement: Placement | None = Field(None, description="Cluster mode: its worker and node (None on one box).")
+    recording: RecordingStatus | None = Field(None, description="Its recorder (None when it does not record).")
 
 
 class PipelineCounters(BaseModel):
@@ -108,6 +141,10 @@ class WorkerView(BaseModel):
     pending_events: int = Field(description="Event changes queued until the control plane acknowledges them.")
     report_age_seconds: float = Field(description="Since its last report arrived (1 s when all is well).")
     available: bool = Field(description="False while Ray restarts its process.")
+    detector_actor: str | None = Field(None, description="The node's detector actor it detects with (None: its "
+                                       "own CPU).")
+    detector_actor_looks: int = Field(0, description="Looks that actor answered for it.")
+    detector_fallbacks: int = Field(0, description="Looks it detected itself because the actor did not answer.")
 
 
 class NodeView(BaseModel):
@@ -190,6 +227,8 @@ class Clip(BaseModel):
     frames: int
     duration: float = Field(description="Seconds of video.")
     analysis_interval: float = Field(description="The camera's seconds between looks, to replay it alike.")
+    analysis_max_interval: float | None = Field(None, description="The camera's longest gap between looks (a "
+                                                "still scene), also to replay it alike.")
 
 
 class LiveInit(BaseModel):

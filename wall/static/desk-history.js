@@ -91,7 +91,7 @@ function evidenceStrip(items) {
     figure.dataset.testid = "history-evidence";
     figure.setAttribute("data-testid", "history-evidence");
     let media;
-    if (item.kind === "clip") {
+    if (item.kind === "clip" || item.kind === "arrival_clip") {
       media = document.createElement("video");
       media.controls = true;
       media.muted = true;

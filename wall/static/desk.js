@@ -11,6 +11,7 @@ import { DecisionForms, serverError } from "./desk-forms.js";
 import { renderHistory } from "./desk-history.js";
 import { openChannel } from "./desk-channel.js";
 import { bindKeys } from "./desk-keys.js";
+import { FilingDialog, filedMessage } from "./wall-filing.js";
 import "./suppression-words.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,7 +21,7 @@ const OVERDUE_TICK_MS = 30000;  // how often passing deadlines are looked for
 const state = {
   me: null, catalogue: new Map(), reasons: new Map(), cameras: new Map(), record: null, detailSeq: 0,
   historyOpen: false, ownDecisions: new Set(), online: false, noticeTimer: 0,
-  queue: null, media: null, forms: null,
+  queue: null, media: null, forms: null, filing: null,
 };
 
 async function getJson(path, fallback) {
@@ -155,6 +156,18 @@ function decided(kind, summary) {
   state.queue.apply(summary);
 }
 
+/** 视频立案 from the live view: the camera on screen now (a user who may decide cases; the server checks). */
+function fileFromLive() {
+  const tile = state.media && state.media.tile;
+  if (!state.filing || !tile || tile.closed) return;
+  state.filing.open({ id: tile.camera.id, name: tile.camera.name || tile.camera.id });
+}
+
+function filed(summary) {
+  notify(filedMessage(summary));
+  state.queue.apply(summary);  // confirmed at once: shown where the filters show confirmed cases
+}
+
 function channelState(online) {
   state.online = online;
   const el = $("channel");
@@ -212,6 +225,11 @@ async function start() {
     list: $("queue"), count: $("queue-count"), empty: $("queue-empty"), form: $("filters"),
     catalogue: state.catalogue, onSelect: showCase, onLeave: caseLeft,
   });
+  if (may(me, "review_cases")) {
+    state.filing = new FilingDialog({ onFiled: filed });
+    $("b-file").hidden = false;
+    $("b-file").addEventListener("click", fileFromLive);
+  }
   $("b-history").addEventListener("click", toggleHistory);
   $("filters").addEventListener("change", () => { showError(""); reload(); });
   $("filters").addEventListener("submit", (event) => event.preventDefault());
@@ -223,6 +241,7 @@ async function start() {
     play: () => { if (!state.media.playPause()) notify(t("deskNoClipYet")); },
     history: toggleHistory,
     boxes: () => state.media.toggleBoxes(),
+    file: fileFromLive,
     submit: () => { if (!state.forms.openKind) return false; state.forms.submit(); return true; },
     cancel: () => {
       if (state.forms.cancel()) return true;

@@ -9,7 +9,7 @@ import { api } from "./nav.js";
 addWords({
   "zh-CN": {
     fileCase: "立案", fileTitle: "视频立案", fileMoment: "画面时刻", fileNow: "当前",
-    fileAgo: "{n} 秒前", fileCode: "事件类型", fileGrid: "网格编码", fileStreet: "街道", fileCommunity: "社区",
+    fileAgo: "{n} 秒前", fileAgoMin: "{n} 分钟前", fileCode: "事件类型", fileGrid: "网格编码", fileStreet: "街道", fileCommunity: "社区",
     fileAddress: "地址", fileDescription: "描述", fileSubmit: "立案", fileCancel: "取消",
     fileDrawHint: "在画面上拖动鼠标框出问题；Enter 立案，Esc 取消。", fileNeedBox: "请先在画面上框出问题",
     fileNeedCode: "请选择事件类型", fileFiled: "已立案 #{id}（视频巡查，已确认）", fileNoPicture: "没有画面",
@@ -17,7 +17,7 @@ addWords({
   },
   en: {
     fileCase: "File a case", fileTitle: "File a case from video", fileMoment: "Picture from", fileNow: "now",
-    fileAgo: "{n} s ago", fileCode: "Event code", fileGrid: "Grid code", fileStreet: "Street",
+    fileAgo: "{n} s ago", fileAgoMin: "{n} min ago", fileCode: "Event code", fileGrid: "Grid code", fileStreet: "Street",
     fileCommunity: "Community", fileAddress: "Address", fileDescription: "Description", fileSubmit: "File",
     fileCancel: "Cancel", fileDrawHint: "Drag over the picture to box the problem; Enter files, Esc cancels.",
     fileNeedBox: "Draw a box on the picture first", fileNeedCode: "Choose an event code",
@@ -25,7 +25,8 @@ addWords({
   },
 });
 
-const EARLIER_S = [0, 15, 30, 60];  // "noticed a moment ago": choices bounded by the camera's memory
+// "noticed a moment ago", up to the ring's last minutes: choices bounded by the camera's memory (max_seconds_ago)
+const EARLIER_S = [0, 15, 30, 60, 120, 180, 300, 600];
 const MIN_BOX = 0.01;
 const LOCATION = ["grid_code", "street", "community", "address"];
 
@@ -127,7 +128,8 @@ export class FilingDialog {
     this.code.replaceChildren(new Option("—", ""), ...codes.codes.map((c) => new Option(`${c.code} ${name(c)}`, c.code)));
     for (const key of LOCATION) this.inputs[key].value = defaults[key] || "";
     const choices = EARLIER_S.filter((s) => s <= defaults.max_seconds_ago);
-    this.moment.replaceChildren(...choices.map((s) => new Option(s ? tf("fileAgo", { n: s }) : t("fileNow"), String(s))));
+    const label = (s) => (!s ? t("fileNow") : s % 60 ? tf("fileAgo", { n: s }) : tf("fileAgoMin", { n: s / 60 }));
+    this.moment.replaceChildren(...choices.map((s) => new Option(label(s), String(s))));
     this.code.focus();
   }
 

@@ -3,6 +3,7 @@
 // seconds earlier (pre-connect), so a step shows video at once from the server's GOP cache.
 import { LiveTile } from "./tile.js";
 import { t } from "./i18n.js";
+import { attachPlayback } from "./wall-playback.js";  // 录像回放: the tile's playback button and panel
 
 const POOL_TTL_MS = 20000;  // a pre-connected camera not used by then is closed
 
@@ -139,6 +140,7 @@ export class WallGrid {
     el.querySelector(".clear").addEventListener("click", () => this.handlers.onClear(index()));
     // 视频立案 (shown by the wall's .may-file: users who may decide cases, also on a wall they may not change)
     el.querySelector(".file-case").addEventListener("click", () => this.handlers.onFile(index()));
+    attachPlayback(el);
   }
 
   /** A maximised tile plays the camera's main stream when it has one; back on the grid, the sub stream. */

@@ -10,6 +10,7 @@ import { WallGrid } from "./wall-grid.js";
 import { FilingDialog, filedMessage } from "./wall-filing.js";
 import { refreshOverlays } from "./wall-overlay.js";
 import { OverdueView } from "./wall-overdue.js";
+import { ptzNotice } from "./ptz.js";  // PTZ (遥控): the pad of a maximised tile, who controls each camera
 
 const params = new URLSearchParams(location.search);
 const kiosk = params.get("kiosk") === "1";
@@ -242,6 +243,7 @@ function listen(retryMs = 500) {
     const message = JSON.parse(event.data);
     if (message.type === "wall" && message.wall && message.wall.name === wallName) apply(message.wall);
     if (message.case) overdue.soon();  // a case moved on: it may have stopped (or started) being overdue
+    ptzNotice(message);
   };
   ws.onclose = (event) => {
     if (event.code === 4401) { toLogin(); return; }

@@ -57,8 +57,8 @@ class Case(Base):
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When the department must have handled it (处置时限), set at dispatch: the platform's deadline, else the code's
-    # limit from then (wall/cases/time_limits.py; migration 0009)
-    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # limit from then (wall/time_limits.py; migration 0009; indexed by 0014 for the desk's overdue filter)
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     # The first "cleared_on_video" in the history, for the statistics. Written by the database (a trigger on
     # case_events, migration 0007) when that history row is inserted, never by the ORM: read it from a fresh query.
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -4,7 +4,7 @@ Revision ID: 0009_case_deadlines
 Revises: 0008_platform
 
 Issue 13 item 5: a case gets a deadline when it is dispatched (the platform's, or the event code's time limit
-from the dispatch: wall/cases/time_limits.py), so the desk and the wall show overdue cases and the statistics
+from the dispatch: wall/time_limits.py), so the desk and the wall show overdue cases and the statistics
 count them. Cases dispatched before this migration have none (no limit was known then): they are never overdue,
 rather than overdue by a limit invented afterwards.
 """

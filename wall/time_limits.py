@@ -1,5 +1,6 @@
 """Time limits (处置时限) per event code, and what "overdue" means, in one place for the desk, the outbox and the
-statistics. Plain values only (wall.config reads the settings model): the SQL forms are in wall/cases/listing.py.
+statistics. Plain values only, on the ground floor beside the other settings (wall.config reads the model): the SQL
+forms are in wall/cases/listing.py.
 
 A city sets how long a department has to handle each kind of case (Shenzhen publishes per-type tables; each city
 its own), so the limits are configuration (``platform.time_limits`` in server.yaml), never constants. A case gets
@@ -78,6 +79,15 @@ def parse_deadline(value: Any) -> datetime | None:
         return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except ValueError:
         return None
+
+
+def missed_deadline(deadline_at: datetime | None, done_at: datetime | None, now: datetime) -> bool:
+    """The statistics' overdue (考核, ``wall.cases.listing.overdue_ever`` in SQL) for one case, as the platform's
+    messages carry it: done (first cleared on video, or else closed) after the deadline, or not done and the
+    deadline passed by ``now``. Unlike ``is_overdue`` it stays true once the case is handled late."""
+    if deadline_at is None:
+        return False
+    return as_utc(done_at if done_at is not None else now) > as_utc(deadline_at)
 
 
 def is_overdue(status: str, deadline_at: datetime | None, now: datetime) -> bool:

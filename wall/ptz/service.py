@@ -1,0 +1,341 @@
+"""The PTZ service: who may steer which camera, the one-operator lease, every command audited, and the camera's
+return to its analysis preset.
+
+- **Rights.** A camera is steerable by a user when it has a ``ptz:`` block and ``Principal.may_control_ptz``
+  says so (the role's permission, the ``ptz`` grant, the live view). Anything else answers exactly like a camera
+  that does not exist (404), so the API tells nobody which cameras they could steer with more rights.
+- **Lease** (``wall.ptz.leases``): a command takes the camera when nobody holds it and renews the holder's lease;
+  another operator is refused (409, naming the holder); an admin may take over. Every change of holder is
+  pushed over ``/ws/wall`` (``PtzNotice``) to everyone who may see the camera, so each of its tiles shows it.
+- **Audit.** Every command — move, stop, preset, home, take, take-over, release — is a row of the audit log with
+  its outcome, refusals and camera failures included; so is citywall's own return to the analysis preset.
+- **Analytics.** The zones of a PTZ camera were drawn for its analysis preset (``ptz.analysis_preset``, or the
+  home position). A command that turns it elsewhere holds its rules at once (``CameraRuntime.hold_rules``) —
+  not after the scene guard would notice, two looks later. After ``return_after`` minutes without a command
+  citywall sends the camera back there, and ``settle_seconds`` later the rules run again. Going to the analysis
+  preset by hand resumes them the same way.
+
+Everything runs on the event loop of the app (the drivers are asyncio clients); the database writes go to a
+worker thread. The clock is monotonic and injectable: tests step over minutes instead of waiting for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from anyio.to_thread import run_sync
+
+from streams.ptz_config import PtzConfig
+from wall.auth import audit
+from wall.auth.principal import Permission, Principal
+from wall.errors import Conflict, Forbidden, NotFound
+from wall.notices import Notice
+from wall.ptz.driver import Position, Preset, PtzDeviceError, PtzDriver, Velocity
+from wall.ptz.drivers import open_driver
+from wall.ptz.leases import LeaseBook
+from wall.ptz.models import PtzNotice, PtzState
+from wall.runtime.interface import CameraRuntime
+from wall.runtime.registry import CameraRegistry
+from wall.store.db import Database
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+NOT_FOUND = "camera not found"  # the words of every other camera route (wall.access.NOT_FOUND)
+MOVE_TIMEOUT_SECONDS = 6.0  # a continuous move stops by itself unless the page renews it (it does every 2 s)
+TICK_SECONDS = 0.5
+RETRY_RETURN_SECONDS = 30.0  # a camera that failed to go back is asked again this much later
+
+
+class PtzUnavailable(Conflict):
+    """The camera's PTZ refused or did not answer: the request was fine, the camera could not do it now."""
+
+
+@dataclass
+class _Away:
+    """A camera off its analysis preset: when it was last commanded, and when its rules may run again."""
+
+    last_command: float
+    resume_at: float | None = None  # set once it has been sent back to the analysis preset
+    next_return: float | None = None  # a failed return is tried again from then
+
+
+class PtzService:
+    def __init__(self, registry: CameraRegistry, runtime: CameraRuntime, db: Database,
+                 publish: Callable[[Notice], None], clock: Callable[[], float] = time.monotonic) -> None:
+        self.registry = registry
+        self.runtime = runtime
+        self.db = db
+        self.publish = publish
+        self.clock = clock
+        self.leases = LeaseBook()
+        self._drivers: dict[str, tuple[PtzConfig, PtzDriver]] = {}
+        self._away: dict[str, _Away] = {}
+        self._ticker: asyncio.Task[None] | None = None
+
+    # -- rights and state ---------------------------------------------------------------------------------------
+    def _config(self, camera_id: str) -> PtzConfig | None:
+        camera = self.registry.get(camera_id)
+        return camera.ptz if camera is not None and camera.enabled else None
+
+    def _steerable(self, principal: Principal, camera_id: str) -> PtzConfig:
+        config = self._config(camera_id)
+        if config is None or not principal.may_control_ptz(camera_id):
+            raise NotFound(NOT_FOUND)
+        return config
+
+    def state(self, principal: Principal, camera_id: str) -> PtzState:
+        config = self._config(camera_id)
+        if config is None or not (principal.may_view(camera_id) or principal.may_control_ptz(camera_id)):
+            raise NotFound(NOT_FOUND)
+        now = self.clock()
+        lease = self.leases.current(camera_id, now)
+        away = self._away.get(camera_id)
+        returns_in = None
+        if away is not None and away.resume_at is None:
+            due = away.next_return or away.last_command + config.return_after * 60
+            returns_in = max(0.0, due - now)
+        admin = principal.may(Permission.ADMINISTER)
+        control = principal.may_control_ptz(camera_id)
+        return PtzState(camera_id=camera_id, holder=lease.holder if lease else None,
+                        lease_seconds_left=max(0.0, lease.until - now) if lease else None,
+                        mine=lease is not None and lease.holder == principal.name, may_control=control,
+                        may_take_over=control and admin, may_set_presets=control and admin, away=away is not None,
+                        returns_in=returns_in, analysis_preset=config.analysis_preset)
+
+    def states(self, principal: Principal) -> list[PtzState]:
+        """Every PTZ camera the user may see (the wall draws who steers each) or steer."""
+        return [self.state(principal, cam.id) for cam in self.registry.cameras()
+                if cam.enabled and cam.ptz is not None
+                and (principal.may_view(cam.id) or principal.may_control_ptz(cam.id))]
+
+    # -- commands -----------------------------------------------------------------------------------------------
+    async def take(self, principal: Principal, camera_id: str, take_over: bool = False) -> PtzState:
+        config = self._steerable(principal, camera_id)
+        if await self._lease(principal, camera_id, config, "ptz.lease.take", take_over=take_over):
+            self._notify(camera_id)
+        return self.state(principal, camera_id)
+
+    async def release(self, principal: Principal, camera_id: str) -> PtzState:
+        self._steerable(principal, camera_id)
+        released = self.leases.release(camera_id, principal.name, self.clock())
+        if released is not None:
+            await self._audit(principal, "ptz.lease.release", camera_id, True)
+            self._notify(camera_id)
+        return self.state(principal, camera_id)
+
+    async def move(self, principal: Principal, camera_id: str, velocity: Velocity) -> PtzState:
+        if velocity.still:
+            return await self.stop(principal, camera_id)
+        detail = velocity.model_dump()
+        await self._command(principal, camera_id, "ptz.move", detail,
+                            lambda d: d.move(velocity, MOVE_TIMEOUT_SECONDS), leaves=True)
+        return self.state(principal, camera_id)
+
+    async def stop(self, principal: Principal, camera_id: str) -> PtzState:
+        await self._command(principal, camera_id, "ptz.stop", None, lambda d: d.stop(), leaves=False)
+        return self.state(principal, camera_id)
+
+    async def goto_preset(self, principal: Principal, camera_id: str, token: str) -> PtzState:
+        config = self._steerable(principal, camera_id)
+        home = token == config.analysis_preset
+        await self._command(principal, camera_id, "ptz.preset.goto", {"preset": token},
+                            lambda d: d.goto_preset(token), leaves=not home, arrives=home)
+        return self.state(principal, camera_id)
+
+    async def home(self, principal: Principal, camera_id: str) -> PtzState:
+        config = self._steerable(principal, camera_id)
+        home = config.analysis_preset is None
+        await self._command(principal, camera_id, "ptz.home", None, lambda d: d.home(), leaves=not home,
+                            arrives=home)
+        return self.state(principal, camera_id)
+
+    async def set_preset(self, principal: Principal, camera_id: str, name: str, token: str | None) -> Preset:
+        self._steerable(principal, camera_id)
+        detail = {"name": name, "preset": token}
+        if not principal.may(Permission.ADMINISTER):
+            await self._audit(principal, "ptz.preset.set", camera_id, False, {**detail, "reason": "not an admin"})
+            raise Forbidden("only an admin may store presets")
+        return await self._command(principal, camera_id, "ptz.preset.set", detail,
+                                   lambda d: d.set_preset(name, token), leaves=False)
+
+    async def presets(self, principal: Principal, camera_id: str) -> list[Preset]:
+        config = self._steerable(principal, camera_id)
+        return await self._device(camera_id, config, lambda d: d.presets())
+
+    async def position(self, principal: Principal, camera_id: str) -> Position | None:
+        config = self._steerable(principal, camera_id)
+        return await self._device(camera_id, config, lambda d: d.position())
+
+    async def _command(self, principal: Principal, camera_id: str, action: str, detail: dict[str, Any] | None,
+                       call: Callable[[PtzDriver], Awaitable[T]], *, leaves: bool, arrives: bool = False) -> T:
+        """One command: the lease (taken or renewed), the camera, the audit row, and the rules' hold."""
+        config = self._steerable(principal, camera_id)
+        try:
+            changed = await self._lease(principal, camera_id, config, None)
+        except Conflict as exc:
+            await self._audit(principal, action, camera_id, False, {**(detail or {}), "reason": exc.message})
+            raise
+        if leaves:  # before the camera turns: no look may see the new view under the old zones
+            changed = self._leave(camera_id) or changed
+        if changed:  # one push for both: who controls it, and that its rules paused
+            self._notify(camera_id)
+        try:
+            result = await self._device(camera_id, config, call)
+        except PtzUnavailable as exc:
+            await self._audit(principal, action, camera_id, False, {**(detail or {}), "reason": exc.message})
+            raise
+        away = self._away.get(camera_id)
+        if away is not None:  # a stop or a stored preset keeps the camera where it is (and its return as it was)
+            away.last_command = self.clock()
+            if leaves or arrives:
+                away.resume_at = self.clock() + config.settle_seconds if arrives else None
+                away.next_return = None
+        await self._audit(principal, action, camera_id, True, detail)
+        return result
+
+    async def _lease(self, principal: Principal, camera_id: str, config: PtzConfig, action: str | None, *,
+                     take_over: bool = False) -> bool:
+        """Take or renew the user's lease; returns whether the holder changed (the caller tells the tiles).
+        ``action``: audit the take itself (an explicit take or take-over); a command's implicit take is audited
+        as the command."""
+        before = self.leases.current(camera_id, self.clock())
+        try:
+            lease, displaced = self.leases.take(camera_id, principal.name, self.clock(), config.lease_seconds,
+                                                take_over=take_over,
+                                                may_take_over=principal.may(Permission.ADMINISTER))
+        except (Conflict, Forbidden) as exc:
+            if action is not None:
+                await self._audit(principal, action, camera_id, False, {"reason": exc.message})
+            raise
+        if displaced is not None:
+            await self._audit(principal, "ptz.lease.takeover", camera_id, True, {"from": displaced.holder})
+        elif action is not None:
+            await self._audit(principal, action, camera_id, True)
+        return before is None or before.holder != lease.holder
+
+    async def _device(self, camera_id: str, config: PtzConfig, call: Callable[[PtzDriver], Awaitable[T]]) -> T:
+        driver = await self._driver(camera_id, config)
+        try:
+            return await call(driver)
+        except PtzDeviceError as exc:
+            raise PtzUnavailable(f"camera '{camera_id}': {exc.message}") from None
+
+    async def _driver(self, camera_id: str, config: PtzConfig) -> PtzDriver:
+        """The camera's driver for its current ``ptz:`` block (a changed block gets a new one)."""
+        known = self._drivers.get(camera_id)
+        if known is not None and known[0] == config:
+            return known[1]
+        if known is not None:
+            await known[1].close()
+        try:
+            driver = open_driver(camera_id, config)
+        except PtzDeviceError as exc:
+            raise PtzUnavailable(f"camera '{camera_id}': {exc.message}") from None
+        self._drivers[camera_id] = (config, driver)
+        return driver
+
+    # -- the analysis preset ------------------------------------------------------------------------------------
+    def _leave(self, camera_id: str) -> bool:
+        """The camera is turning off its analysis preset: hold its rules. Returns whether it just left."""
+        self._ensure_ticker()
+        if camera_id in self._away:
+            return False
+        self._away[camera_id] = _Away(last_command=self.clock())
+        self.runtime.hold_rules(camera_id, True)
+        log.info("camera %s left its analysis preset: rules paused", camera_id, extra={"camera": camera_id})
+        return True
+
+    def _ensure_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(self._tick_loop(), name="ptz-return")
+
+    async def _tick_loop(self) -> None:
+        while self._away:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self.tick()
+            except Exception:  # the next tick tries again; a bug here must not end the returns for good
+                log.exception("PTZ return check failed")
+
+    async def tick(self) -> None:
+        """Send idle cameras back to their analysis preset, and resume the rules of those that are back."""
+        for camera_id, away in list(self._away.items()):
+            now = self.clock()
+            config = self._config(camera_id)
+            if config is None:  # the camera or its ptz: block is gone: nothing to return, the rules run again
+                self._resume(camera_id)
+                continue
+            if away.resume_at is not None:
+                if now >= away.resume_at:
+                    self._resume(camera_id)
+                continue
+            due = away.next_return or away.last_command + config.return_after * 60
+            if now >= due:
+                await self._return(camera_id, config, away)
+
+    async def _return(self, camera_id: str, config: PtzConfig, away: _Away) -> None:
+        target = config.analysis_preset
+        detail = {"preset": target, "idle_minutes": config.return_after}
+        commanded = away.last_command
+        try:
+            driver = await self._driver(camera_id, config)
+            if target is None:
+                await driver.home()
+            else:
+                await driver.goto_preset(target)
+        except (PtzDeviceError, PtzUnavailable) as exc:
+            away.next_return = self.clock() + RETRY_RETURN_SECONDS
+            reason = exc.message
+            log.warning("camera %s could not be returned to its analysis preset: %s", camera_id, reason,
+                        extra={"camera": camera_id})
+            await self._audit(None, "ptz.return", camera_id, False, {**detail, "reason": reason})
+            return
+        if self._away.get(camera_id) is not away or away.last_command != commanded:
+            await self._audit(None, "ptz.return", camera_id, True, {**detail, "then": "an operator's command"})
+            return  # a command came while it went back: it was sent after the return, and wins
+        away.resume_at = self.clock() + config.settle_seconds
+        lease = self.leases.current(camera_id, self.clock())
+        if lease is not None:  # the idle operator's control goes with the camera's return
+            self.leases.release(camera_id, lease.holder, self.clock())
+        log.info("camera %s returned to its analysis preset after %g min without commands", camera_id,
+                 config.return_after, extra={"camera": camera_id})
+        self._notify(camera_id)
+        await self._audit(None, "ptz.return", camera_id, True, detail)
+
+    def _resume(self, camera_id: str) -> None:
+        self._away.pop(camera_id, None)
+        self.runtime.hold_rules(camera_id, False)
+        log.info("camera %s is at its analysis preset: rules run again", camera_id, extra={"camera": camera_id})
+        self._notify(camera_id)
+
+    # -- telling ------------------------------------------------------------------------------------------------
+    def _notify(self, camera_id: str) -> None:
+        lease = self.leases.current(camera_id, self.clock())
+        self.publish(PtzNotice(camera_id=camera_id, holder=lease.holder if lease else None,
+                               away=camera_id in self._away))
+
+    async def _audit(self, principal: Principal | None, action: str, camera_id: str, success: bool,
+                     detail: dict[str, Any] | None = None) -> None:
+        def write() -> None:
+            with self.db.session() as unit:
+                audit.record(unit, user=principal.name if principal else None, action=action,
+                             target=f"camera:{camera_id}", success=success,
+                             address=principal.address if principal else None, detail=detail)
+
+        await run_sync(write)
+
+    async def close(self) -> None:
+        """Stop the return checks and close every driver (the app is stopping)."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for _config, driver in self._drivers.values():
+            await driver.close()
+        self._drivers.clear()

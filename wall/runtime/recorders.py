@@ -1,0 +1,109 @@
+"""The recorders of the cameras this runtime runs: one ``streams.recorder.Recorder`` per recording camera,
+attached to its session, re-attached when the session is replaced, and told about the camera's events.
+
+A helper of ``LocalRuntime`` (the only code that touches sessions): it resolves each camera's recording plan
+(its own ``recording:`` block, its group's, the site's), starts a recorder when the plan records and stops it
+when it no longer does, arms the events mode when the analytics open or update an event of the camera, and turns
+each closed segment into the seam's ``RecordedSegment`` for the runtime's listeners (the recording service
+writes the index). A camera worker of a cluster runs one of these too, inside its own ``LocalRuntime``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.hub import CameraHub
+from streams.recorder import Recorder
+from streams.segments import SegmentInfo
+from streams.session import CameraSession
+from vision.events import EventChange
+from wall.recording_settings import RecordingSettings
+from wall.runtime.interface import SegmentListener
+from wall.runtime.models import RecordedSegment, RecordingStatus
+
+log = logging.getLogger(__name__)
+
+ARMING_KINDS = ("opened", "updated", "still_present")  # the event is there: keep recording post_seconds more
+
+
+@dataclass
+class _Running:
+    recorder: Recorder
+    session: CameraSession
+
+
+class Recorders:
+    def __init__(self, settings: RecordingSettings, root: Path, hub: CameraHub) -> None:
+        self.settings = settings
+        self.root = root
+        self.hub = hub
+        self.listeners: list[SegmentListener] = []
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        for session in self.hub:
+            self.put(session.id)
+
+    def stop(self) -> None:
+        with self._lock:
+            running, self._running = list(self._running.values()), {}
+        for entry in running:
+            entry.session.detach(entry.recorder)
+            entry.recorder.stop(wait=0)  # all told first, so the cameras' last segments close in parallel
+        for entry in running:
+            entry.recorder.stop()
+
+    def put(self, camera_id: str) -> None:
+        """Bring the camera's recorder in line with its session and plan (after any change of the camera)."""
+        session = self.hub.get(camera_id)
+        plan = self.settings.plan_for(session.camera) if session is not None else None
+        with self._lock:
+            entry = self._running.get(camera_id)
+            if entry is not None and session is entry.session and plan is not None and plan.mode != "off":
+                entry.recorder.plan = plan  # read by the camera thread per packet: swapped whole
+                return
+            if entry is not None:
+                del self._running[camera_id]
+            if session is not None and plan is not None and plan.mode != "off":
+                recorder = Recorder(camera_id, self.root, plan, session.ring, self._publish)
+                self._running[camera_id] = _Running(recorder, session)
+            else:
+                recorder = None
+        if entry is not None:
+            entry.session.detach(entry.recorder)
+            entry.recorder.stop()  # closes and indexes its open segment
+        if recorder is not None and session is not None:
+            recorder.start()
+            session.attach(recorder)
+
+    def on_event(self, change: EventChange) -> None:
+        """Events mode: an event of the camera is there, so record from pre_seconds ago to post_seconds on."""
+        if change.kind not in ARMING_KINDS:
+            return
+        entry = self._running.get(change.camera_id)
+        if entry is not None and entry.recorder.plan.mode == "events":
+            entry.recorder.trigger(time.time() + entry.recorder.plan.post_seconds)
+
+    def status(self, camera_id: str) -> RecordingStatus | None:
+        entry = self._running.get(camera_id)
+        if entry is None:
+            return None
+        h = entry.recorder.health()
+        return RecordingStatus(mode=h.mode, state=h.state, last_error=h.last_error, last_error_kind=h.last_error_kind,
+                               last_error_at=h.last_error_at, segments=h.segments, bytes_written=h.bytes_written,
+                               dropped=h.dropped, write_seconds=h.write_seconds)
+
+    def _publish(self, info: SegmentInfo) -> None:  # a recorder's thread
+        segment = RecordedSegment(camera_id=info.camera_id, path=info.relative, start=info.start, end=info.end,
+                                  frames=info.frames, keyframes=info.keyframes, size=info.size, codec=info.codec,
+                                  width=info.width, height=info.height, params=info.params, reason=info.reason)
+        for listener in list(self.listeners):
+            try:
+                listener(segment)
+            except Exception:
+                log.exception("segment listener failed for camera %s", info.camera_id)

@@ -1,0 +1,339 @@
+// 录像回放: a tile's playback mode. The tile's "回放" button opens a panel over the live picture (which keeps
+// running underneath): a timeline of the last 10 min to 24 h with the recorded ranges and the camera's cases, a time
+// field (HH:MM:SS[.mmm], Enter seeks), play/pause, 1/2/4/8×, a frame step either way while paused, in/out marks
+// and export of that range as MP4.
+// The server sends fragmented MP4 chunks (/api/playback/{camera}/video): X-Start is the wall time of a chunk's
+// first frame and X-Mime its MediaSource type. One SourceBuffer holds every chunk on one timeline, placed by
+// timestampOffset = X-Start − origin, so currentTime + origin is always the wall time on screen. The next chunk
+// is fetched from the buffered end (align=after: from the keyframe where the last one stopped) while less than
+// AHEAD_S is buffered ahead; at a gap the player jumps to the next recorded range.
+// An H.265 recording that this browser cannot decode is asked for again with codec=h264 (re-encoded on the
+// server while it plays; an export the same way).
+// Playback is a right of its own: without it every request answers 404 and the panel says so.
+import { addWords, t } from "./i18n.js";
+import { api } from "./nav.js";
+
+addWords({
+  "zh-CN": {
+    playback: "回放", pbPlay: "播放", pbPause: "暂停", pbStepBack: "上一帧", pbStep: "下一帧", pbIn: "入点",
+    pbOut: "出点", pbExport: "导出", pbClose: "返回实时", pbNone: "该时间没有录像", pbNoRight: "无回放权限或没有录像",
+    pbCodec: "浏览器不能播放该录像的编码，可导出为 H.264", pbTime: "时间 HH:MM:SS", pbSpan: "范围",
+    pbCase: "案件", pbGap: "录像中断，跳到下一段",
+  },
+  en: {
+    playback: "Playback", pbPlay: "Play", pbPause: "Pause", pbStepBack: "Previous frame", pbStep: "Next frame",
+    pbIn: "In", pbOut: "Out", pbExport: "Export", pbClose: "Back to live", pbNone: "Nothing recorded at that time",
+    pbNoRight: "No playback right, or nothing recorded", pbCodec: "This browser cannot play the recording's codec: "
+      + "export it as H.264", pbTime: "Time HH:MM:SS", pbSpan: "Span", pbCase: "Case",
+    pbGap: "Recording gap: on to the next range",
+  },
+});
+
+const SPEEDS = [1, 2, 4, 8];
+const SPANS_MIN = [10, 60, 360, 1440];  // what the timeline may show: 10 min, 1 h, 6 h, 24 h
+const CHUNK_S = 30;
+const AHEAD_S = 12;
+const KEEP_BEHIND_S = 60;
+
+const link = document.createElement("link");
+link.rel = "stylesheet";
+link.href = "/static/playback.css";
+document.head.appendChild(link);
+
+/** The tile's playback button (the one hook in wall-grid.js); the panel opens for the tile's camera. */
+export function attachPlayback(tile) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "play-back";
+  button.setAttribute("data-testid", "tile-playback");
+  button.textContent = t("playback");
+  button.addEventListener("click", (event) => {
+    event.stopPropagation();
+    const camera = tile.dataset.camera;
+    if (camera && !tile.querySelector(".playback")) new PlaybackPanel(tile, camera);
+  });
+  tile.appendChild(button);
+}
+
+function playable(mime) {
+  return Boolean(window.MediaSource && mime && MediaSource.isTypeSupported(mime));
+}
+
+function pad(n, width = 2) { return String(n).padStart(width, "0"); }
+
+function clock(wall) {
+  const d = new Date(wall * 1000);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:`
+    + `${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** "HH:MM[:SS[.mmm]]" as the latest such local time not in the future; null if it is not a time. */
+function parseTime(text) {
+  const m = text.trim().match(/^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?$/);
+  if (!m) return null;
+  const d = new Date();
+  d.setHours(Number(m[1]), Number(m[2]), Number(m[3] || 0), Number((m[4] || "0").padEnd(3, "0")));
+  let wall = d.getTime() / 1000;
+  if (wall > Date.now() / 1000 + 1) wall -= 86400;
+  return wall;
+}
+
+class PlaybackPanel {
+  constructor(tile, camera) {
+    this.tile = tile;
+    this.camera = camera;
+    this.origin = null;  // wall time of currentTime 0
+    this.fps = 25;
+    this.mime = null;
+    this.generation = 0;  // a seek starts a new one: answers for an older one are dropped
+    this.spanMin = 60;  // minutes the timeline shows
+    this.ranges = [];
+    this.markIn = null;
+    this.markOut = null;
+    this.h264 = false;  // this browser cannot decode the recording: ask for H.264 (playback and export)
+    this.el = document.createElement("div");
+    this.el.className = "playback";
+    this.el.setAttribute("data-testid", "playback");
+    this.el.innerHTML = `<video muted playsinline></video>
+      <div class="pb-bar">
+        <div class="pb-timeline" data-testid="pb-timeline"><div class="pb-head"></div></div>
+        <div class="pb-controls">
+          <button type="button" class="pb-play" data-testid="pb-play"></button>
+          <button type="button" class="pb-back" data-testid="pb-step-back">◀|</button>
+          <button type="button" class="pb-step" data-testid="pb-step">|▶</button>
+          <select class="pb-speed" data-testid="pb-speed">${SPEEDS.map((s) => `<option value="${s}">${s}×</option>`)
+            .join("")}</select>
+          <input class="pb-time" data-testid="pb-time" size="12">
+          <span class="pb-clock" data-testid="pb-clock"></span>
+          <select class="pb-span" data-testid="pb-span">${SPANS_MIN.map((m) =>
+            `<option value="${m}">${m < 60 ? `${m} min` : `${m / 60} h`}</option>`).join("")}</select>
+          <button type="button" class="pb-in"></button><button type="button" class="pb-out"></button>
+          <button type="button" class="pb-export" data-testid="pb-export"></button>
+          <button type="button" class="pb-close" data-testid="pb-close"></button>
+        </div>
+        <div class="pb-note" data-testid="pb-note"></div>
+      </div>`;
+    for (const type of ["click", "dblclick"]) this.el.addEventListener(type, (event) => event.stopPropagation());
+    tile.appendChild(this.el);
+    this.video = this.el.querySelector("video");
+    this.q = (name) => this.el.querySelector(name);
+    this.words();
+    this.q(".pb-span").value = String(this.spanMin);
+    this.wire();
+    this.timer = setInterval(() => this.tick(), 250);
+    this.loadTimeline().then(() => {
+      const last = this.ranges[this.ranges.length - 1];
+      if (last) this.seek(Math.max(last.start, last.end - 60));  // the last minute recorded, paused
+    });
+  }
+
+  words() {
+    this.q(".pb-play").textContent = this.video.paused ? t("pbPlay") : t("pbPause");
+    this.q(".pb-back").title = t("pbStepBack");
+    this.q(".pb-step").title = t("pbStep");
+    this.q(".pb-time").placeholder = t("pbTime");
+    this.q(".pb-in").textContent = t("pbIn");
+    this.q(".pb-out").textContent = t("pbOut");
+    this.q(".pb-export").textContent = t("pbExport");
+    this.q(".pb-close").textContent = t("pbClose");
+  }
+
+  wire() {
+    this.q(".pb-play").addEventListener("click", () => {
+      if (this.video.paused) this.video.play().catch(() => {}); else this.video.pause();
+    });
+    this.video.addEventListener("play", () => this.words());
+    this.video.addEventListener("pause", () => this.words());
+    this.q(".pb-back").addEventListener("click", () => this.step(-1));
+    this.q(".pb-step").addEventListener("click", () => this.step(1));
+    this.q(".pb-speed").addEventListener("change", (event) => { this.video.playbackRate = Number(event.target.value); });
+    this.q(".pb-span").addEventListener("change", (event) => { this.spanMin = Number(event.target.value); this.loadTimeline(); });
+    this.q(".pb-time").addEventListener("keydown", (event) => {
+      if (event.key !== "Enter") return;
+      const wall = parseTime(event.target.value);
+      if (wall !== null) this.seek(wall);
+    });
+    this.q(".pb-timeline").addEventListener("click", (event) => {
+      const box = event.currentTarget.getBoundingClientRect();
+      this.seek(this.spanStart + ((event.clientX - box.left) / box.width) * (this.spanEnd - this.spanStart));
+    });
+    this.q(".pb-in").addEventListener("click", () => { this.markIn = this.now(); this.drawMarks(); });
+    this.q(".pb-out").addEventListener("click", () => { this.markOut = this.now(); this.drawMarks(); });
+    this.q(".pb-export").addEventListener("click", () => this.exportRange());
+    this.q(".pb-close").addEventListener("click", () => this.close());
+  }
+
+  /** The wall time on screen (null before the first chunk). */
+  now() {
+    return this.origin === null ? null : this.origin + this.video.currentTime;
+  }
+
+  note(text) { this.q(".pb-note").textContent = text || ""; }
+
+  async loadTimeline() {
+    this.spanEnd = Date.now() / 1000;
+    this.spanStart = this.spanEnd - this.spanMin * 60;
+    const params = new URLSearchParams({ start: String(this.spanStart), end: String(this.spanEnd + 60) });
+    const res = await api(`/api/playback/${encodeURIComponent(this.camera)}/timeline?${params}`);
+    if (!res.ok) { this.note(t("pbNoRight")); return; }
+    const timeline = await res.json();
+    this.ranges = timeline.ranges;
+    const bar = this.q(".pb-timeline");
+    bar.querySelectorAll(".pb-range, .pb-mark").forEach((el) => el.remove());
+    const span = this.spanEnd - this.spanStart;
+    const place = (el, start, end) => {
+      el.style.left = `${Math.max(0, ((start - this.spanStart) / span) * 100)}%`;
+      el.style.width = `${Math.max(0, ((Math.min(end, this.spanEnd) - Math.max(start, this.spanStart)) / span) * 100)}%`;
+      bar.appendChild(el);
+    };
+    for (const range of timeline.ranges) {
+      const el = document.createElement("div");
+      el.className = "pb-range";
+      el.title = `${clock(range.start)} – ${clock(range.end)}`;
+      place(el, range.start, range.end);
+    }
+    for (const mark of timeline.marks) {
+      const el = document.createElement("div");
+      el.className = "pb-mark";
+      el.title = `${t("pbCase")} ${mark.case_id} ${mark.code_name} ${clock(mark.start)}`;
+      el.addEventListener("click", (event) => { event.stopPropagation(); this.seek(mark.start); });
+      place(el, mark.start, mark.end);
+    }
+    if (!timeline.ranges.length) this.note(t("pbNone"));
+  }
+
+  /** Show the recording at wall time `wall`: a new MediaSource, the chunk from the keyframe before it. */
+  async seek(wall) {
+    const generation = ++this.generation;
+    const wasPlaying = !this.video.paused;
+    let res = await this.chunk(wall, "before");
+    if (res && !this.h264 && !playable(res.mime)) {  // H.265 here: the server re-encodes it as it plays
+      this.h264 = true;
+      res = await this.chunk(wall, "before");
+    }
+    if (generation !== this.generation) return;
+    if (!res) { this.note(t("pbNone")); return; }
+    if (!playable(res.mime)) { this.mime = res.mime; this.note(t("pbCodec")); return; }
+    this.note("");
+    this.mime = res.mime;
+    this.fps = res.fps;
+    this.origin = res.start;
+    this.exhausted = false;
+    const source = new MediaSource();
+    this.buffer = null;  // the old one goes with its MediaSource: tick() must not touch it
+    if (this.video.src) URL.revokeObjectURL(this.video.src);
+    this.video.src = URL.createObjectURL(source);
+    await new Promise((resolve) => source.addEventListener("sourceopen", resolve, { once: true }));
+    if (generation !== this.generation) return;
+    this.buffer = source.addSourceBuffer(res.mime);
+    await this.append(res.data, 0);
+    this.video.playbackRate = Number(this.q(".pb-speed").value);
+    this.video.currentTime = Math.max(0, wall - res.start);
+    if (wasPlaying) this.video.play().catch(() => {});
+  }
+
+  async chunk(start, align) {
+    const params = new URLSearchParams({ start: String(start), seconds: String(CHUNK_S), align });
+    if (this.h264) params.set("codec", "h264");
+    const res = await api(`/api/playback/${encodeURIComponent(this.camera)}/video?${params}`);
+    if (!res.ok) return null;
+    return { start: Number(res.headers.get("X-Start")), mime: res.headers.get("X-Mime"),
+             fps: Number(res.headers.get("X-Fps")) || 25, data: await res.arrayBuffer() };
+  }
+
+  append(data, offset) {
+    return new Promise((resolve) => {
+      const buffer = this.buffer;
+      buffer.addEventListener("updateend", resolve, { once: true });
+      buffer.timestampOffset = offset;
+      buffer.appendBuffer(data);
+    });
+  }
+
+  bufferedEnd() {
+    const ranges = this.buffer ? this.buffer.buffered : null;
+    return ranges && ranges.length ? ranges.end(ranges.length - 1) : 0;
+  }
+
+  /** Keep AHEAD_S buffered ahead; at the end of a stretch, jump to the next recorded range. */
+  async tick() {
+    const wall = this.now();
+    const shown = this.q(".pb-clock");
+    shown.textContent = wall === null ? "" : clock(wall);
+    shown.dataset.wall = wall === null ? "" : String(wall);
+    this.q(".pb-head").style.left = wall === null ? "0" : `${((wall - this.spanStart) / (this.spanEnd - this.spanStart)) * 100}%`;
+    if (!this.buffer || this.fetching || this.buffer.updating) return;
+    const ahead = this.bufferedEnd() - this.video.currentTime;
+    if (this.exhausted) {
+      if (ahead < 0.2 && !this.video.paused && Date.now() - (this.lastNext || 0) > 2000) {
+        this.lastNext = Date.now();  // at the newest recording: look again every 2 s, not every tick
+        this.nextRange();
+      }
+      return;
+    }
+    if (ahead >= AHEAD_S) {
+      if (this.video.currentTime > KEEP_BEHIND_S + 10) this.buffer.remove(0, this.video.currentTime - KEEP_BEHIND_S);
+      return;
+    }
+    this.fetching = true;
+    const generation = this.generation;
+    try {
+      const res = await this.chunk(this.origin + this.bufferedEnd(), "after");
+      if (generation !== this.generation) return;
+      if (!res || res.mime !== this.mime) { this.exhausted = true; return; }
+      await this.append(res.data, res.start - this.origin);
+    } finally {
+      this.fetching = false;
+    }
+  }
+
+  nextRange() {
+    const wall = this.now();
+    const next = this.ranges.find((r) => r.start > wall + 0.5);
+    this.exhausted = false;
+    if (next) { this.note(t("pbGap")); this.seek(next.start); }
+    else this.loadTimeline().then(() => { this.exhausted = true; });
+  }
+
+  step(frames) {
+    if (this.origin === null) return;
+    this.video.pause();
+    this.video.currentTime = Math.max(0, this.video.currentTime + frames / this.fps);
+  }
+
+  drawMarks() {
+    const bar = this.q(".pb-timeline");
+    bar.querySelectorAll(".pb-cut").forEach((el) => el.remove());
+    for (const at of [this.markIn, this.markOut]) {
+      if (at === null) continue;
+      const el = document.createElement("div");
+      el.className = "pb-cut";
+      el.style.left = `${((at - this.spanStart) / (this.spanEnd - this.spanStart)) * 100}%`;
+      bar.appendChild(el);
+    }
+  }
+
+  /** Download [in, out] (default: a minute around what is on screen); H.264 when this browser cannot play it. */
+  exportRange() {
+    const wall = this.now();
+    if (wall === null) return;
+    let start = this.markIn !== null ? this.markIn : wall - 30;
+    let end = this.markOut !== null ? this.markOut : wall + 30;
+    if (end < start) [start, end] = [end, start];
+    const params = new URLSearchParams({ start: String(start), end: String(end) });
+    if (this.h264) params.set("codec", "h264");  // what this browser plays (the recording stays H.265)
+    const a = document.createElement("a");
+    a.href = `/api/playback/${encodeURIComponent(this.camera)}/export.mp4?${params}`;
+    a.download = "";
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  }
+
+  close() {
+    clearInterval(this.timer);
+    this.generation++;
+    if (this.video.src) URL.revokeObjectURL(this.video.src);
+    this.el.remove();
+  }
+}
