@@ -22,6 +22,7 @@ from tests.conftest import ADMIN, LiveServer, wait_until
 from tests.pg import database_url
 
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # every Ray process stays on 127.0.0.1
+WORKER_NODES = 2  # the module cluster's nodes with a CPU; the head has none
 SMALL_NODE: dict[str, Any] = {"object_store_memory": 80 * 1024**2, "node_ip_address": "127.0.0.1"}
 
 ANALYTICS = """
@@ -71,7 +72,7 @@ def ray_module_cluster() -> Iterator[Any]:
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
                                                                 **SMALL_NODE})
         try:
-            for _ in range(2):
+            for _ in range(WORKER_NODES):
                 cluster.add_node(num_cpus=1, **SMALL_NODE)
             cluster.wait_for_nodes()
             ray.init(address=cluster.address, namespace="citywall-test", log_to_driver=False)
@@ -95,6 +96,13 @@ def ray_cluster(ray_module_cluster: Any) -> Iterator[Any]:
             with contextlib.suppress(ValueError):
                 ray.kill(ray.get_actor(entry["name"], namespace=entry["namespace"]))
     nodes = sum(1 for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= 1)
+    # A test that removed a node and failed before adding one back leaves the next test its two worker nodes.
+    missing = max(0, WORKER_NODES - nodes)
+    for _ in range(missing):
+        ray_module_cluster.add_node(num_cpus=1, **SMALL_NODE)
+    if missing:
+        ray_module_cluster.wait_for_nodes()
+        nodes = WORKER_NODES
     assert wait_until(lambda: ray.available_resources().get("CPU", 0) >= nodes, 30, 0.2)
 
 
@@ -113,6 +121,26 @@ def plays(ws: ClientConnection, timeout: float = 40.0) -> None:
             init = init or json.loads(msg)["type"] == "init"
         elif init and msg[4:8] == b"moof":
             fragments += 1
+
+
+def plays_again(site: LiveServer, cam_id: str, user: str = ADMIN, timeout: float = 60.0,
+                most_reconnects: int = 3) -> int:
+    """What the page does after its camera moved: connect, and on 1012 (the camera restarted or moved again
+    while the new owner started it) connect again, until the view plays. Returns how many reconnects it took;
+    more than ``most_reconnects`` fails (a camera bouncing between workers would)."""
+    deadline = time.monotonic() + timeout
+    reconnects = 0
+    while True:
+        try:
+            with open_live(site, cam_id, user) as ws:
+                plays(ws, timeout=max(1.0, deadline - time.monotonic()))
+            return reconnects
+        except ConnectionClosed as closed:
+            if closed.rcvd is None or closed.rcvd.code != 1012 or time.monotonic() >= deadline:
+                raise
+            reconnects += 1
+            assert reconnects <= most_reconnects, f"{cam_id}: {reconnects} restarts in a row"
+            time.sleep(0.5)
 
 
 def three_cameras(rtsp: RtspDevServer) -> str:

@@ -44,6 +44,7 @@ from tests.cluster_helpers import (
     named,
     open_live,
     plays,
+    plays_again,
     ray_cluster,
     ray_module_cluster,
     sample,
@@ -364,8 +365,7 @@ def test_cameras_on_a_ray_cluster_survive_the_loss_of_a_node(
     assert wait_until(lambda: (runtime.scheduler.owner("lot") or before).worker != before.worker, 30, 0.2)
     after = runtime.scheduler.owner("lot")
     assert after is not None and after.epoch > before.epoch and after.worker in reports
-    with open_live(site, "lot") as ws:
-        plays(ws)
+    plays_again(site, "lot")
     # The tile reconnected by itself: a new stream (a new MediaSource, from the new worker's init) whose clock
     # moves on by a second from where it stood once it was in.
     page.wait_for_function("([old, sel]) => { const v = document.querySelector(sel); return !!v && !!v.src "
@@ -413,16 +413,14 @@ def test_cameras_on_a_ray_cluster_survive_the_loss_of_a_node(
     assert wait_until(lambda: all("shop" not in s.report.owned for s in runtime.pool.slots()), 10, 0.2)
     registry.put_camera(shop)
     assert runtime.scheduler.owner("shop") is not None
-    with open_live(site, "shop") as ws:
-        plays(ws)
+    plays_again(site, "shop")
 
     # A node joins: a worker starts there and takes cameras from the busy one, which play there.
     joined = ray_cluster.add_node(num_cpus=1, **SMALL_NODE)
     assert wait_until(lambda: len({a.worker for a in runtime.scheduler.assignments()}) == 2, 40, 0.2)
     assert wait_until(lambda: set(camera_states(client).values()) == {"live"}, 30, 0.5), camera_states(client)
     newcomer = next(s.key for s in runtime.pool.slots() if s.node_id == joined.node_id)
-    with open_live(site, next(a.camera_id for a in runtime.scheduler.assignments() if a.worker == newcomer)) as ws:
-        plays(ws)
+    plays_again(site, next(a.camera_id for a in runtime.scheduler.assignments() if a.worker == newcomer))
 
     # A worker that hangs (SIGSTOP) is presumed dead after 5 s without a report: killed, its cameras move; the
     # API answers meanwhile from the last reports.
@@ -588,8 +586,7 @@ cameras:
     placed = rb.scheduler.owner("shop")
     assert placed is not None and placed.epoch > max(x.epoch for x in held)
     assert wait_until(lambda: ra.scheduler.owner("shop") == placed, 15, 0.2), ra.scheduler.owner("shop")
-    with open_live(a, "shop") as ws:
-        plays(ws)
+    plays_again(a, "shop")
 
     # The new leader stops (its process gone, its lock released): the first replica supervises again.
     b.__exit__(None, None, None)

@@ -24,8 +24,7 @@ from tests.cluster_helpers import (
     cluster_server_yaml,
     metric_samples,
     named,
-    open_live,
-    plays,
+    plays_again,
     ray_cluster,
     ray_module_cluster,
     sample,
@@ -78,8 +77,7 @@ def test_workers_outlive_their_process_and_the_control_plane(
     assert [lab["incarnation"] for lab in named(scraped, "citywall_worker_info") if lab["worker"] == victim.key] == [
         report.incarnation] != [incarnation]
     assert (sample(scraped, "citywall_analysis_frames_submitted_total") or 0) >= frames
-    with open_live(site, cams[0]) as ws:
-        plays(ws)
+    plays_again(site, cams[0])
 
     # The control plane restarts: the workers keep their cameras (no session restarts), the new control plane
     # re-attaches to them under the same epochs.
@@ -96,8 +94,7 @@ def test_workers_outlive_their_process_and_the_control_plane(
     assert now.keys() == packets.keys(), (packets, now)
     assert all(now[cam][0] >= packets[cam][0] and now[cam][1] == packets[cam][1] for cam in now), (packets, now)
     assert set(camera_states(client).values()) == {"live"}
-    with open_live(site, "lot") as ws:
-        plays(ws)
+    plays_again(site, "lot")
     print(f"failure test: a killed worker process was back in {back:.1f} s", file=sys.stderr)
 
 

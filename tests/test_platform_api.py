@@ -285,7 +285,7 @@ def test_pictures_inline_when_the_site_sends_evidence_as_base64(tmp_path: Path) 
     import base64
     import hashlib
 
-    from wall.platform.links import EvidenceLinks
+    from wall.cases.links import EvidenceLinks
     from wall.platform.models import Picture
 
     jpeg = b"\xff\xd8 after \xff\xd9"

@@ -32,9 +32,9 @@ import httpx
 from sqlalchemy import select
 
 from wall.cases.desk import CaseDesk
+from wall.cases.links import EvidenceLinks
 from wall.cases.models import OutboxEntry
 from wall.errors import Conflict, DomainError, NotFound
-from wall.platform.links import EvidenceLinks
 from wall.store.cases import Case, Evidence, OutboxMessage
 from wall.store.db import Database, unavailable
 from wall.time_limits import as_utc, parse_deadline

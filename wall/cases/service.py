@@ -14,12 +14,12 @@ from vision.evidence import EvidenceStore
 from wall.cases.backlog import EventBacklog
 from wall.cases.desk import CaseDesk
 from wall.cases.filing import CaseFiler
+from wall.cases.links import EvidenceLinks
 from wall.cases.outbox import Outbox
 from wall.cases.suppressions import SuppressionBook
 from wall.config import SiteConfig
 from wall.notices import NoticeHub
 from wall.platform.checks import VideoChecks
-from wall.platform.links import EvidenceLinks
 from wall.platform.service import PlatformService
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.registry import CameraRegistry, RegistryChange

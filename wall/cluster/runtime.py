@@ -53,6 +53,7 @@ CALL_TIMEOUT = 10.0  # a snapshot, clip or overlay from a worker
 STATUS_TIMEOUT = 2.0  # one camera's status: a hung worker's cameras then show as connecting
 LEADER_WAIT = 10.0  # start waits this long for the first try for the supervisor lock
 LIVE_SLACK = 5.0  # a live batch may take its wait plus this before the view counts its worker as gone
+LIVE_OPEN_WAIT = 5.0  # a view of a camera its owner is still starting waits this long for the session
 
 
 async def _call(ref: Any, timeout: float = CALL_TIMEOUT) -> Any:
@@ -216,15 +217,28 @@ class RayRuntime(CameraRuntime):
             yield _RemoteFeed(self, Assignment(camera_id=camera_id, worker="", epoch=0), None, None)
             return
         owner, actor = found
-        try:
-            feed_id = await _call(actor.open_live.remote(camera_id, main, from_cache, buffer_seconds, rendition_width))
-        except (RayError, TimeoutError):
-            feed_id = None
+        feed_id = await self._open_on_owner(owner, actor, (camera_id, main, from_cache, buffer_seconds,
+                                                           rendition_width))
         feed = _RemoteFeed(self, owner, actor, feed_id)
         try:
             yield feed
         finally:
             await feed.close()
+
+    async def _open_on_owner(self, owner: Assignment, actor: Any, args: tuple[Any, ...]) -> str | None:
+        """The worker's feed id. A camera placed a moment ago has no session on its new worker until the
+        worker's ``assign`` has run: ask again for a few seconds (while it stays the owner) rather than end the
+        view at once and have the page reconnect in a loop."""
+        deadline = time.monotonic() + LIVE_OPEN_WAIT
+        while True:
+            try:
+                feed_id: str | None = await _call(actor.open_live.remote(*args))
+            except (RayError, TimeoutError):
+                return None
+            if (feed_id is not None or time.monotonic() >= deadline
+                    or self.scheduler.owner(owner.camera_id) != owner):
+                return feed_id
+            await asyncio.sleep(0.25)
 
     async def recent_clip(self, camera_id: str, seconds: float) -> Clip:
         found = self._owner(camera_id)

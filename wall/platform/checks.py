@@ -32,9 +32,9 @@ from sqlalchemy.orm import Session
 from vision.events import EventChange
 from vision.evidence import EvidenceStore, EvidenceUnavailable
 from wall.cases.desk import CaseDesk
+from wall.cases.links import EvidenceLinks
 from wall.cases.models import PlatformCamera
 from wall.config import VerificationSettings
-from wall.platform.links import EvidenceLinks
 from wall.platform.models import PLATFORM_ACTOR, CheckOut, ClosedMessage, MessageKind, Picture, Verdict
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.models import PlaceCheck
