@@ -276,6 +276,8 @@ def test_cameras_on_a_ray_cluster_survive_the_loss_of_a_node(
     site = serve_site(cameras, server, ANALYTICS)
     runtime = site.app.state.services.runtime
     client: httpx.Client = site.client(timeout=20)
+    # The recording storage carries the control plane's mark: a worker records only where it finds it.
+    assert (tmp_path / "data" / "recordings" / ".citywall-storage").is_file()
 
     assert wait_until(lambda: set(camera_states(client).values()) == {"live"}, 60, 0.5), camera_states(client)
     # Every camera runs on exactly one worker, and both workers run cameras (once each worker's report, which

@@ -309,15 +309,33 @@ def test_recording_blocks_load_from_the_files_and_a_typo_is_named(tmp_path: Path
 def test_a_cluster_worker_records_to_the_sites_storage_and_reports_its_segments(
         clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without Ray: the worker's own LocalRuntime records into the site's storage root (not the worker's
-    temporary data directory), and every report carries the segments closed in the last while."""
+    temporary data directory), and every report carries the segments closed in the last while. On a node where
+    the storage lacks the control plane's marker (the shared mount missing) it records nothing and says why."""
     from tests.test_cluster import run_async
     from vision.rules_config import CameraRules
     from wall.cluster import worker as worker_module
     from wall.config import load_config
+    from wall.runtime import recording_storage
 
     (tmp_path / "cameras.yaml").write_text(f"cameras:\n  - {{id: a, name: A, url: 'file:{clip}'}}\n")
     (tmp_path / "server.yaml").write_text("recording:\n  segment_seconds: 2\n  default: {mode: continuous}\n")
     site = load_config(tmp_path)
+    storage = tmp_path / "data" / "recordings"
+    unmounted = worker_module.CameraWorker(site, "u", "node")  # no marker yet: as on a node without the mount
+    try:
+        run_async(unmounted.assign(site.cameras[0], CameraRules(), 1))
+        status = run_async(unmounted.status("a"))
+        assert status is not None and status.recording is not None
+        assert (status.recording.state, status.recording.last_error_kind) == ("failing", "not_shared")
+        assert str(storage) in (status.recording.last_error or "") and recording_storage.MARKER in (
+            status.recording.last_error or "")
+        time.sleep(3)  # a segment's length: none was written
+        assert run_async(unmounted.report()).segments == [] and not list(storage.glob("**/*.mp4"))
+    finally:
+        run_async(unmounted.stop())
+    recording_storage.mark(storage)  # what the control plane does when it starts
+    recording_storage.mark(storage)  # a second replica keeps the first one's marker
+    assert len(list(storage.glob(recording_storage.MARKER))) == 1
     worker = worker_module.CameraWorker(site, "w", "node")
     try:
         run_async(worker.assign(site.cameras[0], CameraRules(), 1))

@@ -33,6 +33,7 @@ from wall.cluster.messages import ClipAnswer, WorkerReport
 from wall.cluster.pool import WorkerPool
 from wall.cluster.scheduler import Assignment, Scheduler
 from wall.config import SERVER_FILE, ClusterSettings, SiteConfig, cluster_problems
+from wall.runtime import recording_storage
 from wall.runtime.interface import BatchListener, CameraRuntime, EventListener, LiveFeed, SegmentListener
 from wall.runtime.models import (
     AnalyticsCounters,
@@ -122,6 +123,8 @@ class RayRuntime(CameraRuntime):
         if not ray.is_initialized():  # worker logs stay in Ray's log directory of each node (the driver's are ours)
             ray.init(address=self.settings.address, namespace=self.settings.namespace, log_to_driver=False)
             self._connected = True
+        recording = self.site.server_file.recording  # the workers record only where they find this mark
+        recording_storage.mark(recording.storage_root(self.site.directory, self.site.data_dir))
         self.leader.start()
         self.leader.wait_decided(LEADER_WAIT)
         self.pool.start()

@@ -108,7 +108,7 @@ class CameraWorker:
         for left in Path(tempfile.gettempdir()).glob(prefix + "*"):  # a previous incarnation's, killed by a signal
             shutil.rmtree(left, ignore_errors=True)
         self._root = Path(tempfile.mkdtemp(prefix=prefix))
-        self.runtime = LocalRuntime(shard_site(site, self._root), CameraRegistry([]))
+        self.runtime = LocalRuntime(shard_site(site, self._root), CameraRegistry([]), shared_storage=True)
         self.remote_detector = self._detect_remotely(site, detector)
         self.cameras: dict[str, CameraConfig] = {}
         self.rules: dict[str, CameraRules] = {}

@@ -120,7 +120,9 @@ class _SessionFeed(LiveFeed):
 
 
 class LocalRuntime(CameraRuntime):
-    def __init__(self, site: SiteConfig, registry: CameraRegistry, hub: CameraHub | None = None) -> None:
+    def __init__(self, site: SiteConfig, registry: CameraRegistry, hub: CameraHub | None = None, *,
+                 shared_storage: bool = False) -> None:
+        """``shared_storage``: a cluster worker's runtime, which records only into the control plane's storage."""
         self.registry = registry
         self.hub = hub or CameraHub(registry.cameras(), site.server_file.streams)
         self.main_streams = MainStreams(self.hub)  # a maximised tile's high-resolution stream, opened on demand
@@ -130,7 +132,8 @@ class LocalRuntime(CameraRuntime):
         live = site.server_file.server.live
         self.renditions = RenditionRegistry(live.renditions, live.rendition_kbps)
         recording = site.server_file.recording  # 录像: cameras whose plan records, into the storage root
-        self.recorders = Recorders(recording, recording.storage_root(site.directory, site.data_dir), self.hub)
+        self.recorders = Recorders(recording, recording.storage_root(site.directory, site.data_dir), self.hub,
+                                   shared=shared_storage)
         if self.analytics is not None:
             self.analytics.listeners.append(self.recorders.on_event)  # events mode: an event arms the recorder
 

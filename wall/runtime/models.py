@@ -39,7 +39,8 @@ class RecordingStatus(BaseModel):
     mode: str = Field(description="continuous, events or schedule")
     state: str = Field(description="idle (nothing to record now), recording or failing")
     last_error: str | None
-    last_error_kind: str | None = Field(description="disk_full or write_failed")
+    last_error_kind: str | None = Field(description="disk_full, write_failed or not_shared (a cluster worker whose "
+                                                    "node lacks the shared recording storage)")
     last_error_at: float | None
     segments: int = Field(description="Segments closed since the recorder started.")
     bytes_written: int

@@ -22,6 +22,7 @@ from streams.segments import SegmentInfo
 from streams.session import CameraSession
 from vision.events import EventChange
 from wall.recording_settings import RecordingSettings
+from wall.runtime import recording_storage
 from wall.runtime.interface import SegmentListener
 from wall.runtime.models import RecordedSegment, RecordingStatus
 
@@ -37,10 +38,13 @@ class _Running:
 
 
 class Recorders:
-    def __init__(self, settings: RecordingSettings, root: Path, hub: CameraHub) -> None:
+    def __init__(self, settings: RecordingSettings, root: Path, hub: CameraHub, *, shared: bool = False) -> None:
         self.settings = settings
         self.root = root
         self.hub = hub
+        # a cluster worker (``shared``) records only into the control plane's storage (recording_storage.py)
+        self.shared = shared
+        self._refused: tuple[str, float] | None = None
         self.listeners: list[SegmentListener] = []
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
@@ -62,6 +66,8 @@ class Recorders:
         """Bring the camera's recorder in line with its session and plan (after any change of the camera)."""
         session = self.hub.get(camera_id)
         plan = self.settings.plan_for(session.camera) if session is not None else None
+        if plan is not None and plan.mode != "off" and self._refuse():
+            plan = None  # the storage is not the shared one: status() says so for each recording camera
         with self._lock:
             entry = self._running.get(camera_id)
             if entry is not None and session is entry.session and plan is not None and plan.mode != "off":
@@ -89,8 +95,29 @@ class Recorders:
         if entry is not None and entry.recorder.plan.mode == "events":
             entry.recorder.trigger(time.time() + entry.recorder.plan.post_seconds)
 
+    def _refuse(self) -> bool:
+        """Whether this worker's storage is not the control plane's (looked at again for every camera placed
+        here, so a mount that appears later is used from the next placement on)."""
+        if not self.shared:
+            return False
+        why = recording_storage.problem(self.root)
+        if why is None:
+            self._refused = None
+            return False
+        if self._refused is None or self._refused[0] != why:
+            log.error("%s", why)
+            self._refused = (why, time.time())
+        return True
+
     def status(self, camera_id: str) -> RecordingStatus | None:
         entry = self._running.get(camera_id)
+        if entry is None and self._refused is not None:
+            session = self.hub.get(camera_id)
+            plan = self.settings.plan_for(session.camera) if session is not None else None
+            if plan is not None and plan.mode != "off":
+                why, at = self._refused
+                return RecordingStatus(mode=plan.mode, state="failing", last_error=why, last_error_kind="not_shared",
+                                       last_error_at=at, segments=0, bytes_written=0, dropped=0, write_seconds=0.0)
         if entry is None:
             return None
         h = entry.recorder.health()
