@@ -107,6 +107,11 @@ class MainStreams:
                 timer.start()
             self._reap()
 
+    def open_streams(self) -> list[str]:
+        """The cameras whose main stream is connected now (watched, recorded, or lingering)."""
+        with self._lock:
+            return sorted(self._sessions)
+
     def _reap_now(self) -> None:
         with self._lock:
             self._reap()

@@ -19,6 +19,7 @@ from pydantic import Field
 from settings.model import Strict
 
 RecordingMode = Literal["off", "continuous", "events", "schedule"]
+RecordingStream = Literal["sub", "main"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HHMM = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
@@ -67,6 +68,10 @@ class RecordingPolicy(Strict):
     retention_days: float | None = Field(
         default=None, gt=0, le=3650, description="Segments older than this are deleted (unless an open case's "
         "evidence needs them). Unset: inherited; recording.retention_days of server.yaml at the end.")
+    stream: RecordingStream | None = Field(
+        default=None, description="sub: the stream the wall and the analytics use; main: the camera's main "
+        "(full-resolution) stream, held open while it records (several times the bitrate and disk; a camera "
+        "without main_url records its one stream). Unset: inherited; sub at the end of the chain.")
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class RecordingPlan:
     schedule: tuple[RecordingWindow, ...] = ()
     segment_seconds: float = 60.0
     retention_days: float = 30.0
+    stream: RecordingStream = "sub"
 
     def wants(self, wall: float, armed_until: float | None) -> bool:
         """Whether a packet received at ``wall`` is to be recorded (``armed_until``: the event mode's end)."""
@@ -102,5 +108,7 @@ def resolve(*policies: RecordingPolicy | None, segment_seconds: float = 60.0,
     post = next((p.post_seconds for p in chain if p.post_seconds is not None), 30.0)
     schedule = next((p.schedule for p in chain if p.schedule is not None), [])
     days = next((p.retention_days for p in chain if p.retention_days is not None), retention_days)
+    sub: RecordingStream = "sub"
+    stream = next((p.stream for p in chain if p.stream is not None), sub)
     return RecordingPlan(mode=mode, pre_seconds=pre, post_seconds=post, schedule=tuple(schedule),
-                         segment_seconds=segment_seconds, retention_days=days)
+                         segment_seconds=segment_seconds, retention_days=days, stream=stream)

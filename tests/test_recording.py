@@ -387,3 +387,40 @@ def test_the_runtimes_recorders_follow_events_and_camera_changes(clip: Path, tmp
     finally:
         recorders.stop()
         hub.stop()
+
+
+def test_stream_main_records_the_cameras_main_stream_held_open_while_it_records(clip: Path, tmp_path: Path) -> None:
+    """A camera with a main stream and ``stream: main`` records the main stream (its resolution in the index),
+    which stays open for the recorder and is let go when recording stops; a camera without main_url records its
+    one stream."""
+    from streams.config import CameraConfig, StreamSettings
+    from streams.hub import CameraHub, MainStreams
+    from wall.runtime.recorders import Recorders
+
+    main = synthetic_clip(tmp_path / "main.mp4", width=640, height=360, fps=FPS, gop=GOP, seconds=12)
+    both = CameraConfig(id="cam-a", name="A", url=f"file:{clip}", main_url=f"file:{main}")
+    single = CameraConfig(id="cam-b", name="B", url=f"file:{clip}")
+    hub = CameraHub([both, single], StreamSettings())
+    mains = MainStreams(hub, linger=0.0)
+    settings = RecordingSettings(segment_seconds=2, default=RecordingPolicy(mode="continuous", stream="main"))
+    assert settings.plan_for(both).stream == "main"
+    recorders = Recorders(settings, tmp_path / "rec", hub, main_streams=mains)
+    closed: list[RecordedSegment] = []
+    recorders.listeners.append(closed.append)
+    hub.start()
+    try:
+        recorders.start()
+        assert wait_until(lambda: {s.camera_id for s in closed} == {"cam-a", "cam-b"}, 20)
+        sizes = {s.camera_id: (s.width, s.height) for s in closed}
+        assert sizes == {"cam-a": (640, 360), "cam-b": (320, 180)}
+        assert mains.open_streams() == ["cam-a"]  # held for the recorder (a maximised tile would share it)
+        hub.put(both.model_copy(update={"recording": RecordingPolicy(stream="sub")}))
+        recorders.put("cam-a")  # back to the sub stream: the main one is let go
+        assert mains.open_streams() == []
+        closed.clear()
+        assert wait_until(lambda: any(s.camera_id == "cam-a" for s in closed), 20)
+        assert {(s.width, s.height) for s in closed if s.camera_id == "cam-a"} == {(320, 180)}
+    finally:
+        recorders.stop()
+        mains.stop()
+        hub.stop()

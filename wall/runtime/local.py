@@ -133,7 +133,7 @@ class LocalRuntime(CameraRuntime):
         self.renditions = RenditionRegistry(live.renditions, live.rendition_kbps)
         recording = site.server_file.recording  # 录像: cameras whose plan records, into the storage root
         self.recorders = Recorders(recording, recording.storage_root(site.directory, site.data_dir), self.hub,
-                                   shared=shared_storage)
+                                   shared=shared_storage, main_streams=self.main_streams)
         if self.analytics is not None:
             self.analytics.listeners.append(self.recorders.on_event)  # events mode: an event arms the recorder
 

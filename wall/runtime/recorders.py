@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.hub import CameraHub
+from streams.hub import CameraHub, MainStreams
 from streams.recorder import Recorder
 from streams.segments import SegmentInfo
 from streams.session import CameraSession
@@ -34,14 +34,22 @@ ARMING_KINDS = ("opened", "updated", "still_present")  # the event is there: kee
 @dataclass
 class _Running:
     recorder: Recorder
-    session: CameraSession
+    session: CameraSession  # the camera's session when it started: a replaced one means start again
+    source: CameraSession  # where its packets come from: that session, or the camera's main stream (held open)
+
+    def detach(self, main_streams: MainStreams | None) -> None:
+        self.source.detach(self.recorder)
+        if self.source is not self.session and main_streams is not None:
+            main_streams.release(self.session.id)  # the main stream closes when nobody else watches it
 
 
 class Recorders:
-    def __init__(self, settings: RecordingSettings, root: Path, hub: CameraHub, *, shared: bool = False) -> None:
+    def __init__(self, settings: RecordingSettings, root: Path, hub: CameraHub, *, shared: bool = False,
+                 main_streams: MainStreams | None = None) -> None:
         self.settings = settings
         self.root = root
         self.hub = hub
+        self.main_streams = main_streams  # ``stream: main`` records a camera's main stream, opened for it
         # a cluster worker (``shared``) records only into the control plane's storage (recording_storage.py)
         self.shared = shared
         self._refused: tuple[str, float] | None = None
@@ -57,7 +65,7 @@ class Recorders:
         with self._lock:
             running, self._running = list(self._running.values()), {}
         for entry in running:
-            entry.session.detach(entry.recorder)
+            entry.detach(self.main_streams)
             entry.recorder.stop(wait=0)  # all told first, so the cameras' last segments close in parallel
         for entry in running:
             entry.recorder.stop()
@@ -70,22 +78,24 @@ class Recorders:
             plan = None  # the storage is not the shared one: status() says so for each recording camera
         with self._lock:
             entry = self._running.get(camera_id)
-            if entry is not None and session is entry.session and plan is not None and plan.mode != "off":
+            main = session is not None and plan is not None and self._records_main(session, plan.stream)
+            if (entry is not None and session is entry.session and plan is not None and plan.mode != "off"
+                    and (entry.source is not entry.session) == main):
                 entry.recorder.plan = plan  # read by the camera thread per packet: swapped whole
                 return
             if entry is not None:
                 del self._running[camera_id]
+            running: _Running | None = None
             if session is not None and plan is not None and plan.mode != "off":
-                recorder = Recorder(camera_id, self.root, plan, session.ring, self._publish)
-                self._running[camera_id] = _Running(recorder, session)
-            else:
-                recorder = None
+                source = (self.main_streams.acquire(camera_id) if main and self.main_streams else None) or session
+                running = _Running(Recorder(camera_id, self.root, plan, source.ring, self._publish), session, source)
+                self._running[camera_id] = running
         if entry is not None:
-            entry.session.detach(entry.recorder)
+            entry.detach(self.main_streams)
             entry.recorder.stop()  # closes and indexes its open segment
-        if recorder is not None and session is not None:
-            recorder.start()
-            session.attach(recorder)
+        if running is not None:
+            running.recorder.start()
+            running.source.attach(running.recorder)
 
     def on_event(self, change: EventChange) -> None:
         """Events mode: an event of the camera is there, so record from pre_seconds ago to post_seconds on."""
@@ -94,6 +104,10 @@ class Recorders:
         entry = self._running.get(change.camera_id)
         if entry is not None and entry.recorder.plan.mode == "events":
             entry.recorder.trigger(time.time() + entry.recorder.plan.post_seconds)
+
+    def _records_main(self, session: CameraSession, stream: str) -> bool:
+        """``stream: main`` on a camera that has a main stream (others record their one stream)."""
+        return stream == "main" and bool(session.camera.main_url) and self.main_streams is not None
 
     def _refuse(self) -> bool:
         """Whether this worker's storage is not the control plane's (looked at again for every camera placed
