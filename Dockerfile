@@ -19,9 +19,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     ORT_DISABLE_TELEMETRY=1 \
     TZ=CST-8
 
-# No apt packages: the PyAV, onnxruntime, psycopg and OpenCV-headless wheels bundle FFmpeg, libpq and the rest,
-# and need only glibc, libstdc++ and zlib, which the base image has.
-RUN groupadd --system --gid 10001 citywall \
+# One apt package: a CJK font (WenQuanYi Micro Hei), with which the evidence pictures' captions are drawn in
+# Chinese (vision/evidence.py looks for it under /usr/share/fonts; without one they fall back to ASCII). The PyAV,
+# onnxruntime, psycopg and OpenCV-headless wheels bundle FFmpeg, libpq and the rest, and need only glibc,
+# libstdc++ and zlib, which the base image has.
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 citywall \
     && useradd --system --uid 10001 --gid citywall --home-dir /nonexistent --no-create-home \
        --shell /usr/sbin/nologin citywall \
     && mkdir -p /config /data \

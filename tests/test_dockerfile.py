@@ -255,6 +255,10 @@ def test_the_image_builds_and_runs_as_a_non_root_user() -> None:
         assert not any(SECRET_NAME.search(e.split("=")[0]) for e in config["Env"])
         run = subprocess.run(["docker", "run", "--rm", tag, "--help"], capture_output=True, text=True, timeout=120)
         assert run.returncode == 0 and "serve" in run.stdout
+        font = subprocess.run(["docker", "run", "--rm", "--entrypoint", "python", tag, "-c",
+                               "from vision.evidence import cjk_font; print(cjk_font())"],
+                              capture_output=True, text=True, timeout=120)
+        assert font.returncode == 0 and "wqy" in font.stdout.lower(), font  # the captions are drawn in Chinese
     finally:
         subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
 
