@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -41,11 +39,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench import history
+from bench.case_load import CAMERAS, jpeg, p50_p99_ms, raised_changes
 from bench.history import Timing, generate, time_reports
-from bench.machine import machine_label, rss_mb
-from streams.config import CameraConfig
+from bench.machine import describe, format_load, load_average, machine_label, rss_mb
 from vision.catalogue import load_catalogue
-from vision.events import Box, EventChange
 from vision.replay import store_evidence
 from wall.cases.desk import CaseDesk
 from wall.cases.models import FiledCase
@@ -53,9 +50,6 @@ from wall.stats import queries
 from wall.stats.models import Period, StatsQuery
 from wall.store.db import Database, open_database
 from wall.store.stats import RollupDay
-
-CAMERAS = [CameraConfig(id=f"cam-{i}", name=f"路口 {i}", url="rtsp://192.0.2.1/x", street="解放路街道",
-                        community="人民社区", address=f"解放路 {i} 号") for i in range(8)]
 
 
 @dataclass
@@ -101,26 +95,7 @@ class Report:
 
 
 def _rate(database: str, kind: str, latencies: list[float]) -> Rate:
-    p = sorted(latencies)
-    return Rate(database, kind, len(p), len(p) / sum(p), statistics.median(p) * 1000,
-                p[max(0, int(len(p) * 0.99) - 1)] * 1000)
-
-
-def _jpeg(size: int) -> bytes:
-    return b"\xff\xd8" + uuid.uuid4().bytes * (size // 16) + b"\xff\xd9"
-
-
-def raised_change(evidence_dir: Path, n: int) -> EventChange:
-    """Case ``n`` as the analytics raise it (camera cam-{n % 8}, a place of its own, a 640 px snapshot on disk)."""
-    t = 1_800_000_000.0 + n
-    change = EventChange(
-        kind="opened", event_id=uuid.uuid4().hex, camera_id=f"cam-{n % 8}", zone_id="pavement",
-        family="street_stall", code="0501", code_name="无照经营游商", catalogue_version="bench", place=f"{n}-0",
-        place_box=(100.0, 120.0, 180.0, 220.0), frame_size=(640, 360), first_seen=t - 200, t=t, t_stream=0.0,
-        dwell=200.0, boxes=[Box("umbrella", 0.8, (100.0, 120.0, 180.0, 220.0), 7)],
-    )
-    change.evidence["snapshot"] = str(store_evidence(evidence_dir, _jpeg(32_000), ".jpg"))  # a 640 px snapshot
-    return change
+    return Rate(database, kind, len(latencies), len(latencies) / sum(latencies), *p50_p99_ms(latencies))
 
 
 def _filing(evidence_dir: Path, n: int) -> FiledCase:
@@ -130,8 +105,8 @@ def _filing(evidence_dir: Path, n: int) -> FiledCase:
         camera_id=cam.id, user=f"op{n % 4}", code="0501", box=(400.0, 300.0, 620.0, 540.0),
         description="人行道上有流动摊贩", grid_code="320102001", street=cam.street, community=cam.community,
         address=cam.address, seen_at=datetime.now(UTC), seconds_ago=0.0,
-        evidence={"snapshot": str(store_evidence(evidence_dir, _jpeg(250_000), ".jpg")),
-                  "clip": str(store_evidence(evidence_dir, _jpeg(1_000_000), ".mp4"))},
+        evidence={"snapshot": str(store_evidence(evidence_dir, jpeg(250_000), ".jpg")),
+                  "clip": str(store_evidence(evidence_dir, jpeg(1_000_000), ".mp4"))},
         missing_evidence={}, webhook=True)
 
 
@@ -148,8 +123,7 @@ def run_desk(work: Path, db: Database, database: str, cases: int) -> list[Rate]:
     """Raises, then filings, through one CaseDesk on ``db``; the evidence files are written beforehand (the
     analytics and the filing route write them, not the desk)."""
     desk = CaseDesk(db, CAMERAS, load_catalogue(), work / "evidence", reject_reasons=["other"])
-    changes = [raised_change(work / "evidence", n) for n in range(cases)]
-    raised = _timed([partial(desk.on_event, c) for c in changes])
+    raised = _timed([partial(desk.on_event, c) for c in raised_changes(work / "evidence", cases)])
     filings = [_filing(work / "evidence", n) for n in range(cases)]
     filed = _timed([partial(desk.file, f) for f in filings])
     return [_rate(database, "raised", raised), _rate(database, "filed", filed)]
@@ -185,7 +159,7 @@ def run_statistics(report: Report, db: Database, database: str, cases: int) -> N
 
 
 def run(cases: int, stats_cases: int, postgres: bool) -> Report:
-    report = Report(machine=machine_label(), load_before=[round(x, 2) for x in os.getloadavg()])
+    report = Report(machine=machine_label(), load_before=load_average())
     with tempfile.TemporaryDirectory(prefix="citywall-bench-cases-", dir=Path.cwd()) as tmp:
         work = Path(tmp)  # under the repository: the same disk a site's data directory would be on
         report.rates.append(run_baseline(work, cases))
@@ -199,7 +173,7 @@ def run(cases: int, stats_cases: int, postgres: bool) -> Report:
         if postgres:
             run_postgres(report, work, cases, stats_cases)
     report.rss_mb = rss_mb()
-    report.load_after = [round(x, 2) for x in os.getloadavg()]
+    report.load_after = load_average()
     return report
 
 
@@ -223,8 +197,7 @@ def run_postgres(report: Report, work: Path, cases: int, stats_cases: int) -> No
 def format_report(r: Report) -> str:
     m = r.machine
     lines = [
-        f"machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['system']}, Python {m['python']}; "
-        f"load average at the start {r.load_before[0]:.1f} / {r.load_before[1]:.1f} / {r.load_before[2]:.1f}",
+        f"{describe(m)}; load average at the start {format_load(r.load_before)}",
         "cases one after the other, each committed durably (SQLite WAL + synchronous=FULL; PostgreSQL fsync=on):",
     ]
     for rate in r.rates:
@@ -239,8 +212,8 @@ def format_report(r: Report) -> str:
     for t in r.statistics:
         lines.append(f"  {t.database:<10} {t.scenario:<50} {t.cases_in_range:>8} cases {t.rows:>6} rows  "
                      f"{t.runs_ms[0]:7.0f} / {t.median_ms:7.0f} / {max(t.runs_ms):7.0f}")
-    lines.append(f"RSS {r.rss_mb:.0f} MiB; load average at the end {r.load_after[0]:.1f} / {r.load_after[1]:.1f} / "
-                 f"{r.load_after[2]:.1f} (this run itself keeps one core busy)")
+    lines.append(f"RSS {r.rss_mb:.0f} MiB; load average at the end {format_load(r.load_after)} "
+                 "(this run itself keeps one core busy)")
     return "\n".join(lines)
 
 

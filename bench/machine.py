@@ -1,4 +1,5 @@
-"""What every benchmark reads about the machine and its own process: the machine's label and memory figures.
+"""What every benchmark reads about the machine and its own process: the machine's label, its load, this
+process's CPU over a window and its memory figures.
 
 A ratio travels between machines, an absolute figure does not; the label says which machine and decoder builds
 a run's absolute figures belong to, so two runs' tables can be compared honestly.
@@ -13,6 +14,8 @@ import gc
 import os
 import platform
 import re
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import av
@@ -43,6 +46,30 @@ def machine_label() -> dict[str, object]:
         "opencv": cv2.__version__,
         "opencv_libavcodec": cv_avcodec.group(1) if cv_avcodec else "?",
     }
+
+
+def describe(machine: Mapping[str, object]) -> str:
+    """The first words of a report: which machine (a label of ``machine_label``) its absolute figures are of."""
+    return (f"machine: {machine['cpu_model']}, {machine['usable_cores']} usable cores, {machine['system']}, "
+            f"Python {machine['python']}")
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages: others' work on a shared machine, kept beside the figures."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def format_load(load: list[float]) -> str:
+    return f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+
+
+def process_cpu_window(seconds: float) -> tuple[float, float]:
+    """Sleep ``seconds`` while the process's threads work; their CPU in % of one core (100 = one core busy),
+    and the wall seconds the window took (to turn a thread's own counters read around it into rates)."""
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    time.sleep(seconds)
+    wall = time.monotonic() - wall0
+    return 100 * (time.process_time() - cpu0) / wall, wall
 
 
 def proc_status_mb(field_name: str) -> float:

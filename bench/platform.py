@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -35,8 +33,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.cases import raised_change
-from bench.machine import machine_label, rss_mb
+from bench.case_load import offline_cameras, p50_p99_ms, raised_changes
+from bench.machine import describe, format_load, load_average, machine_label, rss_mb
 from bench.wall import Site
 
 SECRET = "bench-platform-secret"
@@ -111,9 +109,7 @@ def _calls(site: Site, token: str, refs: list[str], call: str, clients: int, bod
 
 
 def _rate(database: str, kind: str, latencies: list[float], wall: float) -> Rate:
-    p = sorted(latencies)
-    return Rate(database, kind, len(p), len(p) / wall, statistics.median(p) * 1000,
-                p[max(0, int(len(p) * 0.99) - 1)] * 1000)
+    return Rate(database, kind, len(latencies), len(latencies) / wall, *p50_p99_ms(latencies))
 
 
 def run_site(database: str, url: str | None, cases: int, clients: int) -> list[Rate]:
@@ -124,13 +120,13 @@ def run_site(database: str, url: str | None, cases: int, clients: int) -> list[R
     with tempfile.TemporaryDirectory(prefix="citywall-bench-platform-", dir=Path.cwd()) as tmp:
         server = (f"  database_url: '{url}'\n" if url else "") + (
             f"platform:\n  webhook_url: {platform.url}\n  secret: {SECRET}\n  backoff_initial: 0.05\n")
-        site = Site(Path(tmp), {f"cam-{i}": f"rtsp://127.0.0.1:9/{i}" for i in range(8)}, server)
+        site = Site(Path(tmp), offline_cameras(), server)
         try:
             services = site.app.state.services
             with services.db.session() as s:
                 token = accounts.create(s, "bench", [Scope.CASES, Scope.VERIFY])
             desk = services.cases.desk
-            ids = [desk.on_event(raised_change(desk.evidence_dir, n)) for n in range(cases)]
+            ids = [desk.on_event(change) for change in raised_changes(desk.evidence_dir, cases)]
             refs = [f"citywall-{i}" for i in ids if i is not None]
             t0 = time.perf_counter()
             for case_id in ids:
@@ -155,7 +151,7 @@ def run_site(database: str, url: str | None, cases: int, clients: int) -> list[R
 
 
 def run(cases: int, clients: int, postgres: bool) -> Report:
-    report = Report(machine=machine_label(), load_before=[round(x, 2) for x in os.getloadavg()], clients=clients)
+    report = Report(machine=machine_label(), load_before=load_average(), clients=clients)
     report.rates.extend(run_site("sqlite", None, cases, clients))
     if postgres:
         from bench.cluster.infra import Postgres
@@ -167,22 +163,20 @@ def run(cases: int, clients: int, postgres: bool) -> Report:
         finally:
             pg.stop()
     report.rss_mb = rss_mb()
-    report.load_after = [round(x, 2) for x in os.getloadavg()]
+    report.load_after = load_average()
     return report
 
 
 def format_report(r: Report) -> str:
     m = r.machine
-    lines = [f"machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['system']}, Python {m['python']}; "
-             f"load average at the start {r.load_before[0]:.1f} / {r.load_before[1]:.1f} / {r.load_before[2]:.1f}",
+    lines = [f"{describe(m)}; load average at the start {format_load(r.load_before)}",
              f"platform messages (outbox: confirm → posted, one sender; API calls: {r.clients} clients over HTTP):"]
     for rate in r.rates:
         times = (f"p50 {rate.p50_ms:7.2f} ms   p99 {rate.p99_ms:7.2f} ms" if rate.p50_ms is not None
                  and rate.p99_ms is not None else "")
         lines.append(f"  {rate.database:<10} {rate.kind:<10} {rate.per_s:8.1f} messages/s   {times}   "
                      f"({rate.messages})")
-    lines.append(f"RSS {r.rss_mb:.0f} MiB; load average at the end {r.load_after[0]:.1f} / {r.load_after[1]:.1f} / "
-                 f"{r.load_after[2]:.1f}")
+    lines.append(f"RSS {r.rss_mb:.0f} MiB; load average at the end {format_load(r.load_after)}")
     return "\n".join(lines)
 
 

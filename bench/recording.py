@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import random
 import statistics
 import sys
@@ -30,10 +29,8 @@ from pathlib import Path
 
 import av
 
-from bench.machine import machine_label
-from streams import CameraConfig, CameraSession, StreamSettings
-from streams.devserver.clips import looped_copy, synthetic_clip
-from streams.devserver.rtsp import RtspDevServer
+from bench.camera import served_camera
+from bench.machine import describe, load_average, machine_label, process_cpu_window
 from streams.playback import Playback, SegmentSource
 from streams.recorder import Recorder
 from streams.recording_config import RecordingPlan
@@ -54,12 +51,6 @@ class Report:
     segments: int = 0
     dropped: int = 0
     seek_ms: list[float] = field(default_factory=list)
-
-
-def _window(seconds: float) -> float:
-    cpu0, wall0 = time.process_time(), time.monotonic()
-    time.sleep(seconds)
-    return 100 * (time.process_time() - cpu0) / (time.monotonic() - wall0)
 
 
 def time_seek(sources: list[SegmentSource], at: float) -> float:
@@ -90,32 +81,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
 
-    report = Report(machine=machine_label(), load_before=[round(x, 2) for x in os.getloadavg()],
+    report = Report(machine=machine_label(), load_before=load_average(),
                     source="1920x1080 25 fps H.264 (testsrc2, libx264 ultrafast, GOP 2 s, 2 Mbit/s) over RTSP",
                     seconds=args.seconds)
     with tempfile.TemporaryDirectory(prefix="citywall-bench-recording-") as tmp:
-        short = synthetic_clip(Path(tmp) / "hd-short.mp4", width=1920, height=1080, fps=25, gop=50, seconds=10)
-        clip = looped_copy(short, Path(tmp) / "hd.mp4", 3 * args.seconds + 60)
-        server = RtspDevServer({"cam": clip}).start()
-        session = CameraSession(CameraConfig(id="hd", name="hd", url=server.url("cam")), StreamSettings())
-        session.start()
         segments: list[SegmentInfo] = []
         root = Path(tmp) / "recordings"
-        try:
-            deadline = time.monotonic() + 30
-            while session.health.keyframes < 2 and time.monotonic() < deadline:
-                time.sleep(0.2)
+        with served_camera(Path(tmp), "hd", width=1920, height=1080, codec="libx264",
+                           seconds=3 * args.seconds + 60) as session:
             if session.health.state != "live":
                 print(f"the camera did not come up: {session.health.snapshot()}", file=sys.stderr)
                 return 1
-            report.ingest_cpu_pct = round(_window(args.seconds), 2)
+            report.ingest_cpu_pct = round(process_cpu_window(args.seconds)[0], 2)
             recorder = Recorder("hd", root, RecordingPlan(mode="continuous", segment_seconds=args.segment),
                                 session.ring, segments.append)
             recorder.start()
             session.attach(recorder)
             time.sleep(2.0)
             thread0, bytes0, wall0 = recorder.cpu_seconds, _disk_bytes(root), time.monotonic()
-            report.recording_cpu_pct = round(_window(args.seconds), 2)
+            report.recording_cpu_pct = round(process_cpu_window(args.seconds)[0], 2)
             span = time.monotonic() - wall0
             report.recorder_thread_cpu_pct = round(100 * (recorder.cpu_seconds - thread0) / span, 2)
             report.disk_bytes_per_s = round((_disk_bytes(root) - bytes0) / span)
@@ -123,9 +107,6 @@ def main(argv: list[str] | None = None) -> int:
             session.detach(recorder)
             recorder.stop()
             report.segments, report.dropped = len(segments), recorder.dropped
-        finally:
-            session.stop()
-            server.stop()
         sources = [SegmentSource(root / s.relative, s.start) for s in segments]
         if sources:
             rng = random.Random(7)
@@ -143,8 +124,7 @@ def _disk_bytes(root: Path) -> int:
 
 def print_report(r: Report) -> None:
     m = r.machine
-    print(f"machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['system']}, Python {m['python']}; "
-          f"PyAV {m['pyav']} (libavcodec {m['pyav_libavcodec']}); load before {r.load_before}")
+    print(f"{describe(m)}; PyAV {m['pyav']} (libavcodec {m['pyav_libavcodec']}); load before {r.load_before}")
     print(f"camera: {r.source}, {r.bitrate_kbps or 0:.0f} kbit/s; windows of {r.seconds:.0f} s; 100 % = one core")
     print("| | process CPU | recorder thread | disk write | segments | dropped |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -25,10 +24,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.machine import machine_label
-from streams import CameraConfig, CameraSession, StreamSettings
-from streams.devserver.clips import looped_copy, synthetic_clip
-from streams.devserver.rtsp import RtspDevServer
+from bench.camera import served_camera
+from bench.machine import describe, load_average, machine_label, process_cpu_window
+from streams import CameraSession
 from streams.remux import LiveViewer
 from streams.rendition import Rendition
 from streams.renditions import RenditionRegistry
@@ -76,12 +74,9 @@ class _Drainer:
 
 
 def _window(seconds: float, rendition: Rendition | None) -> tuple[float, float | None, float | None, int | None]:
-    cpu0, wall0 = time.process_time(), time.monotonic()
     r_cpu0 = rendition.cpu_seconds if rendition else 0.0
     frames0 = rendition.frames_out if rendition else 0
-    time.sleep(seconds)
-    wall = time.monotonic() - wall0
-    process = 100 * (time.process_time() - cpu0) / wall
+    process, wall = process_cpu_window(seconds)
     if rendition is None:
         return process, None, None, None
     return (process, 100 * (rendition.cpu_seconds - r_cpu0) / wall, (rendition.frames_out - frames0) / wall,
@@ -117,32 +112,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
 
-    report = Report(machine=machine_label(), load_before=[round(x, 2) for x in os.getloadavg()],
+    report = Report(machine=machine_label(), load_before=load_average(),
                     source="1280x720 25 fps H.265 (libx265 ultrafast, GOP 2 s, 2 Mbit/s) over RTSP",
                     seconds=args.seconds)
-    with tempfile.TemporaryDirectory(prefix="citywall-bench-rendition-") as tmp:
-        short = synthetic_clip(Path(tmp) / "hevc720-short.mp4", width=1280, height=720, fps=25, gop=50, seconds=10,
-                               codec="libx265")
-        clip = looped_copy(short, Path(tmp) / "hevc720.mp4", 6 * args.seconds + 60)
-        server = RtspDevServer({"cam": clip}).start()
-        session = CameraSession(CameraConfig(id="hevc720", name="hevc720", url=server.url("cam")), StreamSettings())
-        session.start()
-        try:
-            deadline = time.monotonic() + 30
-            while session.health.keyframes < 2 and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if session.health.codec != "hevc":
-                print(f"the camera did not come up as H.265: {session.health.snapshot()}", file=sys.stderr)
-                return 1
-            report.windows.append(measure(session, "ingest only (no rendition)", None, 0, args.seconds))
-            report.windows.append(measure(session, "rendition at tile width, 1 viewer", 640, 1, args.seconds))
-            report.windows.append(measure(session, f"rendition at tile width, {args.viewers} viewers", 640,
-                                          args.viewers, args.seconds))
-            report.windows.append(measure(session, "rendition at a maximised tile's width, 1 viewer", 1280, 1,
-                                          args.seconds))
-        finally:
-            session.stop()
-            server.stop()
+    with tempfile.TemporaryDirectory(prefix="citywall-bench-rendition-") as tmp, served_camera(
+            Path(tmp), "hevc720", width=1280, height=720, codec="libx265", seconds=6 * args.seconds + 60) as session:
+        if session.health.codec != "hevc":
+            print(f"the camera did not come up as H.265: {session.health.snapshot()}", file=sys.stderr)
+            return 1
+        report.windows.append(measure(session, "ingest only (no rendition)", None, 0, args.seconds))
+        report.windows.append(measure(session, "rendition at tile width, 1 viewer", 640, 1, args.seconds))
+        report.windows.append(measure(session, f"rendition at tile width, {args.viewers} viewers", 640,
+                                      args.viewers, args.seconds))
+        report.windows.append(measure(session, "rendition at a maximised tile's width, 1 viewer", 1280, 1,
+                                      args.seconds))
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2))
@@ -151,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_report(r: Report) -> None:
     m = r.machine
-    print(f"machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['system']}, Python {m['python']}; "
-          f"PyAV {m['pyav']} (libavcodec {m['pyav_libavcodec']}); load before {r.load_before}")
+    print(f"{describe(m)}; PyAV {m['pyav']} (libavcodec {m['pyav_libavcodec']}); load before {r.load_before}")
     print(f"camera: {r.source}; windows of {r.seconds:.0f} s; 100 % = one core")
     print("| scenario | process CPU | rendition thread | frames/s | dropped | sent per viewer |")
     print("|---|---:|---:|---:|---:|---:|")

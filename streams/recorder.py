@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from pathlib import Path
 
 import av.error
 
-from streams.making_room import put_making_room
+from streams.packet_worker import PacketWorker, WorkerCounters
 from streams.recording_config import RecordingPlan
 from streams.ring import ClipUnavailable, PacketRing
 from streams.segments import SegmentInfo, SegmentWriter, recover
@@ -67,7 +65,7 @@ class RecorderHealth:
     write_seconds: float  # the recorder thread's CPU time
 
 
-class Recorder:
+class Recorder(WorkerCounters):
     def __init__(self, camera_id: str, root: Path, plan: RecordingPlan, ring: PacketRing,
                  on_segment: Callable[[SegmentInfo], object], *, queue_packets: int = QUEUE_PACKETS) -> None:
         self.camera_id = camera_id
@@ -75,12 +73,12 @@ class Recorder:
         self.plan = plan
         self.ring = ring
         self.on_segment = on_segment
-        self._queue: queue.Queue[TimedPacket | Epoch | _Close] = queue.Queue(queue_packets)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        # the segment ends where packets were lost (an overrun); the next starts at the keyframe that follows
+        self._worker: PacketWorker[Epoch | _Close] = PacketWorker(
+            f"recorder-{camera_id}", queue_packets, self._handle, failed=self._thread_failed,
+            finish=self._finish, drain_on_stop=True, resume_marker=_Close("overrun"))
         # the camera thread's state
         self._taking = False  # packets are being queued (the mode wants them)
-        self._skip_to_key = False
         self._armed_until: float | None = None
         self._schedule_cache: tuple[int, bool] = (-1, False)
         self._last_taken = float("-inf")  # wall time of the newest packet queued
@@ -93,26 +91,21 @@ class Recorder:
         self.last_error_at: float | None = None
         self.segments = 0
         self.bytes_written = 0
-        self.dropped = 0
-        self.cpu_seconds = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def start(self) -> None:
         """Finish what a crash left (before anything new is written beside it), then start the thread."""
-        if self._thread is None:
+        if not self._worker.started:
             try:
                 for segment in recover(self.root, self.camera_id):
                     self._publish(segment)
             except WRITE_ERRORS as exc:
                 self._failed(exc)
-            self._thread = threading.Thread(target=self._run, name=f"recorder-{self.camera_id}", daemon=True)
-            self._thread.start()
+            self._worker.start()
 
     def stop(self, wait: float = 5.0) -> None:
         """Write what is queued, close the open segment (it is indexed) and end the thread."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(wait)
+        self._worker.stop(wait)
 
     def trigger(self, until: float) -> None:
         """Events mode: record (with the pre-roll) up to ``until`` (wall clock); a later trigger extends it."""
@@ -127,17 +120,17 @@ class Recorder:
 
     # -- packet consumer (the camera's thread: decide and queue, never write) -------------------------------------
     def on_epoch(self, epoch: Epoch) -> None:
-        self._skip_to_key = False
-        self._put(epoch)
+        self._worker.reset_skip()
+        self._worker.put_control(epoch)
 
     def on_drop(self) -> None:
-        self._put(_Close("dropped"))
+        self._worker.put_control(_Close("dropped"))
 
     def on_packet(self, item: TimedPacket) -> None:
         if not self._wanted(item.wall):
             if self._taking:
                 self._taking = False
-                self._put(_Close("mode"))
+                self._worker.put_control(_Close("mode"))
             return
         if not self._taking:
             self._taking = True
@@ -165,45 +158,17 @@ class Recorder:
 
     def _offer(self, item: TimedPacket) -> None:
         self._last_taken = item.wall
-        if self._skip_to_key:
-            if not item.keyframe:
-                self.dropped += 1
-                return
-            self._skip_to_key = False
-            self._put(_Close("overrun"))  # the segment ends where packets were lost; the next starts here
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self.dropped += 1
-            self._skip_to_key = True
+        self._worker.offer(item)
 
-    def _put(self, item: Epoch | _Close) -> None:
-        """Control items are never lost: room is made by dropping the oldest packets."""
-        self.dropped += put_making_room(self._queue, item)
+    # -- the recorder's thread (streams.packet_worker runs the loop; what is queued at the stop is still written) -
+    def _thread_failed(self) -> None:
+        """A bug here must not take the camera down; the health says recording stopped."""
+        log.exception("recorder of camera %s failed", self.camera_id)
+        self.state, self.last_error, self.last_error_kind = "failing", "the recorder stopped", "write_failed"
+        self.last_error_at = time.time()
 
-    # -- the recorder's thread ------------------------------------------------------------------------------------
-    def _run(self) -> None:
-        started = time.thread_time()
-        try:
-            while not self._stopping.is_set():
-                try:
-                    item = self._queue.get(timeout=0.25)
-                except queue.Empty:
-                    continue
-                self._handle(item)
-                self.cpu_seconds = time.thread_time() - started
-            while True:  # stopping: what is queued still goes into the last segment
-                try:
-                    self._handle(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-        except Exception:  # a bug here must not take the camera down; the health says recording stopped
-            log.exception("recorder of camera %s failed", self.camera_id)
-            self.state, self.last_error, self.last_error_kind = "failing", "the recorder stopped", "write_failed"
-            self.last_error_at = time.time()
-        finally:
-            self._close("stopped")
-            self.cpu_seconds = time.thread_time() - started
+    def _finish(self) -> None:
+        self._close("stopped")
 
     def _handle(self, item: TimedPacket | Epoch | _Close) -> None:
         if isinstance(item, _Close):

@@ -21,9 +21,6 @@ the GOP is dropped and it resumes at the next keyframe) and the rendition's own 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-import time
 from fractions import Fraction
 
 import av
@@ -31,7 +28,7 @@ import av.error
 from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
-from streams.making_room import put_making_room
+from streams.packet_worker import PacketWorker, WorkerCounters
 from streams.remux import MOVFLAGS, LiveRemux
 from streams.sampler import output_size
 from streams.source import Epoch, TimedPacket
@@ -55,7 +52,7 @@ class _Drop:
     """Queue marker: the camera's connection ended (close the muxer; a new epoch follows a reconnect)."""
 
 
-class Rendition(LiveRemux):
+class Rendition(WorkerCounters, LiveRemux):
     """One camera at one width as H.264: a packet consumer whose viewers are those of ``LiveRemux``."""
 
     def __init__(self, camera_id: str, width: int, *, threads: int = 1, kbps_full_hd: int = 4000) -> None:
@@ -66,10 +63,10 @@ class Rendition(LiveRemux):
         self.kbps_full_hd = kbps_full_hd
         self.kbps = 0  # the ceiling of the current output size (set when the encoder is made)
         self.threads = threads  # encoder threads: 1 keeps a rendition's cost to one core's share, predictably
-        self._queue: queue.Queue[Epoch | TimedPacket | _Drop] = queue.Queue(QUEUE_PACKETS)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._skip_to_key = False  # the queue overflowed: drop packets until the next keyframe
+        # what is queued when it stops is dropped: its viewers have gone
+        self._worker: PacketWorker[Epoch | _Drop] = PacketWorker(
+            f"rendition-{camera_id}-{width}", QUEUE_PACKETS, self._handle, failed=self._thread_failed,
+            finish=self._finish, drain_on_stop=False)
         self._decoder: av.VideoCodecContext | None = None
         self._encoder: av.VideoStream | None = None
         self._scaler = VideoReformatter()
@@ -78,74 +75,48 @@ class Rendition(LiveRemux):
         self._last_pts = -1
         self._frame_s = 0.04
         self.frames_in = 0  # frames decoded
-        self.frames_out = 0  # frames encoded
-        self.dropped = 0  # packets dropped because the worker was behind
-        self.cpu_seconds = 0.0  # this rendition's thread CPU time (decode + scale + encode + mux)
+        self.frames_out = 0  # frames encoded; cpu_seconds: decode + scale + encode + mux
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"rendition-{self.camera_id}-{self.width}",
-                                            daemon=True)
-            self._thread.start()
+        self._worker.start()
 
     def stop(self, wait: float = 0.0) -> None:
         """Stop the worker; it closes its own muxer (never under a running encode). ``wait``: join that long."""
-        self._stopping.set()
-        if self._thread is not None and wait > 0:
-            self._thread.join(wait)
+        self._worker.stop(wait)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._worker.running
 
     # -- packet consumer (the camera's thread: queue only) --------------------------------------------------------
     def on_epoch(self, epoch: Epoch) -> None:
-        self._skip_to_key = False
-        self._put(epoch)
+        self._worker.reset_skip()
+        self._worker.put_control(epoch)
 
     def on_packet(self, item: TimedPacket) -> None:
-        if self._skip_to_key:
-            if not item.keyframe:
-                self.dropped += 1
-                return
-            self._skip_to_key = False
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self.dropped += 1
-            self._skip_to_key = True
+        self._worker.offer(item)
 
     def on_drop(self) -> None:
-        self._put(_Drop())
+        self._worker.put_control(_Drop())
 
-    def _put(self, item: Epoch | _Drop) -> None:
-        """Control items must not be lost: make room by dropping the oldest packets (they are stale anyway)."""
-        self.dropped += put_making_room(self._queue, item)
-
-    # -- the worker -----------------------------------------------------------------------------------------------
-    def _run(self) -> None:
-        started = time.thread_time()
-        try:
-            while not self._stopping.is_set():
-                try:
-                    item = self._queue.get(timeout=0.25)
-                except queue.Empty:
-                    continue
-                if isinstance(item, Epoch):
-                    self._open(item)
-                elif isinstance(item, _Drop):
-                    with self._lock:
-                        self._close_muxer()
-                else:
-                    self._transcode(item)
-                self.cpu_seconds = time.thread_time() - started
-        except Exception:  # a bug here must not take the process down; the tile reconnects and gets stills
-            log.exception("rendition of camera %s failed", self.camera_id)
-        finally:
+    # -- the worker (streams.packet_worker runs the loop) ---------------------------------------------------------
+    def _handle(self, item: Epoch | TimedPacket | _Drop) -> None:
+        if isinstance(item, Epoch):
+            self._open(item)
+        elif isinstance(item, _Drop):
             with self._lock:
                 self._close_muxer()
-            self.cpu_seconds = time.thread_time() - started
+        else:
+            self._transcode(item)
+
+    def _thread_failed(self) -> None:
+        """A bug here must not take the process down; the tile reconnects and gets stills."""
+        log.exception("rendition of camera %s failed", self.camera_id)
+
+    def _finish(self) -> None:
+        with self._lock:
+            self._close_muxer()
 
     def _open(self, epoch: Epoch) -> None:
         info = epoch.info

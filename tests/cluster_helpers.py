@@ -88,7 +88,7 @@ def ray_cluster(ray_module_cluster: Any) -> Iterator[Any]:
     are killed and their CPUs free again, so the next test's workers find room on every node."""
     import ray
 
-    from wall.cluster.pool import WORKER_PREFIX
+    from wall.cluster.worker_table import WORKER_PREFIX
 
     yield ray_module_cluster
     for entry in ray.util.list_named_actors(all_namespaces=True):

@@ -13,7 +13,7 @@ from datetime import datetime
 from fastapi import FastAPI
 
 from wall.auth.idle import IdleClock
-from wall.cases.service import CaseService
+from wall.case_loop import CaseService
 from wall.config import SiteConfig
 from wall.editing.probe_quota import ProbeQuota
 from wall.editing.rule_try import RuleTrier
@@ -23,6 +23,7 @@ from wall.recording.service import RecordingService
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.registry import CameraRegistry
 from wall.security_settings import SecuritySettings
+from wall.stats.keeper import RollupKeeper
 from wall.store.accounts import utcnow
 from wall.store.db import Database
 from wall.view_audit import ViewAudit
@@ -47,11 +48,13 @@ class Services:
     live_limits: LiveLimiter = field(init=False)  # open /ws/live sockets per session, user and in all
     recordings: RecordingService = field(init=False)  # 录像: the segment index, retention, timeline, playback plans
     ptz: PtzService = field(init=False)  # steering PTZ cameras: leases, audit, the return to the analysis preset
+    stats_rollup: RollupKeeper = field(init=False)  # the statistics' daily rollup, built from the start
 
     def __post_init__(self) -> None:
         self.live_limits = LiveLimiter(self.site.server_file.server.live)
         self.recordings = RecordingService(self.site, self.db, self.runtime, self.registry, lambda: self.clock())
         self.ptz = PtzService(self.registry, self.runtime, self.db, self.cases.notices.publish)
+        self.stats_rollup = RollupKeeper(self.db, lambda: self.clock())
         # the video checks' deadlines, the evidence links' expiry and whether a case is overdue read the service
         # clock (tests move it)
         self.cases.checks.clock = lambda: self.clock()

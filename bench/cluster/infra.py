@@ -129,7 +129,7 @@ class RayCluster:
         and the next site waits until every node's CPU is free again."""
         import ray
 
-        from wall.cluster.pool import WORKER_PREFIX
+        from wall.cluster.worker_table import WORKER_PREFIX
 
         for entry in ray.util.list_named_actors(all_namespaces=True):
             if entry["name"].startswith(WORKER_PREFIX):

@@ -14,8 +14,8 @@ Two threads of the control plane:
   batch only on the next poll, after the ingress (and the case desk behind it) has committed it.
 
 Workers are detached named actors: they outlive this control plane, and the next one re-attaches to them at
-start (``_adopt_running``: each camera keeps its worker, session and epoch). A dead worker never blocks the
-API: routes ask workers with timeouts and otherwise answer from the last report.
+start (``_adopt_running``, in ``wall.cluster.worker_table``: each camera keeps its worker, session and epoch). A
+dead worker never blocks the API: routes ask workers with timeouts and otherwise answer from the last report.
 
 With several control-plane replicas only the one that ``leads`` (``wall.cluster.leader``: a PostgreSQL advisory
 lock) supervises and collects. The others **follow**: every second they find the namespace's workers by name,
@@ -31,7 +31,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -43,59 +42,33 @@ from vision.rules_config import CameraRules
 from wall.cluster.detector import place_detector
 from wall.cluster.ingress import EventIngress
 from wall.cluster.messages import EventBatch, WorkerReport, fingerprint
-from wall.cluster.scheduler import Assignment, Scheduler, camera_cost
+from wall.cluster.scheduler import Scheduler, camera_cost
 from wall.cluster.worker import CameraWorker
+from wall.cluster.worker_table import REPORT_TIMEOUT, SUPERVISE_SECONDS, WORKER_PREFIX, WorkerSlot, WorkerTable
 from wall.cluster_settings import DetectorActorSettings
 from wall.config import SiteConfig
-from wall.runtime.models import NodeView
 
 log = logging.getLogger(__name__)
-SUPERVISE_SECONDS = 1.0
-REPORT_TIMEOUT = 5.0  # a ready worker that has not answered its report for this long is taken out
 START_TIMEOUT = 120.0  # a new (or restarted) worker must have started (detector loaded) within this
 MAX_RESTARTS = -1  # Ray restarts a worker whose process died, on its node, as often as it dies
 TELL_TIMEOUT = 15.0  # an assign may restart a session: it waits for the old connection's thread
 PULL_SECONDS = 1.0
-WORKER_PREFIX = "citywall-worker-"
 Wanted = Callable[[], dict[str, tuple[CameraConfig, CameraRules]]]  # the cameras that must run, in order
 
 CameraWorkerActor: Any = ray.remote(CameraWorker)
 
 
-@dataclass
-class WorkerSlot:
-    """The control plane's view of one worker actor."""
+class WorkerPool(WorkerTable):
+    """The supervisor's side: spawning a worker per node, taking dead ones out, telling each what it runs, and
+    collecting their events (``WorkerTable``: what is known of them, and following)."""
 
-    key: str
-    node_id: str
-    actor: Any  # ray.actor.ActorHandle
-    created: float = field(default_factory=time.monotonic)
-    ready: bool = False
-    report: WorkerReport | None = None
-    report_ref: Any = None
-    report_sent: float = 0.0
-    reported_at: float | None = None  # when the last report arrived (monotonic)
-    pull_ref: Any = None
-    acked: int = 0
-    incarnation: str = ""  # the process the reports come from (Ray restarts it in place when it dies)
-    events_from: str = ""  # the incarnation ``acked`` counts in
-    unavailable_since: float | None = None  # Ray says the actor is restarting
-    restarts: int = 0
-    told: dict[str, tuple[str, int]] = field(default_factory=dict)  # camera → (fingerprint, epoch) it runs
-
-
-class WorkerPool:
     def __init__(self, site: SiteConfig, scheduler: Scheduler, ingress: EventIngress, wanted: Wanted, *,
                  namespace: str, worker_cpus: float, on_report: Callable[[WorkerReport], None],
                  leads: Callable[[], bool] = lambda: True, detectors: DetectorActorSettings | None = None) -> None:
-        self.site, self.scheduler, self.ingress = site, scheduler, ingress
-        self.namespace, self.worker_cpus = namespace, worker_cpus
+        super().__init__(scheduler, namespace, on_report)
+        self.site, self.ingress, self.worker_cpus = site, ingress, worker_cpus
         self.detectors = detectors or DetectorActorSettings()  # where nodes have GPUs: one detector actor each
-        self._wanted, self._on_report, self._leads = wanted, on_report, leads
-        self.leading = False  # this pool supervises (it took over); a follower only reads reports
-        self._slots: dict[str, WorkerSlot] = {}
-        self.nodes: list[NodeView] = []  # the cluster's nodes at the last pass (for /metrics: never asked then)
-        self._lock = threading.Lock()
+        self._wanted, self._leads = wanted, leads
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._ticked = threading.Condition()
@@ -118,100 +91,6 @@ class WorkerPool:
         self._kick.set()
         for thread in self._threads:
             thread.join(TELL_TIMEOUT + 5)
-
-    def _adopt_running(self, followed: dict[str, WorkerSlot] | None = None) -> None:
-        """Re-attach to the workers a previous control plane left running (named actors of this namespace):
-        each keeps the cameras and epochs it holds; one that does not answer is killed — unless this replica
-        followed it until now and has a recent report of it (``followed``): a worker slow to answer once, on a
-        busy node, is then adopted from that report, and the usual supervision takes it out if it stays
-        silent for REPORT_TIMEOUT (a takeover never moves cameras off a worker that is merely slow)."""
-        found = [entry["name"] for entry in ray.util.list_named_actors(all_namespaces=True)
-                 if entry["namespace"] == self.namespace and entry["name"].startswith(WORKER_PREFIX)]
-        handles: list[Any] = [ray.get_actor(name, namespace=self.namespace) for name in found]
-        refs: list[Any] = [handle.report.remote() for handle in handles]
-        if refs:
-            ray.wait(refs, num_returns=len(refs), timeout=REPORT_TIMEOUT)
-        claims: list[Assignment] = []
-        for name, handle, ref in zip(found, handles, refs, strict=True):
-            reported_at = time.monotonic()
-            try:
-                report: WorkerReport = ray.get(ref, timeout=0)
-            except (GetTimeoutError, RayError):
-                known = (followed or {}).get(name.removeprefix(WORKER_PREFIX))
-                if known is None or known.report is None or known.reported_at is None \
-                        or time.monotonic() - known.reported_at > 2 * REPORT_TIMEOUT:
-                    ray.kill(handle)
-                    continue
-                report, reported_at = known.report, known.reported_at
-            told = {cam: (report.fingerprints.get(cam, ""), epoch) for cam, epoch in report.owned.items()}
-            with self._lock:
-                self._slots[report.worker] = WorkerSlot(key=report.worker, node_id=report.node_id, actor=handle,
-                                                        ready=True, report=report, told=told,
-                                                        incarnation=report.incarnation,
-                                                        reported_at=reported_at)
-            claims += [Assignment(camera_id=cam, worker=report.worker, epoch=epoch)
-                       for cam, epoch in report.owned.items()]
-            self._on_report(report)
-            log.info("re-attached to camera worker %s on node %s: cameras %s", report.worker, report.node_id[:8],
-                     sorted(report.owned))
-        for refused in self.scheduler.adopt(claims):
-            log.warning("camera %s claimed by two workers: %s releases it", refused.camera_id, refused.worker)
-
-    def _take_over(self) -> None:
-        """Become the supervisor: forget what was followed and re-attach to the running workers."""
-        with self._lock:
-            followed, self._slots = self._slots, {}
-        self.scheduler.mirror([])
-        self._adopt_running(followed)
-        self.leading = True
-        log.info("cluster namespace %r: supervising %d camera workers", self.namespace, len(self._slots))
-
-    def _follow(self) -> None:
-        """A follower's pass: the workers by name, their reports, the table they imply. Kills nothing."""
-        every = ray.nodes()
-        self.nodes = [NodeView(node_id=n["NodeID"], node_ip=n.get("NodeManagerAddress"), alive=bool(n.get("Alive")),
-                               cpus=float(n.get("Resources", {}).get("CPU", 0))) for n in every]
-        names = {entry["name"].removeprefix(WORKER_PREFIX) for entry in ray.util.list_named_actors(all_namespaces=True)
-                 if entry["namespace"] == self.namespace and entry["name"].startswith(WORKER_PREFIX)}
-        with self._lock:
-            self._slots = {key: slot for key, slot in self._slots.items() if key in names}
-        for key in names - set(self._slots):
-            try:
-                actor = ray.get_actor(WORKER_PREFIX + key, namespace=self.namespace)
-            except ValueError:
-                continue  # gone since it was listed
-            with self._lock:
-                self._slots[key] = WorkerSlot(key=key, node_id="", actor=actor)
-        slots = self.slots()
-        for slot in slots:
-            if slot.report_ref is None:
-                slot.report_ref, slot.report_sent = slot.actor.report.remote(False), time.monotonic()
-        if slots:
-            ray.wait([slot.report_ref for slot in slots], num_returns=len(slots), timeout=SUPERVISE_SECONDS)
-        for slot in slots:
-            try:
-                report: WorkerReport = ray.get(slot.report_ref, timeout=0)
-            except GetTimeoutError:
-                continue
-            except RayError:
-                slot.report_ref = None
-                slot.unavailable_since = slot.unavailable_since or time.monotonic()
-                continue
-            if slot.ready and report.incarnation != slot.incarnation:
-                slot.restarts += 1
-            slot.report_ref, slot.unavailable_since, slot.ready, slot.report = None, None, True, report
-            slot.node_id, slot.incarnation, slot.reported_at = report.node_id, report.incarnation, time.monotonic()
-            self._on_report(report)
-        self.scheduler.mirror([Assignment(camera_id=cam, worker=slot.key, epoch=epoch) for slot in self.slots()
-                               if slot.report is not None and slot.unavailable_since is None
-                               for cam, epoch in slot.report.owned.items()])
-
-    def slots(self) -> list[WorkerSlot]:
-        with self._lock:
-            return list(self._slots.values())
-
-    def slot(self, key: str) -> WorkerSlot | None:
-        return self._slots.get(key)
 
     def sync(self, timeout: float = TELL_TIMEOUT + 5) -> bool:
         """Run one full supervision pass now (after a camera change) and wait for it to finish."""
@@ -255,9 +134,7 @@ class WorkerPool:
         self._tell(wanted)
 
     def _spawn_missing(self) -> None:
-        every = ray.nodes()
-        self.nodes = [NodeView(node_id=n["NodeID"], node_ip=n.get("NodeManagerAddress"), alive=bool(n.get("Alive")),
-                               cpus=float(n.get("Resources", {}).get("CPU", 0))) for n in every]
+        every = self._read_nodes()
         nodes = [n for n in every if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= self.worker_cpus]
         alive = {n["NodeID"] for n in nodes}
         for slot in self.slots():

@@ -24,7 +24,7 @@ from wall.cluster.detector import DETECTOR_PREFIX
 from wall.cluster.leader import APPLICATION, lock_key
 from wall.cluster.listen import conninfo
 from wall.cluster.messages import WorkerReport
-from wall.cluster.pool import REPORT_TIMEOUT, WORKER_PREFIX
+from wall.cluster.worker_table import REPORT_TIMEOUT, WORKER_PREFIX
 from wall.config import ClusterSettings
 
 
