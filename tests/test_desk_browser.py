@@ -513,3 +513,92 @@ def test_history_shows_the_case_loop_with_its_evidence(serve_site: SiteStarter, 
         assert page_errors == []
     finally:
         receiver.close()
+
+
+POINT = """([x, y]) => { const svg = document.querySelector('[data-testid="label-editor"]');
+                       const box = svg.viewBox.baseVal;
+                       const p = new DOMPoint(x * box.width, y * box.height).matrixTransform(svg.getScreenCTM());
+                       return [p.x, p.y]; }"""
+
+
+def drag(page: Page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """A mouse drag over the clean frame, between two points in 0–1 of the frame."""
+    x0, y0 = page.evaluate(POINT, list(start))
+    x1, y1 = page.evaluate(POINT, list(end))
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=6)
+    page.mouse.up()
+
+
+def test_labels_drawn_on_the_clean_frame_by_mouse_and_keyboard(serve_site: SiteStarter, tmp_path: Path,
+                                                               page: Page, page_errors: list[str]) -> None:
+    """Confirming: the box corrected and a missed object drawn with the mouse on the clean frame, classes given
+    from the list and by digits, a box nudged with the arrows. Rejecting: another class, chosen by keyboard."""
+    site = serve_site(cameras_yaml(), server_yaml(tmp_path))
+    site.add_user("op", "operator", grants=("cam-a",))
+    desk = site.app.state.services.cases.desk
+    ids = []
+    for place in ("l1", "l2"):
+        change = event_change(desk.evidence_dir, camera="cam-a", place=place, jpeg=scene_jpeg(f"annotated {place}"))
+        change.evidence["frame"] = str(store_evidence(desk.evidence_dir, scene_jpeg(f"clean {place}"), ".jpg"))
+        ids.append(desk.on_event(change))
+    second, first = ids  # the queue shows the newest first
+    open_desk(page, site, "op")
+    wait_selected(page, first)
+
+    page.keyboard.press("c")
+    page.get_by_test_id("label-editor").wait_for(state="visible")
+    frame = case_of(site, first)["evidence"]
+    clean = next(e["url"] for e in frame if e["kind"] == "frame")
+    page.wait_for_function("(url) => document.querySelector('[data-testid=\"case-snapshot\"]').src.endsWith(url)"
+                           " && document.querySelectorAll('[data-testid=\"label-box\"]').length === 1", arg=clean)
+    assert page.locator('[data-testid="label-box"]').get_attribute("data-origin") == "detector"
+    assert page.locator('[data-testid="event-box"]').count() == 0  # the annotated boxes give way to the editor's
+    classes = page.eval_on_selector_all('[data-testid="confirm-class"] option', "os => os.map((o) => o.textContent)")
+    assert classes[1:3] == ["1 摊位", "2 遮阳伞"]  # the case's family first, numbered
+
+    drag(page, (0.4, 0.2), (0.7, 0.7))  # mode "correct": the detector's box is replaced
+    assert page.get_by_test_id("label-mode").input_value() == "add"  # the next drag adds an object
+    page.get_by_test_id("confirm-class").select_option("dining table")  # the class of the selected box
+    drag(page, (0.75, 0.5), (0.95, 0.9))
+    page.get_by_test_id("label-mode").focus()
+    page.keyboard.press("Tab")  # from the form's last label field to the picture
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "label-editor"
+    page.keyboard.press("2")  # the drawn box is a 遮阳伞
+    page.keyboard.press("ArrowLeft")  # and moves a step left
+    page.keyboard.press("j")  # letters on the picture do not move the queue
+    assert page.evaluate(SELECTED) == first
+    origins = page.eval_on_selector_all('[data-testid="label-box"]', "rs => rs.map((r) => r.dataset.origin)")
+    assert origins == ["corrected", "drawn"]
+    screenshot(page, "desk-labels.png")
+    page.keyboard.press("Enter")
+    wait_rows(page, [second])
+
+    with site.db.session() as s:
+        label = s.scalar(select(Label).where(Label.case_id == first))
+        assert label is not None and label.decision == "confirmed"
+        objects = label.objects
+    assert [(o["object_class"], o["family"], o["origin"]) for o in objects] == [
+        ("dining table", "street_stall", "corrected"), ("umbrella", "street_stall", "drawn")]
+    assert objects[0]["box"] == pytest.approx([0.4, 0.2, 0.7, 0.7], abs=0.01)
+    assert objects[1]["box"] == pytest.approx([0.74, 0.5, 0.94, 0.9], abs=0.01)
+
+    # rejecting as another class: the reason sets the kind, the class is typed by its number (8 = 汽车)
+    wait_selected(page, second)
+    page.keyboard.press("r")
+    page.get_by_test_id("reject-reason").select_option("wrong_class")
+    assert page.get_by_test_id("reject-kind").input_value() == "wrong_class"
+    assert page.get_by_test_id("reject-kind").is_disabled()
+    page.get_by_test_id("reject-class").focus()
+    page.keyboard.type("8")
+    assert page.get_by_test_id("reject-class").input_value() == "car"
+    page.keyboard.press("Enter")
+    wait_rows(page, [])
+    with site.db.session() as s:
+        label = s.scalar(select(Label).where(Label.case_id == second))
+        assert label is not None and (label.decision, label.kind, label.reason) == (
+            "rejected", "wrong_class", "wrong_class")
+        assert label.objects == [{"object_class": "car", "family": "road_occupation", "box": None,
+                                  "origin": "detector"}]
+    assert page_errors == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
@@ -20,6 +20,7 @@ from wall.api.viewing import audit_view, audit_view_async
 from wall.auth.principal import Permission, Principal
 from wall.cases.desk import CaseDesk
 from wall.cases.filing import LOCATION, CaseFiler
+from wall.cases.labelling import REASON_KINDS, REJECT_KINDS, DrawnBox, FrameBox, LabelDraft, RejectKind, TargetClass
 from wall.cases.models import CaseDetail, CasePage, CaseSummary, FilingDefaults, OutboxEntry
 from wall.cases.outbox import Outbox
 from wall.errors import DomainError, Forbidden, NotFound
@@ -45,6 +46,17 @@ class ConfirmIn(CaseBody):
     grid_code: str | None = Field(default=None, pattern=r"^\d{6,20}$")
     address: str | None = Field(default=None, max_length=240)
     note: str | None = Field(default=None, max_length=2000)
+    object_class: str | None = Field(default=None, max_length=64, description="The object's class, one of GET "
+                                     "/api/label-options (422 otherwise).")
+    box: FrameBox | None = Field(default=None, description="The object's box corrected on the clean frame, in 0–1 "
+                                 "(replaces the detector's in the training data).")
+    extra_boxes: list[DrawnBox] = Field(default_factory=list, max_length=20,
+                                        description="Objects the detector missed, drawn on the clean frame.")
+
+    def label(self) -> LabelDraft | None:
+        if self.object_class is None and self.box is None and not self.extra_boxes:
+            return None
+        return LabelDraft(object_class=self.object_class, box=self.box, extra_boxes=self.extra_boxes)
 
 
 class RejectIn(CaseBody):
@@ -52,6 +64,14 @@ class RejectIn(CaseBody):
     text: str | None = Field(default=None, max_length=2000)
     remember: bool = Field(default=False, description="Don't raise at this place again (误报抑制): only with a "
                            "reason of GET /api/suppressions/options (422 otherwise).")
+    kind: RejectKind | None = Field(default=None, description="absent (误报/无目标), allowed (允许/合规) or "
+                                    "wrong_class (类别错误); default: the reason's own (GET /api/label-options).")
+    object_class: str | None = Field(default=None, max_length=64,
+                                     description="With wrong_class: the class the object really is.")
+    box: FrameBox | None = Field(default=None, description="With wrong_class: its box corrected, 0–1.")
+
+    def label(self) -> LabelDraft:
+        return LabelDraft(kind=self.kind, object_class=self.object_class, box=self.box)
 
 
 class MergeIn(CaseBody):
@@ -62,10 +82,10 @@ class CloseIn(CaseBody):
     note: str | None = Field(default=None, max_length=2000)
 
 
-class FileCaseIn(CaseBody):
-    """视频立案: a case an operator files from what a camera shows. The server takes the picture and the clip.
-    A location field left out is the camera's (``GET /api/filing/{camera}``); one sent is taken as sent (null or
-    "" clears it)."""
+class FilingFields(CaseBody):
+    """视频立案: what an operator says of a case they file from what a camera shows (live, the ring's last minutes,
+    or a recording: ``POST /api/playback/cases``). The server takes the picture and the clip. A location field
+    left out is the camera's (``GET /api/filing/{camera}``); one sent is taken as sent (null or "" clears it)."""
 
     camera: str = Field(min_length=1, max_length=64)
     code: str = Field(pattern=r"^\d{4}$", description="Event code from GET /api/event-codes.")
@@ -76,18 +96,23 @@ class FileCaseIn(CaseBody):
     street: str | None = Field(default=None, max_length=120)
     community: str | None = Field(default=None, max_length=120)
     address: str | None = Field(default=None, max_length=240)
-    seconds_ago: float = Field(default=0.0, ge=0, le=3600,
-                               description="Take the picture this long ago (at most the camera's ring: "
-                                           "max_seconds_ago of GET /api/filing/{camera}).")
 
     @model_validator(mode="after")
-    def _box(self) -> FileCaseIn:
+    def _box(self) -> Self:
         x0, y0, x1, y1 = self.box
         if not all(0.0 <= v <= 1.0 for v in self.box):
             raise ValueError("box: coordinates must be within 0 and 1 of the picture")
         if x1 - x0 < MIN_BOX or y1 - y0 < MIN_BOX:
             raise ValueError(f"box: x1 > x0 and y1 > y0, at least {MIN_BOX} of the picture each way")
         return self
+
+
+class FileCaseIn(FilingFields):
+    """视频立案 from the live view, now or from the camera's memory (``seconds_ago``)."""
+
+    seconds_ago: float = Field(default=0.0, ge=0, le=3600,
+                               description="Take the picture this long ago (at most the camera's ring: "
+                                           "max_seconds_ago of GET /api/filing/{camera}).")
 
 
 MIN_BOX = 0.005  # a box narrower than this is a click, not a box
@@ -104,6 +129,20 @@ class EventCodeOut(BaseModel):
 class EventCodesOut(BaseModel):
     version: str
     codes: list[EventCodeOut]
+
+
+class ReasonOut(BaseModel):
+    key: str
+    name: str
+    kind: RejectKind | None = Field(description="What the reason says is wrong; null: the operator says it.")
+
+
+class LabelOptionsOut(BaseModel):
+    """What the desk's labelling offers: the model card's target classes and the reasons with their kinds."""
+
+    classes: list[TargetClass]
+    reasons: list[ReasonOut]
+    kinds: list[RejectKind]
 
 
 def desk_of(request: Request) -> CaseDesk:
@@ -179,6 +218,15 @@ def event_codes(principal: Viewer, desk: Desk) -> EventCodesOut:
 def reject_reasons(principal: Viewer, desk: Desk) -> dict[str, str]:
     """Reasons an operator may give for a rejection (the site's list; keys are what the API takes)."""
     return {key: desk.reason_names.get(key, key) for key in desk.reject_reasons}
+
+
+@router.get("/label-options")
+def label_options(principal: Viewer, desk: Desk) -> LabelOptionsOut:
+    """Classes an object may be given (by rule family, from the site's model card) and what each rejection
+    reason says: not there (absent), there but allowed (allowed) or another class (wrong_class)."""
+    return LabelOptionsOut(classes=desk.labels.all(), kinds=list(REJECT_KINDS), reasons=[
+        ReasonOut(key=key, name=desk.reason_names.get(key, key), kind=REASON_KINDS.get(key))
+        for key in desk.reject_reasons])
 
 
 @router.get("/cases")
@@ -264,14 +312,14 @@ def confirm(case_id: CaseId, body: ConfirmIn, request: Request, principal: Viewe
     webhook = services(request).cases.outbox is not None
     return _decide(request, desk, principal, case_id, "confirm", lambda: desk.confirm(
         case_id, principal.name, code=body.code, grid_code=body.grid_code, address=body.address, note=body.note,
-        webhook=webhook))
+        webhook=webhook, label=body.label()))
 
 
 @router.post("/cases/{case_id}/reject", responses={404: {}, 409: {}, 422: {}})
 def reject(case_id: CaseId, body: RejectIn, request: Request, principal: Viewer,
            desk: Desk) -> CaseSummary:
     result = _decide(request, desk, principal, case_id, "reject", lambda: desk.reject(
-        case_id, principal.name, reason=body.reason, text=body.text, remember=body.remember))
+        case_id, principal.name, reason=body.reason, text=body.text, remember=body.remember, label=body.label()))
     if body.remember:  # the suppression committed with the rejection; audited like the decision, after it
         for row in desk.get(case_id).suppressions:
             if row.case_id == case_id:

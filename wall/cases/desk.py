@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from streams.config import CameraConfig
 from vision.catalogue import Catalogue
 from vision.events import Box, EventChange
+from wall.cases.labelling import LabelDraft, LabelObject, TargetClasses, label_detail, write_label
 from wall.cases.listing import CaseFilter
 from wall.cases.models import (
     CaseDetail,
@@ -38,7 +39,7 @@ from wall.cases.models import (
 from wall.cases.records import platform_record
 from wall.cases.suppressions import SuppressionBook
 from wall.errors import Conflict, NotFound, Unprocessable
-from wall.store.cases import OPEN_STATES, Case, CaseEvent, Evidence, Label, OutboxMessage
+from wall.store.cases import OPEN_STATES, Case, CaseEvent, Evidence, OutboxMessage
 from wall.store.db import Database
 from wall.time_limits import TimeLimits, is_overdue, parse_deadline
 
@@ -81,6 +82,7 @@ class CaseDesk:
         # "now" that overdue is judged by: the service clock (wall.services.Services sets it; tests move it)
         self.clock: Callable[[], datetime] = lambda: now()
         self.suppressions = suppressions or SuppressionBook(db, reasons=[], days=None)  # 误报抑制
+        self.labels = TargetClasses()  # the classes a label may give (the service names the site's card)
         self.listeners: list[Callable[[CaseNotice], None]] = []
         # told of every transition inside its transaction (session, case, actor, action): what must commit with
         # it — the platform link's video checks and outbox messages (wall/platform/hooks.py)
@@ -185,9 +187,11 @@ class CaseDesk:
 
     # -- operators -------------------------------------------------------------------------------
     def confirm(self, case_id: int, user: str, *, code: str | None = None, grid_code: str | None = None,
-                address: str | None = None, note: str | None = None, webhook: bool = True) -> CaseSummary:
+                address: str | None = None, note: str | None = None, webhook: bool = True,
+                label: LabelDraft | None = None) -> CaseSummary:
         with self._lock, self.db.session() as s:
             case = self._get(s, case_id)
+            objects = self.labels.for_confirm(label, case.family)
             if code is not None and code != case.code:
                 entry = self.catalogue.get(code)
                 if entry is None:
@@ -197,18 +201,19 @@ class CaseDesk:
                 case.grid_code = grid_code
             if address is not None:
                 case.address = address
-            self._confirm(s, case, user, note, webhook)
+            self._confirm(s, case, user, note, webhook, objects)
             summary = self.summary(case)
         self._tell(CaseNotice(type="case_decided", case=summary))
         return summary
 
-    def _confirm(self, s: Session, case: Case, user: str, note: str | None, webhook: bool) -> None:
+    def _confirm(self, s: Session, case: Case, user: str, note: str | None, webhook: bool,
+                 objects: list[LabelObject]) -> None:
         """Confirm in the caller's unit of work: history, decision, label and (with a platform) the outbox row."""
         case.note = note
-        self._transition(s, case, user, "confirm", {"code": case.code, "grid_code": case.grid_code,
-                                                   "address": case.address, "note": note})
+        self._transition(s, case, user, "confirm", {"code": case.code, "grid_code": case.grid_code, "address":
+                                                   case.address, "note": note, **label_detail(None, objects)})
         case.decided_by, case.decided_at = user, now()
-        self._label(s, case, "confirmed", None, note, user)
+        write_label(s, case, "confirmed", None, note, user, objects=objects)
         if webhook:
             s.add(OutboxMessage(case_id=case.id, idempotency_key=f"citywall-case-{case.id}",
                                 payload=self.platform_record(case).model_dump(mode="json"), status="pending",
@@ -241,22 +246,24 @@ class CaseDesk:
                          {"source": "patrol", "seconds_ago": round(filed.seconds_ago, 1)})
             self._add_evidence(s, case, filed.evidence, filed.missing_evidence, case.event_id)
             s.flush()
-            self._confirm(s, case, filed.user, None, filed.webhook)
+            self._confirm(s, case, filed.user, None, filed.webhook, [])  # its place box is the drawn box
             summary = self.summary(case)
         self._tell(CaseNotice(type="case_decided", case=summary))  # decided: no review alarm on the walls
         return summary
 
     def reject(self, case_id: int, user: str, *, reason: str, text: str | None = None,
-               remember: bool = False) -> CaseSummary:
-        """``remember``: don't raise at this place again (误报抑制), for the reasons that allow it."""
+               remember: bool = False, label: LabelDraft | None = None) -> CaseSummary:
+        """``remember``: don't raise at this place again (误报抑制), for the reasons that allow it. ``label``: its
+        kind where the reason does not say it, the class it really is (wall/cases/labelling.py)."""
         if reason not in self.reject_reasons:
             raise Unprocessable(f"reason must be one of: {', '.join(self.reject_reasons)}")
+        kind, objects = self.labels.for_reject(label, reason)
         with self._lock, self.db.session() as s:
             case = self._get(s, case_id)
             case.reject_reason, case.note = reason, text
-            self._transition(s, case, user, "reject", {"reason": reason, "text": text})
+            self._transition(s, case, user, "reject", {"reason": reason, "text": text, **label_detail(kind, objects)})
             case.decided_by, case.decided_at = user, now()
-            self._label(s, case, "rejected", reason, text, user)
+            write_label(s, case, "rejected", reason, text, user, kind=kind, objects=objects)
             if remember:
                 row = self.suppressions.create(s, case, reason, user, self.clock())
                 self._append(s, case, user, "suppressed_place", case.status, case.status, {"suppression": row.id})
@@ -383,13 +390,6 @@ class CaseDesk:
                 detail: dict[str, Any]) -> None:
         s.add(CaseEvent(case_id=case.id, at=now(), actor=actor, action=action, before=before, after=after,
                         detail=detail))
-
-    def _label(self, s: Session, case: Case, decision: str, reason: str | None, text: str | None, by: str) -> None:
-        kind = "snapshot" if case.source == "patrol" else "frame"  # clean: the raising look's (a filing's still)
-        image = s.scalar(select(Evidence.name).where(Evidence.case_id == case.id, Evidence.kind == kind)
-                         .order_by(Evidence.id).limit(1))
-        s.add(Label(case_id=case.id, decision=decision, reason=reason, text=text, code=case.code, image=image,
-                    boxes=case.boxes, place_box=case.place_box, created_at=now(), by=by))
 
     def _tell(self, message: CaseNotice) -> None:
         for listener in list(self.listeners):

@@ -21,8 +21,8 @@ from pydantic import ValidationError
 
 from wall.auth import audit
 from wall.config import load_config_or_report
-from wall.dataset.export import ExportError, class_name, export
-from wall.dataset.models import NEGATIVE_REASONS, ExportFilter, Selection, Stats
+from wall.dataset.export import ExportError, class_names, export
+from wall.dataset.models import NEGATIVE_REASONS, ClassBy, ExportFilter, Selection, Stats
 from wall.dataset.selection import select_examples
 from wall.store.db import DatabaseError, open_database
 
@@ -53,7 +53,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--decision", action="append", default=[], choices=["confirmed", "rejected"],
                        help="only confirmed (positives) or rejected (negatives) cases (repeatable)")
         p.add_argument("--negative-reasons", type=_names, default=list(NEGATIVE_REASONS),
-                       help=f"rejection reasons taken as hard negatives (default: {','.join(NEGATIVE_REASONS)})")
+                       help="reasons of rejections that say no kind (not there / allowed / another class: a site's "
+                            f"own reasons) taken as hard negatives (default: {','.join(NEGATIVE_REASONS)})")
         p.add_argument("--classes", choices=["family", "code"], default="family",
                        help="name the classes by family (default) or by event code")
         p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -101,12 +102,13 @@ def run(args: argparse.Namespace) -> int | None:
             audit.record(s, user=_actor(), action="dataset.export", target=str(args.out.resolve())[:200],
                          success=True, address="local",
                          detail={"train": summary.train, "val": summary.val, "positives": summary.positives,
-                                 "negatives": summary.negatives, "filter": json.loads(flt.model_dump_json())})
+                                 "hard_negatives": summary.hard_negatives, "filter": json.loads(flt.model_dump_json())})
         if args.json:
             print(summary.model_dump_json(indent=2))
         else:
             print(f"citywall: {summary.train} train + {summary.val} val pictures ({summary.positives} positives, "
-                  f"{summary.negatives} hard negatives), classes {', '.join(summary.classes) or '-'} → "
+                  f"{summary.allowed} of them allowed here, {summary.hard_negatives} hard negatives), "
+                  f"classes {', '.join(summary.classes) or '-'} → "
                   f"{summary.out}/dataset.yaml; {len(summary.skipped)} labels skipped (see --json)")
         return 0
     finally:
@@ -122,11 +124,13 @@ def _actor() -> str:
 
 def stats_of(selection: Selection, class_by: str = "family") -> Stats:
     examples = selection.examples
-    per_class = Counter(class_name(e, "code" if class_by == "code" else "family") if e.decision == "confirmed"
-                        else "(negative)" for e in examples)
+    by: ClassBy = "code" if class_by == "code" else "family"
+    per_class = Counter(name for e in examples for name in (class_names(e, by) if e.role == "positive"
+                                                            else [f"({e.role.replace('_', ' ')})"]))
     return Stats(total=len(examples), per_class=dict(sorted(per_class.items())),
                  per_camera=dict(sorted(Counter(e.camera for e in examples).items())),
                  per_decision=dict(sorted(Counter(e.decision for e in examples).items())),
+                 per_role=dict(sorted(Counter(e.role for e in examples).items())),
                  per_reason=dict(sorted(Counter(e.reason for e in examples if e.reason).items())),
                  skipped=dict(sorted(Counter(s.why for s in selection.skipped).items())))
 
@@ -134,8 +138,8 @@ def stats_of(selection: Selection, class_by: str = "family") -> Stats:
 def _stats_text(stats: Stats) -> str:
     lines = [f"{stats.total} decided cases usable for training"]
     for title, counts in (("class", stats.per_class), ("camera", stats.per_camera),
-                          ("decision", stats.per_decision), ("rejection reason", stats.per_reason),
-                          ("skipped", stats.skipped)):
+                          ("decision", stats.per_decision), ("role", stats.per_role),
+                          ("rejection reason", stats.per_reason), ("skipped", stats.skipped)):
         if counts:
             lines.append(f"per {title}:" if title != "skipped" else "skipped:")
             lines += [f"  {count:6d}  {name}" for name, count in counts.items()]

@@ -1,21 +1,26 @@
 """Writing a dataset: YOLO folders, ``dataset.yaml``, a manifest, optionally COCO JSON.
 
 Layout (what ultralytics reads): ``images/{train,val}/case-N.jpg`` and ``labels/{train,val}/case-N.txt``, one
-``class cx cy w h`` line (0–1 of the picture) per object; a hard negative is its picture with an empty label file,
-which YOLO trains as "nothing here". ``manifest.jsonl`` has a line per image naming the case, the label row, the
-decision, who made it and when, and the source evidence file (its SHA-256), so every label traces back to the
-operator's decision. The pictures are copied, not linked: the dataset outlives the evidence retention.
+``class cx cy w h`` line (0–1 of the picture) per object; a hard negative is its picture with an empty label
+file, which YOLO trains as "nothing here". A positive's objects are what the operator labelled: the detector's
+place box, or the operator's corrected box in its place, with the class chosen (a rejection as another class is a
+positive of that class, one as there but allowed a positive of its own: the object is there), plus any box the
+operator drew. ``manifest.jsonl`` has a line per image naming the case, the label row, the decision, its role
+(positive, hard_negative) and kind, who made it and when, where each box came from, and the source evidence file
+(its SHA-256), so every label traces back to the operator's decision. The pictures are copied, not linked: the
+dataset outlives the evidence retention.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
-from wall.dataset.models import ClassBy, Example, ExportSummary, ManifestBox, ManifestEntry, Selection
+from wall.dataset.models import ClassBy, Example, ExportSummary, ManifestBox, ManifestEntry, Origin, Selection, Skipped
 from wall.dataset.split import group_of, split
 
 
@@ -23,8 +28,33 @@ class ExportError(Exception):
     """The export cannot be written as asked (a non-empty target, nothing selected)."""
 
 
-def class_name(example: Example, by: ClassBy) -> str:
-    return example.family if by == "family" else example.code
+@dataclass(frozen=True)
+class Target:
+    """One object of a positive: its class in the dataset, its box (0–1 of the frame, or None: the detector's
+    place box in pixels), where it came from and the class the operator chose."""
+
+    name: str
+    box: tuple[float, float, float, float] | None
+    origin: Origin
+    object_class: str | None
+
+
+def targets(example: Example, by: ClassBy) -> list[Target]:
+    """A positive's objects as the dataset names them. By family: the family the chosen class feeds. By code: the
+    case's code, for objects of the case's family only (a code says nothing of an object of another family)."""
+    if example.role != "positive":
+        return []
+    main = next((o for o in example.objects if o.origin != "drawn"), None)
+    items = [(main.family if main else example.family, main.box if main else None,
+              main.origin if main else "detector", main.object_class if main else None)]
+    items += [(o.family, o.box, o.origin, o.object_class) for o in example.objects if o.origin == "drawn"]
+    if by == "family":
+        return [Target(family, box, origin, cls) for family, box, origin, cls in items]
+    return [Target(example.code, box, origin, cls) for family, box, origin, cls in items if family == example.family]
+
+
+def class_names(example: Example, by: ClassBy) -> list[str]:
+    return [t.name for t in targets(example, by)]
 
 
 def _clamped(box: tuple[float, float, float, float], width: int,
@@ -45,10 +75,17 @@ def export(selection: Selection, evidence_dir: Path, out: Path, *, val_fraction:
            class_by: ClassBy = "family", coco: bool = False) -> ExportSummary:
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out}: not empty; export into a new folder")
-    examples = selection.examples
+    skipped = list(selection.skipped)
+    examples = []
+    for e in selection.examples:
+        if e.role == "positive" and not targets(e, class_by):
+            skipped.append(Skipped(label_id=e.label_id, case_id=e.case_id, why="another family's object: no event "
+                                   "code for it (export with --classes family)"))
+        else:
+            examples.append(e)
     if not examples:
         raise ExportError("no decided case matches the filter")
-    classes = sorted({class_name(e, class_by) for e in examples if e.decision == "confirmed"})
+    classes = sorted({name for e in examples for name in class_names(e, class_by)})
     ids = {name: i for i, name in enumerate(classes)}
     sides = split(examples, val_fraction)
     entries: list[ManifestEntry] = []
@@ -64,16 +101,20 @@ def export(selection: Selection, evidence_dir: Path, out: Path, *, val_fraction:
             width, height = picture.size
         boxes: list[ManifestBox] = []
         lines: list[str] = []
-        if example.decision == "confirmed":  # a rejection is only ever a negative: an empty label file
-            name = class_name(example, class_by)
-            box = _clamped(example.place_box, width, height)
+        for target in targets(example, class_by):  # a negative has none: an empty label file
+            given = target.box
+            pixels = example.place_box if given is None else (given[0] * width, given[1] * height,
+                                                              given[2] * width, given[3] * height)
+            box = _clamped(pixels, width, height)
             if box is not None:
-                lines.append(_yolo_line(ids[name], box, width, height))
-                boxes.append(ManifestBox(class_name=name, class_id=ids[name], xyxy=box))
+                lines.append(_yolo_line(ids[target.name], box, width, height))
+                boxes.append(ManifestBox(class_name=target.name, class_id=ids[target.name], xyxy=box,
+                                         origin=target.origin, object_class=target.object_class))
         (out / label).write_text("".join(f"{line}\n" for line in lines))
         entries.append(ManifestEntry(
             image=image.as_posix(), label=label.as_posix(), split=side, width=width, height=height,
-            case_id=example.case_id, label_id=example.label_id, decision=example.decision, reason=example.reason,
+            case_id=example.case_id, label_id=example.label_id, decision=example.decision, role=example.role,
+            kind=example.kind, reason=example.reason,
             by=example.by, decided_at=example.decided_at, camera=example.camera, zone=example.zone,
             family=example.family, code=example.code, source=example.source, frame=example.frame, labels=boxes,
             detector_boxes=example.boxes))
@@ -88,9 +129,10 @@ def export(selection: Selection, evidence_dir: Path, out: Path, *, val_fraction:
         groups[side].append(group)
     return ExportSummary(out=str(out), classes=classes, train=sum(e.split == "train" for e in entries),
                          val=sum(e.split == "val" for e in entries),
-                         positives=sum(e.decision == "confirmed" for e in entries),
-                         negatives=sum(e.decision == "rejected" for e in entries), groups=groups,
-                         skipped=selection.skipped)
+                         positives=sum(e.role == "positive" for e in entries),
+                         allowed=sum(e.kind == "allowed" for e in entries),
+                         hard_negatives=sum(e.role == "hard_negative" for e in entries), groups=groups,
+                         skipped=skipped)
 
 
 def _dataset_yaml(out: Path, classes: list[str]) -> None:

@@ -2,7 +2,13 @@
 
 An ``Example`` is a label row (an operator's confirm or reject, wall/store/cases.py) with what makes it usable
 for training: the clean picture it was decided on (the raising look's frame, never the annotated snapshot), the
-place box in that picture's pixels, and when and where the picture was taken (the split needs the scene).
+place box in that picture's pixels, what the operator said of the object (its class, a corrected box, drawn boxes:
+wall/cases/labelling.py), its role, and when and where the picture was taken (the split needs the scene).
+
+Roles: a confirmation is a positive, and so is a rejection as another class (类别错误: a positive of the class
+the operator chose, never a negative of the one the detector guessed); "not there" (误报/无目标) is a hard
+negative, "there but allowed" (允许/合规) a negative; a rejection that says neither (a duplicate, "other") is not
+training data unless its reason is among ``negative_reasons``.
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from wall.cases.labelling import LabelObject, RejectKind
+
 Decision = Literal["confirmed", "rejected"]
 ClassBy = Literal["family", "code"]
-# Rejections that say "the detector saw something that is not the class": hard negatives. Not among them:
-# "licensed_stall"/"abandoned_stall"/"vendor_walking" (the object *is* a stall: a rule or a permit said no),
-# "duplicate" (a real event seen twice) and "other" (unknown).
+Role = Literal["positive", "hard_negative"]
+Origin = Literal["detector", "corrected", "drawn"]
+# Rejections without a kind (labels of a site's own reason) that are taken as hard negatives: the built-in reasons
+# that say "the detector saw something that is not the class" (labels since migration 0016 say so in their kind).
 NEGATIVE_REASONS = ("inside_shop", "potted_plants", "fixed_object", "bin_not_overflowing", "false_detection")
 
 
@@ -29,7 +38,8 @@ class ExportFilter(BaseModel):
     families: list[str] = Field(default_factory=list)
     decisions: list[Decision] = Field(default_factory=list)
     negative_reasons: list[str] = Field(default_factory=lambda: list(NEGATIVE_REASONS),
-                                        description="rejection reasons exported as hard negatives")
+                                        description="reasons of rejections without a kind exported as hard "
+                                                    "negatives")
 
 
 class Frame(BaseModel):
@@ -56,6 +66,9 @@ class Example(BaseModel):
     frame: Frame
     place_box: tuple[float, float, float, float]  # pixels of the frame
     boxes: list[dict[str, object]] = Field(default_factory=list, description="the case's detector boxes (data)")
+    role: Role
+    kind: RejectKind | None = None
+    objects: list[LabelObject] = Field(default_factory=list, description="what the operator labelled")
 
 
 class Skipped(BaseModel):
@@ -75,6 +88,9 @@ class ManifestBox(BaseModel):
     class_name: str
     class_id: int
     xyxy: tuple[float, float, float, float]
+    origin: Origin = Field(default="detector", description="detector: the detector's place box; corrected: the "
+                           "operator's box in its place; drawn: an object the operator added")
+    object_class: str | None = Field(default=None, description="the class the operator chose (a card class)")
 
 
 class ManifestEntry(BaseModel):
@@ -88,6 +104,9 @@ class ManifestEntry(BaseModel):
     case_id: int
     label_id: int
     decision: Decision
+    role: Role = Field(description="positive (confirmed; rejected as another class, or as there but allowed: "
+                       "the object is there), hard_negative (rejected: not there)")
+    kind: RejectKind | None
     reason: str | None
     by: str
     decided_at: datetime
@@ -107,7 +126,8 @@ class ExportSummary(BaseModel):
     train: int
     val: int
     positives: int
-    negatives: int
+    allowed: int = Field(description="of the positives, rejections as there but allowed (the object is there)")
+    hard_negatives: int
     groups: dict[str, list[str]] = Field(description="split → its (camera, day) groups as 'camera/YYYY-MM-DD'")
     skipped: list[Skipped]
 
@@ -117,5 +137,6 @@ class Stats(BaseModel):
     per_class: dict[str, int]
     per_camera: dict[str, int]
     per_decision: dict[str, int]
+    per_role: dict[str, int]
     per_reason: dict[str, int]
     skipped: dict[str, int]

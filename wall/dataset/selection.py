@@ -13,7 +13,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wall.dataset.models import Example, ExportFilter, Frame, Selection, Skipped
+from wall.cases.labelling import REJECT_KINDS, LabelObject, RejectKind
+from wall.dataset.models import Example, ExportFilter, Frame, Role, Selection, Skipped
 from wall.store.cases import Case, CaseEvent, Evidence, Label
 
 CLEAN_KINDS = {"ai": "frame", "patrol": "snapshot"}  # a filed case's still is a clean keyframe
@@ -32,6 +33,17 @@ def taken_at(session: Session, case: Case, row: Evidence) -> datetime:
                                                            CaseEvent.action == "raised").limit(1))
     seen = detail.get("seen_at") if detail else None
     return datetime.fromtimestamp(float(seen), UTC) if isinstance(seen, int | float) else _utc(row.created_at)
+
+
+def role_of(label: Label, flt: ExportFilter) -> Role | None:
+    """What a decision is for training (wall/dataset/models.py), or None: not training data. A rejection "there
+    but allowed" (a licensed stall) is a positive: the detector saw the object right, and whether it is a case is
+    the rules' business (zones, schedules, suppressions) — taught as "nothing here" it would unlearn stalls."""
+    if label.decision == "confirmed" or label.kind in ("wrong_class", "allowed"):
+        return "positive"
+    if label.kind == "absent":
+        return "hard_negative"
+    return "hard_negative" if label.reason in flt.negative_reasons else None
 
 
 def select_examples(session: Session, evidence_dir: Path, flt: ExportFilter) -> Selection:
@@ -59,9 +71,10 @@ def select_examples(session: Session, evidence_dir: Path, flt: ExportFilter) -> 
         taken = taken_at(session, case, row)
         if (flt.since and taken < _utc(flt.since)) or (flt.until and taken >= _utc(flt.until)):
             continue
-        if label.decision == "rejected" and label.reason not in flt.negative_reasons:
-            skipped.append(Skipped(label_id=label.id, case_id=case.id,
-                                   why=f"rejected as '{label.reason}', not a hard negative"))
+        role = role_of(label, flt)
+        if role is None:
+            skipped.append(Skipped(label_id=label.id, case_id=case.id, why=f"rejected as '{label.reason}', which "
+                                   "says neither 'not there', 'allowed' nor 'another class'"))
             continue
         if not (evidence_dir / row.name).is_file():
             skipped.append(Skipped(label_id=label.id, case_id=case.id, why="its picture is not on the evidence disk"))
@@ -72,6 +85,14 @@ def select_examples(session: Session, evidence_dir: Path, flt: ExportFilter) -> 
             reason=label.reason, by=label.by, decided_at=_utc(label.created_at), camera=case.camera_id,
             zone=case.zone_id, family=case.family, code=label.code, source=case.source,
             frame=Frame(name=row.name, sha256=row.sha256, kind=row.kind, taken_at=taken),
-            place_box=(x1, y1, x2, y2), boxes=list(label.boxes or [])))
+            place_box=(x1, y1, x2, y2), boxes=list(label.boxes or []), role=role, kind=_kind(label.kind),
+            objects=[LabelObject.model_validate(o) for o in label.objects or []]))
     examples.sort(key=lambda e: (e.frame.taken_at, e.case_id))
     return Selection(examples=examples, skipped=skipped)
+
+
+KINDS: dict[str, RejectKind] = {kind: kind for kind in REJECT_KINDS}
+
+
+def _kind(value: str | None) -> RejectKind | None:
+    return KINDS.get(value or "")

@@ -1,10 +1,15 @@
 // The decision forms of the selected case: confirm (event code from the catalogue, grid code, address, note),
 // reject (a reason of the site's list + free text; for the reasons that allow it, "don't raise here again":
-// 误报抑制) and close. The server decides: its answer, error included
-// (409 when another operator decided first, 422 for a bad grid code), is what the operator sees.
+// 误报抑制) and close. With a decision goes its label (desk-labels.js): confirming, the object's class and boxes
+// drawn on the clean frame; rejecting, what is wrong — not there, there but allowed, or another class (which
+// one). A reason that says which of the three it is sets it; a site's own reason leaves the choice. The server
+// decides: its answer, error included (409 when another operator decided first, 422 for a bad grid code or box),
+// is what the operator sees.
 import { api } from "./nav.js";
 import { t } from "./i18n.js";
-import { codeName, reasonName, tf, word } from "./desk-words.js";
+import { className, codeName, reasonName, tf, word } from "./desk-words.js";
+
+const KINDS = ["absent", "allowed", "wrong_class"];
 
 const CLOSABLE = ["dispatched", "cleared_on_video", "still_present"];
 
@@ -28,7 +33,8 @@ export class DecisionForms {
   /**
    * @param {HTMLElement} root the detail section
    * @param {{ catalogue: Map<string, object>, reasons: Map<string, string>, canDecide: boolean,
-   *           suppressible: Set<string>, suppressDays: number | null,
+   *           suppressible: Set<string>, suppressDays: number | null, labels: object, classes: object[],
+   *           reasonKinds: Map<string, string | null>,
    *           onDone: (kind: string, summary: object) => void, onSubmit: (id: number) => void,
    *           onFailed: (id: number) => void, showError: (text: string) => void }} options
    *        onSubmit/onFailed frame a request, so the desk can tell its own decision's push from another's
@@ -53,7 +59,15 @@ export class DecisionForms {
       form.querySelector(".cancel").addEventListener("click", () => this.cancel());
       this.buttons[kind].addEventListener("click", () => this.open(kind));
     }
-    this.forms.reject.querySelector("#r-reason").addEventListener("change", () => this.syncRemember());
+    const reject = this.forms.reject;
+    reject.querySelector("#r-reason").addEventListener("change", () => { this.syncRemember(); this.syncKind(); });
+    reject.querySelector("#r-kind").addEventListener("change", () => this.syncKind());
+    const confirm = this.forms.confirm;
+    confirm.querySelector("#c-class").addEventListener("change", (e) => this.labels.setClass(e.target.value));
+    confirm.querySelector("#c-mode").addEventListener("change", (e) => this.labels.setMode(e.target.value));
+    for (const field of [confirm.querySelector("#c-mode"), reject.querySelector("#r-class")]) {
+      field.addEventListener("keydown", (event) => this.labels.tabInto(event));
+    }
     this.fillOptions();
   }
 
@@ -67,7 +81,42 @@ export class DecisionForms {
       ? tf("supRememberDays", { days: this.suppressDays }) : t("supRememberForever");
   }
 
+  /** The kind follows a reason that says it; "another class" asks for the class and shows the clean frame. */
+  syncKind() {
+    const form = this.forms.reject;
+    const kindSelect = form.querySelector("#r-kind");
+    const said = this.reasonKinds.get(form.querySelector("#r-reason").value);
+    kindSelect.disabled = Boolean(said);
+    if (said) kindSelect.value = said;
+    const other = kindSelect.value === "wrong_class";
+    form.querySelector("#r-class-row").hidden = !other;
+    if (other && this.record && !this.labels.record) this.labels.start(this.record, {
+      single: true, before: form.querySelector("#r-class"), after: form.querySelector('[type="submit"]') });
+    if (!other) this.labels.stop();
+  }
+
+  /** Classes for the case: those feeding its rule family first (numbered: typing 1…9 picks one). */
+  classOptions(select, family) {
+    const ordered = [...this.classes.filter((c) => c.family === family),
+      ...this.classes.filter((c) => c.family !== family)];
+    const chosen = select.value;
+    select.replaceChildren(option("", `— ${t("labelNoClass")}`), ...ordered.map((c, i) => option(c.name,
+      `${i + 1} ${className(c)}`)));
+    select.value = chosen;
+    return ordered;
+  }
+
   fillOptions() {
+    const family = this.record ? this.record.family : "";
+    this.labels.classes = this.classOptions(this.forms.confirm.querySelector("#c-class"), family);
+    this.classOptions(this.forms.reject.querySelector("#r-class"), family);
+    const kindSelect = this.forms.reject.querySelector("#r-kind");
+    const kind = kindSelect.value;
+    kindSelect.replaceChildren(option("", "—"), ...KINDS.map((k, i) => option(k, `${i + 1} ${t(`rejectKind.${k}`)}`)));
+    kindSelect.value = kind;
+    const hint = this.forms.confirm.querySelector("#c-label-hint");
+    hint.textContent = t(this.labels.active || !this.labels.record ? "labelHint" : "labelNoFrame");
+
     const codeSelect = this.forms.confirm.querySelector("#c-code");
     const chosen = codeSelect.value;
     codeSelect.replaceChildren(...[...this.catalogue.values()].map((c) => option(c.code,
@@ -106,6 +155,7 @@ export class DecisionForms {
   hideAll() {
     for (const form of Object.values(this.forms)) form.hidden = true;
     this.openKind = null;
+    this.labels.stop();
   }
 
   /** c / r / the buttons: open a form prefilled from the case; false (with the reason shown) when not allowed. */
@@ -123,8 +173,11 @@ export class DecisionForms {
       this.setCode(record.code);
       form.querySelector("#c-grid").value = record.grid_code || "";
       form.querySelector("#c-address").value = record.address || "";
+      this.labels.start(record, { mode: "correct", modeSelect: form.querySelector("#c-mode"),
+        before: form.querySelector("#c-mode"), after: form.querySelector('[type="submit"]') });
     }
-    if (kind === "reject") this.syncRemember();
+    this.fillOptions();  // the classes of this case's family first; the hint says whether boxes can be drawn
+    if (kind === "reject") { this.syncRemember(); this.syncKind(); }
     form.hidden = false;
     this.openKind = kind;
     form.querySelector("select, input, textarea").focus();
@@ -149,9 +202,16 @@ export class DecisionForms {
       put("grid_code", value("#c-grid"));
       put("address", value("#c-address"));
       put("note", value("#c-note"));
+      Object.assign(body, this.labels.body());
     } else if (kind === "reject") {
       body.reason = value("#r-reason");
       put("text", value("#r-text"));
+      if (!f.querySelector("#r-kind").disabled) put("kind", value("#r-kind"));
+      if (!f.querySelector("#r-class-row").hidden) {
+        put("object_class", value("#r-class"));
+        const { box } = this.labels.body();
+        if (box) body.box = box;
+      }
       if (!f.querySelector("#r-remember-row").hidden && f.querySelector("#r-remember").checked) body.remember = true;
     } else {
       put("note", value("#x-note"));

@@ -7,7 +7,7 @@ import { reasonName, tf, when, word } from "./desk-words.js";
 
 const SAME_MOMENT_MS = 1500;  // evidence committed in the same unit of work as an event (same transaction)
 const SHOWN_DETAIL = ["code", "grid_code", "address", "note", "reason", "text", "department", "ref", "into", "case",
-  "dwell", "zone", "deadline_at", "suppression"];
+  "dwell", "zone", "deadline_at", "suppression", "kind", "classes"];
 const TIMES = ["deadline_at"];  // shown in the seat's clock, like the event's own time
 
 function at(item) {
@@ -73,7 +73,8 @@ function historyLine(line, reasons) {
       dt.textContent = word("deskKey", key);
       const dd = document.createElement("dd");
       dd.textContent = key === "reason" ? reasonName(value, reasons.get(value))
-        : TIMES.includes(key) ? when(value) : String(value);
+        : key === "kind" ? word("rejectKind", value)  // the label's: not there, allowed, another class
+        : TIMES.includes(key) ? when(value) : Array.isArray(value) ? value.join(", ") : String(value);
       dl.append(dt, dd);
     }
     li.append(dl);

@@ -33,6 +33,7 @@ export class CaseMedia {
     this.cameras = cameras;  // Map id → camera from /api/cameras (only those this user may see)
     this.tile = null;
     this.record = null;
+    this.clean = null;  // the clean frame's URL while labels are drawn on it (desk-labels.js)
     this.img.addEventListener("load", () => this.drawBoxes());
     this.showBoxes.addEventListener("change", () => this.drawBoxes());
   }
@@ -40,7 +41,7 @@ export class CaseMedia {
   show(record) {
     const sameCase = this.record && this.record.id === record.id;
     this.record = record;
-    const shot = newest(record, "snapshot") || newest(record, "after_snapshot");
+    const shot = this.clean ? { url: this.clean } : newest(record, "snapshot") || newest(record, "after_snapshot");
     this.noSnapshot.hidden = Boolean(shot);
     this.img.hidden = !shot;
     if (!shot) {
@@ -81,7 +82,7 @@ export class CaseMedia {
   drawBoxes() {
     const record = this.record;
     this.svg.replaceChildren();
-    if (!record || !this.img.naturalWidth || !this.showBoxes.checked) return;
+    if (!record || !this.img.naturalWidth || !this.showBoxes.checked || this.clean) return;
     this.svg.setAttribute("viewBox", `0 0 ${this.img.naturalWidth} ${this.img.naturalHeight}`);
     const stroke = Math.max(2, Math.round(this.img.naturalWidth / 320));
     for (const box of record.boxes || []) {
@@ -102,6 +103,13 @@ export class CaseMedia {
     }
   }
 
+  /** Labelling: the clean frame instead of the annotated snapshot (its boxes are the editor's); null: back. */
+  showClean(url) {
+    if (this.clean === url) return;
+    this.clean = url;
+    if (this.record) this.show(this.record);
+  }
+
   toggleBoxes() {
     this.showBoxes.checked = !this.showBoxes.checked;
     this.drawBoxes();
@@ -117,6 +125,7 @@ export class CaseMedia {
 
   clear() {
     this.record = null;
+    this.clean = null;
     if (this.tile) { this.tile.close(); this.tile = null; }
     this.clip.removeAttribute("src");
     this.clip.load();

@@ -43,6 +43,13 @@ addWords({
     "deskKey.reason": "原因", "deskKey.text": "说明", "deskKey.department": "部门", "deskKey.ref": "平台编号",
     "deskKey.into": "并入案件", "deskKey.case": "案件", "deskKey.dwell": "停留秒数", "deskKey.zone": "区域",
     "deskKey.deadline_at": "处置时限",
+    "deskKey.object_class": "目标类别", "deskKey.box": "目标框", "deskKey.kind": "驳回类型",
+    "deskKey.extra_boxes": "新增目标", "deskKey.classes": "标注类别",
+    labelClass: "目标类别", labelNoClass: "未选类别", labelMode: "画框", "labelMode.correct": "修正目标框",
+    "labelMode.add": "新增目标", labelNoFrame: "该案件没有原始画面：只能选择类别，不能画框",
+    labelHint: "在原始画面上拖动画框；Tab 到画面后：方向键移动、Shift+方向键改大小、n 新增、空格切换、Delete 删除、1–9 选类别",
+    rejectKind: "驳回类型", "rejectKind.absent": "误报/无目标", "rejectKind.allowed": "允许/合规",
+    "rejectKind.wrong_class": "类别错误", rejectClass: "实际类别", deskKeyLabel: "画面上标注目标框",
   },
   en: {
     deskTitle: "Review desk", deskFilterStatus: "Status", deskFilterCamera: "Camera", deskFilterCode: "Event type",
@@ -86,6 +93,15 @@ addWords({
     "deskKey.reason": "reason", "deskKey.text": "details", "deskKey.department": "department",
     "deskKey.ref": "platform ref", "deskKey.into": "into case", "deskKey.case": "case", "deskKey.dwell": "dwell s",
     "deskKey.zone": "zone", "deskKey.deadline_at": "deadline",
+    "deskKey.object_class": "class", "deskKey.box": "box", "deskKey.kind": "kind", "deskKey.extra_boxes": "drawn boxes",
+    "deskKey.classes": "labelled classes",
+    labelClass: "Object class", labelNoClass: "no class", labelMode: "Drawing", "labelMode.correct": "correct the box",
+    "labelMode.add": "add an object", labelNoFrame: "No clean frame for this case: a class only, no boxes",
+    labelHint: "Drag on the clean frame to draw; Tab to the picture, then: arrows move, Shift+arrows resize, "
+      + "n adds, Space selects the next, Delete removes, 1–9 give the class",
+    rejectKind: "What is wrong", "rejectKind.absent": "not there (false alarm)",
+    "rejectKind.allowed": "there but allowed", "rejectKind.wrong_class": "another class", rejectClass: "Real class",
+    deskKeyLabel: "label boxes on the picture", "deskReason.wrong_class": "another class",
     "deskReason.licensed_stall": "licensed stall / breakfast cart", "deskReason.abandoned_stall": "closed or abandoned stall",
     "deskReason.inside_shop": "goods inside a shop window", "deskReason.vendor_walking": "vendor walking past",
     "deskReason.potted_plants": "potted plants", "deskReason.fixed_object": "rock, sculpture, wall or other fixture",
@@ -111,6 +127,11 @@ export function word(prefix, value, fallback) {
 export function reasonName(key, siteName) {
   if (currentLang() === "en") return word("deskReason", key, siteName);
   return siteName || key;
+}
+
+/** A target class (GET /api/label-options) in the current language. */
+export function className(cls) {
+  return currentLang() === "en" ? cls.name_en : cls.name_zh;
 }
 
 /** An event code's name in the current language (the catalogue's English name when there is one). */

@@ -8,6 +8,7 @@ import { codeName, isOverdue, tf, when, word } from "./desk-words.js";
 import { CaseQueue } from "./desk-queue.js";
 import { CaseMedia } from "./desk-media.js";
 import { DecisionForms, serverError } from "./desk-forms.js";
+import { LabelEditor } from "./desk-labels.js";
 import { renderHistory } from "./desk-history.js";
 import { openChannel } from "./desk-channel.js";
 import { bindKeys } from "./desk-keys.js";
@@ -206,18 +207,22 @@ async function start() {
   const me = await startPage($("header"), { onLanguage: relabel });
   if (!me) return;
   state.me = me;
-  const [catalogue, reasons, cameras, suppress] = await Promise.all([
+  const [catalogue, reasons, cameras, suppress, labelling] = await Promise.all([
     getJson("/api/event-codes", { codes: [] }), getJson("/api/reject-reasons", {}), getJson("/api/cameras", []),
     getJson("/api/suppressions/options", { reasons: [], days: null }),
+    getJson("/api/label-options", { classes: [], reasons: [] }),
   ]);
   state.catalogue = new Map(catalogue.codes.map((c) => [c.code, c]));
   state.reasons = new Map(Object.entries(reasons));
   state.cameras = new Map(cameras.map((c) => [c.id, c]));
   const detail = $("detail");
   state.media = new CaseMedia(detail, state.cameras);
+  const labels = new LabelEditor(detail, { media: state.media, classes: labelling.classes,
+    onSelect: (cls) => { $("c-class").value = cls; } });
   state.forms = new DecisionForms(detail, {
     catalogue: state.catalogue, reasons: state.reasons, canDecide: may(me, "review_cases"),
-    suppressible: new Set(suppress.reasons), suppressDays: suppress.days,
+    suppressible: new Set(suppress.reasons), suppressDays: suppress.days, labels, classes: labelling.classes,
+    reasonKinds: new Map(labelling.reasons.map((r) => [r.key, r.kind])),
     showError, onDone: decided,
     onSubmit: (id) => state.ownDecisions.add(id), onFailed: (id) => state.ownDecisions.delete(id),
   });

@@ -116,7 +116,8 @@ class OutboxMessage(Base):
 
 
 class Label(Base):
-    """An operator's decision kept as a training example: the picture, the boxes, confirmed or rejected, why."""
+    """An operator's decision kept as a training example: the picture, the boxes, confirmed or rejected, why, and
+    what the operator said of the object (wall/cases/labelling.py; migration 0016)."""
 
     __tablename__ = "labels"
 
@@ -131,6 +132,10 @@ class Label(Base):
     place_box: Mapped[list[float]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     by: Mapped[str] = mapped_column(String(64))
+    # a rejection's kind: absent (误报/无目标), allowed (允许/合规), wrong_class (类别错误); None: not said
+    kind: Mapped[str | None] = mapped_column(String(16))
+    # labelling.LabelObject dumps: the object's class, a corrected box, drawn boxes (0–1 of the clean frame)
+    objects: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class Suppression(Base):
