@@ -3,17 +3,21 @@
 the platform's calls (wall/platform/service.py) → desk.
 
 Kept out of ``wall/app.py`` so the app factory only composes parts: this module decides who listens to whom.
+It sits above both ``wall/cases/`` and ``wall/platform/`` (the platform's calls and checks use the desk), so the
+case folder never imports the platform's.
 """
 
 from __future__ import annotations
 
 import logging
 
+from vision.card import DEFAULT_CARD
 from vision.catalogue import load_catalogue
 from vision.evidence import EvidenceStore
 from wall.cases.backlog import EventBacklog
 from wall.cases.desk import CaseDesk
 from wall.cases.filing import CaseFiler
+from wall.cases.labelling import TargetClasses, with_label_reasons
 from wall.cases.links import EvidenceLinks
 from wall.cases.outbox import Outbox
 from wall.cases.suppressions import SuppressionBook
@@ -32,13 +36,14 @@ class CaseService:
     def __init__(self, site: SiteConfig, db: Database, runtime: CameraRuntime, registry: CameraRegistry) -> None:
         self.runtime = runtime
         evidence_dir = site.evidence_dir  # where the analytics write evidence, named by content hash
-        reasons = site.server_file.review.reject_reasons
+        reasons = with_label_reasons(site.server_file.review.reject_reasons)  # + 类别错误 (wall/cases/labelling.py)
         review = site.server_file.review
         self.suppressions = SuppressionBook(db, reasons=[r for r in review.suppressible_reasons if r in reasons],
                                             days=review.suppression_days)  # 误报抑制
         self.desk = CaseDesk(db, registry.cameras(), site.catalogue or load_catalogue(), evidence_dir,
                              reject_reasons=list(reasons), reason_names=reasons,
                              time_limits=site.server_file.platform.time_limits, suppressions=self.suppressions)
+        self.desk.labels = TargetClasses(site.model_card or DEFAULT_CARD)  # the classes a label may give
         self.notices = NoticeHub()  # /ws/wall
         self.desk.listeners.append(self.notices.publish)
         platform = site.server_file.platform

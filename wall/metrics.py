@@ -37,7 +37,7 @@ from wall.runtime.models import AnalyticsCounters, CameraStatus, ClusterView
 from wall.store.cases import Case, CaseEvent, OutboxMessage, Suppression
 
 if TYPE_CHECKING:
-    from wall.cases.service import CaseService
+    from wall.case_loop import CaseService
     from wall.config import MetricsSettings
     from wall.store.db import Database
 

@@ -2,7 +2,7 @@
 
 In cluster mode several control planes may serve one hall behind a load balancer: an operator confirms a case on
 one replica while the hall's wall is connected to another. Each replica's desk tells its own hub as on one box
-(``wall.cases.service``); this bridge also sends every case notice as a ``NOTIFY`` on the one PostgreSQL, and a
+(``wall.case_loop``); this bridge also sends every case notice as a ``NOTIFY`` on the one PostgreSQL, and a
 thread of every other replica, listening on its own connection, publishes it into *its* hub, where the usual
 per-user grant filter applies.
 

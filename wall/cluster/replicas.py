@@ -9,7 +9,7 @@ walls' first writes are told and their first ticks know whether this replica tic
 
 from __future__ import annotations
 
-from wall.cases.service import CaseService
+from wall.case_loop import CaseService
 from wall.cluster.config_relay import ConfigRelay
 from wall.cluster.notices import CaseNoticeBridge
 from wall.cluster.walls import WallRelay
