@@ -121,7 +121,11 @@ def _from(reader: _Reader, start: float, align: Align) -> Iterator[_Timed]:
 class Playback:
     """One playback chunk as fragmented MP4 bytes. Constructing it finds the first frame and writes the init
     segment, so ``first_wall`` and ``mime`` (the MediaSource type, from the init's avcC/hvcC) are known before
-    the body is sent; iterate it for the bytes, on a worker thread."""
+    the body is sent; iterate it for the bytes, on a worker thread.
+
+    This class is the stream copy; ``streams.playback_h264.PlaybackH264`` re-encodes by overriding the three
+    steps that differ (``_begin``, ``_feed``, ``_flush``): the reading, the chunk's end at a keyframe, the
+    fragments' hand-over and the closing are this class's alone, so the two can never end a chunk differently."""
 
     def __init__(self, sources: list[SegmentSource], start: float, seconds: float, align: Align = "before") -> None:
         self.reader = _Reader(sources)
@@ -137,17 +141,30 @@ class Playback:
         self._sink = _Sink()
         self._out: av.container.OutputContainer | None = av.open(self._sink, "w", format="mp4",
                                                                   options={"movflags": FRAGMENTED})
-        self._stream = self._out.add_stream_from_template(self.reader.template)
-        if self.codec == "hevc":
-            self._stream.codec_tag = "hvc1"  # what MediaSource accepts for HEVC
-        self._mux(first)
-        self._head = self._sink.take()  # ftyp + moov at least (empty_moov: written before the first fragment)
+        try:
+            self._head = self._begin(first)  # ftyp + moov at least (empty_moov: written before the first fragment)
+        except BaseException:
+            self.close()
+            raise
         string = codec_string(self._head)
         self.mime = f'video/mp4; codecs="{string}"' if string else "video/mp4"
 
-    def _mux(self, item: _Timed) -> None:
+    def _begin(self, first: _Timed) -> bytes:
+        """Add the output stream, feed ``first`` and return the init segment the muxer wrote."""
+        assert self._out is not None
+        self._stream = self._out.add_stream_from_template(self.reader.template)
+        if self.codec == "hevc":
+            self._stream.codec_tag = "hvc1"  # what MediaSource accepts for HEVC
+        self._feed(first)
+        return self._sink.take()
+
+    def _feed(self, item: _Timed) -> None:
+        """One packet of the chunk onto the output."""
         assert self._out is not None
         _mux(self._out, self._stream, item, self.first_wall, self.reader.time_base)
+
+    def _flush(self) -> None:
+        """What is still held back once the last packet is fed (a stream copy holds nothing)."""
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -156,10 +173,12 @@ class Playback:
             for item in self._packets:
                 if item.keyframe and item.wall >= end:
                     break
-                self._mux(item)
+                self._feed(item)
                 data = self._sink.take()
                 if data:
                     yield data
+            if self._out is not None:
+                self._flush()
             self.close()
             tail = self._sink.take()
             if tail:

@@ -7,40 +7,32 @@ only while someone plays it back, at the recording's size up to ``MAX_WIDTH``. I
 costs (docs/performance.md) for each second played, so 8× costs eight times that; exports stay stream copies
 (their H.264 copy is ``streams.clip_h264``).
 
-It keeps ``Playback``'s contract: ``first_wall`` (the keyframe at or before the requested time), ``mime``,
-``fps`` and the fragmented MP4 bytes on iteration, with media time 0 at ``first_wall``.
+It is a ``Playback`` whose packets are re-encoded, so it keeps that contract: ``first_wall`` (the keyframe at or
+before the requested time), ``mime``, ``fps`` and the fragmented MP4 bytes on iteration, with media time 0 at
+``first_wall``.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from fractions import Fraction
 
 import av
 from av.video.frame import PictureType
 
-from streams.mp4 import codec_string
-from streams.playback import FRAGMENTED, Align, NothingRecorded, SegmentSource, _from, _Reader, _Timed
-from streams.remux import _Sink
+from streams.playback import NothingRecorded, Playback, _Timed
 from streams.sampler import output_size
 
 MAX_WIDTH = 1280
 TIME_BASE = Fraction(1, 90000)
 
 
-class PlaybackH264:
-    def __init__(self, sources: list[SegmentSource], start: float, seconds: float, align: Align = "before") -> None:
-        self.reader = _Reader(sources)
-        self.seconds = seconds
-        self._packets = _from(self.reader, start, align)
-        first = next(self._packets, None)
-        if first is None:
-            self.reader.close()
-            raise NothingRecorded("nothing recorded at or after that time")
-        self.first_wall = first.wall
+class PlaybackH264(Playback):
+    """``Playback`` with the packets decoded and re-encoded instead of copied: only the output stream, the feed
+    of one packet and the flush at the end differ (the chunk's reading, end and closing are the base's)."""
+
+    def _begin(self, first: _Timed | None) -> bytes:
+        assert self._out is not None
         self.codec = "h264"
-        self.fps = self.reader.fps
         template = self.reader.template.codec_context
         decoder = av.CodecContext.create(template.name, "r")
         assert isinstance(decoder, av.VideoCodecContext)  # the recording's video stream's codec
@@ -50,9 +42,6 @@ class PlaybackH264:
         self._decoder.thread_type = "SLICE"  # frame threading would hold frames back
         self._walls: dict[int, float] = {}  # a fed packet's pts → its wall time, until its frame comes out
         self._size = output_size((template.width, template.height), min(template.width, MAX_WIDTH), None)
-        self._sink = _Sink()
-        self._out: av.container.OutputContainer | None = av.open(self._sink, "w", format="mp4",
-                                                                  options={"movflags": FRAGMENTED})
         encoder = self._out.add_stream("libx264", rate=max(1, round(self.fps)), options={
             "preset": "ultrafast", "tune": "zerolatency", "bf": "0", "g": str(max(1, round(self.fps * 2)))})
         encoder.width, encoder.height = self._size
@@ -61,19 +50,17 @@ class PlaybackH264:
         encoder.time_base = TIME_BASE
         self._encoder = encoder
         self._last_pts = -1
-        self._head = b""
-        while not self._head:  # the first encoded frame writes the init segment (and its first fragment)
-            self._encode(first)
-            self._head = self._sink.take()
-            if not self._head:
+        head = b""
+        while not head:  # the first encoded frame writes the init segment (and its first fragment)
+            if first is None:
+                raise NothingRecorded("nothing decodable at or after that time")
+            self._feed(first)
+            head = self._sink.take()
+            if not head:
                 first = next(self._packets, None)
-                if first is None:
-                    self.close()
-                    raise NothingRecorded("nothing decodable at or after that time")
-        string = codec_string(self._head)
-        self.mime = f'video/mp4; codecs="{string}"' if string else "video/mp4"
+        return head
 
-    def _encode(self, item: _Timed | None) -> None:
+    def _feed(self, item: _Timed | None) -> None:
         """Decode ``item`` (None: flush the decoder) and encode what comes out, on the wall-time timeline."""
         assert self._out is not None
         if item is not None and item.packet.pts is not None:
@@ -98,30 +85,8 @@ class PlaybackH264:
             for packet in self._encoder.encode(scaled):
                 self._out.mux(packet)
 
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield self._head
-            end = self.first_wall + self.seconds
-            for item in self._packets:
-                if item.keyframe and item.wall >= end:
-                    break
-                self._encode(item)
-                data = self._sink.take()
-                if data:
-                    yield data
-            if self._out is not None:
-                self._encode(None)
-                self._out.mux(self._encoder.encode(None))
-            self.close()
-            tail = self._sink.take()
-            if tail:
-                yield tail
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        out, self._out = self._out, None
-        if out is not None:
-            with contextlib.suppress(Exception):
-                out.close()
-        self.reader.close()
+    def _flush(self) -> None:
+        """The decoder's held-back frames, then the encoder's."""
+        assert self._out is not None
+        self._feed(None)
+        self._out.mux(self._encoder.encode(None))

@@ -120,6 +120,9 @@ def test_the_pad_steers_the_camera_and_every_tile_shows_who_controls_it(
     bob.wait_for_function("() => document.querySelector('[data-testid=\"ptz-message\"]').textContent.includes('alice')",
                           timeout=STATE_TIMEOUT_MS)
     bob.mouse.up()
+    message = pad(bob, "ptz-message")
+    assert message.inner_text() == "alice 正在控制云台，请稍后再试"  # the page's language; the server's words…
+    assert "controlled by alice" in (message.get_attribute("title") or "")  # …stay in the tooltip
     assert device.operations().count("ContinuousMove") == before  # refused before it reached the camera
     tile(others["carol"]).dblclick()
     others["carol"].wait_for_timeout(500)

@@ -41,6 +41,11 @@ class RecordingSettings(Strict):
                                               "runs.")
     max_export_seconds: float = Field(default=3600.0, ge=10, le=86400, description="Longest time range one "
                                       "export may cover.")
+    max_transcodes: int = Field(
+        default=2, ge=0, le=1000, description="H.265 recordings this box re-encodes to H.264 at once for "
+        "playback or export (`codec=h264`, a browser without H.265); one per playback chunk or export being "
+        "made. Past it the request gets 503 with Retry-After and the player says so. 0: never re-encode. Apart "
+        "from server.live.renditions, which is counted where the cameras run.")
     default: RecordingPolicy = Field(default_factory=lambda: RecordingPolicy(mode="off"),
                                      description="The recording block every camera inherits.")
     groups: dict[str, RecordingPolicy] = Field(default_factory=dict, max_length=MAX_GROUPS,

@@ -13,6 +13,20 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+class ValidationItem(BaseModel):
+    """One problem of a request that did not validate (FastAPI's shape, without the input it echoed)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class InvalidOut(BaseModel):
+    """A 422: the request did not validate (a list of problems) or the service refused what it asked (one line)."""
+
+    detail: str | list[ValidationItem]
+
+
 class Closed(BaseModel):
     """Request bodies: unknown keys are errors, and strings are taken as sent (a password's spaces count)."""
 
@@ -24,6 +38,11 @@ Answers = dict[int | str, dict[str, Any]]  # a route's documented answers, as Fa
 
 def error(description: str) -> dict[str, Any]:
     return {"model": ErrorOut, "description": description}
+
+
+def invalid(description: str) -> dict[str, Any]:
+    """A documented 422 of a route that refuses some valid-looking requests itself as well (``InvalidOut``)."""
+    return {"model": InvalidOut, "description": description}
 
 
 UNAUTHENTICATED: Answers = {401: error("not logged in, or the session ended")}

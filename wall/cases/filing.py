@@ -7,6 +7,10 @@ analytics write with (so a full or read-only disk is the same "evidence missing,
 A camera that has no picture in memory yet (connecting, offline) refuses the filing: a case without the picture
 it was filed on is no video case. The case itself is written by ``CaseDesk.file`` (raised and confirmed by the
 operator in one transaction, the outbox row with it).
+
+A recording is the other origin of a moment's evidence (视频立案 from a paused playback, any time ago): the
+caller hands ``file`` an ``origin`` that takes the still and clip (``wall.recording.filing``), and the case is
+filed the same way, its observed time the moment the still shows.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from streams.ring import ClipUnavailable
@@ -29,6 +35,21 @@ log = logging.getLogger(__name__)
 CLIP_SECONDS = 15.0  # the clip ends at the filing (or the moment plus this much), starts this much before it
 LOCATION = ("grid_code", "street", "community", "address")  # filled in from the camera, editable
 NO_PICTURE = "camera {camera} has no picture yet (connecting or offline): nothing to file a case on"
+NO_RING_CLIP = "no video of the moment in the camera's memory"
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A moment's evidence taken elsewhere than the ring (a recording): what ``file``'s ``origin`` returns."""
+
+    still: Still
+    clip: bytes | None
+    moment: float  # Unix time the still shows: the case's observed time
+    origin: str  # where it came from, for the log ("playback")
+    no_clip: str = "no recorded video around the moment"  # the missing clip's reason, when there is none
+
+
+Origin = Callable[[], Awaitable[Taken]]
 
 
 class CaseFiler:
@@ -58,16 +79,27 @@ class CaseFiler:
         return still
 
     async def file(self, *, camera_id: str, user: str, code: str, box: tuple[float, float, float, float],
-                   description: str, location: dict[str, str | None], seconds_ago: float) -> CaseSummary:
+                   description: str, location: dict[str, str | None], seconds_ago: float = 0.0,
+                   origin: Origin | None = None) -> CaseSummary:
         """Take the evidence at the moment and record the case; ``box`` is in 0–1 of the picture. ``location``
         holds the fields the operator sent (grid_code, street, community, address; None clears one): the
-        others are the camera's."""
-        self._check_camera(camera_id, seconds_ago)
+        others are the camera's. ``origin``: the evidence comes from it (a recording) instead of the ring's
+        ``seconds_ago``, taken once the camera and the code are known to be good."""
+        if origin is None:
+            self._check_camera(camera_id, seconds_ago)
+        elif camera_id not in self.desk.cameras:
+            raise NotFound("camera not found")
         place = self.defaults(camera_id).model_dump(include=set(LOCATION)) | location
         if self.desk.catalogue.get(code) is None:
             raise Unprocessable(f"code '{code}' is not in catalogue {self.desk.catalogue.version}")
-        moment = time.time() - seconds_ago
-        still, clip = await self._still(camera_id, seconds_ago, with_clip=True)
+        if origin is None:
+            moment, source, no_clip = time.time() - seconds_ago, "the ring", NO_RING_CLIP
+            still, ring_clip = await self._still(camera_id, seconds_ago, with_clip=True)
+            clip = ring_clip.data if ring_clip is not None else None
+        else:
+            taken = await origin()
+            moment, source, no_clip, still, clip = taken.moment, taken.origin, taken.no_clip, taken.still, taken.clip
+            seconds_ago = max(0.0, time.time() - moment)
         x0, y0, x1, y1 = box
         pixels = (round(x0 * still.width, 1), round(y0 * still.height, 1), round(x1 * still.width, 1),
                   round(y1 * still.height, 1))
@@ -77,9 +109,9 @@ class CaseFiler:
             missing: dict[str, str] = {}
             self._store("snapshot", still.jpeg, ".jpg", evidence, missing)
             if clip is not None:
-                self._store("clip", clip.data, ".mp4", evidence, missing)
+                self._store("clip", clip, ".mp4", evidence, missing)
             else:
-                missing["clip"] = "no video of the moment in the camera's memory"
+                missing["clip"] = no_clip
             return self.desk.file(FiledCase(
                 camera_id=camera_id, user=user, code=code, box=pixels, description=description,
                 grid_code=place["grid_code"], street=place["street"], community=place["community"],
@@ -88,8 +120,8 @@ class CaseFiler:
                 missing_evidence=missing, webhook=self.webhook))
 
         summary = await asyncio.to_thread(record)
-        log.info("case %s filed from video of camera %s (%.0f s ago)", summary.id, camera_id, seconds_ago,
-                 extra={"camera": camera_id})
+        log.info("case %s filed from video of camera %s (%.0f s ago, from %s)", summary.id, camera_id, seconds_ago,
+                 source, extra={"camera": camera_id})
         return summary
 
     # -- internals -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from wall.config import SiteConfig
 from wall.recording.index import RecordingIndex, at, unix
 from wall.recording.models import CaseMark, PlaybackPlan, SegmentFile, Timeline
 from wall.recording.retention import Retention, RetentionResult
+from wall.recording.transcodes import TranscodeSlots
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.registry import CameraRegistry
 from wall.store.accounts import utcnow
@@ -40,6 +41,7 @@ class RecordingService:
         self.db = db
         self.index = RecordingIndex(db, self.root)
         self.retention = Retention(db, self.root, self.settings, registry.cameras, clock)
+        self.transcodes = TranscodeSlots(self.settings.max_transcodes)  # H.264 of H.265 playback and exports
         runtime.subscribe_segments(self.index.add)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

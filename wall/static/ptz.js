@@ -4,6 +4,8 @@
 // this module sends commands and draws /api/ptz and the "ptz" pushes of /ws/wall (wall.js hands them over).
 // A held move is renewed every RENEW_MS; the camera stops by itself a few seconds after the last renewal, so a
 // page that dies mid-drag leaves no camera turning.
+// A refused command says why in the page's language (by its status: who holds the camera, an admin's action, a
+// camera that did not do it); the server's own words stay in the message's tooltip for whoever debugs it.
 import { addWords, t } from "./i18n.js";
 import { api } from "./nav.js";
 
@@ -13,12 +15,20 @@ addWords({
     ptzHome: "回到初始位置", ptzGoto: "转到", ptzPresets: "预置位", ptzPresetName: "新预置位名称",
     ptzSetPreset: "存为预置位", ptzAway: "已离开分析预置位：规则暂停", ptzZoomIn: "放大", ptzZoomOut: "缩小",
     ptzKeys: "方向键转动，+/− 变倍，Home 回初始位置",
+    ptzErrHeld: "{holder} 正在控制云台，请稍后再试", ptzErrCamera: "摄像机未执行该命令（无响应或拒绝）",
+    ptzErrTakeOver: "只有管理员可以接管他人控制的云台", ptzErrPreset: "只有管理员可以保存预置位",
+    ptzErrGone: "该摄像机没有云台，或您没有云台控制权限", ptzErrInput: "命令无效", ptzErrFailed: "云台命令失败",
   },
   en: {
     ptzFree: "PTZ free", ptzMine: "You control the PTZ", ptzHeldBy: "controls the PTZ", ptzTake: "Take over",
     ptzRelease: "Release", ptzHome: "Home position", ptzGoto: "Go", ptzPresets: "Presets",
     ptzPresetName: "New preset name", ptzSetPreset: "Save preset", ptzAway: "Off its analysis preset: rules paused",
     ptzZoomIn: "Zoom in", ptzZoomOut: "Zoom out", ptzKeys: "Arrow keys turn, +/− zoom, Home returns",
+    ptzErrHeld: "{holder} controls the PTZ: try again later",
+    ptzErrCamera: "The camera did not do it (no answer, or it refused)",
+    ptzErrTakeOver: "Only an admin may take over a camera someone else controls",
+    ptzErrPreset: "Only an admin may store presets", ptzErrGone: "No PTZ on this camera, or no PTZ right",
+    ptzErrInput: "Invalid command", ptzErrFailed: "PTZ command failed",
   },
 });
 
@@ -208,17 +218,30 @@ async function command(suffix, json, method = "POST") {
   if (!pad) return null;
   const camera = pad.camera;
   const res = await api(path(camera, suffix), { method, json: json === undefined && method === "POST" ? {} : json });
-  const message = pad && pad.el.querySelector('[data-testid="ptz-message"]');
   let body = null;
   try { body = await res.json(); } catch (_) { /* not JSON */ }
-  if (message) setText(message, res.ok ? "" : (body && typeof body.detail === "string" ? body.detail : res.statusText));
   if (res.ok && body && body.camera_id) {
     states.set(body.camera_id, body);
     draw();
   } else if (!res.ok) {
-    refresh(camera);
+    await refresh(camera);  // who holds it now: the refusal names them
+  }
+  const message = pad && pad.camera === camera && pad.el.querySelector('[data-testid="ptz-message"]');
+  if (message) {
+    setText(message, res.ok ? "" : refusal(res.status, suffix, states.get(camera)));
+    message.title = !res.ok && body && typeof body.detail === "string" ? body.detail : "";
   }
   return res.ok ? body : null;
+}
+
+/** A refused command's words, by its status (the API's: 409 held or not done, 403 admins only, 404 no right). */
+function refusal(status, suffix, state) {
+  if (status === 409 && state && state.holder && !state.mine) return t("ptzErrHeld").replace("{holder}", state.holder);
+  if (status === 409) return t("ptzErrCamera");
+  if (status === 403) return t(suffix === "presets" ? "ptzErrPreset" : "ptzErrTakeOver");
+  if (status === 404) return t("ptzErrGone");
+  if (status === 422) return t("ptzErrInput");
+  return `${t("ptzErrFailed")} (${status})`;
 }
 
 function startMove(velocity) {

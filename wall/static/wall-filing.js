@@ -48,6 +48,10 @@ function field(key, control) {
   return el("label", { class: "filing-field" }, [el("span", { text: t(key) }), control]);
 }
 
+/** The dialog of a live filing. A filing from elsewhere (a paused playback: wall-playback-filing.js) overrides
+ * only the hooks that say where the defaults, the still and the case go and which moment the case is of
+ * (defaultsUrl, fillMoments, stillUrl, submitUrl, momentFields), so the box, the fields, the keys and the
+ * answers stay this class's alone. */
 export class FilingDialog {
   /** `onFiled(summary)` after a case is filed (the page says so). */
   constructor({ onFiled }) {
@@ -64,7 +68,7 @@ export class FilingDialog {
     this.build();
     this.dialog.showModal();
     const [defaults, codes] = await Promise.all([
-      api(`/api/filing/${encodeURIComponent(camera.id)}`).then((r) => (r.ok ? r.json() : null)),
+      api(this.defaultsUrl()).then((r) => (r.ok ? r.json() : null)),
       this.codes ? Promise.resolve(this.codes) : api("/api/event-codes").then((r) => (r.ok ? r.json() : null)),
     ]);
     if (!this.dialog) return;
@@ -73,6 +77,25 @@ export class FilingDialog {
     this.defaults = defaults;
     this.fill(defaults, codes);
     this.loadStill(0);
+  }
+
+  /** Where the camera's location (and how far back its ring reaches) comes from. */
+  defaultsUrl() {
+    return `/api/filing/${encodeURIComponent(this.camera.id)}`;
+  }
+
+  /** The still `ago` seconds back (`ts`: a new picture each time, never the browser's cached one). */
+  stillUrl(ago) {
+    return `/api/filing/${encodeURIComponent(this.camera.id)}/still.jpg?seconds_ago=${ago}&ts=${this.takenAt}`;
+  }
+
+  submitUrl() {
+    return "/api/cases";
+  }
+
+  /** The moment the case is of: how long ago the still was, counted to now (the server takes it again). */
+  momentFields() {
+    return { seconds_ago: Math.min(this.defaults.max_seconds_ago, this.ago + (Date.now() - this.takenAt) / 1000) };
   }
 
   build() {
@@ -127,10 +150,15 @@ export class FilingDialog {
     const name = (c) => (currentLang() === "en" && c.name_en ? c.name_en : c.name);
     this.code.replaceChildren(new Option("—", ""), ...codes.codes.map((c) => new Option(`${c.code} ${name(c)}`, c.code)));
     for (const key of LOCATION) this.inputs[key].value = defaults[key] || "";
+    this.fillMoments(defaults);
+    this.code.focus();
+  }
+
+  /** "now" and "noticed earlier" choices, as far back as the camera's ring reaches. */
+  fillMoments(defaults) {
     const choices = EARLIER_S.filter((s) => s <= defaults.max_seconds_ago);
     const label = (s) => (!s ? t("fileNow") : s % 60 ? tf("fileAgo", { n: s }) : tf("fileAgoMin", { n: s / 60 }));
     this.moment.replaceChildren(...choices.map((s) => new Option(label(s), String(s))));
-    this.code.focus();
   }
 
   /** The still `ago` seconds back; the moment it shows is remembered, so the filing keeps the same picture. */
@@ -138,8 +166,7 @@ export class FilingDialog {
     this.showError(t("fileLoading"));
     this.takenAt = Date.now();
     this.ago = ago;
-    const url = `/api/filing/${encodeURIComponent(this.camera.id)}/still.jpg?seconds_ago=${ago}&ts=${this.takenAt}`;
-    const res = await api(url);
+    const res = await api(this.stillUrl(ago));
     if (!this.dialog) return;
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
@@ -203,11 +230,11 @@ export class FilingDialog {
     const body = {
       camera: this.camera.id, code: this.code.value, box: this.box.map((v) => Math.round(v * 10000) / 10000),
       description: this.description.value.trim() || (entry ? entry.name : this.code.value),
-      seconds_ago: Math.min(this.defaults.max_seconds_ago, this.ago + (Date.now() - this.takenAt) / 1000),
+      ...this.momentFields(),
     };
     for (const key of LOCATION) body[key] = this.inputs[key].value.trim() || null;
     this.submit.disabled = true;
-    const res = await api("/api/cases", { method: "POST", json: body });
+    const res = await api(this.submitUrl(), { method: "POST", json: body });
     this.submit.disabled = false;
     const answer = await res.json().catch(() => ({}));
     if (!res.ok) {

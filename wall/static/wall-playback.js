@@ -8,24 +8,38 @@
 // is fetched from the buffered end (align=after: from the keyframe where the last one stopped) while less than
 // AHEAD_S is buffered ahead; at a gap the player jumps to the next recorded range.
 // An H.265 recording that this browser cannot decode is asked for again with codec=h264 (re-encoded on the
-// server while it plays; an export the same way).
+// server while it plays; an export the same way, fetched here since the server makes it whole first). The box
+// re-encodes at most recording.max_transcodes at once: past it the server answers 503 with Retry-After, and the
+// panel says so and asks again after that long (an export: the operator exports again).
 // Playback is a right of its own: without it every request answers 404 and the panel says so.
+// 视频立案 from playback: "立案" (or F, the live tile's key, on the playback last used) pauses the player and files
+// a case from the frame on screen (wall-playback-filing.js); the new case shows on the timeline as a mark.
 import { addWords, t } from "./i18n.js";
 import { api } from "./nav.js";
+import { filedMessage } from "./wall-filing.js";
+import { PlaybackFilingDialog } from "./wall-playback-filing.js";
+import { clock, parseTime, playable } from "./wall-playback-time.js";
 
 addWords({
   "zh-CN": {
     playback: "回放", pbPlay: "播放", pbPause: "暂停", pbStepBack: "上一帧", pbStep: "下一帧", pbIn: "入点",
     pbOut: "出点", pbExport: "导出", pbClose: "返回实时", pbNone: "该时间没有录像", pbNoRight: "无回放权限或没有录像",
     pbCodec: "浏览器不能播放该录像的编码，可导出为 H.264", pbTime: "时间 HH:MM:SS", pbSpan: "范围",
-    pbCase: "案件", pbGap: "录像中断，跳到下一段",
+    pbCase: "案件", pbGap: "录像中断，跳到下一段", pbFile: "立案", pbFileTitle: "暂停并从当前画面立案（F）",
+    pbBusy: "服务器同时转码的录像已达上限（recording.max_transcodes），{n} 秒后重试",
+    pbBusyExport: "服务器同时转码的录像已达上限（recording.max_transcodes），请 {n} 秒后再导出",
+    pbExporting: "正在生成 H.264 导出文件…",
   },
   en: {
     playback: "Playback", pbPlay: "Play", pbPause: "Pause", pbStepBack: "Previous frame", pbStep: "Next frame",
     pbIn: "In", pbOut: "Out", pbExport: "Export", pbClose: "Back to live", pbNone: "Nothing recorded at that time",
     pbNoRight: "No playback right, or nothing recorded", pbCodec: "This browser cannot play the recording's codec: "
       + "export it as H.264", pbTime: "Time HH:MM:SS", pbSpan: "Span", pbCase: "Case",
-    pbGap: "Recording gap: on to the next range",
+    pbGap: "Recording gap: on to the next range", pbFile: "File a case",
+    pbFileTitle: "Pause and file a case from this frame (F)",
+    pbBusy: "The server re-encodes as many recordings as it may (recording.max_transcodes): trying again in {n} s",
+    pbBusyExport: "The server re-encodes as many recordings as it may (recording.max_transcodes): export again "
+      + "in {n} s", pbExporting: "Making the H.264 export…",
   },
 });
 
@@ -34,6 +48,9 @@ const SPANS_MIN = [10, 60, 360, 1440];  // what the timeline may show: 10 min, 1
 const CHUNK_S = 30;
 const AHEAD_S = 12;
 const KEEP_BEHIND_S = 60;
+
+let active = null;  // the panel last opened or used: F files from it instead of the live tile
+let filing = null;  // one dialog for every panel (one is open at a time), made on first use
 
 const link = document.createElement("link");
 link.rel = "stylesheet";
@@ -55,29 +72,6 @@ export function attachPlayback(tile) {
   tile.appendChild(button);
 }
 
-function playable(mime) {
-  return Boolean(window.MediaSource && mime && MediaSource.isTypeSupported(mime));
-}
-
-function pad(n, width = 2) { return String(n).padStart(width, "0"); }
-
-function clock(wall) {
-  const d = new Date(wall * 1000);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:`
-    + `${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-}
-
-/** "HH:MM[:SS[.mmm]]" as the latest such local time not in the future; null if it is not a time. */
-function parseTime(text) {
-  const m = text.trim().match(/^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?$/);
-  if (!m) return null;
-  const d = new Date();
-  d.setHours(Number(m[1]), Number(m[2]), Number(m[3] || 0), Number((m[4] || "0").padEnd(3, "0")));
-  let wall = d.getTime() / 1000;
-  if (wall > Date.now() / 1000 + 1) wall -= 86400;
-  return wall;
-}
-
 class PlaybackPanel {
   constructor(tile, camera) {
     this.tile = tile;
@@ -91,6 +85,7 @@ class PlaybackPanel {
     this.markIn = null;
     this.markOut = null;
     this.h264 = false;  // this browser cannot decode the recording: ask for H.264 (playback and export)
+    this.busyUntil = 0;  // the server had no transcode for the next chunk: not before then
     this.el = document.createElement("div");
     this.el.className = "playback";
     this.el.setAttribute("data-testid", "playback");
@@ -109,11 +104,14 @@ class PlaybackPanel {
             `<option value="${m}">${m < 60 ? `${m} min` : `${m / 60} h`}</option>`).join("")}</select>
           <button type="button" class="pb-in"></button><button type="button" class="pb-out"></button>
           <button type="button" class="pb-export" data-testid="pb-export"></button>
+          <button type="button" class="pb-file" data-testid="pb-file"></button>
           <button type="button" class="pb-close" data-testid="pb-close"></button>
         </div>
         <div class="pb-note" data-testid="pb-note"></div>
       </div>`;
     for (const type of ["click", "dblclick"]) this.el.addEventListener(type, (event) => event.stopPropagation());
+    this.el.addEventListener("pointerdown", () => { active = this; });
+    active = this;
     tile.appendChild(this.el);
     this.video = this.el.querySelector("video");
     this.q = (name) => this.el.querySelector(name);
@@ -136,6 +134,10 @@ class PlaybackPanel {
     this.q(".pb-out").textContent = t("pbOut");
     this.q(".pb-export").textContent = t("pbExport");
     this.q(".pb-close").textContent = t("pbClose");
+    const file = this.q(".pb-file");
+    file.textContent = t("pbFile");
+    file.title = t("pbFileTitle");
+    file.hidden = !mayFile();
   }
 
   wire() {
@@ -161,6 +163,7 @@ class PlaybackPanel {
     this.q(".pb-out").addEventListener("click", () => { this.markOut = this.now(); this.drawMarks(); });
     this.q(".pb-export").addEventListener("click", () => this.exportRange());
     this.q(".pb-close").addEventListener("click", () => this.close());
+    this.q(".pb-file").addEventListener("click", () => this.fileCase());
   }
 
   /** The wall time on screen (null before the first chunk). */
@@ -207,12 +210,17 @@ class PlaybackPanel {
     const generation = ++this.generation;
     const wasPlaying = !this.video.paused;
     let res = await this.chunk(wall, "before");
-    if (res && !this.h264 && !playable(res.mime)) {  // H.265 here: the server re-encodes it as it plays
+    if (res && !res.busy && !this.h264 && !playable(res.mime)) {  // H.265 here: the server re-encodes it
       this.h264 = true;
       res = await this.chunk(wall, "before");
     }
     if (generation !== this.generation) return;
     if (!res) { this.note(t("pbNone")); return; }
+    if (res.busy) {  // no transcode to be had now: ask again once the server says one may be
+      this.note(t("pbBusy").replace("{n}", res.busy));
+      setTimeout(() => { if (generation === this.generation) this.seek(wall); }, res.busy * 1000);
+      return;
+    }
     if (!playable(res.mime)) { this.mime = res.mime; this.note(t("pbCodec")); return; }
     this.note("");
     this.mime = res.mime;
@@ -236,6 +244,7 @@ class PlaybackPanel {
     const params = new URLSearchParams({ start: String(start), seconds: String(CHUNK_S), align });
     if (this.h264) params.set("codec", "h264");
     const res = await api(`/api/playback/${encodeURIComponent(this.camera)}/video?${params}`);
+    if (res.status === 503) return { busy: Number(res.headers.get("Retry-After")) || 5 };
     if (!res.ok) return null;
     return { start: Number(res.headers.get("X-Start")), mime: res.headers.get("X-Mime"),
              fps: Number(res.headers.get("X-Fps")) || 25, data: await res.arrayBuffer() };
@@ -262,7 +271,7 @@ class PlaybackPanel {
     shown.textContent = wall === null ? "" : clock(wall);
     shown.dataset.wall = wall === null ? "" : String(wall);
     this.q(".pb-head").style.left = wall === null ? "0" : `${((wall - this.spanStart) / (this.spanEnd - this.spanStart)) * 100}%`;
-    if (!this.buffer || this.fetching || this.buffer.updating) return;
+    if (!this.buffer || this.fetching || this.buffer.updating || Date.now() < this.busyUntil) return;
     const ahead = this.bufferedEnd() - this.video.currentTime;
     if (this.exhausted) {
       if (ahead < 0.2 && !this.video.paused && Date.now() - (this.lastNext || 0) > 2000) {
@@ -280,7 +289,12 @@ class PlaybackPanel {
     try {
       const res = await this.chunk(this.origin + this.bufferedEnd(), "after");
       if (generation !== this.generation) return;
+      if (res && res.busy) {  // no transcode for it now: not before the server's Retry-After
+        this.busyUntil = Date.now() + res.busy * 1000;
+        return this.note(t("pbBusy").replace("{n}", res.busy));
+      }
       if (!res || res.mime !== this.mime) { this.exhausted = true; return; }
+      if (this.busyUntil) { this.busyUntil = 0; this.note(""); }
       await this.append(res.data, res.start - this.origin);
     } finally {
       this.fetching = false;
@@ -314,7 +328,7 @@ class PlaybackPanel {
   }
 
   /** Download [in, out] (default: a minute around what is on screen); H.264 when this browser cannot play it. */
-  exportRange() {
+  async exportRange() {
     const wall = this.now();
     if (wall === null) return;
     let start = this.markIn !== null ? this.markIn : wall - 30;
@@ -325,15 +339,62 @@ class PlaybackPanel {
     const a = document.createElement("a");
     a.href = `/api/playback/${encodeURIComponent(this.camera)}/export.mp4?${params}`;
     a.download = "";
+    if (this.h264) {  // made whole before the answer: fetched, so that a busy server is said, not a failed download
+      this.note(t("pbExporting"));
+      const res = await api(a.href);
+      if (!res.ok) {
+        const wait = Number(res.headers.get("Retry-After")) || 5;
+        this.note(res.status === 503 ? t("pbBusyExport").replace("{n}", wait) : `${t("failed")} (${res.status})`);
+        return;
+      }
+      const named = /filename="?([^";]+)"?/.exec(res.headers.get("Content-Disposition") || "");
+      a.download = named ? named[1] : `${this.camera}.mp4`;
+      a.href = URL.createObjectURL(await res.blob());
+      this.note("");
+    }
     document.body.appendChild(a);
     a.click();
     a.remove();
+    if (a.href.startsWith("blob:")) setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+  }
+
+  /** 视频立案 from the frame on screen: pause there and open the filing dialog at that moment. */
+  fileCase() {
+    if (!mayFile() || this.origin === null) return;
+    this.video.pause();
+    const at = Math.round(this.now() * 1000) / 1000;
+    if (!filing) filing = new PlaybackFilingDialog({ onFiled: () => {} });
+    filing.onFiled = (summary) => this.filed(summary);
+    const name = this.tile.querySelector(".name");
+    filing.open({ id: this.camera, name: (name && name.textContent) || this.camera }, at, clock(at));
+  }
+
+  filed(summary) {
+    this.note(filedMessage(summary));
+    this.loadTimeline();  // its mark on the timeline
   }
 
   close() {
+    if (active === this) active = null;
     clearInterval(this.timer);
     this.generation++;
     if (this.video.src) URL.revokeObjectURL(this.video.src);
     this.el.remove();
   }
 }
+
+/** The wall shows filing to users who may decide cases (wall.js sets .may-file; never on a kiosk). */
+function mayFile() {
+  const wall = document.getElementById("wall");
+  return Boolean(wall && wall.classList.contains("may-file"));
+}
+
+// F on the playback last used files from its frame; the capture phase runs before the wall's own F (a live filing)
+window.addEventListener("keydown", (event) => {
+  if (event.key !== "f" || event.ctrlKey || event.metaKey || event.altKey || !active || !active.el.isConnected) return;
+  if (event.target.closest && event.target.closest("input, select, textarea, dialog")) return;
+  if (!mayFile()) return;
+  event.preventDefault();
+  event.stopImmediatePropagation();
+  active.fileCase();
+}, true);
