@@ -44,6 +44,9 @@ prints the table; this module is the command line, for the harness's workers too
 
 Run from the repository root:
 ``python -m bench.analytics [--cameras 4] [--seconds 30] [--max-n 40] [--still] [--json PATH]``
+
+``--cards`` runs cards.py instead: the detector cards side by side (FP32 YOLOX-Nano, dynamic-INT8 YOLO11n, the
+static-INT8 QDQ YOLOX-Nano of ``citywall model quantize``), ms CPU per look and whether the events stay the same.
 """
 
 from __future__ import annotations
@@ -85,6 +88,22 @@ def worker_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def cards_main(args: argparse.Namespace) -> int:
+    """``--cards``: the card table (bench/analytics/cards.py); exit 1 when a quantised card's events differ."""
+    from bench.analytics.cards import format_cards, run_cards
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.looks < 1:
+        print("--looks must be ≥ 1", file=sys.stderr)
+        return 2
+    report = run_cards(args.looks, args.quantized)
+    print(format_cards(report), flush=True)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False) + "\n")
+    return 0 if all(r.same_events for r in report.rows) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.analytics", description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=4, help="cameras in the comparison (default 4)")
@@ -101,6 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="make each camera a still of its clip's first picture with sensor-like noise (a quiet "
                              "street: the change gate's best case; the clips themselves are its worst)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--cards", action="store_true",
+                        help="instead: the detector cards side by side (FP32, dynamic INT8, static INT8 QDQ): ms CPU "
+                             "per look and whether the events stay the same (bench/analytics/cards.py)")
+    parser.add_argument("--looks", type=int, default=200, help="with --cards: looks timed per card (default 200)")
+    parser.add_argument("--quantized", type=Path, metavar="CARD",
+                        help="with --cards: this static-INT8 card instead of quantising one in the run")
     # Internal: the harness starts each side as `--worker SIDE ... ID=CLIP=URL ...`.
     parser.add_argument("--worker", choices=("citywall", "floor", "ultralytics"), help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
@@ -113,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         return worker_main(args)
+    if args.cards:
+        return cards_main(args)
     if args.cameras < 1 or args.seconds <= 0 or args.warmup < 0 or args.max_n < 1:
         parser.error("--cameras and --max-n must be ≥ 1, --seconds > 0, --warmup ≥ 0")
     missing = why_unavailable()
