@@ -30,6 +30,7 @@ from wall.api import (
     events,
     health,
     live,
+    model_routes,
     pages,
     platform_routes,
     playback,
@@ -44,7 +45,7 @@ from wall.api.common import document_common_answers
 from wall.api.errors import install_error_handlers
 from wall.api.guards import RequestGuard
 from wall.auth.grants import seed_groups
-from wall.cases.service import CaseService
+from wall.case_loop import CaseService
 from wall.config import SiteConfig
 from wall.metrics import install_metrics
 from wall.runtime.interface import CameraRuntime
@@ -99,10 +100,12 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
             bridges.start()
         walls.start()
         parts.recordings.start()  # retention passes (the index is written as segments close)
+        parts.stats_rollup.start()  # the statistics' past days, built before a report asks for them
         try:
             yield
         finally:
             await parts.ptz.close()  # its drivers' connections, on the loop that made them
+            parts.stats_rollup.stop()
             parts.recordings.stop()
             walls.stop()
             if bridges is not None:
@@ -132,7 +135,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     install_metrics(app, site.server_file.server.metrics, runtime, db, cases)  # GET /metrics (wall/metrics.py)
     for module in (health, auth_routes, admin_routes, audit_routes, editor_routes, cameras, events, case_routes,
                    suppression_routes, wall_routes, live, pushes, stats_routes, platform_routes, ptz_routes, playback,
-                   pages):
+                   model_routes, pages):
         app.include_router(module.router)
     document_common_answers(app, public={("POST", "/api/session")})
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

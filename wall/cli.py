@@ -1,5 +1,6 @@
 """The ``citywall`` command line: probe a stream, serve a site, run the demo, detect objects in images, replay a
-clip, manage users, grants and the audit log, export training data (wall/dataset/)."""
+clip, manage users, grants and the audit log, export training data (wall/dataset/), train, evaluate and promote
+models (wall/learning/)."""
 
 from __future__ import annotations
 
@@ -340,13 +341,17 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--config", type=Path, required=True, help="the site's directory (server.yaml has cluster:)")
     c.add_argument("--cluster", metavar="ADDRESS", help="override cluster.address")
 
+    from wall import model_commands
     from wall.auth import commands
     from wall.dataset import commands as dataset_commands
+    from wall.learning import commands as learning_commands
     from wall.platform import commands as platform_commands
     from wall.platform import simulator_server
 
     commands.add_parsers(sub)
     dataset_commands.add_parsers(sub)
+    learning_commands.add_parsers(sub)
+    model_commands.add_parsers(sub)
     platform_commands.add_parsers(sub)
     simulator_server.add_parser(sub)
 
@@ -372,6 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     account_result = commands.run(args)
     if account_result is None:
         account_result = dataset_commands.run(args)
+    if account_result is None:
+        account_result = learning_commands.run(args)  # train, evaluate, model promote/rollback/history
+    if account_result is None:
+        account_result = model_commands.run(args)
     if account_result is None:
         account_result = platform_commands.run(args)
     if account_result is None:

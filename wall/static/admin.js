@@ -1,5 +1,5 @@
 // The admin console (/admin): users, camera groups, grants, who controls each wall, cameras (health and editor), zones and rules, the
-// audit log, the case outbox and the false-alarm suppressions.
+// audit log, the case outbox, the false-alarm suppressions and the detector models.
 // Only admins get it: for anyone else the page says "no access" and asks the API for nothing (the API refuses
 // them anyway). Each section lives in its own module (admin-*.js) with mount / show / hide / render; this one
 // builds the header, switches tabs (kept in the URL's #hash so a reload stays put) and re-renders on a
@@ -16,6 +16,7 @@ import zones from "./admin-zones.js";
 import audit from "./admin-audit.js";
 import outbox from "./admin-outbox.js";
 import suppressions from "./admin-suppressions.js";
+import models from "./admin-models.js";
 
 addWords({
   "zh-CN": {
@@ -30,7 +31,7 @@ addWords({
   },
 });
 
-const SECTIONS = { users, groups, grants, walls, cameras, zones, audit, outbox, suppressions };
+const SECTIONS = { users, groups, grants, walls, cameras, zones, audit, outbox, suppressions, models };
 const tabs = [...document.querySelectorAll('.admin-tabs [role="tab"]')];
 let current = null;
 
