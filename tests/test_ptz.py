@@ -30,13 +30,14 @@ from wall.errors import Conflict, Forbidden
 from wall.ptz.driver import Preset, PtzDeviceError, Velocity
 from wall.ptz.leases import LeaseBook
 from wall.ptz.onvif import OnvifDriver
+from wall.store.db import open_database
 
 PASSWORD_ENV = "CITYWALL_CAM_PTZ_PASSWORD"
 ANALYSIS_PRESET = Position(0.2, -0.1, 0.0)
 
 
 class Mono:
-    """The PTZ service's monotonic clock, moved by the test (leases and returns are minutes long)."""
+    """The PTZ service's clock, moved by the test (leases and returns are minutes long)."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -92,7 +93,7 @@ def ptz_site(serve_site: SiteStarter, device: OnvifPtzDevice, tmp_path: Path, mo
     for name in ("alice", "bob", "dan"):
         grant_ptz(site, name, "gate")
     mono = Mono()
-    site.app.state.services.ptz.clock = mono
+    site.app.state.services.ptz.clock = site.app.state.services.ptz.wall = mono
     return site, mono
 
 
@@ -168,8 +169,8 @@ def test_the_ptz_block_is_checked_and_keeps_its_password_to_itself() -> None:
             PtzConfig(address=address)
 
 
-def test_the_lease_keeps_one_operator_until_it_lapses_or_an_admin_takes_over() -> None:
-    book = LeaseBook()
+def test_the_lease_keeps_one_operator_until_it_lapses_or_an_admin_takes_over(tmp_path: Path) -> None:
+    book = LeaseBook(open_database(tmp_path))
     lease, displaced = book.take("gate", "alice", 0.0, 30)
     assert (lease.holder, lease.until, displaced) == ("alice", 30.0, None)
     assert book.take("gate", "alice", 10.0, 30)[0].until == 40.0  # every command renews it
@@ -182,6 +183,50 @@ def test_the_lease_keeps_one_operator_until_it_lapses_or_an_admin_takes_over() -
     assert lease.holder == "admin" and displaced is not None and displaced.holder == "alice"
     assert book.current("gate", 41.9) is not None and book.current("gate", 42.0) is None  # lapsed
     assert book.take("gate", "bob", 42.0, 30)[1] is None  # free again: nobody displaced
+    assert set(book.held(43.0)) == {"gate"} and book.held(72.0) == {}
+    assert book.release("gate", "bob", 43.0) is not None and book.current("gate", 43.0) is None
+    # The system clock stepped an hour back after a take: the lease keeps at most its length, not an hour more.
+    book.take("gate", "alice", 5000.0, 30)
+    stepped = book.current("gate", 5000.0 - 3600)
+    assert stepped is not None and stepped.until == 5000.0 - 3600 + 30
+    assert book.current("gate", 5000.0 - 3600 + 30) is None  # lapsed on time, counted on the stepped clock
+
+
+def test_two_replicas_share_one_lease_on_postgresql(postgres_server: int) -> None:
+    """Two control-plane replicas (two lease books, two engines) on one PostgreSQL: the second replica's
+    operator is refused while the first's holds the camera, sees it free once released, and of many first takes
+    racing from both replicas' threads exactly one wins."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.pg import database_url
+    from wall.store.db import Database
+
+    url = database_url(postgres_server)
+    one, two = Database(url), Database(url)
+    one.migrate()
+    a, b = LeaseBook(one), LeaseBook(two)
+    a.take("gate", "alice", 100.0, 60)
+    with pytest.raises(Conflict, match="alice"):
+        b.take("gate", "bob", 101.0, 60)
+    held = b.current("gate", 101.0)
+    assert held is not None and held.holder == "alice"
+    assert a.release("gate", "alice", 102.0) is not None
+    assert b.take("gate", "bob", 102.0, 60)[0].holder == "bob"
+
+    def first_take(n: int) -> str | None:
+        book = (a, b)[n % 2]
+        try:
+            return book.take("dock", f"op{n}", 200.0, 60)[0].holder
+        except Conflict:
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        winners = [w for w in pool.map(first_take, range(16)) if w is not None]
+    assert len(winners) == 1, winners
+    stored = a.current("dock", 201.0)
+    assert stored is not None and stored.holder == winners[0]
+    one.dispose()
+    two.dispose()
 
 
 # -- the API ----------------------------------------------------------------------------------------------------------

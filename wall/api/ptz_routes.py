@@ -52,12 +52,12 @@ class PresetIn(Closed):
 @router.get("", responses=UNAUTHENTICATED)
 async def list_ptz(principal: User, parts: Parts) -> list[PtzState]:
     """The PTZ cameras the user may see or steer, with who controls each (the wall draws it on every tile)."""
-    return parts.ptz.states(principal)
+    return await parts.ptz.states(principal)
 
 
 @router.get("/{camera_id}", responses=MISSING)
 async def ptz_state(camera_id: CameraId, principal: User, parts: Parts) -> PtzState:
-    return parts.ptz.state(principal, camera_id)
+    return await parts.ptz.state(principal, camera_id)
 
 
 @router.post("/{camera_id}/lease", responses={**COMMAND, 403: error("a take-over by someone who is not an admin")})

@@ -4,8 +4,9 @@ return to its analysis preset.
 - **Rights.** A camera is steerable by a user when it has a ``ptz:`` block and ``Principal.may_control_ptz``
   says so (the role's permission, the ``ptz`` grant, the live view). Anything else answers exactly like a camera
   that does not exist (404), so the API tells nobody which cameras they could steer with more rights.
-- **Lease** (``wall.ptz.leases``): a command takes the camera when nobody holds it and renews the holder's lease;
-  another operator is refused (409, naming the holder); an admin may take over. Every change of holder is
+- **Lease** (``wall.ptz.leases``, in the one database: the same for every control-plane replica): a command
+  takes the camera when nobody holds it and renews the holder's lease; another operator is refused (409, naming
+  the holder); an admin may take over. Every change of holder is
   pushed over ``/ws/wall`` (``PtzNotice``) to everyone who may see the camera, so each of its tiles shows it.
 - **Audit.** Every command — move, stop, preset, home, take, take-over, release — is a row of the audit log with
   its outcome, refusals and camera failures included; so is citywall's own return to the analysis preset.
@@ -15,14 +16,18 @@ return to its analysis preset.
   citywall sends the camera back there, and ``settle_seconds`` later the rules run again. Going to the analysis
   preset by hand resumes them the same way.
 
-Everything runs on the event loop of the app (the drivers are asyncio clients); the database writes go to a
-worker thread. The clock is monotonic and injectable: tests step over minutes instead of waiting for them.
+Everything runs on the event loop of the app (the drivers are asyncio clients); the database reads and writes
+go to a worker thread. Two injectable clocks, so tests step over minutes instead of waiting for them: the
+returns to the analysis preset count on the monotonic clock (a stepped system clock neither sends a camera back
+under an operator's hands nor keeps it away for an hour), the leases on the wall clock (``wall``), the only one
+the replicas share.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -38,7 +43,7 @@ from wall.errors import Conflict, Forbidden, NotFound
 from wall.notices import Notice
 from wall.ptz.driver import Position, Preset, PtzDeviceError, PtzDriver, Velocity
 from wall.ptz.drivers import open_driver
-from wall.ptz.leases import LeaseBook
+from wall.ptz.leases import Lease, LeaseBook
 from wall.ptz.models import PtzNotice, PtzState
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.registry import CameraRegistry
@@ -67,13 +72,14 @@ class _Away:
 
 class PtzService:
     def __init__(self, registry: CameraRegistry, runtime: CameraRuntime, db: Database,
-                 publish: Callable[[Notice], None], clock: Callable[[], float] = time.monotonic) -> None:
+                 publish: Callable[[Notice], None], clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.registry = registry
         self.runtime = runtime
         self.db = db
         self.publish = publish
-        self.clock = clock
-        self.leases = LeaseBook()
+        self.clock, self.wall = clock, wall
+        self.leases = LeaseBook(db)
         self._drivers: dict[str, tuple[PtzConfig, PtzDriver]] = {}
         self._away: dict[str, _Away] = {}
         self._ticker: asyncio.Task[None] | None = None
@@ -89,12 +95,15 @@ class PtzService:
             raise NotFound(NOT_FOUND)
         return config
 
-    def state(self, principal: Principal, camera_id: str) -> PtzState:
+    async def state(self, principal: Principal, camera_id: str) -> PtzState:
         config = self._config(camera_id)
         if config is None or not (principal.may_view(camera_id) or principal.may_control_ptz(camera_id)):
             raise NotFound(NOT_FOUND)
+        lease = await run_sync(self.leases.current, camera_id, self.wall())
+        return self._state(principal, camera_id, config, lease)
+
+    def _state(self, principal: Principal, camera_id: str, config: PtzConfig, lease: Lease | None) -> PtzState:
         now = self.clock()
-        lease = self.leases.current(camera_id, now)
         away = self._away.get(camera_id)
         returns_in = None
         if away is not None and away.resume_at is None:
@@ -103,14 +112,15 @@ class PtzService:
         admin = principal.may(Permission.ADMINISTER)
         control = principal.may_control_ptz(camera_id)
         return PtzState(camera_id=camera_id, holder=lease.holder if lease else None,
-                        lease_seconds_left=max(0.0, lease.until - now) if lease else None,
+                        lease_seconds_left=max(0.0, lease.until - self.wall()) if lease else None,
                         mine=lease is not None and lease.holder == principal.name, may_control=control,
                         may_take_over=control and admin, may_set_presets=control and admin, away=away is not None,
                         returns_in=returns_in, analysis_preset=config.analysis_preset)
 
-    def states(self, principal: Principal) -> list[PtzState]:
+    async def states(self, principal: Principal) -> list[PtzState]:
         """Every PTZ camera the user may see (the wall draws who steers each) or steer."""
-        return [self.state(principal, cam.id) for cam in self.registry.cameras()
+        held = await run_sync(self.leases.held, self.wall())
+        return [self._state(principal, cam.id, cam.ptz, held.get(cam.id)) for cam in self.registry.cameras()
                 if cam.enabled and cam.ptz is not None
                 and (principal.may_view(cam.id) or principal.may_control_ptz(cam.id))]
 
@@ -118,16 +128,16 @@ class PtzService:
     async def take(self, principal: Principal, camera_id: str, take_over: bool = False) -> PtzState:
         config = self._steerable(principal, camera_id)
         if await self._lease(principal, camera_id, config, "ptz.lease.take", take_over=take_over):
-            self._notify(camera_id)
-        return self.state(principal, camera_id)
+            await self._notify(camera_id)
+        return await self.state(principal, camera_id)
 
     async def release(self, principal: Principal, camera_id: str) -> PtzState:
         self._steerable(principal, camera_id)
-        released = self.leases.release(camera_id, principal.name, self.clock())
+        released = await run_sync(self.leases.release, camera_id, principal.name, self.wall())
         if released is not None:
             await self._audit(principal, "ptz.lease.release", camera_id, True)
-            self._notify(camera_id)
-        return self.state(principal, camera_id)
+            await self._notify(camera_id)
+        return await self.state(principal, camera_id)
 
     async def move(self, principal: Principal, camera_id: str, velocity: Velocity) -> PtzState:
         if velocity.still:
@@ -135,25 +145,25 @@ class PtzService:
         detail = velocity.model_dump()
         await self._command(principal, camera_id, "ptz.move", detail,
                             lambda d: d.move(velocity, MOVE_TIMEOUT_SECONDS), leaves=True)
-        return self.state(principal, camera_id)
+        return await self.state(principal, camera_id)
 
     async def stop(self, principal: Principal, camera_id: str) -> PtzState:
         await self._command(principal, camera_id, "ptz.stop", None, lambda d: d.stop(), leaves=False)
-        return self.state(principal, camera_id)
+        return await self.state(principal, camera_id)
 
     async def goto_preset(self, principal: Principal, camera_id: str, token: str) -> PtzState:
         config = self._steerable(principal, camera_id)
         home = token == config.analysis_preset
         await self._command(principal, camera_id, "ptz.preset.goto", {"preset": token},
                             lambda d: d.goto_preset(token), leaves=not home, arrives=home)
-        return self.state(principal, camera_id)
+        return await self.state(principal, camera_id)
 
     async def home(self, principal: Principal, camera_id: str) -> PtzState:
         config = self._steerable(principal, camera_id)
         home = config.analysis_preset is None
         await self._command(principal, camera_id, "ptz.home", None, lambda d: d.home(), leaves=not home,
                             arrives=home)
-        return self.state(principal, camera_id)
+        return await self.state(principal, camera_id)
 
     async def set_preset(self, principal: Principal, camera_id: str, name: str, token: str | None) -> Preset:
         self._steerable(principal, camera_id)
@@ -184,7 +194,7 @@ class PtzService:
         if leaves:  # before the camera turns: no look may see the new view under the old zones
             changed = self._leave(camera_id) or changed
         if changed:  # one push for both: who controls it, and that its rules paused
-            self._notify(camera_id)
+            await self._notify(camera_id)
         try:
             result = await self._device(camera_id, config, call)
         except PtzUnavailable as exc:
@@ -204,11 +214,12 @@ class PtzService:
         """Take or renew the user's lease; returns whether the holder changed (the caller tells the tiles).
         ``action``: audit the take itself (an explicit take or take-over); a command's implicit take is audited
         as the command."""
-        before = self.leases.current(camera_id, self.clock())
+        now = self.wall()
+        before = await run_sync(self.leases.current, camera_id, now)
         try:
-            lease, displaced = self.leases.take(camera_id, principal.name, self.clock(), config.lease_seconds,
-                                                take_over=take_over,
-                                                may_take_over=principal.may(Permission.ADMINISTER))
+            lease, displaced = await run_sync(functools.partial(
+                self.leases.take, camera_id, principal.name, now, config.lease_seconds, take_over=take_over,
+                may_take_over=principal.may(Permission.ADMINISTER)))
         except (Conflict, Forbidden) as exc:
             if action is not None:
                 await self._audit(principal, action, camera_id, False, {"reason": exc.message})
@@ -269,11 +280,11 @@ class PtzService:
             now = self.clock()
             config = self._config(camera_id)
             if config is None:  # the camera or its ptz: block is gone: nothing to return, the rules run again
-                self._resume(camera_id)
+                await self._resume(camera_id)
                 continue
             if away.resume_at is not None:
                 if now >= away.resume_at:
-                    self._resume(camera_id)
+                    await self._resume(camera_id)
                 continue
             due = away.next_return or away.last_command + config.return_after * 60
             if now >= due:
@@ -300,23 +311,23 @@ class PtzService:
             await self._audit(None, "ptz.return", camera_id, True, {**detail, "then": "an operator's command"})
             return  # a command came while it went back: it was sent after the return, and wins
         away.resume_at = self.clock() + config.settle_seconds
-        lease = self.leases.current(camera_id, self.clock())
+        lease = await run_sync(self.leases.current, camera_id, self.wall())
         if lease is not None:  # the idle operator's control goes with the camera's return
-            self.leases.release(camera_id, lease.holder, self.clock())
+            await run_sync(self.leases.release, camera_id, lease.holder, self.wall())
         log.info("camera %s returned to its analysis preset after %g min without commands", camera_id,
                  config.return_after, extra={"camera": camera_id})
-        self._notify(camera_id)
+        await self._notify(camera_id)
         await self._audit(None, "ptz.return", camera_id, True, detail)
 
-    def _resume(self, camera_id: str) -> None:
+    async def _resume(self, camera_id: str) -> None:
         self._away.pop(camera_id, None)
         self.runtime.hold_rules(camera_id, False)
         log.info("camera %s is at its analysis preset: rules run again", camera_id, extra={"camera": camera_id})
-        self._notify(camera_id)
+        await self._notify(camera_id)
 
     # -- telling ------------------------------------------------------------------------------------------------
-    def _notify(self, camera_id: str) -> None:
-        lease = self.leases.current(camera_id, self.clock())
+    async def _notify(self, camera_id: str) -> None:
+        lease = await run_sync(self.leases.current, camera_id, self.wall())
         self.publish(PtzNotice(camera_id=camera_id, holder=lease.holder if lease else None,
                                away=camera_id in self._away))
 
