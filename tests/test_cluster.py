@@ -401,7 +401,8 @@ def test_cameras_on_a_ray_cluster_survive_the_loss_of_a_node(
     assert wait_until(lambda: runtime.pool.slot(after.worker) is None, 10, 0.1)
     asked = time.monotonic()
     assert set(camera_states(client)) == {"lobby", "lot", "shop"} and time.monotonic() - asked < 2
-    assert wait_until(lambda: set(camera_states(client).values()) == {"live"}, 40, 0.5), camera_states(client)
+    # a new worker process: Ray starts it, it loads the detector and connects the cameras (38 s seen under load)
+    assert wait_until(lambda: set(camera_states(client).values()) == {"live"}, 75, 0.5), camera_states(client)
     assert {a.worker for a in runtime.scheduler.assignments()} == {s.key for s in runtime.pool.slots()} != {
         survivor.key}
     # The cluster's totals did not fall with the worker that went (the ledger keeps what it had counted).
@@ -525,7 +526,7 @@ def test_one_supervisor_among_replicas_and_the_follower_takes_over(
     reconnects) and the old leader follows; the new leader stopped → the old one supervises again."""
     import ray
 
-    from wall.cluster.pool import WORKER_PREFIX
+    from wall.cluster.worker_table import WORKER_PREFIX
 
     cameras = f"""
 cameras:

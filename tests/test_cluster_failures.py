@@ -169,9 +169,13 @@ def test_a_worker_killed_during_a_raise_twenty_times_loses_no_case_and_makes_non
     # every raise had the camera's current epoch (the restarts kept it in place), and each is in the history once
     assert {cam: len(ids) for cam, ids in taken.items()} == {cam: rounds for cam in KILL_CAMERAS}
     with site.app.state.services.db.session() as s:
-        cases = {c.id: c.camera_id for c in s.scalars(select(Case))}
+        rows = list(s.scalars(select(Case)))
+        cases = {c.id: c.camera_id for c in rows}
         history = list(s.scalars(select(CaseEvent).where(CaseEvent.action.in_(("raised", "seen_again")))))
-    assert sorted(cases.values()) == sorted(KILL_CAMERAS), cases  # one case per camera's place
+    # one case per camera's place: a raise after a restart joins the case of its place. (A restart that takes
+    # long under load may first see the visitor walking in, in another cell: another place, rightly its own case.)
+    places = [(c.camera_id, c.zone_id, c.place) for c in rows]
+    assert len(places) == len(set(places)) and set(cases.values()) == set(KILL_CAMERAS), places
     for cam in KILL_CAMERAS:
         seen = [e.detail["event_id"] for e in history if cases[e.case_id] == cam]
         assert sorted(seen) == sorted(taken[cam]) and len(set(seen)) == rounds, (cam, seen, taken[cam])
