@@ -48,9 +48,14 @@ def test_live_cameras_are_analysed_in_batches(rtsp: RtspDevServer, detector: Det
 
     for session in hub:
         session.attach(FrameSampler(session.id, 1.0, submit, width=640))
-    pipeline.start()
     hub.start()
     try:
+        # Batches form when looks of several cameras wait at once, which a fast detector on a quiet machine may
+        # never see by chance: the pipeline starts once every camera has a look waiting, so its first batch
+        # takes them together (each camera's first look is always detected).
+        assert wait_until(lambda: all(n >= 1 for n in seen.values()), 60)
+        waited = pipeline.stats.frames_dropped  # looks replaced by newer ones while the slowest camera came up
+        pipeline.start()
         assert wait_until(lambda: all(n >= 6 for n in seen.values()), 60)
         # The lobby's first visitor arrives ≈8 s into the clip: the whole-frame zone must raise for them.
         assert wait_until(lambda: any(e.camera_id == "person" for e in events), 60)
@@ -59,7 +64,7 @@ def test_live_cameras_are_analysed_in_batches(rtsp: RtspDevServer, detector: Det
         pipeline.stop()
     stats = pipeline.stats
     assert stats.frames_analysed + stats.frames_dropped + len(pipeline._waiting) == stats.frames_in
-    assert stats.frames_analysed >= 0.8 * stats.frames_in  # 4 cameras at 1 look/s keep up on 2 cores
+    assert stats.frames_analysed >= 0.8 * (stats.frames_in - waited)  # 4 cameras at 1 look/s keep up on 2 cores
     assert max(stats.batch_sizes) >= 2  # frames from several cameras went to the detector together
     # Every analysed look was either detected (in some batch) or reused the camera's last detections.
     assert stats.frames_detected + stats.frames_reused == stats.frames_analysed

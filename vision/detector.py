@@ -179,6 +179,12 @@ class Detector:
         """One frame (e.g. the CLI); cameras should go through :meth:`detect` together."""
         return self.detect([image], score_threshold)[0]
 
+    def network_input(self, image: np.ndarray) -> np.ndarray:
+        """The tensor the network sees for ``image`` (1×3×H×W, letterboxed and scaled as every look is): what
+        calibrating a quantised copy of the network must feed it (vision/quantize.py)."""
+        self._prepare(image, 0)
+        return self._input[:1].copy()
+
     def _prepare(self, image: np.ndarray, slot: int) -> Letterbox:
         """Letterbox into the reused uint8 canvas, then convert (channel order, scale, HWC→CHW) into input[slot]."""
         box = Letterbox.fit(image.shape[:2], self.input_hw, centre=self.card.pad == "centre")

@@ -184,8 +184,7 @@ class _Reader:
         frame = next(self._it, None)
         if frame is None:
             return None
-        self.detector._prepare(frame, 0)  # the live letterbox + conversion into the detector's input buffer
-        return {self.name: self.detector._input[:1].copy()}
+        return {self.name: self.detector.network_input(frame)}  # the live letterbox and conversion
 
     def rewind(self) -> None:
         self._it = iter(self._frames)
