@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.analytics.harness import SHARED_MODELS
 from bench.analytics.result import CARD as DYNAMIC_INT8_CARD
 from bench.analytics.result import SAMPLE_WIDTH
 from vision.card import DEFAULT_CARD, MODEL_PATH_ENV, CardError, load_card
@@ -35,7 +36,6 @@ from vision.quantize import Calibration, OnnxMissing, clip_frames, gather
 from vision.quantize_check import measure_costs, prepare_candidate
 from wall.demo import MEDIA, SITE
 
-SHARED_MODELS = Path(__file__).resolve().parents[3] / "shared" / "data" / "models"
 LOBBY = MEDIA / "one-by-one-person-detection.mp4"
 CLIPS = (LOBBY, MEDIA / "car-detection.mp4", MEDIA / "bottle-detection.mp4")
 FRAMES_PER_CLIP = 20
