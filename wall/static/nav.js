@@ -21,8 +21,15 @@ export function may(me, permission) {
   return (me.permissions || []).includes(permission);
 }
 
-/** To the login page, which comes back here after the login (a kiosk display keeps its wall). */
+let leaving = false;
+addEventListener("pageshow", (event) => { if (event.persisted) leaving = false; }); // back from the bfcache
+
+/** To the login page, which comes back here after the login (a kiosk display keeps its wall). Only the first
+ *  call navigates: after a logout or an expiry every poll in flight answers 401 too, and a second replace()
+ *  would abort the first navigation half-way (the browser reports ERR_ABORTED). */
 export function toLogin(back = true) {
+  if (leaving) return;
+  leaving = true;
   const here = location.pathname + location.search;
   location.replace(back && here !== "/" ? `/login?next=${encodeURIComponent(here)}` : "/login");
 }
