@@ -254,3 +254,15 @@ def test_a_kiosk_display_logs_in_and_comes_back_to_its_wall(serve_site, rtsp: Rt
     # a next= that leaves the site is ignored
     page.goto(site.url + "/login?next=//evil.example/x")
     page.wait_for_url(site.url + "/")
+
+
+def test_the_page_leaves_for_the_login_page_once(serve_site, rtsp: RtspDevServer, page: Page) -> None:
+    """After a logout or an expiry every poll and socket in flight answers 401 (4401) as well: each calls
+    toLogin(), and a second location.replace() aborted the first navigation half-way (net::ERR_ABORTED in CI).
+    The first call wins: the logout's plain /login, not a later caller's /login?next=…"""
+    site = serve_site(cameras_yaml(("car", "停车场", rtsp.url("car"))))
+    page.goto(site.url + "/login?from=test")
+    page.evaluate("() => import('/static/nav.js').then((nav) => { nav.toLogin(false); nav.toLogin(); })")
+    page.wait_for_url(site.url + "/login")
+    page.wait_for_timeout(500)  # a second navigation, had one started, would have replaced the URL by now
+    assert page.url == site.url + "/login"
