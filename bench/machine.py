@@ -25,20 +25,24 @@ import cv2
 def machine_label() -> dict[str, object]:
     """Enough to tell two runs' machines and decoder builds apart when comparing their absolute figures."""
     uname = platform.uname()
-    model = ""
+    model, flags = "", ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and not model:
                 model = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not flags:
+                flags = line.split(":", 1)[1]
     except OSError:
         pass
+    # the vector units ONNX Runtime's kernels pick from: an INT8 model's speed depends on VNNI/AMX above all
+    simd = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags.split()]
     cv_avcodec = re.search(r"avcodec:\s+YES \(([\d.]+)\)", cv2.getBuildInformation())
     return {
         "cpu_model": model or platform.processor() or uname.machine,
         "processor": platform.processor(),
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "simd": "/".join(simd) or "no AVX2",
         "system": f"{uname.system} {uname.release} {uname.machine}",
         "python": platform.python_version(),
         "pyav": av.__version__,

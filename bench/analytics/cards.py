@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import numpy as np
 from bench.analytics.harness import SHARED_MODELS
 from bench.analytics.result import CARD as DYNAMIC_INT8_CARD
 from bench.analytics.result import SAMPLE_WIDTH
+from bench.machine import machine_label
 from vision.card import DEFAULT_CARD, MODEL_PATH_ENV, CardError, load_card
 from vision.detector import Detector
 from vision.event_compare import ReplaySetup, compare_events, replay_raises
@@ -89,11 +89,9 @@ def _lobby_setup() -> ReplaySetup:
 
 
 def machine_line() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    simd = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f" {f}" in flags]
-    return f"{model or platform.machine()} · {os.cpu_count()} cores · {'/'.join(simd) or 'no AVX2'} · no GPU used"
+    """The report's one line about the machine (bench.machine's label): the SIMD units matter most for INT8."""
+    m = machine_label()
+    return f"{m['cpu_model']} · {m['usable_cores']} cores · {m['simd']} · no GPU used"
 
 
 def run_cards(looks: int, quantized: Path | None = None) -> CardsReport:
