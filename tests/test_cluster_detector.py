@@ -183,3 +183,67 @@ cameras:
         if entry["name"].startswith(("citywall-worker-", DETECTOR_PREFIX)):
             with contextlib.suppress(ValueError):
                 ray.kill(ray.get_actor(entry["name"], namespace=entry["namespace"]))
+
+
+def test_a_promoted_model_reaches_the_running_workers_and_their_detector_actor(
+        gpu_cluster: Any, rtsp: RtspDevServer, serve_site: SiteStarter, postgres_server: int,
+        tmp_path: Path) -> None:
+    """A promotion in cluster mode (the registry's model change, as the admin console's promote and rollback
+    make it) switches the worker's analytics and its node's detector actor without a restart; a worker process
+    Ray restarts in place comes back with the site's first card and is switched again."""
+    import os
+    import shutil
+    import signal
+
+    import ray
+
+    from wall.services import Services
+
+    cameras = f"""
+cameras:
+  - {{id: lobby, name: 大厅, url: "{rtsp.url('person')}", analysis_interval: 1}}
+"""
+    server = cluster_server_yaml(tmp_path, postgres_server, gpu_cluster.address, "citywall-gpu")
+    site = serve_site(cameras, server, ANALYTICS)
+    parts = Services.of(site.app)
+    runtime = parts.runtime
+    client: httpx.Client = site.client(timeout=20)
+    assert wait_until(lambda: camera_states(client) == {"lobby": "live"}, 90, 0.5), camera_states(client)
+    first = DEFAULT_CARD.resolve()
+    assert wait_until(lambda: runtime.model_in_service() == first, 60, 0.5), runtime.model_in_service()
+
+    candidate = parts.site.directory / "models" / "candidate"  # a site's trained card: another file, same weights
+    candidate.mkdir(parents=True)
+    for name in (DEFAULT_CARD.name, "yolox_nano_coco_416.onnx"):
+        shutil.copy(DEFAULT_CARD.parent / name, candidate / name)
+    card = (candidate / DEFAULT_CARD.name).resolve()
+
+    def report() -> Any:
+        reports = [slot.report for slot in runtime.pool.slots() if slot.report is not None]
+        return reports[0] if len(reports) == 1 else None
+
+    def actor_model() -> str:
+        use = report().detector_actor
+        entry = next(a for a in ray.util.list_named_actors(all_namespaces=True) if a["name"] == use.actor)
+        return ray.get(ray.get_actor(use.actor, namespace=entry["namespace"]).stats.remote(), timeout=10).model
+
+    assert wait_until(lambda: report() is not None and report().detector_actor is not None, 60, 0.5)
+    assert Path(actor_model()).resolve() == first
+    parts.registry.put_model(card)
+    assert wait_until(lambda: runtime.model_in_service() == card, 60, 0.5), report().model
+    assert Path(actor_model()).resolve() == card, "the node's detector actor switched with the worker"
+    looks = report().detector_actor.looks
+    assert wait_until(lambda: report().detector_actor.looks >= looks + 3, 60, 0.5), "looks go on, on the actor"
+    assert report().detector_actor.fallbacks == 0
+
+    # The worker's process dies: Ray starts it again with the card of the site's start, the supervisor sees
+    # that in its first report and switches it back to the promoted one.
+    pid, incarnation = report().pid, report().incarnation
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: report() is not None and report().incarnation != incarnation, 90, 0.5)
+    assert wait_until(lambda: runtime.model_in_service() == card, 60, 0.5), report().model
+    assert wait_until(lambda: camera_states(client) == {"lobby": "live"}, 60, 0.5), camera_states(client)
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        if entry["name"].startswith(("citywall-worker-", "citywall-detector-")):
+            with contextlib.suppress(ValueError):
+                ray.kill(ray.get_actor(entry["name"], namespace=entry["namespace"]))

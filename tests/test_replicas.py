@@ -3,7 +3,7 @@ instances on real sockets share the outbox — every idempotency key reaches the
 both deliver —, a seat pushed to the hall wall on one shows on a ``/ws/wall`` display of the other, with the
 alarm of a case raised there and its dismissal when confirmed (LISTEN/NOTIFY), its evidence (in the shared
 ``server.evidence_dir``) is served by both, only one of them steps the tours, and a camera changed in the editor
-of one runs with that change on the other.
+of one runs with that change on the other, and so does a model promoted there.
 
 The replicas run the single-box runtime here (their cameras do not matter to the store, and no Ray is needed);
 the bridges are the ones ``create_app`` starts in cluster mode (``wall.cluster.replicas``), attached to each app
@@ -13,6 +13,7 @@ as they would be there. Both replicas read one configuration directory, as clust
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -24,7 +25,9 @@ from websockets.sync.client import connect
 from tests.case_helpers import Receiver, event_change
 from tests.conftest import SiteStarter, wait_until
 from tests.pg import database_url
+from vision.card import DEFAULT_CARD
 from wall.cluster.replicas import ReplicaBridges
+from wall.runtime.registry import ModelChanged
 from wall.services import Services
 
 CASES = 12
@@ -152,6 +155,25 @@ platform:
         assert set(keys) == {f"citywall-case-{i}" for i in [raised, *others]}
         assert set(keys.values()) == {1}, keys
         assert all(m.attempts == 1 for m in sent())
+
+        # A model promoted on B (analytics.yaml's model: names the new card, then the registry's model change, as
+        # the admin console does it): A, which supervises the workers in cluster mode, hears it from the relay
+        # and its registry tells its runtime; nothing is told back.
+        directory = parts[1].site.directory
+        assert parts[0].site.directory == directory
+        candidate = directory / "models" / "candidate"
+        candidate.mkdir(parents=True)
+        for name in (DEFAULT_CARD.name, "yolox_nano_coco_416.onnx"):
+            shutil.copy(DEFAULT_CARD.parent / name, candidate / name)
+        (directory / "analytics.yaml").write_text(f"model: models/candidate/{DEFAULT_CARD.name}\ncameras: {{}}\n")
+        models: dict[int, list[ModelChanged]] = {0: [], 1: []}
+        for index, p in enumerate(parts):
+            p.registry.subscribe_model(models[index].append)
+        parts[1].registry.put_model(candidate / DEFAULT_CARD.name)
+        assert wait_until(lambda: bridges[0].config.applied == 2, 10, 0.05)
+        assert [m.card.resolve() for m in models[0]] == [(candidate / DEFAULT_CARD.name).resolve()]
+        time.sleep(0.5)  # an echo back to B would be under way
+        assert len(models[1]) == 1 and bridges[1].config.applied == 0
     finally:
         receiver.close()
         for bridge in bridges:

@@ -79,6 +79,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     seed()
     runtime = _runtime(site, registry, hub)
     registry.subscribe(runtime.apply)
+    registry.subscribe_model(lambda change: runtime.use_model(change.card))  # a promotion, here or on a replica
     cases = CaseService(site, db, runtime, registry)
     walls = WallService(db, site.layouts, registry.ids(), site.server_file.walls, publish=cases.notices.publish)
     registry.subscribe(lambda change: walls.cameras_changed(registry.ids()))

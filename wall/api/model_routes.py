@@ -98,14 +98,12 @@ def _candidates(parts: Services) -> list[CandidateOut]:
 
 
 def _page(parts: Services) -> ModelsPage:
-    analytics = getattr(parts.runtime, "analytics", None)
-    running = getattr(getattr(analytics, "detector", None), "card", None)
+    running = parts.runtime.model_in_service()
     with parts.db.session() as s:
         out = promotion.models(s, parts.site.directory, applied=False)
     current = promotion.card_file(out.current if out.current != str(promotion.DEFAULT_CARD) else "",
                                   parts.site.directory)
-    applied = running is not None and running.card_path is not None and \
-        running.card_path.resolve() == current.resolve()
+    applied = running is not None and running.resolve() == current.resolve()
     return ModelsPage(**out.model_copy(update={"applied": applied}).model_dump(), candidates=_candidates(parts))
 
 

@@ -36,6 +36,7 @@ class DetectorActorStats(BaseModel):
     max_batch_seen: int
     queued_frames: int
     busy_seconds: float
+    model: str = ""  # the card it detects with (its path), after a promotion the new one
 
 
 @dataclass
@@ -69,6 +70,11 @@ class DetectorBatcher:
         self._wake: asyncio.Event | None = None
         self._runner: asyncio.Task[None] | None = None
         self._totals = _Totals()
+
+    def use_card(self, card: ModelCard | Path) -> None:
+        """Load ``card`` (blocking: call it in a thread) and run the next batches with it; a run under way keeps
+        the detector it started with."""
+        self.detector = Detector(card, providers=self.settings.providers, max_batch=self.settings.max_batch)
 
     async def detect(self, images: list[np.ndarray]) -> list[sv.Detections]:
         if not images:
@@ -127,4 +133,5 @@ class DetectorBatcher:
         t = self._totals
         return DetectorActorStats(name=self.name, node_id=self.node_id, providers=list(self.detector.providers),
                                   requests=t.requests, frames=t.frames, runs=t.runs, max_batch_seen=t.max_batch_seen,
-                                  queued_frames=self._queued(), busy_seconds=round(t.busy_seconds, 3))
+                                  queued_frames=self._queued(), busy_seconds=round(t.busy_seconds, 3),
+                                  model=str(self.detector.card.card_path or ""))

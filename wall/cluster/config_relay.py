@@ -21,16 +21,18 @@ import hashlib
 import logging
 import threading
 import uuid
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
 from settings.errors import ConfigError
 from streams.config import CameraConfig
+from vision.card import DEFAULT_CARD
 from vision.rules_config import CameraRules
 from wall.cluster.listen import PgListener, conninfo, notify
 from wall.config import ANALYTICS_FILE, CAMERAS_FILE, SiteConfig, load_config
-from wall.runtime.registry import CameraRegistry, RegistryChange
+from wall.runtime.registry import CameraRegistry, ModelChanged, RegistryChange
 from wall.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -39,14 +41,18 @@ CHANNEL = "citywall_config"
 
 class ConfigTold(BaseModel):
     origin: str
-    camera: str
-    what: Literal["camera", "rules"]
+    camera: str  # "" for a model change
+    what: Literal["camera", "rules", "model"]
     fingerprint: str
 
 
-def fingerprint(entry: CameraConfig | CameraRules) -> str:
-    """What a change made, without URLs: equal on two replicas when their files agree on it."""
-    data = entry.model_dump_json(exclude={"url", "main_url"} if isinstance(entry, CameraConfig) else None)
+def fingerprint(entry: CameraConfig | CameraRules | Path) -> str:
+    """What a change made, without URLs: equal on two replicas when their files agree on it (a model card: its
+    resolved path on the shared directory)."""
+    if isinstance(entry, Path):
+        data = str(entry.resolve())
+    else:
+        data = entry.model_dump_json(exclude={"url", "main_url"} if isinstance(entry, CameraConfig) else None)
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
@@ -60,6 +66,7 @@ class ConfigRelay:
         self._applying = threading.local()
         self.listener = PgListener(conninfo(db.engine.url), CHANNEL, self._told)
         registry.subscribe(self.tell)
+        registry.subscribe_model(self.tell_model)
 
     def start(self) -> None:
         self.listener.start()
@@ -80,6 +87,28 @@ class ConfigRelay:
         with self.db.session() as s:
             notify(s, CHANNEL, told.model_dump_json())
 
+    def tell_model(self, change: ModelChanged) -> None:
+        """A promotion or rollback made here: the supervising replica switches the workers when it hears it."""
+        if getattr(self._applying, "active", False):
+            return
+        told = ConfigTold(origin=self.origin, camera="", what="model", fingerprint=fingerprint(change.card))
+        with self.db.session() as s:
+            notify(s, CHANNEL, told.model_dump_json())
+
+    def _model_told(self, site: SiteConfig, told: ConfigTold) -> None:
+        """analytics.yaml's ``model:`` as it is now, into this registry (and so to this replica's runtime)."""
+        card = site.model_card or DEFAULT_CARD
+        if fingerprint(card) != told.fingerprint:
+            log.warning("the model changed on another replica, but %s here does not name it: the replicas must "
+                        "share one configuration directory", self.directory / ANALYTICS_FILE)
+            return
+        self._applying.active = True
+        try:
+            self.registry.put_model(card)
+            self.applied += 1
+        finally:
+            self._applying.active = False
+
     def _told(self, payload: str) -> None:
         try:
             told = ConfigTold.model_validate_json(payload)
@@ -91,8 +120,12 @@ class ConfigRelay:
         try:
             site = load_config(self.directory)
         except ConfigError as exc:
-            log.warning("camera %s changed on another replica, but %s does not load here (%d problems): not "
-                        "applied", told.camera, self.directory, len(exc.problems), extra={"camera": told.camera})
+            log.warning("%s changed on another replica, but %s does not load here (%d problems): not applied",
+                        f"camera {told.camera}" if told.camera else "the model", self.directory,
+                        len(exc.problems), extra={"camera": told.camera})
+            return
+        if told.what == "model":
+            self._model_told(site, told)
             return
         camera = next((c for c in site.cameras if c.id == told.camera), None)
         rules = site.analytics.cameras.get(told.camera, CameraRules()) if site.analytics is not None else None

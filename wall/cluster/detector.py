@@ -96,6 +96,13 @@ class DetectorActor:
     async def stats(self) -> DetectorActorStats:
         return self.batcher.stats()
 
+    async def use_model(self, card: str) -> str:
+        """Detect with the card at ``card`` from the next run on (a promotion: each worker of the node asks
+        before it switches itself); the runs under way finish with the old one."""
+        await asyncio.to_thread(self.batcher.use_card, Path(card))
+        log.info("detector actor %s switched to %s", self.batcher.name, card)
+        return card
+
     async def _idle_exit(self) -> None:
         while time.monotonic() - self._last < IDLE_EXIT_SECONDS:
             await asyncio.sleep(min(30.0, IDLE_EXIT_SECONDS))

@@ -76,6 +76,8 @@ class WorkerReport(BaseModel):
     usage: ProcessUsage | None = None
     detector_actor: DetectorUse | None = Field(None, description="The node's detector actor this worker detects "
                                                "with; None: it detects on its own CPU.")
+    model: str = Field("", description="The card the worker's analytics detect with (its path on the nodes' "
+                       "shared configuration directory); empty without analytics.")
     segments: list[RecordedSegment] = Field(
         default=[], description="Recording segments closed in the last SEGMENT_RESEND_SECONDS: every report "
         "carries them again (the index adds a path once), so a lost report or a follower's poll loses none.")

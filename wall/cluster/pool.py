@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -38,6 +39,7 @@ from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from streams.config import CameraConfig
+from vision.card import DEFAULT_CARD
 from vision.rules_config import CameraRules
 from wall.cluster.detector import place_detector
 from wall.cluster.ingress import EventIngress
@@ -51,6 +53,7 @@ from wall.config import SiteConfig
 log = logging.getLogger(__name__)
 START_TIMEOUT = 120.0  # a new (or restarted) worker must have started (detector loaded) within this
 MAX_RESTARTS = -1  # Ray restarts a worker whose process died, on its node, as often as it dies
+MODEL_RETRY_SECONDS = 60.0  # a worker still on another card this long after use_model is told again
 TELL_TIMEOUT = 15.0  # an assign may restart a session: it waits for the old connection's thread
 PULL_SECONDS = 1.0
 Wanted = Callable[[], dict[str, tuple[CameraConfig, CameraRules]]]  # the cameras that must run, in order
@@ -69,6 +72,8 @@ class WorkerPool(WorkerTable):
         self.site, self.ingress, self.worker_cpus = site, ingress, worker_cpus
         self.detectors = detectors or DetectorActorSettings()  # where nodes have GPUs: one detector actor each
         self._wanted, self._leads = wanted, leads
+        # the card every worker must detect with: the site's at start-up, then each promotion's (use_model)
+        self.model = str((site.model_card or DEFAULT_CARD).resolve()) if site.analytics is not None else ""
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._ticked = threading.Condition()
@@ -91,6 +96,10 @@ class WorkerPool(WorkerTable):
         self._kick.set()
         for thread in self._threads:
             thread.join(TELL_TIMEOUT + 5)
+
+    def kick(self) -> None:
+        """Start the next supervision pass now, without waiting for it."""
+        self._kick.set()
 
     def sync(self, timeout: float = TELL_TIMEOUT + 5) -> bool:
         """Run one full supervision pass now (after a camera change) and wait for it to finish."""
@@ -202,6 +211,7 @@ class WorkerPool(WorkerTable):
                 log.warning("camera worker %s restarted in place (pid %s → %d): told its cameras %s again",
                             slot.key, slot.report.pid if slot.report else "?", report.pid, sorted(slot.told))
                 slot.told = {}  # the new process runs nothing: _tell assigns its cameras again, same epochs
+                slot.model_told = ("", 0.0)  # and it starts with the site's first card
             slot.ready, slot.report, slot.incarnation = True, report, report.incarnation
             slot.reported_at = time.monotonic()
             self._on_report(report)
@@ -233,6 +243,8 @@ class WorkerPool(WorkerTable):
             if owner.told.get(cam) != (fingerprint(camera, rules), a.epoch):
                 owner.told[cam] = (fingerprint(camera, rules), a.epoch)
                 refs[owner.actor.assign.remote(camera, rules, a.epoch)] = (owner, cam, True)
+        models = self._tell_model(reachable)
+        refs.update({ref: (slot, "", False) for ref, slot in models.items()})
         if not refs:
             return
         ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=TELL_TIMEOUT)
@@ -243,8 +255,31 @@ class WorkerPool(WorkerTable):
                 slot, cam, assign = refs[ref]
                 if assign:
                     slot.told.pop(cam, None)  # told again at the next pass
+                if ref in models:
+                    slot.model_told = ("", 0.0)
+                    log.warning("camera worker %s did not switch to %s: %s", slot.key, self.model,
+                                str(exc).splitlines()[0])
+                    continue
                 log.warning("camera worker %s did not take camera %s: %s", slot.key, cam,
                             str(exc).splitlines()[0], extra={"camera": cam})
+
+    def _tell_model(self, reachable: list[WorkerSlot]) -> dict[Any, WorkerSlot]:
+        """``use_model`` to every worker whose last report names another card than ``model``: told once, and
+        again after ``MODEL_RETRY_SECONDS`` if its reports still say otherwise (or once Ray restarted it)."""
+        calls: dict[Any, WorkerSlot] = {}
+        now = time.monotonic()
+        for slot in reachable:
+            report = slot.report
+            if not self.model or report is None or not report.model or \
+                    str(Path(report.model).resolve()) == self.model:
+                continue
+            card, when = slot.model_told
+            if card == self.model and now - when < MODEL_RETRY_SECONDS:
+                continue
+            slot.model_told = (self.model, now)
+            log.info("camera worker %s detects with %s: switching to %s", slot.key, report.model, self.model)
+            calls[slot.actor.use_model.remote(self.model)] = slot
+        return calls
 
     # -- collector ----------------------------------------------------------------------------------------------
     def _collect(self) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -302,6 +303,22 @@ class RayRuntime(CameraRuntime):
             return False
         found[1].hold_rules.remote(camera_id, held)
         return True
+
+    def use_model(self, card: Path) -> bool:
+        """The supervisor tells every worker whose report names another card, from its next pass on, and again
+        a worker Ray restarted or a node that joined (they start with the card the site had at start-up).
+        A following replica only keeps the card: the supervising one hears of the promotion from the
+        configuration relay and switches the workers."""
+        if not self.analytics_enabled:
+            return False
+        self.pool.model = str(card.resolve())
+        self.pool.kick()
+        return True
+
+    def model_in_service(self) -> Path | None:
+        models = {Path(r.model).resolve() for r in self._reports.values() if r.model and r.worker in
+                  {slot.key for slot in self.pool.slots()}}
+        return models.pop() if len(models) == 1 else None
 
     def analytics_counters(self) -> AnalyticsCounters | None:
         """The workers' totals; those of departed workers (and of processes Ray replaced) stay counted, so the

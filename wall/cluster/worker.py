@@ -37,8 +37,12 @@ import uuid
 from collections import deque
 from pathlib import Path
 
+from ray.exceptions import RayError
+
 from streams.config import CameraConfig
 from streams.ring import ClipUnavailable
+from vision.card import load_card
+from vision.detector import Detector
 from vision.events import EventChange
 from vision.rules_config import CameraRules
 from wall.cluster.detector import PlacedDetector, RemoteDetector
@@ -64,6 +68,7 @@ log = logging.getLogger(__name__)
 EVENT_QUEUE, EVENT_QUEUE_BYTES = 1000, 256 * 1024**2
 PULL_BATCH = 20  # changes per pull: one answer stays a few clips large
 LIVE_IDLE_SECONDS = 30.0
+MODEL_SWITCH_SECONDS = 60.0  # a detector actor loading a new card (a TensorRT engine may be built first)
 ORPHAN_SECONDS = 300.0  # no control plane for this long: the worker stops its cameras and ends
 PULL_POLL_SECONDS = 0.1
 SEGMENT_RESEND_SECONDS = 120.0  # a closed recording segment rides on every report this long (see WorkerReport)
@@ -187,7 +192,30 @@ class CameraWorker:
                             detector_actor=self.remote_detector.counters.model_copy()
                             if self.remote_detector else None,
                             detector_waiting=analytics.pipeline.waiting if analytics is not None else 0,
-                            usage=process_usage(), segments=[segment for _, segment in list(self._segments)])
+                            usage=process_usage(), segments=[segment for _, segment in list(self._segments)],
+                            model=str(self.runtime.model_in_service() or ""))
+
+    async def use_model(self, card: str) -> str:
+        """Detect with the card at ``card`` from the next look on (a promotion or a rollback; the supervisor
+        tells every worker whose report names another card, again after a restart). The node's detector actor
+        switches first; one that does not answer leaves this worker detecting on its own CPU with the new card —
+        never on the old one. Returns the card now in service ("" without analytics)."""
+        analytics = self.runtime.analytics
+        if analytics is None:
+            return ""
+        detector = await asyncio.to_thread(Detector, load_card(Path(card)))
+        remote = self.remote_detector
+        if remote is not None:
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(remote.actor.use_model.remote(card).future()),
+                                       MODEL_SWITCH_SECONDS)
+                remote.local = detector
+            except (RayError, TimeoutError) as exc:
+                log.warning("camera worker %s: detector actor %s did not switch to %s (%s): detecting here",
+                            self.name, remote.counters.actor, card, type(exc).__name__)
+                self.remote_detector = remote = None
+        await asyncio.to_thread(analytics.use_detector, detector, remote)
+        return str(self.runtime.model_in_service() or "")
 
     def _contact(self) -> None:
         """A control plane is here (it polls reports and events); the first contact starts the orphan watch."""

@@ -51,6 +51,7 @@ class WorkerSlot:
     unavailable_since: float | None = None  # Ray says the actor is restarting
     restarts: int = 0
     told: dict[str, tuple[str, int]] = field(default_factory=dict)  # camera → (fingerprint, epoch) it runs
+    model_told: tuple[str, float] = ("", 0.0)  # the card use_model was last sent for, and when (monotonic)
 
 
 class WorkerTable:

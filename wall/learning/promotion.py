@@ -185,18 +185,8 @@ def models(session: Session, directory: Path, applied: bool) -> ModelsOut:
 
 
 def switch_running(runtime: CameraRuntime, registry: CameraRegistry, card: Path) -> bool:
-    """Detect with ``card`` in the running analytics from the next look on, without a restart; False when this
-    runtime cannot (no analytics, or the cameras run on a cluster: its workers load the card when they start)."""
-    from wall.runtime.local import LocalRuntime
-
-    analytics = runtime.analytics if isinstance(runtime, LocalRuntime) else None
-    if analytics is None:
-        return False
-    detector = Detector(load_card(card))
-    analytics.detector = detector  # the counters and metrics name the model in service
-    analytics.families = detector.card.families
-    analytics.detect_with(detector)
-    for camera_id in list(analytics.analyzers):  # new analyzers for the new card's class families
-        analytics.update_rules(camera_id, registry.rules(camera_id))
-    log.info("detector switched to %s without a restart", detector.card.display_name)
-    return True
+    """Detect with ``card`` in the running analytics from the next look on, without a restart: the registry
+    tells the runtime (one box loads it now; a cluster's workers switch within seconds) and, in a cluster, the
+    other control-plane replicas. False when nothing is analysed."""
+    registry.put_model(card)
+    return runtime.analytics_enabled

@@ -111,6 +111,17 @@ class SiteAnalytics:
         here); ``self.detector`` stays the card's own, for the counters and as the fallback."""
         self.pipeline.detector = detector
 
+    def use_detector(self, detector: Detector, detects: Detects | None = None) -> None:
+        """Detect with ``detector`` (a promoted card's) from the next look on, without a restart: the counters
+        and metrics name it, and every analysed camera gets an analyzer for its class families with the rules it
+        runs now (``detects``: what the looks go to, where that is not the detector itself — a cluster worker's
+        node detector actor, which switched card as well)."""
+        self.detector, self.families = detector, detector.card.families
+        self.detect_with(detects or detector)
+        for camera_id, analyzer in list(self.analyzers.items()):
+            self.update_rules(camera_id, analyzer.rules)
+        log.info("detector switched to %s without a restart", detector.card.display_name)
+
     def update_rules(self, camera_id: str, rules: CameraRules) -> bool:
         """Run ``rules`` on one camera from its next look on, without a restart (the admin's zone editor saves
         analytics.yaml, then calls this); also after the camera's session was replaced (a new URL).

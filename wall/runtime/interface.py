@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 from vision.events import EventChange
 from vision.evidence import EvidenceHealth
@@ -128,6 +129,18 @@ class CameraRuntime(abc.ABC):
     def hold_rules(self, camera_id: str, held: bool) -> bool:
         """Pause (``held``) or resume a camera's rules: a PTZ command turned it off the preset its zones were
         drawn for (``wall.ptz``). A command, not a wait; False when the camera is not analysed."""
+
+    @abc.abstractmethod
+    def use_model(self, card: Path) -> bool:
+        """Detect with the model card ``card`` from the next look on, without a restart (a promotion or a
+        rollback in the admin console). A command: one box loads the card before it answers; a cluster tells
+        its workers (and their nodes' detector actors), which switch within seconds and keep to the card after a
+        restart. False when this runtime analyses nothing."""
+
+    @abc.abstractmethod
+    def model_in_service(self) -> Path | None:
+        """The card the running analytics detect with; None without analytics, and in a cluster while its
+        workers do not all report the same one yet."""
 
     @abc.abstractmethod
     def analytics_counters(self) -> AnalyticsCounters | None:

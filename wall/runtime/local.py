@@ -24,6 +24,8 @@ from streams.rendition import CODEC as RENDITION_CODEC
 from streams.rendition import Rendition
 from streams.renditions import RenditionRegistry, RenditionsFull, snap_width
 from streams.session import CameraSession
+from vision.card import load_card
+from vision.detector import Detector
 from vision.events import EventChange
 from vision.evidence import EvidenceHealth
 from wall.config import SiteConfig
@@ -281,6 +283,15 @@ class LocalRuntime(CameraRuntime):
 
     def evidence_health(self) -> EvidenceHealth | None:
         return self.analytics.evidence_store.health() if self.analytics is not None else None
+
+    def use_model(self, card: Path) -> bool:
+        if self.analytics is None:
+            return False
+        self.analytics.use_detector(Detector(load_card(card)))
+        return True
+
+    def model_in_service(self) -> Path | None:
+        return self.analytics.detector.card.card_path if self.analytics is not None else None
 
     def analytics_counters(self) -> AnalyticsCounters | None:
         if self.analytics is None:

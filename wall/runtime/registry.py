@@ -2,9 +2,10 @@
 
 cameras.yaml and analytics.yaml stay the source of truth; the registry is what the running service believes
 they say. It starts from the loaded site and changes only through ``put_camera`` and ``put_rules`` (the
-editor calls them after the file was written and loaded back). Everyone who keeps something per camera — the
-runtime's sessions and analytics, the case desk's names and addresses, the walls' camera list, the groups of
-cameras.yaml — subscribes, instead of an editor that reaches into each of them by hand.
+editor calls them after the file was written and loaded back) and ``put_model`` (a promotion). Everyone who
+keeps something per camera — the runtime's sessions and analytics, the case desk's names and addresses, the
+walls' camera list, the groups of cameras.yaml — subscribes, instead of an editor that reaches into each of
+them by hand.
 
 Listeners run in subscription order, on the caller's thread, with the registry's change lock held: two
 changes never interleave, and a listener sees the registry as it is after the change.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
@@ -62,15 +64,32 @@ RegistryChange = CameraAdded | CameraChanged | RulesChanged
 Listener = Callable[[RegistryChange], None]
 
 
+class ModelChanged(BaseModel):
+    """analytics.yaml's ``model:`` now names ``card`` (a promotion or a rollback): the site's one detector for
+    every camera, so it is told apart from the per-camera changes."""
+
+    kind: Literal["model"] = "model"
+    card: Path
+
+
+ModelListener = Callable[[ModelChanged], object]
+
+
 class CameraRegistry:
     def __init__(self, cameras: Iterable[CameraConfig], rules: Mapping[str, CameraRules] | None = None) -> None:
         self._cameras: dict[str, CameraConfig] = {c.id: c for c in cameras}
         self._rules: dict[str, CameraRules] = dict(rules or {})
         self._listeners: list[Listener] = []
+        self._model_listeners: list[ModelListener] = []
         self._change = threading.Lock()
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def subscribe_model(self, listener: ModelListener) -> None:
+        """Be told when the site's detector card changes (the runtime switches its analytics; the replicas of a
+        cluster tell each other)."""
+        self._model_listeners.append(listener)
 
     def cameras(self) -> list[CameraConfig]:
         """Every configured camera, disabled ones too, in the file's order."""
@@ -106,6 +125,17 @@ class CameraRegistry:
             self._rules = {**self._rules, camera_id: rules}
             change = RulesChanged(camera=camera, rules=rules)
             self._publish(change)
+        return change
+
+    def put_model(self, card: Path) -> ModelChanged:
+        """analytics.yaml's ``model:`` was changed to ``card`` (written and recorded by the caller)."""
+        with self._change:
+            change = ModelChanged(card=card)
+            for listener in list(self._model_listeners):
+                try:
+                    listener(change)
+                except Exception:
+                    log.exception("a listener of the model change to %s failed", card)
         return change
 
     def _publish(self, change: RegistryChange) -> None:
