@@ -5,6 +5,7 @@ the detector pipeline on a live camera; and who may scrape at all."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -216,6 +217,7 @@ def test_who_may_scrape(serve_site, tmp_path: Path) -> None:
     data = f"server:\n  data_dir: {tmp_path / 'data'}\n"
     default = serve_site(cameras, data)
     assert "citywall_camera_state" in scrape(default)  # loopback is allowed by default
+    assert re.search(r"^citywall_request_threads \d+\.0$", scrape(default), re.M), "the request pool's threads"
     # Relayed by a proxy: from outside, whatever address the proxy connects from.
     for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
         relayed = httpx.get(f"{default.url}/metrics", headers={header: "203.0.113.9"}, timeout=20)

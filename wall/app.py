@@ -47,6 +47,7 @@ from wall.api.guards import RequestGuard
 from wall.auth.grants import seed_groups
 from wall.case_loop import CaseService
 from wall.config import SiteConfig
+from wall.memory_trim import MemoryTrimmer
 from wall.metrics import install_metrics
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.local import LocalRuntime
@@ -93,6 +94,8 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
     parts = Services(site=site, registry=registry, runtime=runtime, db=db, cases=cases, walls=walls,
                      started=time.time())
 
+    trimmer = MemoryTrimmer()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.start()
@@ -102,9 +105,11 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         walls.start()
         parts.recordings.start()  # retention passes (the index is written as segments close)
         parts.stats_rollup.start()  # the statistics' past days, built before a report asks for them
+        trimmer.start()  # free allocator pages back to the system once a minute (wall/memory_trim.py)
         try:
             yield
         finally:
+            trimmer.stop()
             await parts.ptz.close()  # its drivers' connections, on the loop that made them
             parts.stats_rollup.stop()
             parts.recordings.stop()

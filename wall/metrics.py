@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREFIX = "citywall"
+REQUEST_THREAD = "AnyIO worker thread"  # the name anyio gives the threads of its pool
 BATCH_SECONDS_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 BATCH_SIZE_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 # Headers a reverse proxy adds: such a request comes from outside, whatever address the proxy connects from.
@@ -142,6 +144,10 @@ class SiteCollector(Collector):
         yield watching
         yield GaugeMetricFamily(f"{PREFIX}_wall_viewers", "Open /ws/wall sockets (walls and review desks)",
                                 value=float(len(self.cases.notices.clients)))
+        # elastic by design (anyio: a thread per concurrent synchronous request up to its limit, ended after 10 s
+        # idle): what the process' thread count swells by while requests queue, told apart from a leak
+        yield GaugeMetricFamily(f"{PREFIX}_request_threads", "Threads of the server's pool for synchronous routes",
+                                value=float(sum(t.name == REQUEST_THREAD for t in threading.enumerate())))
 
     # -- analytics ------------------------------------------------------------------------------------------------
     def _analytics(self, counters: AnalyticsCounters, statuses: list[CameraStatus]) -> Iterator[Metric]:

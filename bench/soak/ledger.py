@@ -2,14 +2,16 @@
 
 An event that opens where an open case of the same camera, zone and place already is does not raise a second
 case: the desk records it on that case's history (``seen_again`` with the event's id). So each opened event must
-be found exactly once, as a case's own ``event_id`` or as one ``seen_again`` entry — found nowhere is a lost
-case, found twice a duplicate. The events come from the app's own log (``event opened <id>``, one line per
-event) and from ``/api/events`` polled during the run; the cases from the desk's API with their histories; the
-decisions from what the scripted operator was answered, checked against the cases' statuses and the audit log.
+be found exactly once, as the event a case was raised for (its ``raised`` entry: the case's ``event_id`` follows
+the newest event at its place since 2026-12-03, so it is not the first one's) or as one ``seen_again`` entry —
+found nowhere is a lost case, found twice a duplicate. The events come from the app's own log (``event opened
+<id>``, one line per event) and from ``/api/events`` polled during the run; the cases from the desk's API with
+their histories; the decisions from what the scripted operator was answered, checked against the cases'
+statuses and the audit log.
 
-The desk writes a second ``seen_again`` entry for the same event when that event's clip arrives (the clip is
-published as the same ``opened`` change again): counted apart (``repeated_entries``), as history noise on the one
-case, not as a second case.
+A second ``seen_again`` entry of the same event on one case (the desk wrote one when that event's clip arrived,
+until the case began to follow its newest event) is counted apart (``repeated_entries``), as history noise on
+the one case, not as a second case.
 """
 
 from __future__ import annotations
@@ -82,20 +84,24 @@ def audited(client: httpx.Client, action: str) -> Counter[str]:
 def account(client: httpx.Client, opened: set[str], decisions: dict[int, str]) -> CaseAccount:
     """Check the desk (``client``: an admin's session) against the events opened and the operator's decisions."""
     cases = [c for c in all_cases(client) if c.source == "ai"]
-    own: Counter[str] = Counter(c.event_id for c in cases)
-    homes: dict[str, set[int]] = {}  # event id → the cases it is found on (its own, or seen again on)
+    own: Counter[str] = Counter()  # event id → the cases raised for it
+    homes: dict[str, set[int]] = {}  # event id → the cases it is found on (raised for it, or seen again on)
     entries = 0
     for case in cases:
-        homes.setdefault(case.event_id, set()).add(case.id)
         for step in case.events:
-            if step.action == "seen_again":
-                entries += 1
-                homes.setdefault(str(step.detail.get("event_id")), set()).add(case.id)
+            if step.action in ("raised", "seen_again"):
+                event_id = str(step.detail.get("event_id"))
+                homes.setdefault(event_id, set()).add(case.id)
+                if step.action == "raised":
+                    own[event_id] += 1
+                else:
+                    entries += 1
     pairs = sum(len(ids) for e, ids in homes.items() if own[e] == 0)
     result = CaseAccount(events=len(opened), cases=len(cases), seen_again=pairs, repeated_entries=entries - pairs)
     result.lost = sorted(e for e in opened if e not in homes)
     result.duplicated = sorted(e for e, ids in homes.items() if len(ids) > 1 or own[e] > 1)
-    result.unexplained = sorted(c.id for c in cases if c.event_id not in opened)
+    result.unexplained = sorted(c.id for c in cases if not any(
+        step.action == "raised" and str(step.detail.get("event_id")) in opened for step in c.events))
     by_id = {c.id: c for c in cases}
     confirms, rejects = audited(client, "case_confirm"), audited(client, "case_reject")
     for case_id, status in sorted(decisions.items()):

@@ -6,6 +6,7 @@ the prober are processes of their own, the app another, each camera's RTSP serve
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -205,14 +206,22 @@ def _sample(t: float, pid: int, admin: httpx.Client, prober: Prober, faults: Fau
             admin.get("/api/cases", params={"limit": 1}).raise_for_status().content).total
     except httpx.HTTPError as exc:  # noted, and the soak goes on: a slow answer is a figure, not the end
         errors.append(f"{t / 60:.1f} min: sampling: {type(exc).__name__}: {exc}"[:300])
-    sample = Sample(t_s=t, rss_mb=stats.rss_mb, threads=stats.threads, fds=stats.fds,
+    request_threads = 0
+    try:
+        scraped = admin.get("/metrics").raise_for_status().text
+        found = re.search(r"^citywall_request_threads (\d+)", scraped, re.M)
+        request_threads = int(found.group(1)) if found else 0
+    except httpx.HTTPError as exc:
+        errors.append(f"{t / 60:.1f} min: /metrics: {type(exc).__name__}: {exc}"[:300])
+    sample = Sample(t_s=t, rss_mb=stats.rss_mb, threads=stats.threads, fds=stats.fds, request_threads=request_threads,
                     api_p50_ms=percentile(latencies, 0.5), api_p95_ms=percentile(latencies, 0.95),
                     api_n=len(latencies), api_failed=failed,
                     cameras_live=sum(c.state == "live" for c in cams) if cams else -1,
                     live_viewers=sum(c.viewers for c in cams) if cams else -1, cases=total,
                     decided=len(operator.decisions), fault=faults.seen(t, cams))
     if int(t) % 60 < SAMPLE_S:  # a line a minute on the terminal
-        print(f"  {t / 60:5.1f} min: RSS {stats.rss_mb:.0f} MiB, {stats.threads} threads, {stats.fds} fds, API p95 "
+        print(f"  {t / 60:5.1f} min: RSS {stats.rss_mb:.0f} MiB, {stats.threads} threads ({request_threads} of the "
+              f"request pool), {stats.fds} fds, API p95 "
               f"{sample.api_p95_ms:.0f} ms, {sample.cameras_live} cameras live, {sample.live_viewers} viewers, "
               f"{total} cases ({sample.decided} decided)", flush=True)
     return sample
