@@ -105,6 +105,7 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
         walls.start()
         parts.recordings.start()  # retention passes (the index is written as segments close)
         parts.stats_rollup.start()  # the statistics' past days, built before a report asks for them
+        parts.ptz.start()  # due returns to the analysis preset, whichever replica (or run) steered the camera
         trimmer.start()  # free allocator pages back to the system once a minute (wall/memory_trim.py)
         try:
             yield

@@ -13,7 +13,8 @@ Tours step and alarms time out on one replica only, the holder of the namespace'
 (``wall.cluster.leader``, the supervisor's lock with another key): two tickers would each step the same tour.
 The others take its steps like any change. When the holder stops, another replica holds the lock within about
 a second. Users' changes and case alarms are made where they happen. Two replicas changing one wall within the
-same moment both save; the one committed last wins on every replica (the other change is lost, not merged).
+same moment both keep their change: the later writer finds the row changed under its row lock and makes its
+change again on the committed state (``wall.walls.records.WallStep``), so the last commit holds both.
 A replica whose listener was down reads every wall again when it listens again. Nothing here imports Ray.
 """
 

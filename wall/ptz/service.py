@@ -14,13 +14,15 @@ return to its analysis preset.
   home position). A command that turns it elsewhere holds its rules at once (``CameraRuntime.hold_rules``) —
   not after the scene guard would notice, two looks later. After ``return_after`` minutes without a command
   citywall sends the camera back there, and ``settle_seconds`` later the rules run again. Going to the analysis
-  preset by hand resumes them the same way.
+  preset by hand resumes them the same way. When it goes back is in the database (``wall.ptz.returns``): every
+  command on any replica renews it, and one replica — the one that claims the due row — sends it back, also
+  when the commanding one has stopped; the others see the row gone and let the rules run again.
 
 Everything runs on the event loop of the app (the drivers are asyncio clients); the database reads and writes
 go to a worker thread. Two injectable clocks, so tests step over minutes instead of waiting for them: the
-returns to the analysis preset count on the monotonic clock (a stepped system clock neither sends a camera back
-under an operator's hands nor keeps it away for an hour), the leases on the wall clock (``wall``), the only one
-the replicas share.
+settling after a return counts on the monotonic clock, the leases and the returns on the wall clock (``wall``),
+the only one the replicas share (a system clock stepped back never keeps a camera away longer than
+``return_after``: wall.ptz.returns).
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ from wall.ptz.driver import Position, Preset, PtzDeviceError, PtzDriver, Velocit
 from wall.ptz.drivers import open_driver
 from wall.ptz.leases import Lease, LeaseBook
 from wall.ptz.models import PtzNotice, PtzState
+from wall.ptz.returns import ReturnBook
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.registry import CameraRegistry
-from wall.store.db import Database
+from wall.store.db import Database, unavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,11 +66,12 @@ class PtzUnavailable(Conflict):
 
 @dataclass
 class _Away:
-    """A camera off its analysis preset: when it was last commanded, and when its rules may run again."""
+    """A camera off its analysis preset whose rules this replica holds: when it was last commanded here
+    (monotonic), when it goes back (wall clock, the database's as last seen), and when its rules may run again."""
 
     last_command: float
+    due: float
     resume_at: float | None = None  # set once it has been sent back to the analysis preset
-    next_return: float | None = None  # a failed return is tried again from then
 
 
 class PtzService:
@@ -80,9 +84,11 @@ class PtzService:
         self.publish = publish
         self.clock, self.wall = clock, wall
         self.leases = LeaseBook(db)
+        self.returns = ReturnBook(db)
         self._drivers: dict[str, tuple[PtzConfig, PtzDriver]] = {}
         self._away: dict[str, _Away] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._db_down = False
 
     # -- rights and state ---------------------------------------------------------------------------------------
     def _config(self, camera_id: str) -> PtzConfig | None:
@@ -100,27 +106,31 @@ class PtzService:
         if config is None or not (principal.may_view(camera_id) or principal.may_control_ptz(camera_id)):
             raise NotFound(NOT_FOUND)
         lease = await run_sync(self.leases.current, camera_id, self.wall())
-        return self._state(principal, camera_id, config, lease)
+        pending = await run_sync(self.returns.pending, self.wall())
+        return self._state(principal, camera_id, config, lease, pending.get(camera_id))
 
-    def _state(self, principal: Principal, camera_id: str, config: PtzConfig, lease: Lease | None) -> PtzState:
-        now = self.clock()
+    def _state(self, principal: Principal, camera_id: str, config: PtzConfig, lease: Lease | None,
+               due: float | None) -> PtzState:
+        """``due``: when the camera goes back, as the database says (it may be away through another replica)."""
         away = self._away.get(camera_id)
         returns_in = None
-        if away is not None and away.resume_at is None:
-            due = away.next_return or away.last_command + config.return_after * 60
-            returns_in = max(0.0, due - now)
+        if due is not None and (away is None or away.resume_at is None):
+            returns_in = max(0.0, due - self.wall())
         admin = principal.may(Permission.ADMINISTER)
         control = principal.may_control_ptz(camera_id)
         return PtzState(camera_id=camera_id, holder=lease.holder if lease else None,
                         lease_seconds_left=max(0.0, lease.until - self.wall()) if lease else None,
                         mine=lease is not None and lease.holder == principal.name, may_control=control,
-                        may_take_over=control and admin, may_set_presets=control and admin, away=away is not None,
+                        may_take_over=control and admin, may_set_presets=control and admin,
+                        away=away is not None or due is not None,
                         returns_in=returns_in, analysis_preset=config.analysis_preset)
 
     async def states(self, principal: Principal) -> list[PtzState]:
         """Every PTZ camera the user may see (the wall draws who steers each) or steer."""
         held = await run_sync(self.leases.held, self.wall())
-        return [self._state(principal, cam.id, cam.ptz, held.get(cam.id)) for cam in self.registry.cameras()
+        pending = await run_sync(self.returns.pending, self.wall())
+        return [self._state(principal, cam.id, cam.ptz, held.get(cam.id), pending.get(cam.id))
+                for cam in self.registry.cameras()
                 if cam.enabled and cam.ptz is not None
                 and (principal.may_view(cam.id) or principal.may_control_ptz(cam.id))]
 
@@ -192,7 +202,8 @@ class PtzService:
             await self._audit(principal, action, camera_id, False, {**(detail or {}), "reason": exc.message})
             raise
         if leaves:  # before the camera turns: no look may see the new view under the old zones
-            changed = self._leave(camera_id) or changed
+            await run_sync(self.returns.away, camera_id, self.wall(), config.return_after * 60)  # before _leave
+            changed = self._leave(camera_id, config) or changed
         if changed:  # one push for both: who controls it, and that its rules paused
             await self._notify(camera_id)
         try:
@@ -201,11 +212,15 @@ class PtzService:
             await self._audit(principal, action, camera_id, False, {**(detail or {}), "reason": exc.message})
             raise
         away = self._away.get(camera_id)
-        if away is not None:  # a stop or a stored preset keeps the camera where it is (and its return as it was)
-            away.last_command = self.clock()
+        if arrives:  # at its analysis preset by hand: nothing to return, on any replica
+            await run_sync(self.returns.back, camera_id)
+        elif not leaves:  # a stop or a stored preset keeps the camera where it is: its return is renewed
+            await run_sync(functools.partial(self.returns.away, camera_id, self.wall(), config.return_after * 60,
+                                             create=away is not None))
+        if away is not None:
+            away.last_command, away.due = self.clock(), self.wall() + config.return_after * 60
             if leaves or arrives:
                 away.resume_at = self.clock() + config.settle_seconds if arrives else None
-                away.next_return = None
         await self._audit(principal, action, camera_id, True, detail)
         return result
 
@@ -252,33 +267,60 @@ class PtzService:
         return driver
 
     # -- the analysis preset ------------------------------------------------------------------------------------
-    def _leave(self, camera_id: str) -> bool:
+    def _leave(self, camera_id: str, config: PtzConfig) -> bool:
         """The camera is turning off its analysis preset: hold its rules. Returns whether it just left."""
         self._ensure_ticker()
         if camera_id in self._away:
             return False
-        self._away[camera_id] = _Away(last_command=self.clock())
+        self._away[camera_id] = _Away(last_command=self.clock(), due=self.wall() + config.return_after * 60)
         self.runtime.hold_rules(camera_id, True)
         log.info("camera %s left its analysis preset: rules paused", camera_id, extra={"camera": camera_id})
         return True
+
+    def start(self) -> None:
+        """Check for due returns from the start (on the app's loop): a camera another replica — or this one
+        before a restart — left off its preset goes back on time."""
+        self._ensure_ticker()
 
     def _ensure_ticker(self) -> None:
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.get_running_loop().create_task(self._tick_loop(), name="ptz-return")
 
     async def _tick_loop(self) -> None:
-        while self._away:
+        while True:
             await asyncio.sleep(TICK_SECONDS)
+            if not self._away and not any(c.enabled and c.ptz is not None for c in self.registry.cameras()):
+                continue
             try:
                 await self.tick()
-            except Exception:  # the next tick tries again; a bug here must not end the returns for good
-                log.exception("PTZ return check failed")
+            except Exception as exc:  # the next tick tries again; a bug here must not end the returns for good
+                if not unavailable(exc):
+                    log.exception("PTZ return check failed")
+                elif not self._db_down:  # one line per outage, not two a second
+                    log.warning("PTZ return checks wait for the database (%s)", type(exc).__name__)
+                self._db_down = unavailable(exc)
+            else:
+                self._db_down = False
 
     async def tick(self) -> None:
-        """Send idle cameras back to their analysis preset, and resume the rules of those that are back."""
-        for camera_id, away in list(self._away.items()):
+        """Send the cameras this replica claims back to their analysis preset (each due camera is claimed by one
+        replica), and resume the rules of those that are back — here or through another replica."""
+        for camera_id in await run_sync(self.returns.claim, self.wall()):
+            config = self._config(camera_id)
+            if config is None:
+                continue
+            away = self._away.get(camera_id)
+            if away is None:  # steered through another replica, or this one before it restarted
+                away = self._away[camera_id] = _Away(last_command=self.clock(), due=self.wall())
+                self.runtime.hold_rules(camera_id, True)
+            await self._return(camera_id, config, away)
+        held = list(self._away.items())  # before the read: each of these wrote its row before it was held here
+        pending = await run_sync(self.returns.pending, self.wall()) if held else {}
+        for camera_id, away in held:
             now = self.clock()
             config = self._config(camera_id)
+            if self._away.get(camera_id) is not away:
+                continue
             if config is None:  # the camera or its ptz: block is gone: nothing to return, the rules run again
                 await self._resume(camera_id)
                 continue
@@ -286,9 +328,11 @@ class PtzService:
                 if now >= away.resume_at:
                     await self._resume(camera_id)
                 continue
-            due = away.next_return or away.last_command + config.return_after * 60
-            if now >= due:
-                await self._return(camera_id, config, away)
+            due = pending.get(camera_id)
+            if due is None:  # sent back (or home by hand) through another replica: the rules here follow it
+                away.resume_at = now + config.settle_seconds
+            else:
+                away.due = due
 
     async def _return(self, camera_id: str, config: PtzConfig, away: _Away) -> None:
         target = config.analysis_preset
@@ -300,8 +344,9 @@ class PtzService:
                 await driver.home()
             else:
                 await driver.goto_preset(target)
-        except (PtzDeviceError, PtzUnavailable) as exc:
-            away.next_return = self.clock() + RETRY_RETURN_SECONDS
+        except (PtzDeviceError, PtzUnavailable) as exc:  # claimed and not done: anyone may try again soon
+            await run_sync(self.returns.away, camera_id, self.wall(), RETRY_RETURN_SECONDS)
+            away.due = self.wall() + RETRY_RETURN_SECONDS
             reason = exc.message
             log.warning("camera %s could not be returned to its analysis preset: %s", camera_id, reason,
                         extra={"camera": camera_id})

@@ -23,3 +23,16 @@ class PtzLease(Base):
     since: Mapped[float] = mapped_column(Float)
     until: Mapped[float] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float)
+
+
+class PtzReturn(Base):
+    """A camera off its analysis preset, by whichever replica commanded it last (migration 0019): ``due`` is when
+    citywall sends it back (wall clock: every command renews it), ``seconds`` the idle time it was renewed for (a
+    clock stepped back cuts a ``due`` further off than that). The replica that claims a due row (``FOR UPDATE SKIP
+    LOCKED``, deleted as it is claimed) is the one that sends the camera back: once, wherever it was steered."""
+
+    __tablename__ = "ptz_returns"
+
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    due: Mapped[float] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)

@@ -23,6 +23,12 @@ class WallRow(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(64), default="system")
+    # The state's own version (migration 0019): every UPDATE is a compare-and-set on it (the ORM's version
+    # counter, set by the wall service), so a write made on a state another replica replaced meanwhile fails
+    # instead of overwriting it, whatever the database's locks (wall.walls.records).
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}  # noqa: RUF012 (SQLAlchemy's)
 
 
 class WallPreset(Base):
@@ -63,12 +69,29 @@ def wall_state(session: Session, name: str) -> dict[str, Any] | None:
     return row.state if row is not None else None
 
 
-def save_wall(session: Session, name: str, state: dict[str, Any], updated_by: str) -> None:
-    row = session.get(WallRow, name)
+def lock_walls(session: Session, names: set[str]) -> dict[str, WallRow]:
+    """These walls' rows (those that exist), locked until the transaction ends: ``FOR UPDATE`` on PostgreSQL,
+    taken in name order so that two replicas' transactions over several walls never deadlock (SQLite ignores
+    it: it has one writer at a time, and the version check catches a write in between)."""
+    if not names:
+        return {}
+    rows = session.scalars(select(WallRow).where(WallRow.name.in_(sorted(names))).order_by(WallRow.name)
+                           .with_for_update().execution_options(populate_existing=True))
+    return {row.name: row for row in rows}
+
+
+def save_wall(session: Session, row: WallRow | None, name: str, state: dict[str, Any], updated_by: str,
+              version: int) -> WallRow:
+    """Write a wall's state at ``version`` over ``row`` as read in this transaction (None: a new wall). The
+    UPDATE is ``WHERE version = <read>`` (StaleDataError when another writer got in between), the INSERT of a
+    new wall fails on its primary key when another made it first (IntegrityError): the caller retries."""
     if row is None:
-        session.add(WallRow(name=name, state=state, updated_by=updated_by))
+        row = WallRow(name=name, state=state, updated_by=updated_by, version=version)
+        session.add(row)
     else:
-        row.state, row.updated_by = state, updated_by
+        row.state, row.updated_by, row.version = state, updated_by, version
+    session.flush()
+    return row
 
 
 def delete_wall(session: Session, name: str) -> None:

@@ -92,6 +92,7 @@ class WallService(WallCore):
     def view(self, name: str, principal: Principal) -> WallView:
         with self._locked() as writes:
             state = self._readable(name, principal, writes)
+        state = self.walls.get(state.name, state)  # a seat made here first and by another replica settled
         return self._render(state, principal, self._rights(state.name))
 
     def presets(self, name: str, principal: Principal) -> list[PresetSummary]:
@@ -214,7 +215,7 @@ class WallService(WallCore):
         with self._locked() as writes:
             if spec.name in self.walls:
                 raise Conflict(f"wall '{spec.name}' exists")
-            state = self._seed(spec.model_copy(update={"tour": None}), {}, writes)
+            state = self._seed(spec.model_copy(update={"tour": None}), {}, writes, exists="refuse")
             writes.append(records.audited(Change(principal, "wall.create", {"layout": spec.layout}), state))
         if spec.controllers:
             self.controllers.set(spec.name, spec.controllers, principal)
