@@ -1,11 +1,19 @@
-"""What the cluster tests share (tests/test_cluster.py, tests/test_cluster_failures.py): a real Ray cluster on
-loopback started once per module, the site's cluster-mode server.yaml, live views over real sockets and /metrics
-scrapes."""
+"""What the cluster tests share (tests/test_cluster.py, tests/test_cluster_failures.py, …): a real Ray cluster on
+loopback, the site's cluster-mode server.yaml, live views over real sockets and /metrics scrapes.
+
+The cluster is started once and kept while the worker's next test file uses it too (``ray_module_cluster``): the
+files of a Ray scope (tests/scheduling.py) run on one xdist worker one after another, and each start costs about
+12 s of a quiet machine's two cores (more under load). Before the worker goes on to a file that does not use it —
+one that starts a Ray of its own, or none — it is shut down (``release_unless_needed``, called from
+tests/conftest.py after every test), so no idle cluster holds memory or CPU while other files run. Each test leaves
+it as it found it (``ray_cluster``): no camera worker running, two worker nodes."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,27 +67,68 @@ def named(scraped: dict[tuple[str, frozenset[tuple[str, str]]], float], name: st
     return [dict(labels) for n, labels in scraped if n == name]
 
 
-@pytest.fixture(scope="module")
-def ray_module_cluster() -> Iterator[Any]:
-    """A head without CPUs (it runs no camera worker) and two worker nodes of one CPU, all on 127.0.0.1: started
-    once for the module (~12 s); each test leaves it with no camera worker running (``ray_cluster``)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in LOOPBACK.items():  # before Ray is imported: it reads them then
-            patch.setenv(key, value)
-        ray = pytest.importorskip("ray")
-        from ray.cluster_utils import Cluster
+class SharedCluster:
+    """The one cluster of this process: a head without CPUs (it runs no camera worker) and two worker nodes of one
+    CPU, all on 127.0.0.1, with this process connected as the driver."""
 
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
-                                                                **SMALL_NODE})
-        try:
-            for _ in range(WORKER_NODES):
-                cluster.add_node(num_cpus=1, **SMALL_NODE)
-            cluster.wait_for_nodes()
-            ray.init(address=cluster.address, namespace="citywall-test", log_to_driver=False)
-            yield cluster
-        finally:
-            ray.shutdown()
-            cluster.shutdown()
+    cluster: Any = None
+
+    @classmethod
+    def get(cls) -> Any:
+        if cls.cluster is None:
+            for key, value in LOOPBACK.items():  # before Ray is imported: it reads them then (conftest sets them too)
+                os.environ.setdefault(key, value)
+            ray = pytest.importorskip("ray")
+            from ray.cluster_utils import Cluster
+
+            cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
+                                                                    **SMALL_NODE})
+            try:
+                for _ in range(WORKER_NODES):
+                    cluster.add_node(num_cpus=1, **SMALL_NODE)
+                cluster.wait_for_nodes()
+                ray.init(address=cluster.address, namespace="citywall-test", log_to_driver=False)
+            except BaseException:
+                cluster.shutdown()
+                raise
+            cls.cluster = cluster
+            atexit.register(cls.stop)  # a run interrupted between two tests leaves no Ray process behind
+        return cls.cluster
+
+    @classmethod
+    def stop(cls) -> None:
+        if cls.cluster is not None:
+            import ray
+
+            cluster, cls.cluster = cls.cluster, None
+            try:
+                ray.shutdown()
+            finally:
+                cluster.shutdown()
+
+
+def uses_shared_cluster(item: pytest.Item | None) -> bool:
+    """Whether ``item``'s file has a test on the shared cluster (its other tests run between them)."""
+    if item is None:
+        return False
+    module = getattr(item, "module", None)
+    return any(FIXTURE in getattr(other, "fixturenames", ()) for other in item.session.items
+               if getattr(other, "module", None) is module)
+
+
+FIXTURE = "ray_module_cluster"
+
+
+def release_unless_needed(nextitem: pytest.Item | None) -> None:
+    """After a test: shut the shared cluster down unless the worker's next test is in a file that uses it."""
+    if SharedCluster.cluster is not None and not uses_shared_cluster(nextitem):
+        SharedCluster.stop()
+
+
+@pytest.fixture(scope="module")
+def ray_module_cluster() -> Any:
+    """The shared cluster (started here if the worker's previous file did not leave it running, ~12 s)."""
+    return SharedCluster.get()
 
 
 @pytest.fixture

@@ -9,8 +9,11 @@ over HTTP (``login``) — so tests talk to the service with authentication on, a
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Generator, Iterator
@@ -69,6 +72,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return scheduling.DurationScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The shared Ray cluster (tests/cluster_helpers.py) lives while the next test's file uses it, no longer."""
+    helpers = sys.modules.get("tests.cluster_helpers")  # imported only where a cluster test ran
+    if helpers is not None:
+        helpers.release_unless_needed(nextitem)
+
+
 def agpl_card(name: str) -> Path:
     """The bundled card ``name`` (vision/models/) whose weights are an AGPL export kept outside the repository;
     skips the calling test, naming where it looked, when they are not there. Only tests that compare against those
@@ -98,21 +109,49 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     why = why_unavailable() or (None if shutil.which("ffmpeg") else "ffmpeg is missing (apt-get install ffmpeg)")
     if why:
         pytest.fail(f"test peers missing: {why}. Run .ci/run (or see README) to install them.")
-    d = tmp_path_factory.mktemp("media")
-    looped_copy(MEDIA / "car-detection.mp4", d / "car.mp4", 630)  # 30.2 s × 21
-    looped_copy(MEDIA / "one-by-one-person-detection.mp4", d / "person.mp4", 690)  # 139.4 s × 5
-    looped_copy(MEDIA / "bottle-detection.mp4", d / "bottle.mp4", 630)  # 39.9 s × 16, High profile
-    synthetic_clip(d / "hd1080-short.mp4", width=1920, height=1080, fps=25, gop=50, seconds=30)
-    looped_copy(d / "hd1080-short.mp4", d / "hd1080.mp4", 330)
+    # On xdist the workers share one folder of this run (their base temp's parent), made by whichever comes first
+    # while the others wait on its lock: the 1080p clip costs ~8 s of CPU to encode, once per run, not per worker.
+    shared = os.environ.get("PYTEST_XDIST_WORKER") is not None
+    d = tmp_path_factory.getbasetemp().parent / "media" if shared else tmp_path_factory.mktemp("media")
+    d.mkdir(exist_ok=True)
+    with (d / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        looped_copy(MEDIA / "car-detection.mp4", d / "car.mp4", 630)  # 30.2 s × 21
+        looped_copy(MEDIA / "one-by-one-person-detection.mp4", d / "person.mp4", 690)  # 139.4 s × 5
+        visit_clip(d)
+        looped_copy(MEDIA / "bottle-detection.mp4", d / "bottle.mp4", 630)  # 39.9 s × 16, High profile
+        short, part = d / "hd1080-short.mp4", d / "hd1080-short.part.mp4"
+        if not short.is_file():  # encoded under another name: a worker killed meanwhile leaves no half clip
+            part.unlink(missing_ok=True)
+            synthetic_clip(part, width=1920, height=1080, fps=25, gop=50, seconds=30).rename(short)
+        looped_copy(short, d / "hd1080.mp4", 330)
     return d
+
+
+# One visit of the person clip, 95–117 s (tests/test_replay.py has the visits: 94–118 s): looped, a camera on it
+# sees a visitor standing at the table whenever it (re)connects, where the whole clip has gaps of up to 13 s
+# between visitors and a test waits out whichever it lands in.
+VISIT_START, VISIT_SECONDS = 95, 22
+
+
+def visit_clip(directory: Path) -> Path:
+    """``visit.mp4`` in ``directory``: the visit, cut on a keyframe (one a second) and looped, stream copies."""
+    visit, cut = directory / "visit.mp4", directory / "visit-cut.part.mp4"
+    if not visit.is_file():
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", str(VISIT_START), "-i",
+                        str(MEDIA / "one-by-one-person-detection.mp4"), "-t", str(VISIT_SECONDS), "-c", "copy",
+                        "-an", "-f", "mp4", str(cut)], check=True, timeout=60)
+        looped_copy(cut, visit, 690)
+    return visit
 
 
 @pytest.fixture(scope="session")
 def rtsp(media_dir: Path) -> Iterator[RtspDevServer]:
-    """One real RTSP server for the session with four cameras (mounts are shared between clients)."""
+    """One real RTSP server for the session with five cameras (mounts are shared between clients)."""
     server = RtspDevServer({
         "car": media_dir / "car.mp4",
         "person": media_dir / "person.mp4",
+        "visit": media_dir / "visit.mp4",
         "bottle": media_dir / "bottle.mp4",
         "hd": media_dir / "hd1080.mp4",
     })

@@ -24,13 +24,17 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 DURATIONS = Path(__file__).with_name("durations.json")
-# Files that start a Ray cluster (tests/cluster_helpers.py), in two scopes: at most two clusters start at once on
-# the two cores (three at once made them miss their deadlines), and neither scope alone sets the suite's length.
-# Balanced by tests/durations.json (loaded run: ray-a 305 + 116 + 338 s, ray-b 337 + 303 s).
+# Files that start a Ray cluster, in two scopes: at most two clusters run at once on the two cores (three at once
+# made them miss their deadlines), and neither scope alone sets the suite's length. A scope's files run on one
+# worker one after another, so those on tests/cluster_helpers.py's shared cluster (``ray_module_cluster``) start it
+# once between them: ray-b's three do; ray-a's deploy and GPU files start clusters of their own shapes.
+# A new file that starts a Ray cluster belongs in one of them. Balanced by tests/durations.json (2026-12-04, quiet:
+# ray-a 311 + 124 + 70 s, ray-b 172 + 35 s + the new recording file).
 RAY_SCOPES = {
     "tests/test_cluster_failures.py": "ray-a", "tests/test_deploy_cluster.py": "ray-a",
     "tests/test_cluster_detector.py": "ray-a",
     "tests/test_cluster.py": "ray-b", "tests/test_rendition_cluster.py": "ray-b",
+    "tests/test_recording_cluster.py": "ray-b",
 }
 
 

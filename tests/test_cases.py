@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -183,8 +184,12 @@ def test_clearance_on_video_after_dispatch(desk: CaseDesk, tmp_path: Path) -> No
     assert desk.close(case_id, "op1").status == "closed"
 
 
+# One interpreter imports the desk and the outbox once, then forks a raising process per run on request: each run
+# is still a process of its own that SIGKILL ends mid-commit, mid-delivery or mid-evidence-write, without paying
+# ~2 s of CPU for imports twenty times over (most of this test's time on the 2-core machine). The parent opens no
+# database and starts no thread, so each child starts from a clean process image.
 CRASH_SCRIPT = r"""
-import sys, time
+import os, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from tests.case_helpers import CAMERAS, event_change
@@ -194,20 +199,39 @@ from wall.cases.outbox import Outbox
 from wall.hall_settings import DEFAULT_REJECT_REASONS
 from wall.store.db import open_database
 root = Path(sys.argv[1])
-db = open_database(root / "data")
-desk = CaseDesk(db, CAMERAS, load_catalogue(), root / "evidence", reject_reasons=list(DEFAULT_REJECT_REASONS))
-outbox = Outbox(db, desk, url=sys.argv[2], secret="s", evidence_dir=root / "evidence", backoff_initial=0.05,
-                backoff_max=0.1)
-outbox.start()
-n = 0
-while True:
-    n += 1
-    change = event_change(root / "evidence", place=f"{time.time_ns()}")
-    case_id = desk.on_event(change)
-    print(f"RAISED {case_id} {change.event_id} {Path(change.evidence['snapshot']).name}", flush=True)
-    if n % 3 == 0:
-        desk.confirm(case_id, "op")
-        outbox.kick()
+
+
+def raise_loop():
+    db = open_database(root / "data")
+    desk = CaseDesk(db, CAMERAS, load_catalogue(), root / "evidence", reject_reasons=list(DEFAULT_REJECT_REASONS))
+    outbox = Outbox(db, desk, url=sys.argv[2], secret="s", evidence_dir=root / "evidence", backoff_initial=0.05,
+                    backoff_max=0.1)
+    outbox.start()
+    n = 0
+    while True:
+        n += 1
+        change = event_change(root / "evidence", place=f"{time.time_ns()}")
+        case_id = desk.on_event(change)
+        print(f"RAISED {case_id} {change.event_id} {Path(change.evidence['snapshot']).name}", flush=True)
+        if n % 3 == 0:
+            desk.confirm(case_id, "op")
+            outbox.kick()
+
+
+for line in sys.stdin:  # "run LOG": fork a raising process writing to LOG, answer its pid; "wait PID": reap it
+    command, _, arg = line.strip().partition(" ")
+    if command == "run":
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(os.open(arg, os.O_WRONLY | os.O_APPEND), 1)
+            try:
+                raise_loop()
+            finally:
+                os._exit(1)
+        print(pid, flush=True)
+    elif command == "wait":
+        os.waitpid(int(arg), 0)
+        print("reaped", flush=True)
 """
 
 
@@ -219,17 +243,28 @@ def test_kill_9_never_loses_a_raised_case_nor_double_delivers(tmp_path: Path) ->
     repo = str(Path(__file__).resolve().parents[1])
     raised: list[tuple[int, str, str]] = []
     rng = random.Random(7)
+    forks = subprocess.Popen([sys.executable, str(script), str(tmp_path), receiver.url, repo], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert forks.stdin is not None and forks.stdout is not None
+
+    def ask(line: str) -> str:
+        assert forks.stdin is not None and forks.stdout is not None
+        forks.stdin.write(line + "\n")
+        forks.stdin.flush()
+        answer = forks.stdout.readline().strip()
+        assert answer, f"the forking interpreter ended (status {forks.poll()})"
+        return answer
+
     try:
         for run in range(20):
             log = tmp_path / f"run-{run}.log"
-            with open(log, "w") as out:
-                proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), receiver.url, repo],
-                                        stdout=out)
+            log.touch()
+            pid = int(ask(f"run {log}"))
             # Kill at a random moment once it is raising (mid-commit, mid-delivery, mid-evidence-write …).
             assert wait_until(lambda log=log: "RAISED" in log.read_text(), 60, 0.02)
             time.sleep(rng.uniform(0.0, 0.8))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            os.kill(pid, signal.SIGKILL)
+            assert ask(f"wait {pid}") == "reaped"
             for line in log.read_text().splitlines():
                 if line.startswith("RAISED ") and len(line.split()) == 4:
                     _, cid, eid, name = line.split()
@@ -241,7 +276,12 @@ def test_kill_9_never_loses_a_raised_case_nor_double_delivers(tmp_path: Path) ->
         outbox.deliver_due()
         outbox.stop()
     finally:
-        receiver.close()
+        forks.stdin.close()  # its end: the forking interpreter leaves its loop and exits
+        try:
+            forks.wait(30)
+        finally:
+            forks.kill()
+            receiver.close()
     assert len(raised) >= 20
     with db.session() as s:
         for case_id, event_id, name in raised:

@@ -1,22 +1,28 @@
-"""``citywall user|grant|revoke|audit`` as an admin runs them: real subprocesses on a real SQLite file.
+"""``citywall user|grant|revoke|audit`` as an admin runs them: processes of their own on a real SQLite file.
 
 The first admin is made this way (there is no default account); every change lands in the audit log as
 ``cli:<login name>``; mistakes are one clear line and a non-zero exit, with nothing changed.
+
+Each test's first command, one prompted password and the command without ``--config`` run as real
+``python -m wall.cli`` processes: the entry point, its exit status, stdin as a pipe. The rest go to one interpreter
+(tests/cli_shell.py) with each command's own stdin, stdout and stderr: 40 interpreter starts were most of this
+file's 110 s.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from streams.devserver.rtsp import free_port
+from tests.cli_shell import CliShell, citywall_env
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -35,10 +41,22 @@ def site_dir(tmp_path: Path) -> Path:
 
 
 def citywall(site: Path | None, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m wall.cli ARGS --config SITE`` detached from any terminal (so getpass reads stdin)."""
+    """Run ``python -m wall.cli ARGS --config SITE`` as a process of its own, detached from any terminal (so
+    getpass reads stdin)."""
     command = [sys.executable, "-m", "wall.cli", *args, *(["--config", str(site)] if site else [])]
     return subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=REPO, timeout=120,
-                          start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+                          start_new_session=True, env=citywall_env())
+
+
+Shell = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shell]:
+    """``shell(site, *args, stdin=...)``: ``citywall ARGS --config SITE`` in the module's one interpreter."""
+    cli = CliShell(tmp_path_factory.mktemp("cli") / "shell.log")
+    yield lambda site, *args, stdin=None: cli(*args, "--config", str(site), stdin=stdin)
+    cli.close()
 
 
 def rows(site: Path, sql: str, *params: object) -> list[tuple]:
@@ -46,46 +64,46 @@ def rows(site: Path, sql: str, *params: object) -> list[tuple]:
         return db.execute(sql, params).fetchall()
 
 
-def test_user_commands(site_dir: Path) -> None:
+def test_user_commands(site_dir: Path, shell: Shell) -> None:
     empty = citywall(site_dir, "user", "list")
     assert empty.returncode == 0 and "no users yet" in empty.stdout
     assert "citywall user add NAME --role admin" in empty.stdout
 
-    weak = citywall(site_dir, "user", "add", "admin", "--role", "admin", "--password-stdin", stdin="admin\n")
+    weak = shell(site_dir, "user", "add", "admin", "--role", "admin", "--password-stdin", stdin="admin\n")
     assert weak.returncode == 1
     assert "citywall: the password must have at least 10 characters" in weak.stderr
     assert rows(site_dir, "SELECT count(*) FROM users") == [(0,)]
 
-    made = citywall(site_dir, "user", "add", "admin", "--role", "admin", "--password-stdin", stdin=GOOD + "\n")
+    made = shell(site_dir, "user", "add", "admin", "--role", "admin", "--password-stdin", stdin=GOOD + "\n")
     assert made.returncode == 0, made.stderr
     assert made.stdout.strip() == "citywall: user admin (admin) created"
-    again = citywall(site_dir, "user", "add", "admin", "--role", "viewer", "--password-stdin", stdin=GOOD + "\n")
+    again = shell(site_dir, "user", "add", "admin", "--role", "viewer", "--password-stdin", stdin=GOOD + "\n")
     assert again.returncode == 1 and "user 'admin' exists" in again.stderr
-    assert citywall(site_dir, "user", "add", "x", "--role", "boss", "--password-stdin", stdin=GOOD).returncode == 2
-    bad_name = citywall(site_dir, "user", "add", "Bad Name", "--role", "viewer", "--password-stdin", stdin=GOOD)
+    assert shell(site_dir, "user", "add", "x", "--role", "boss", "--password-stdin", stdin=GOOD).returncode == 2
+    bad_name = shell(site_dir, "user", "add", "Bad Name", "--role", "viewer", "--password-stdin", stdin=GOOD)
     assert bad_name.returncode == 1 and "is not a user name" in bad_name.stderr
 
     # prompted twice (no terminal here: getpass reads stdin); two different answers change nothing
-    differ = citywall(site_dir, "user", "add", "op", "--role", "operator", stdin=f"{GOOD}\nOther-light-42\n")
+    differ = shell(site_dir, "user", "add", "op", "--role", "operator", stdin=f"{GOOD}\nOther-light-42\n")
     assert differ.returncode == 1 and "the two passwords differ" in differ.stderr
     prompted = citywall(site_dir, "user", "add", "op", "--role", "operator", stdin=f"{GOOD}\n{GOOD}\n")
     assert prompted.returncode == 0, prompted.stderr
     assert GOOD not in prompted.stdout + prompted.stderr
 
-    last_admin = citywall(site_dir, "user", "lock", "admin")
+    last_admin = shell(site_dir, "user", "lock", "admin")
     assert last_admin.returncode == 1 and "last active admin" in last_admin.stderr
-    assert citywall(site_dir, "user", "lock", "op").returncode == 0
-    listed = {u["name"]: u for u in json.loads(citywall(site_dir, "user", "list", "--json").stdout)}
+    assert shell(site_dir, "user", "lock", "op").returncode == 0
+    listed = {u["name"]: u for u in json.loads(shell(site_dir, "user", "list", "--json").stdout)}
     assert (listed["admin"]["role"], listed["admin"]["state"]) == ("admin", "active")
     assert (listed["op"]["role"], listed["op"]["state"]) == ("operator", "locked")
-    assert citywall(site_dir, "user", "unlock", "op").returncode == 0
-    table = citywall(site_dir, "user", "list").stdout
+    assert shell(site_dir, "user", "unlock", "op").returncode == 0
+    table = shell(site_dir, "user", "list").stdout
     assert any(line.split()[:3] == ["op", "operator", "active"] for line in table.splitlines())
-    assert citywall(site_dir, "user", "unlock", "nobody").returncode == 1
+    assert shell(site_dir, "user", "unlock", "nobody").returncode == 1
 
-    reused = citywall(site_dir, "user", "passwd", "op", "--password-stdin", stdin=GOOD + "\n")
+    reused = shell(site_dir, "user", "passwd", "op", "--password-stdin", stdin=GOOD + "\n")
     assert reused.returncode == 1 and "last 5 passwords" in reused.stderr
-    changed = citywall(site_dir, "user", "passwd", "op", "--password-stdin", stdin="Lantern-night-7\n")
+    changed = shell(site_dir, "user", "passwd", "op", "--password-stdin", stdin="Lantern-night-7\n")
     assert changed.returncode == 0 and "op has a new password" in changed.stdout
 
     from wall.auth.passwords import verify_password
@@ -107,31 +125,31 @@ def test_user_commands(site_dir: Path) -> None:
     assert GOOD not in dump and "Lantern-night-7" not in dump
 
 
-def test_grant_and_revoke(site_dir: Path) -> None:
+def test_grant_and_revoke(site_dir: Path, shell: Shell) -> None:
     assert citywall(site_dir, "user", "add", "vw", "--role", "viewer", "--password-stdin",
                     stdin=GOOD).returncode == 0
-    ok = citywall(site_dir, "grant", "vw", "car")
+    ok = shell(site_dir, "grant", "vw", "car")
     assert ok.returncode == 0 and ok.stdout.strip() == "citywall: car granted to vw"
-    assert citywall(site_dir, "grant", "role:operator", "group:解放路").returncode == 0  # seeded from cameras.yaml
+    assert shell(site_dir, "grant", "role:operator", "group:解放路").returncode == 0  # seeded from cameras.yaml
     for args, message in ((("vw", "car"), "car is already granted to vw"),
                           (("nobody", "car"), "no user 'nobody'"),
                           (("vw", "ghost"), "no camera 'ghost' in cameras.yaml"),
                           (("role:boss", "car"), "'boss' is not a role"),
                           (("vw", "group:nowhere"), "no group 'nowhere'"),
                           (("vw", "Not/A/Camera"), "is not a camera id or group:NAME")):
-        res = citywall(site_dir, "grant", *args)
+        res = shell(site_dir, "grant", *args)
         assert res.returncode == 1 and message in res.stderr, (args, res.stderr)
     assert rows(site_dir, "SELECT subject_kind, subject, target_kind, target FROM grants ORDER BY id") == [
         ("user", "vw", "camera", "car"), ("role", "operator", "group", "解放路")]
-    playback = citywall(site_dir, "grant", "vw", "car", "--right", "playback")
+    playback = shell(site_dir, "grant", "vw", "car", "--right", "playback")
     assert playback.returncode == 0 and playback.stdout.strip() == "citywall: car (playback) granted to vw"
-    wrong = citywall(site_dir, "grant", "vw", "car", "--right", "all")
+    wrong = shell(site_dir, "grant", "vw", "car", "--right", "all")
     assert wrong.returncode == 1 and "'all' is not a right (view, playback, ptz)" in wrong.stderr
-    assert citywall(site_dir, "revoke", "vw", "car", "--right", "playback").returncode == 0
+    assert shell(site_dir, "revoke", "vw", "car", "--right", "playback").returncode == 0
     assert rows(site_dir, "SELECT grant_right FROM grants ORDER BY id") == [("view",), ("view",)]
 
-    assert citywall(site_dir, "revoke", "vw", "car").returncode == 0
-    gone = citywall(site_dir, "revoke", "vw", "car")
+    assert shell(site_dir, "revoke", "vw", "car").returncode == 0
+    gone = shell(site_dir, "revoke", "vw", "car")
     assert gone.returncode == 1 and "car is not granted to vw" in gone.stderr
     assert rows(site_dir, "SELECT subject, target FROM grants") == [("operator", "解放路")]
     audit = rows(site_dir, "SELECT action, target, success FROM audit_log WHERE action LIKE 'grant.%' ORDER BY id")
@@ -142,23 +160,23 @@ def test_grant_and_revoke(site_dir: Path) -> None:
     missing = citywall(None, "grant", "vw", "car")
     assert missing.returncode == 2 and "--config" in missing.stderr
     (site_dir / "server.yaml").write_text("security:\n  lockout_failures: 0\n", encoding="utf-8")
-    broken = citywall(site_dir, "grant", "vw", "car")
+    broken = shell(site_dir, "grant", "vw", "car")
     assert broken.returncode == 2
     assert f"{site_dir / 'server.yaml'}: security.lockout_failures: Input should be greater than or equal to 1" \
         in broken.stderr
 
 
-def test_audit_purge_keeps_180_days(site_dir: Path) -> None:
+def test_audit_purge_keeps_180_days(site_dir: Path, shell: Shell) -> None:
     assert citywall(site_dir, "user", "list").returncode == 0  # creates the database
     now = datetime.now(UTC).replace(tzinfo=None)
     with sqlite3.connect(site_dir / "data" / "citywall.sqlite3") as db:
         for days in (365, 200, 100):
             db.execute("INSERT INTO audit_log (at, username, action, success) VALUES (?, 'old', 'login', 1)",
                        ((now - timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S.%f"),))
-    refused = citywall(site_dir, "audit", "purge", "--days", "30")
+    refused = shell(site_dir, "audit", "purge", "--days", "30")
     assert refused.returncode == 1 and "at least 180 days" in refused.stderr
     assert len(rows(site_dir, "SELECT id FROM audit_log WHERE username = 'old'")) == 3
-    done = citywall(site_dir, "audit", "purge")
+    done = shell(site_dir, "audit", "purge")
     assert done.returncode == 0 and "2 audit rows older than 180 days deleted" in done.stdout
     assert len(rows(site_dir, "SELECT id FROM audit_log WHERE username = 'old'")) == 1
     ((detail,),) = rows(site_dir, "SELECT detail FROM audit_log WHERE action = 'audit.purge'")

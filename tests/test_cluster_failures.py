@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,10 @@ KILL_ANALYTICS = "cameras:\n" + "".join(f"""  {cam}:
         alarm_interval_seconds: 5
         confirm: {{hits: 1, looks: 1}}
 """ for cam in KILL_CAMERAS)
+# The cameras watch conftest's ``visit`` mount (one visitor looped at the table), so a restarted worker finds the
+# visitor there at once. On the whole clip a round also waited out the gaps between visitors (up to 40 s a round,
+# and 360 s were not enough for the 20 rounds under load); here a round is the restart and the raise (~11 s on the
+# loaded 2-core machine, against 14–40 s).
 
 
 @pytest.mark.slow
@@ -130,32 +135,40 @@ def test_a_worker_killed_during_a_raise_twenty_times_loses_no_case_and_makes_non
     from wall.store.cases import Case, CaseEvent
 
     cameras = "cameras:\n" + "".join(
-        f'  - {{id: {cam}, name: {cam}, url: "{rtsp.url("person")}", analysis_interval: 0.5}}\n'
+        f'  - {{id: {cam}, name: {cam}, url: "{rtsp.url("visit")}", analysis_interval: 0.5}}\n'
         for cam in KILL_CAMERAS)
     server = cluster_server_yaml(tmp_path, postgres_server, ray_cluster.address, "citywall-kills")
     site = serve_site(cameras, server, KILL_ANALYTICS)
     runtime = site.app.state.services.runtime
-    taken: dict[str, list[str]] = {cam: [] for cam in KILL_CAMERAS}  # the raises the control plane committed
+    taken: dict[str, list[str]] = {cam: [] for cam in KILL_CAMERAS}  # the raises committed with a kill
+    # the raises committed without one: the visitor stays after the last kill, and its restarted worker raises again
+    other: dict[str, list[str]] = {cam: [] for cam in KILL_CAMERAS}
     killed: set[int] = set()
     real_accept = runtime.ingress.accept
     rounds = KILL_ROUNDS // len(KILL_CAMERAS)
+    intake = threading.Lock()  # held while the history is read: no raise is committed but not yet counted
 
     def accept_and_kill(event: WorkerEvent) -> bool:
-        owner = runtime.scheduler.owner(event.camera_id)
-        slot = runtime.pool.slot(owner.worker) if owner else None
-        pid = slot.report.pid if slot is not None and slot.report is not None else None
-        if event.change.kind != "opened" or pid is None or pid in killed or len(taken[event.camera_id]) >= rounds:
-            return real_accept(event)
-        before = len(killed) % 2 == 0
-        if before:
-            os.kill(pid, signal.SIGKILL)
-        ok = real_accept(event)
-        if not before:
-            os.kill(pid, signal.SIGKILL)
-        killed.add(pid)
-        if ok:
-            taken[event.camera_id].append(event.change.event_id)
-        return ok
+        with intake:
+            owner = runtime.scheduler.owner(event.camera_id)
+            slot = runtime.pool.slot(owner.worker) if owner else None
+            pid = slot.report.pid if slot is not None and slot.report is not None else None
+            if (event.change.kind != "opened" or pid is None or pid in killed
+                    or len(taken[event.camera_id]) >= rounds):
+                ok = real_accept(event)
+                if ok and event.change.kind == "opened":
+                    other[event.camera_id].append(event.change.event_id)
+                return ok
+            before = len(killed) % 2 == 0
+            if before:
+                os.kill(pid, signal.SIGKILL)
+            ok = real_accept(event)
+            if not before:
+                os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+            if ok:
+                taken[event.camera_id].append(event.change.event_id)
+            return ok
 
     started = time.monotonic()
     assert wait_until(lambda: len({getattr(runtime.scheduler.owner(cam), "worker", None)
@@ -168,15 +181,17 @@ def test_a_worker_killed_during_a_raise_twenty_times_loses_no_case_and_makes_non
 
     # every raise had the camera's current epoch (the restarts kept it in place), and each is in the history once
     assert {cam: len(ids) for cam, ids in taken.items()} == {cam: rounds for cam in KILL_CAMERAS}
-    with site.app.state.services.db.session() as s:
+    with intake, site.app.state.services.db.session() as s:
         rows = list(s.scalars(select(Case)))
         cases = {c.id: c.camera_id for c in rows}
         history = list(s.scalars(select(CaseEvent).where(CaseEvent.action.in_(("raised", "seen_again")))))
+        committed = {cam: taken[cam] + other[cam] for cam in KILL_CAMERAS}
     # one case per camera's place: a raise after a restart joins the case of its place. (A restart that takes
     # long under load may first see the visitor walking in, in another cell: another place, rightly its own case.)
     places = [(c.camera_id, c.zone_id, c.place) for c in rows]
     assert len(places) == len(set(places)) and set(cases.values()) == set(KILL_CAMERAS), places
     for cam in KILL_CAMERAS:
         seen = [e.detail["event_id"] for e in history if cases[e.case_id] == cam]
-        assert sorted(seen) == sorted(taken[cam]) and len(set(seen)) == rounds, (cam, seen, taken[cam])
+        assert sorted(seen) == sorted(committed[cam]) and len(set(seen)) == len(seen), (cam, seen, committed[cam])
+        assert set(taken[cam]) <= set(seen) and len(set(taken[cam])) == rounds, (cam, seen, taken[cam])
     print(f"kill test: {KILL_ROUNDS} kills during a raise in {took:.0f} s", file=sys.stderr)

@@ -221,13 +221,16 @@ def test_the_test_command_in_a_fresh_clone(clone: Path) -> None:
 
 
 # What proves that a clone is enough, each once: the remux tests decode the repository's clips (they read
-# ../shared/data/videos once), the probe tests run the RTSP development server on looped copies of them, the
-# demo test serves the bundled demo site with the bundled model through that server, and two detector tests load
-# the AGPL cards (which pass without their weights) and skip, naming the path, where the weights are needed. The
-# whole suite inside a test would take most of an hour; these take minutes and touch every resource a clone needs.
+# ../shared/data/videos once), three probe tests run the RTSP development server on looped copies of them (open
+# and with a password; the other probe tests need nothing from the repository), the demo test serves the bundled
+# demo site with the bundled model through that server, and two detector tests load the AGPL cards (which pass
+# without their weights) and skip, naming the path, where the weights are needed. The whole suite inside a test
+# would take most of an hour; these take minutes and touch every resource a clone needs.
 ALONE = [
     "tests/test_remux.py",
-    "tests/test_probe.py",
+    "tests/test_probe.py::test_probe_measures_a_live_camera",
+    "tests/test_probe.py::test_probe_plain_line",
+    "tests/test_probe.py::test_probe_unauthorized_hides_the_password",
     "tests/test_demo.py::test_demo_rtsp_cameras_go_live_and_the_server_stops_with_it",
     "tests/test_detector.py::test_the_three_cards_load_and_name_their_licence",
     "tests/test_detector.py::test_card_with_the_wrong_head_fails",
