@@ -11,7 +11,8 @@ import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("ingest", "analytics", "wall", "rendition", "recording", "cases", "platform", "cluster")
+BENCHMARKS = ("ingest", "analytics", "wall", "rendition", "recording", "playback", "cases", "platform",
+              "cluster")
 
 
 def main(argv: list[str] | None = None) -> int:

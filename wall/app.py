@@ -139,7 +139,8 @@ def create_app(site: SiteConfig, hub: CameraHub | None = None, db: Database | No
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    install_metrics(app, site.server_file.server.metrics, runtime, db, cases)  # GET /metrics (wall/metrics.py)
+    install_metrics(app, site.server_file.server.metrics, runtime, db, cases,  # GET /metrics (wall/metrics.py)
+                    transcodes=parts.recordings.transcodes, rendition_cap=site.server_file.server.live.renditions)
     for module in (health, auth_routes, admin_routes, audit_routes, editor_routes, cameras, events, case_routes,
                    suppression_routes, wall_routes, live, pushes, stats_routes, platform_routes, ptz_routes, playback,
                    model_routes, pages):

@@ -32,7 +32,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from streams.health import CameraState
-from wall.recording.metrics import recording_metrics
+from wall.recording.metrics import recording_metrics, transcode_metrics
+from wall.recording.transcodes import TranscodeSlots
 from wall.runtime.interface import CameraRuntime
 from wall.runtime.models import AnalyticsCounters, CameraStatus, ClusterView
 from wall.store.cases import Case, CaseEvent, OutboxMessage, Suppression
@@ -55,10 +56,12 @@ PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 class SiteCollector(Collector):
     """Reads the running site's state at scrape time: cameras, decoding, analytics, cases, outbox, viewers."""
 
-    def __init__(self, runtime: CameraRuntime, db: Database, cases: CaseService) -> None:
+    def __init__(self, runtime: CameraRuntime, db: Database, cases: CaseService, *,
+                 transcodes: TranscodeSlots | None = None, rendition_cap: int | None = None) -> None:
         self.runtime = runtime
         self.db = db
         self.cases = cases
+        self.transcodes, self.rendition_cap = transcodes, rendition_cap  # the two transcode caps' counts
 
     def describe(self) -> Iterable[Metric]:
         return []  # nothing to check at registration; the names are fixed below and collect() is not cheap
@@ -68,6 +71,7 @@ class SiteCollector(Collector):
         yield from self._cameras(statuses)
         yield from self._viewers(statuses)
         yield from recording_metrics(statuses, PREFIX)  # a full disk or failing writes, per camera
+        yield from transcode_metrics(statuses, self.rendition_cap, self.transcodes, PREFIX)  # the two H.264 caps
         counters = self.runtime.analytics_counters()
         if counters is not None:
             yield from self._analytics(counters, statuses)
@@ -322,10 +326,11 @@ def _age(created: datetime | None) -> float:
     return max(0.0, time.time() - created.timestamp())
 
 
-def build_registry(runtime: CameraRuntime, db: Database, cases: CaseService) -> CollectorRegistry:
+def build_registry(runtime: CameraRuntime, db: Database, cases: CaseService, *,
+                   transcodes: TranscodeSlots | None = None, rendition_cap: int | None = None) -> CollectorRegistry:
     """This app's registry: the site collector, the pipeline's histograms and the process' own numbers."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SiteCollector(runtime, db, cases))
+    registry.register(SiteCollector(runtime, db, cases, transcodes=transcodes, rendition_cap=rendition_cap))
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         registry.register(collector)  # stateless readers of this process: safe to share between registries
     if runtime.analytics_enabled:
@@ -368,11 +373,12 @@ class ScrapeGuard:
 
 
 def install_metrics(app: FastAPI, settings: MetricsSettings, runtime: CameraRuntime, db: Database,
-                    cases: CaseService) -> CollectorRegistry | None:
+                    cases: CaseService, *, transcodes: TranscodeSlots | None = None,
+                    rendition_cap: int | None = None) -> CollectorRegistry | None:
     """Add ``GET /metrics`` (unless disabled); returns the app's own registry (None when disabled)."""
     if not settings.enabled:
         return None
-    registry = build_registry(runtime, db, cases)
+    registry = build_registry(runtime, db, cases, transcodes=transcodes, rendition_cap=rendition_cap)
     guard = ScrapeGuard(settings)
 
     @app.get("/metrics", include_in_schema=False)

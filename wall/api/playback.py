@@ -13,7 +13,8 @@ right (404 without, as everywhere here) and the right to decide cases (403); the
 
 An H.265 recording played or exported as H.264 (``codec=h264``) is re-encoded here, each under one of the box's
 ``recording.max_transcodes`` slots (``wall.recording.transcodes``: why a cap of its own); past it the answer is
-503 with Retry-After, and the slot of a playback chunk is given back when its response ends however it ends.
+503 with Retry-After, and the slot of a playback chunk is given back when its response ends however it ends; an
+export's re-encode is stopped when its client goes away (``_unless_gone``), so its slot is back within a frame.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
+import anyio
 from anyio import CancelScope
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse, StreamingResponse
@@ -32,7 +36,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from streams.clip_h264 import h264_copy
+from streams.export_h264 import ExportStopped, export_h264
 from streams.playback import NothingRecorded, Playback, export
 from streams.playback_h264 import PlaybackH264
 from wall.access import NOT_FOUND, audit_action, audit_refusal, current_principal
@@ -56,6 +60,8 @@ Time = Annotated[float, Query(ge=0, le=32503680000, description="Unix time (seco
 BUSY: Answers = {503: {**error("as many recordings are re-encoded to H.264 as recording.max_transcodes allows; "
                                "try again after Retry-After seconds"),
                        "headers": {"Retry-After": {"schema": {"type": "integer"}}}}}
+CLIENT_GONE = 499  # what the access log shows for an export whose client went away (nginx's code for it)
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -157,23 +163,37 @@ async def video(camera_id: str, principal: Viewer, parts: Parts, request: Reques
 
 @router.get("/{camera_id}/export.mp4", response_class=FileResponse, responses={
     **MISSING, **BUSY, 400: error("a bad range"), 200: {"content": {"video/mp4": {}}, "description": "One MP4."}})
-def export_range(camera_id: str, principal: Viewer, parts: Parts, request: Request, start: Time, end: Time,
-                 codec: Annotated[Literal["h264"] | None, Query(description=(
-                     "h264: an H.265 recording re-encoded to H.264 (for a player without H.265); an H.264 one is "
-                     "sent as recorded"))] = None) -> FileResponse:
+async def export_range(camera_id: str, principal: Viewer, parts: Parts, request: Request, start: Time, end: Time,
+                       codec: Annotated[Literal["h264"] | None, Query(description=(
+                           "h264: an H.265 recording re-encoded to H.264 (for a player without H.265); an H.264 "
+                           "one is sent as recorded"))] = None) -> Response:
     """[start, end] as one MP4 by stream copy (from the keyframe at or before ``start``). Audited. With
     ``codec=h264`` an H.265 recording is re-encoded whole before the answer, under a transcode slot (503 with
-    Retry-After past ``recording.max_transcodes``)."""
+    Retry-After past ``recording.max_transcodes``); a client that goes away meanwhile stops the re-encode and
+    frees its slot at once (audited as an export that did not finish)."""
     _camera(parts, principal, camera_id)
     longest = parts.recordings.settings.max_export_seconds
     if end <= start or end - start > longest:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"end must be after start, at most {longest:.0f} s later")
-    plan = parts.recordings.plan(camera_id, start, end, contiguous=False)
-    slot = _transcode_slot(parts, plan, codec, camera_id)  # before the copy: a refusal costs nothing
+    plan = await run_in_threadpool(parts.recordings.plan, camera_id, start, end, contiguous=False)
+    slot = _transcode_slot(parts, plan, codec, camera_id)  # before any work: a refusal costs nothing
     work = Path(tempfile.mkdtemp(prefix="citywall-export-"))
+    dst = work / f"{camera_id}.mp4"
+    sources = parts.recordings.sources(plan)
+    stop = threading.Event()
     try:
-        done = export(parts.recordings.sources(plan), start, end, work / f"{camera_id}.mp4")
-        path = h264_copy(done.path, work / "h264") if codec == "h264" else done.path
+        if slot is not None:
+            done = await _unless_gone(request, stop, lambda: export_h264(sources, start, end, dst, stop))
+        else:
+            done = await run_in_threadpool(lambda: export(sources, start, end, dst))
+    except ExportStopped:
+        shutil.rmtree(work, ignore_errors=True)
+        if slot is not None:
+            slot.release(stopped=True)
+        log.info("export of camera %s stopped: its client went away", camera_id, extra={"camera": camera_id})
+        await run_in_threadpool(audit_action, request, principal, "playback.export", f"camera:{camera_id}",
+                                False, {"start": start, "end": end, "codec": codec, "stopped": "client gone"})
+        return Response(status_code=CLIENT_GONE)
     except NothingRecorded:
         shutil.rmtree(work, ignore_errors=True)
         raise HTTPException(status.HTTP_404_NOT_FOUND, "nothing recorded in that range") from None
@@ -182,14 +202,41 @@ def export_range(camera_id: str, principal: Viewer, parts: Parts, request: Reque
         raise
     finally:
         if slot is not None:
-            slot.release()  # the file is made: sending it is no transcode
-    audit_action(request, principal, "playback.export", f"camera:{camera_id}", True,
-                 {"start": start, "end": end, "first": round(done.first_wall, 3), "frames": done.frames,
-                  "codec": codec or done.codec, "left_out": plan.left_out})
+            slot.release()  # the file is made (or abandoned): sending it is no transcode
+    await run_in_threadpool(audit_action, request, principal, "playback.export", f"camera:{camera_id}", True,
+                            {"start": start, "end": end, "first": round(done.first_wall, 3), "frames": done.frames,
+                             "codec": codec or done.codec, "left_out": plan.left_out})
     name = f"{camera_id}-{int(done.first_wall)}.mp4"
-    return FileResponse(path, media_type="video/mp4", filename=name,
+    return FileResponse(done.path, media_type="video/mp4", filename=name,
                         headers={"X-Start": f"{done.first_wall:.6f}", "Cache-Control": "no-store"},
                         background=BackgroundTask(shutil.rmtree, work, ignore_errors=True))
+
+
+async def _unless_gone(request: Request, stop: threading.Event, job: Callable[[], T]) -> T:
+    """``job()`` on a worker thread while the request's connection is watched: when the client goes away
+    (``http.disconnect``) ``stop`` is set, which the job looks at between frames and answers with ExportStopped.
+    A GET has no body, so nothing but the disconnect is waited for here."""
+
+    async def watch() -> None:
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                stop.set()
+                return
+
+    failure: Exception | None = None
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch)
+        try:
+            result = await run_in_threadpool(job)
+        except Exception as exc:  # raised past the group, not in it: the caller sees it, not an ExceptionGroup
+            failure = exc
+        finally:
+            stop.set()  # the request cancelled (the server stopping) ends the job too; after its end, a no-op
+            tasks.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result
 
 
 # -- 视频立案 from a paused playback ----------------------------------------------------------------------------

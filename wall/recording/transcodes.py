@@ -6,7 +6,9 @@ decode and an encode per frame, as fast as the client reads, so a handful of sea
 CPU the box needs for ingest, analytics and the live renditions. Past the cap the request is refused at once (503
 with Retry-After: the box is busy, not the user's fault — 429 would say this client asked too often) and the
 player says so and asks again; a slot is taken before the first frame is decoded and given back when the
-response ends, the client goes away, or the transcode fails.
+response ends, the client goes away (an export's re-encode is stopped then, ``streams.export_h264``: an
+abandoned hour of H.265 must not hold a slot for minutes), or the transcode fails. The counts are on /metrics
+(``wall.recording.metrics.transcode_metrics``).
 
 Why a setting of its own and not the live renditions' cap (``server.live.renditions``, ``streams.renditions``):
 the two budgets sit on different boxes and have different shapes. Live renditions run where the camera sessions
@@ -35,14 +37,15 @@ class TranscodeSlot:
     def __init__(self, slots: TranscodeSlots) -> None:
         self._slots: TranscodeSlots | None = slots
 
-    def release(self) -> None:
+    def release(self, *, stopped: bool = False) -> None:
+        """Give the slot back; ``stopped``: its transcode was stopped before its end (the client went away)."""
         slots, self._slots = self._slots, None
         if slots is not None:
-            slots._give_back()
+            slots._give_back(stopped)
 
 
 class TranscodeSlots:
-    """The box's count of running playback/export transcodes; counters for the tests and a future /metrics."""
+    """The box's count of running playback/export transcodes; its counters are on /metrics."""
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
@@ -50,6 +53,7 @@ class TranscodeSlots:
         self.in_use = 0
         self.served = 0
         self.refused = 0
+        self.stopped = 0  # exports stopped because their client went away
 
     def acquire(self) -> TranscodeSlot:
         """A slot, or TranscodesFull when ``cap`` of them are taken (0: never transcode)."""
@@ -66,6 +70,7 @@ class TranscodeSlots:
             self.served += 1
         return TranscodeSlot(self)
 
-    def _give_back(self) -> None:
+    def _give_back(self, stopped: bool) -> None:
         with self._lock:
             self.in_use -= 1
+            self.stopped += int(stopped)

@@ -48,3 +48,9 @@ export class PlaybackFilingDialog extends FilingDialog {
     return { at: this.at };
   }
 }
+
+/** The wall shows filing to users who may decide cases (wall.js sets .may-file; never on a kiosk). */
+export function mayFile() {
+  const wall = document.getElementById("wall");
+  return Boolean(wall && wall.classList.contains("may-file"));
+}

@@ -7,8 +7,11 @@
 // timestampOffset = X-Start − origin, so currentTime + origin is always the wall time on screen. The next chunk
 // is fetched from the buffered end (align=after: from the keyframe where the last one stopped) while less than
 // AHEAD_S is buffered ahead; at a gap the player jumps to the next recorded range.
+// A seek asks for FIRST_CHUNK_S first (its picture is up at once) and aborts the chunk requests still coming for
+// the old stretch, so that they give their transcode slots back to it.
 // An H.265 recording that this browser cannot decode is asked for again with codec=h264 (re-encoded on the
-// server while it plays; an export the same way, fetched here since the server makes it whole first). The box
+// server while it plays; an export the same way, fetched since the server makes it whole first:
+// wall-playback-export.js). The box
 // re-encodes at most recording.max_transcodes at once: past it the server answers 503 with Retry-After, and the
 // panel says so and asks again after that long (an export: the operator exports again).
 // Playback is a right of its own: without it every request answers 404 and the panel says so.
@@ -17,7 +20,8 @@
 import { addWords, t } from "./i18n.js";
 import { api } from "./nav.js";
 import { filedMessage } from "./wall-filing.js";
-import { PlaybackFilingDialog } from "./wall-playback-filing.js";
+import { exportRange } from "./wall-playback-export.js";
+import { PlaybackFilingDialog, mayFile } from "./wall-playback-filing.js";
 import { clock, parseTime, playable } from "./wall-playback-time.js";
 
 addWords({
@@ -46,6 +50,7 @@ addWords({
 const SPEEDS = [1, 2, 4, 8];
 const SPANS_MIN = [10, 60, 360, 1440];  // what the timeline may show: 10 min, 1 h, 6 h, 24 h
 const CHUNK_S = 30;
+const FIRST_CHUNK_S = 4;  // a seek's first chunk: short, so its picture is up at once; tick() fetches the rest
 const AHEAD_S = 12;
 const KEEP_BEHIND_S = 60;
 
@@ -86,6 +91,7 @@ class PlaybackPanel {
     this.markOut = null;
     this.h264 = false;  // this browser cannot decode the recording: ask for H.264 (playback and export)
     this.busyUntil = 0;  // the server had no transcode for the next chunk: not before then
+    this.requests = new AbortController();  // the chunk requests of the current seek; a new seek aborts them
     this.el = document.createElement("div");
     this.el.className = "playback";
     this.el.setAttribute("data-testid", "playback");
@@ -161,7 +167,7 @@ class PlaybackPanel {
     });
     this.q(".pb-in").addEventListener("click", () => { this.markIn = this.now(); this.drawMarks(); });
     this.q(".pb-out").addEventListener("click", () => { this.markOut = this.now(); this.drawMarks(); });
-    this.q(".pb-export").addEventListener("click", () => this.exportRange());
+    this.q(".pb-export").addEventListener("click", () => exportRange(this));
     this.q(".pb-close").addEventListener("click", () => this.close());
     this.q(".pb-file").addEventListener("click", () => this.fileCase());
   }
@@ -208,11 +214,14 @@ class PlaybackPanel {
   /** Show the recording at wall time `wall`: a new MediaSource, the chunk from the keyframe before it. */
   async seek(wall) {
     const generation = ++this.generation;
+    this.requests.abort();  // chunks still coming for the old stretch: their transcode slots go to this seek
+    this.requests = new AbortController();
+    this.buffer = null;  // and tick() asks for no more of it (the old buffer goes with its MediaSource)
     const wasPlaying = !this.video.paused;
-    let res = await this.chunk(wall, "before");
+    let res = await this.chunk(wall, "before", FIRST_CHUNK_S);
     if (res && !res.busy && !this.h264 && !playable(res.mime)) {  // H.265 here: the server re-encodes it
       this.h264 = true;
-      res = await this.chunk(wall, "before");
+      res = await this.chunk(wall, "before", FIRST_CHUNK_S);
     }
     if (generation !== this.generation) return;
     if (!res) { this.note(t("pbNone")); return; }
@@ -228,7 +237,6 @@ class PlaybackPanel {
     this.origin = res.start;
     this.exhausted = false;
     const source = new MediaSource();
-    this.buffer = null;  // the old one goes with its MediaSource: tick() must not touch it
     if (this.video.src) URL.revokeObjectURL(this.video.src);
     this.video.src = URL.createObjectURL(source);
     await new Promise((resolve) => source.addEventListener("sourceopen", resolve, { once: true }));
@@ -240,14 +248,17 @@ class PlaybackPanel {
     if (wasPlaying) this.video.play().catch(() => {});
   }
 
-  async chunk(start, align) {
-    const params = new URLSearchParams({ start: String(start), seconds: String(CHUNK_S), align });
+  async chunk(start, align, seconds = CHUNK_S) {
+    const params = new URLSearchParams({ start: String(start), seconds: String(seconds), align });
     if (this.h264) params.set("codec", "h264");
-    const res = await api(`/api/playback/${encodeURIComponent(this.camera)}/video?${params}`);
+    const res = await api(`/api/playback/${encodeURIComponent(this.camera)}/video?${params}`,
+      { signal: this.requests.signal }).catch(() => null);  // aborted by a seek (or close): the caller drops it
+    if (!res) return null;
     if (res.status === 503) return { busy: Number(res.headers.get("Retry-After")) || 5 };
-    if (!res.ok) return null;
+    const data = res.ok ? await res.arrayBuffer().catch(() => null) : null;  // null too when aborted mid-body
+    if (!data) return null;
     return { start: Number(res.headers.get("X-Start")), mime: res.headers.get("X-Mime"),
-             fps: Number(res.headers.get("X-Fps")) || 25, data: await res.arrayBuffer() };
+             fps: Number(res.headers.get("X-Fps")) || 25, data };
   }
 
   append(data, offset) {
@@ -285,10 +296,11 @@ class PlaybackPanel {
       return;
     }
     this.fetching = true;
-    const generation = this.generation;
+    const [generation, buffer] = [this.generation, this.buffer];
     try {
       const res = await this.chunk(this.origin + this.bufferedEnd(), "after");
-      if (generation !== this.generation) return;
+      // a seek begun meanwhile (or one under way when this began: same generation) replaced the buffer: drop it
+      if (generation !== this.generation || buffer !== this.buffer) return;
       if (res && res.busy) {  // no transcode for it now: not before the server's Retry-After
         this.busyUntil = Date.now() + res.busy * 1000;
         return this.note(t("pbBusy").replace("{n}", res.busy));
@@ -327,37 +339,6 @@ class PlaybackPanel {
     }
   }
 
-  /** Download [in, out] (default: a minute around what is on screen); H.264 when this browser cannot play it. */
-  async exportRange() {
-    const wall = this.now();
-    if (wall === null) return;
-    let start = this.markIn !== null ? this.markIn : wall - 30;
-    let end = this.markOut !== null ? this.markOut : wall + 30;
-    if (end < start) [start, end] = [end, start];
-    const params = new URLSearchParams({ start: String(start), end: String(end) });
-    if (this.h264) params.set("codec", "h264");  // what this browser plays (the recording stays H.265)
-    const a = document.createElement("a");
-    a.href = `/api/playback/${encodeURIComponent(this.camera)}/export.mp4?${params}`;
-    a.download = "";
-    if (this.h264) {  // made whole before the answer: fetched, so that a busy server is said, not a failed download
-      this.note(t("pbExporting"));
-      const res = await api(a.href);
-      if (!res.ok) {
-        const wait = Number(res.headers.get("Retry-After")) || 5;
-        this.note(res.status === 503 ? t("pbBusyExport").replace("{n}", wait) : `${t("failed")} (${res.status})`);
-        return;
-      }
-      const named = /filename="?([^";]+)"?/.exec(res.headers.get("Content-Disposition") || "");
-      a.download = named ? named[1] : `${this.camera}.mp4`;
-      a.href = URL.createObjectURL(await res.blob());
-      this.note("");
-    }
-    document.body.appendChild(a);
-    a.click();
-    a.remove();
-    if (a.href.startsWith("blob:")) setTimeout(() => URL.revokeObjectURL(a.href), 60000);
-  }
-
   /** 视频立案 from the frame on screen: pause there and open the filing dialog at that moment. */
   fileCase() {
     if (!mayFile() || this.origin === null) return;
@@ -377,16 +358,12 @@ class PlaybackPanel {
   close() {
     if (active === this) active = null;
     clearInterval(this.timer);
+    this.requests.abort();
+    if (this.exporting) this.exporting.abort();
     this.generation++;
     if (this.video.src) URL.revokeObjectURL(this.video.src);
     this.el.remove();
   }
-}
-
-/** The wall shows filing to users who may decide cases (wall.js sets .may-file; never on a kiosk). */
-function mayFile() {
-  const wall = document.getElementById("wall");
-  return Boolean(wall && wall.classList.contains("may-file"));
 }
 
 // F on the playback last used files from its frame; the capture phase runs before the wall's own F (a live filing)
