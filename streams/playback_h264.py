@@ -5,7 +5,7 @@ an operator at a Chrome or Edge seat without a hardware HEVC decoder could seek 
 The chunk is decoded and re-encoded (libx264 ultrafast, no B-frames, a keyframe where the recording has one),
 only while someone plays it back, at the recording's size up to ``MAX_WIDTH``. It costs what a live rendition
 costs (docs/performance.md) for each second played, so 8× costs eight times that; exports stay stream copies
-(their H.264 copy is ``streams.clip_h264``).
+(their H.264 copy, on request, is ``streams.export_h264``).
 
 It is a ``Playback`` whose packets are re-encoded, so it keeps that contract: ``first_wall`` (the keyframe at or
 before the requested time), ``mime``, ``fps`` and the fragmented MP4 bytes on iteration, with media time 0 at

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import REPO
 
-BENCHMARKS = ("ingest", "analytics", "wall", "rendition", "recording", "cases", "platform", "cluster")
+BENCHMARKS = ("ingest", "analytics", "wall", "rendition", "recording", "playback", "cases", "platform", "cluster")
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
