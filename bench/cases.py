@@ -74,12 +74,13 @@ class Generation:
 
 @dataclass
 class RollupBuild:
-    """The first report after the history was written: it builds the statistics' rollup for every past day
-    (wall/stats/rollup.py), once; later reports read it."""
+    """The first report after the history was written: it builds the statistics' rollup for every past day and
+    the months of those days (wall/stats/days.py), once; later reports read it."""
 
     database: str
     days: int
     seconds: float
+    months: int = 0
 
 
 @dataclass
@@ -153,8 +154,10 @@ def run_statistics(report: Report, db: Database, database: str, cases: int) -> N
     with db.session() as s:
         queries.report(s, StatsQuery(Period.MONTH, history.START, history.END, utc_offset=history.HALL,
                                      now=history.END))
-        days = s.scalar(select(func.count()).select_from(RollupDay)) or 0
-    report.rollup_builds.append(RollupBuild(database, days, time.perf_counter() - t0))
+        kinds = {length: n for length, n in s.execute(
+            select(func.length(RollupDay.day), func.count()).group_by(func.length(RollupDay.day)))}
+    report.rollup_builds.append(RollupBuild(database, kinds.get(len("YYYY-MM-DD"), 0), time.perf_counter() - t0,
+                                            kinds.get(len("YYYY-MM"), 0)))
     report.statistics.extend(time_reports(db, database))
 
 
@@ -206,7 +209,8 @@ def format_report(r: Report) -> str:
     for g in r.generations:
         lines.append(f"generated {g.cases} cases, {g.events} history rows into {g.database} in {g.seconds:.0f} s")
     for b in r.rollup_builds:
-        lines.append(f"rollup of {b.days} days built by the first year-long report on {b.database}: {b.seconds:.1f} s")
+        lines.append(f"rollup of {b.days} days and {b.months} months built by the first year-long report on "
+                     f"{b.database}: {b.seconds:.1f} s")
     if r.statistics:
         lines.append("statistics report (queries.report, 3 runs: first / median / max ms):")
     for t in r.statistics:

@@ -58,7 +58,13 @@ from wall.config import (  # noqa: E402
     TimeLimits,
     VerificationSettings,
 )
-from wall.hall_settings import Cell, Layout, TourSpec, WallSpec  # noqa: E402
+from wall.hall_settings import (  # noqa: E402
+    Cell,
+    HallSettings,
+    Layout,
+    TourSpec,
+    WallSpec,
+)
 from wall.recording_settings import RecordingSettings  # noqa: E402
 from wall.security_settings import LiveLimits  # noqa: E402
 from wall.time_limits import MAX_SECONDS  # noqa: E402
@@ -75,6 +81,7 @@ _URL_RULE = (
 
 # What field validators check, per (model, field). Uniqueness is checked by wall.config across cameras.
 RULES: dict[tuple[type[BaseModel], str], str] = {
+    (HallSettings, "time_zone"): "an IANA time zone name (e.g. `Asia/Shanghai`), from the bundled tzdata",
     (CameraConfig, "id"): f"matches `{CAMERA_ID.pattern}`; unique in the file",
     (CameraConfig, "national_id"): "exactly 20 ASCII digits (quote it); unique in the file",
     (CameraConfig, "url"): _URL_RULE,
@@ -144,6 +151,8 @@ SECTIONS: list[tuple[str, str, type[BaseModel]]] = [
     ("server.yaml: platform.time_limits", "under `platform: time_limits:` in `server.yaml` (处置时限: a dispatched "
      "case's deadline, docs/platform.md)", TimeLimits),
     ("server.yaml: review", "under `review:` in `server.yaml`", ReviewSettings),
+    ("server.yaml: hall", "under `hall:` in `server.yaml` (the hall's clock: the statistics' days and calendar-day "
+     "time limits)", HallSettings),
     ("server.yaml: recording", "under `recording:` in `server.yaml` (录像: segment storage, retention, the "
      "recording blocks cameras inherit; docs/architecture.md \"Recording and playback\")", RecordingSettings),
     ("recording block", "of a camera's `recording:` in `cameras.yaml`, of `recording: default:` and of each "

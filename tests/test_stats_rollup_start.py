@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from tests.conftest import SiteStarter, wait_until
 from tests.migration_helpers import table_diff
 from tests.test_stats_rollup import insert_cases
-from wall.stats import rollup
+from wall.stats import days, rollup
 from wall.stats.keeper import RollupKeeper, local_offset
 from wall.stats.models import GroupBy, Period, StatsQuery
 from wall.stats.queries import raw_report
@@ -61,13 +61,14 @@ def whole_days(db: Database, offset: int, now: datetime) -> int:
     """How many days the rollup serves at ``offset`` (what a request would build: its own statement)."""
     query = StatsQuery(Period.DAY, now - timedelta(days=DAYS + 2), now, utc_offset=offset)
     with db.session() as s:
-        return len(rollup._whole_days(s, query, now))
+        return len(days.whole_days(s, query, now))
 
 
 def built(db: Database, offset: int) -> dict[str, datetime]:
     with db.session() as s:
         return {day: at for day, at in s.execute(select(RollupDay.day, RollupDay.built_at).where(
-            RollupDay.utc_offset == offset, RollupDay.state == "built", RollupDay.version == rollup.VERSION))}
+            RollupDay.utc_offset == offset, RollupDay.state == "built", RollupDay.version == rollup.VERSION,
+            func.length(RollupDay.day) == len("YYYY-MM-DD")))}  # days, not the months built from them
 
 
 def test_the_service_builds_the_rollup_without_a_statistics_request(serve_site: SiteStarter,

@@ -42,7 +42,8 @@ class CaseService:
                                             days=review.suppression_days)  # 误报抑制
         self.desk = CaseDesk(db, registry.cameras(), site.catalogue or load_catalogue(), evidence_dir,
                              reject_reasons=list(reasons), reason_names=reasons,
-                             time_limits=site.server_file.platform.time_limits, suppressions=self.suppressions)
+                             time_limits=site.server_file.platform.time_limits.in_zone(site.server_file.hall.time_zone),
+                             suppressions=self.suppressions)
         self.desk.labels = TargetClasses(site.model_card or DEFAULT_CARD)  # the classes a label may give
         self.notices = NoticeHub()  # /ws/wall
         self.desk.listeners.append(self.notices.publish)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
@@ -195,3 +196,27 @@ class WallSpec(Strict):
         for text in value:
             check_controller(text)
         return list(dict.fromkeys(value))
+
+
+class HallSettings(Strict):
+    """The hall itself. ``time_zone`` is the clock the hall's figures are cut in: the statistics' days, weeks and
+    months, the days their rollup pre-adds, the dates the statistics page shows, and the midnight a calendar-day
+    time limit ends at (``platform.time_limits.days: calendar``). Unset (the default, the behaviour before the
+    setting): each statistics request's ``utc_offset``, which the page fills with its browser's offset; calendar
+    days end at midnight UTC."""
+
+    time_zone: str | None = Field(default=None, max_length=64, description="IANA time zone of the hall, e.g. "
+                                  "Asia/Shanghai (from the bundled tzdata, offline); null: the statistics page "
+                                  "cuts days in its browser's UTC offset.")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            shown = "".join(c if c.isprintable() else "?" for c in value[:64])
+            raise ValueError(f"'{shown}' is not an IANA time zone such as Asia/Shanghai") from None
+        return value

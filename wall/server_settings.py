@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 from settings.model import Strict
 from streams.config import DEFAULT_GRID_CODE_LENGTH, StreamSettings
 from wall.cluster_settings import ClusterSettings
-from wall.hall_settings import DEFAULT_REJECT_REASONS, SUPPRESSIBLE_REASONS, Layout, WallSpec
+from wall.hall_settings import DEFAULT_REJECT_REASONS, SUPPRESSIBLE_REASONS, HallSettings, Layout, WallSpec
 from wall.recording_settings import RecordingSettings
 from wall.security_settings import TRUSTED_PROXIES_HELP, LiveLimits, SecuritySettings, check_networks
 from wall.time_limits import TimeLimits
@@ -183,6 +183,7 @@ class ServerFile(Strict):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    hall: HallSettings = Field(default_factory=HallSettings, description="The hall's own clock (time_zone).")
     recording: RecordingSettings = Field(default_factory=RecordingSettings, description="Recording and playback.")
     cluster: ClusterSettings | None = Field(default=None, description="Cameras on a Ray cluster; needs "
                                             "server.database_url (PostgreSQL).")

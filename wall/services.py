@@ -54,7 +54,8 @@ class Services:
         self.live_limits = LiveLimiter(self.site.server_file.server.live)
         self.recordings = RecordingService(self.site, self.db, self.runtime, self.registry, lambda: self.clock())
         self.ptz = PtzService(self.registry, self.runtime, self.db, self.cases.notices.publish)
-        self.stats_rollup = RollupKeeper(self.db, lambda: self.clock())
+        self.stats_rollup = RollupKeeper(self.db, lambda: self.clock(),
+                                         time_zone=self.site.server_file.hall.time_zone)
         # the video checks' deadlines, the evidence links' expiry and whether a case is overdue read the service
         # clock (tests move it)
         self.cases.checks.clock = lambda: self.clock()

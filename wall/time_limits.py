@@ -6,7 +6,10 @@ A city sets how long a department has to handle each kind of case (Shenzhen publ
 its own), so the limits are configuration (``platform.time_limits`` in server.yaml), never constants. A case gets
 its deadline when it is dispatched: the platform's own ``deadline`` when its ``dispatched`` call (or its reply to
 the webhook) carries one — the platform owns the case from then on — otherwise the code's limit counted from the
-dispatch. The limit is wall-clock time, not working hours.
+dispatch. The limit is wall-clock time, not working hours. Days: by default a limit of N × 86,400 s is that many
+seconds (``days: elapsed``, as before); ``days: calendar`` counts them as the hall's calendar days instead
+(当日 / 次日 limits): the deadline is the hall's midnight ending the Nth day, the dispatch's own day the first
+— in the hall's time zone (``hall.time_zone``; without one, UTC).
 
 Overdue: the deadline has passed and the case is still with the department (dispatched, or still present on
 video). A case cleared on video or closed is no longer overdue on the desk — it is handled; the statistics count
@@ -17,10 +20,11 @@ case (返工) keeps its deadline: the work was due then.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from settings.model import Strict
 
@@ -39,6 +43,16 @@ class TimeLimits(Strict):
     codes: dict[str, Seconds | None] = Field(default_factory=dict, max_length=1000,
                                              description="Event code (e.g. '0501') → its own limit in seconds; "
                                              "null: no limit for that code.")
+    days: Literal["elapsed", "calendar"] = Field(
+        default="elapsed", description="How a limit of whole days counts: elapsed (N × 86400 s from the dispatch) "
+        "or calendar (to the hall's midnight ending the Nth day, the dispatch's day the first; hall.time_zone).")
+    _zone: tzinfo = PrivateAttr(default=UTC)  # the hall's (``in_zone``): where a calendar day ends
+
+    def in_zone(self, zone: str | None) -> TimeLimits:
+        """These limits with calendar days ending at the hall's midnight (``hall.time_zone``; None: UTC)."""
+        copy = self.model_copy()
+        copy._zone = ZoneInfo(zone) if zone else UTC
+        return copy
 
     @field_validator("codes")
     @classmethod
@@ -59,7 +73,13 @@ class TimeLimits(Strict):
         if platform_deadline is not None:
             return as_utc(platform_deadline)
         limit = self.seconds(code)
-        return None if limit is None else dispatched_at + timedelta(seconds=limit)
+        if limit is None:
+            return None
+        if self.days == "calendar" and limit % DAY == 0:
+            local = as_utc(dispatched_at).astimezone(self._zone).replace(tzinfo=None)
+            midnight = local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=int(limit // DAY))
+            return midnight.replace(tzinfo=self._zone).astimezone(UTC)
+        return dispatched_at + timedelta(seconds=limit)
 
 
 def as_utc(value: datetime) -> datetime:

@@ -1,7 +1,9 @@
 // The statistics page (/stats, 综合评价): GET /api/stats for the filter, drawn as total cards, two plain SVG
 // charts (cases per period, stacked by outcome; cases and AI precision per group) and two tables; the CSV link
 // carries the same filter to /api/stats.csv. The server does every sum and median and applies the user's camera
-// grants; this page only draws. Periods are cut in the browser's own UTC offset (utc_offset).
+// grants; this page only draws. Periods are cut in the hall's time zone when the site sets hall.time_zone (the
+// page then sends its dates as the hall's dates, since_date/until_date, and its default range ends on the hall's
+// today, from /api/stats/clock); without it, in the browser's own UTC offset (utc_offset), as before.
 import { addWords, applyWords, currentLang, t } from "./i18n.js";
 import { api, may, startPage } from "./nav.js";
 
@@ -18,7 +20,7 @@ addWords({
     statsGroup: "分组", statsPeriodCol: "周期", statsNone: "（未填）", statsNoAccess: "无权查看统计",
     statsFailed: "统计查询失败：", statsEmpty: "所选范围内没有案件", statsNoDeadlines: "—",
     statsSource_ai: "AI 发现", statsSource_patrol: "视频巡查", statsAll: "合计",
-    statsSec: "秒", statsMin: "分", statsHour: "小时",
+    statsSec: "秒", statsMin: "分", statsHour: "小时", statsZone: "时区：",
   },
   en: {
     statsTitle: "Statistics", statsPeriod: "Period", statsDay: "Daily", statsWeek: "Weekly", statsMonth: "Monthly",
@@ -33,7 +35,7 @@ addWords({
     statsGroup: "Group", statsPeriodCol: "Period", statsNone: "(not set)", statsNoAccess: "No access to statistics",
     statsFailed: "Statistics failed: ", statsEmpty: "No cases in this range", statsNoDeadlines: "—",
     statsSource_ai: "AI", statsSource_patrol: "Video patrol", statsAll: "Total",
-    statsSec: "s", statsMin: "min", statsHour: "h",
+    statsSec: "s", statsMin: "min", statsHour: "h", statsZone: "Time zone: ",
   },
 });
 
@@ -42,29 +44,35 @@ const SVG = "http://www.w3.org/2000/svg";
 const OUTCOMES = ["confirmed", "rejected", "merged", "pending"];
 let report = null;
 let reasonNames = {};
+let hall = { time_zone: null, today: null }; // GET /api/stats/clock: the hall's zone and its today
 
 // -- the filter -------------------------------------------------------------------------------------------------
 
 const day = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 
 function defaultRange(period) {
-  const until = new Date();
+  const [ty, tm, td] = (hall.today || "").split("-").map(Number);
+  const until = hall.today ? new Date(ty, tm - 1, td) : new Date(); // a calendar day, whatever the browser's zone
   const since = new Date(until);
   if (period === "month") since.setMonth(since.getMonth() - 11, 1);
   else since.setDate(since.getDate() - (period === "week" ? 7 * 12 - 1 : 29));
   return [day(since), day(until)];
 }
 
-/** The query string of the filter: local dates → UTC instants (the "to" date is included, so its next day). */
+/** The query string of the filter: with a hall time zone, the hall's dates as they are (the server cuts them in
+ * its zone); else local dates → UTC instants (the "to" date is included, so its next day). */
 function params() {
   const [sy, sm, sd] = $("f-since").value.split("-").map(Number);
   const [uy, um, ud] = $("f-until").value.split("-").map(Number);
-  const q = new URLSearchParams({
-    period: $("f-period").value,
-    since: new Date(sy, sm - 1, sd).toISOString(),
-    until: new Date(uy, um - 1, ud + 1).toISOString(),
-    utc_offset: String(-new Date().getTimezoneOffset()),
-  });
+  const q = new URLSearchParams({ period: $("f-period").value });
+  if (hall.time_zone) {
+    q.set("since_date", $("f-since").value);
+    q.set("until_date", $("f-until").value);
+  } else {
+    q.set("since", new Date(sy, sm - 1, sd).toISOString());
+    q.set("until", new Date(uy, um - 1, ud + 1).toISOString());
+  }
+  q.set("utc_offset", String(-new Date().getTimezoneOffset()));
   if ($("f-by").value) q.set("by", $("f-by").value);
   return q;
 }
@@ -238,14 +246,22 @@ function draw() {
 
 // -- start ------------------------------------------------------------------------------------------------------
 
+function showZone() {
+  $("zone").textContent = hall.time_zone ? t("statsZone") + hall.time_zone : "";
+  $("zone").dataset.zone = hall.time_zone || "";
+}
+
 async function start() {
-  const me = await startPage($("header"), { onLanguage: draw });
+  const me = await startPage($("header"), { onLanguage: () => { showZone(); draw(); } });
   if (!me) return;
   if (!may(me, "read_statistics")) {
     $("notice").textContent = t("statsNoAccess");
     $("filters").hidden = true;
     return;
   }
+  const clock = await api("/api/stats/clock");
+  if (clock.ok) hall = await clock.json();
+  showZone();
   const here = new URLSearchParams(location.search);
   if (["day", "week", "month"].includes(here.get("period"))) $("f-period").value = here.get("period");
   if (here.get("by")) $("f-by").value = here.get("by");

@@ -9,9 +9,12 @@ so that it stops within seconds when the service does, and again every ``interva
 that a case change marked stale since. A request arriving before it is done still builds what it needs, as
 before: the figures never depend on the keeper, only the time to the first answer does.
 
-Which clocks: a day is a hall-clock day at a UTC offset (the page sends its browser's). The keeper builds every
-offset the rollup has days of (what the halls' browsers asked for) and the server's own local offset, so a fresh
-site in the hall's time zone needs no request first.
+Which clocks: with ``hall.time_zone`` set, a day is a day of that zone, and the keeper builds those only (every
+request reads them: the page's own offset is not used then). Without it a day is a hall-clock day at a UTC offset
+(the page sends its browser's): the keeper builds every offset the rollup has days of (what the halls' browsers
+asked for) and the server's own local offset, so a fresh site in the hall's time zone needs no request first.
+After the days, each pass builds the months whose days are all built (``wall.stats.days.ensure_months``: from
+the day rows, a fraction of a second a month), so a year's first month report reads months too.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from wall.stats import rollup
+from wall.stats import days
+from wall.stats.clock import HallClock
 from wall.stats.models import Period, StatsQuery
 from wall.store.cases import Case
 from wall.store.db import Database
@@ -44,10 +48,12 @@ def local_offset() -> int:
 
 class RollupKeeper:
     def __init__(self, db: Database, clock: Callable[[], datetime], *, interval: float = INTERVAL_SECONDS,
-                 own_offset: Callable[[], int] = local_offset) -> None:
+                 own_offset: Callable[[], int] = local_offset, time_zone: str | None = None) -> None:
         """``clock``: the service clock (a request's ``now`` is read from it too: tests move it);
-        ``own_offset``: the offset built besides those the rollup already has days of."""
+        ``own_offset``: the offset built besides those the rollup already has days of; ``time_zone``: the hall's
+        (``hall.time_zone``), which replaces the offsets."""
         self.db = db
+        self.time_zone = time_zone
         self.clock = clock
         self.interval = interval
         self.own_offset = own_offset
@@ -73,6 +79,12 @@ class RollupKeeper:
                 log.exception("statistics rollup pass failed")
             self._stop.wait(self.interval)
 
+    def clocks(self) -> list[HallClock]:
+        """The hall clocks whose days requests read."""
+        if self.time_zone:
+            return [HallClock(zone=self.time_zone)]
+        return [HallClock(offset) for offset in self.offsets()]
+
     def offsets(self) -> list[int]:
         with self.db.session() as s:
             known = set(s.scalars(select(RollupDay.utc_offset).distinct()))
@@ -89,29 +101,33 @@ class RollupKeeper:
             return 0
         first = first.replace(tzinfo=UTC) if first.tzinfo is None else first
         ready = 0
-        for offset in self.offsets():
-            days = self._build_offset(offset, first)
-            if days is None:
+        for clock in self.clocks():
+            built = self._build_clock(clock, first)
+            if built is None:
                 return 0
-            ready += days
+            ready += built
         # the first pass is the one that may take minutes (a year of history): worth a line in the log
         log.log(logging.INFO if not self.passes else logging.DEBUG, "statistics rollup: %d days ready in %.1f s",
                 ready, time.monotonic() - started)
         self.passes += 1
         return ready
 
-    def _build_offset(self, offset: int, first: datetime) -> int | None:
-        """Back from now in steps of whole hall-clock days at ``offset`` (a day must lie wholly inside a step to
-        be built), down to the first case; the days ready, None when told to stop."""
+    def _build_clock(self, clock: HallClock, first: datetime) -> int | None:
+        """Back from now in steps of whole days of ``clock`` (a day must lie wholly inside a step to be built), down
+        to the first case; the days ready, None when told to stop."""
         now = self.clock()
-        shift = timedelta(minutes=offset)
-        midnight = (now + shift).replace(hour=0, minute=0, second=0, microsecond=0) - shift
-        until, since = now, midnight - STEP
+        midnight = clock.local(now).replace(hour=0, minute=0, second=0, microsecond=0)
+        until, since = now, clock.utc(midnight - STEP)
         ready = 0
         while until > first - timedelta(days=1):
             if self._stop.is_set():
                 return None
             with self.db.session() as s:
-                ready += len(rollup.ensure(s, StatsQuery(Period.DAY, since, until, utc_offset=offset), now))
-            until, since = since, since - STEP
+                query = StatsQuery(Period.DAY, since, until, utc_offset=clock.utc_offset, time_zone=clock.zone)
+                ready += len(days.ensure(s, query, now))
+            until, since = since, clock.utc(clock.local(since) - STEP)
+        with self.db.session() as s:  # the months of the days now built (a lookup, and a month a second or less)
+            query = StatsQuery(Period.MONTH, first - timedelta(days=1), now, utc_offset=clock.utc_offset,
+                               time_zone=clock.zone)
+            days.ensure_months(s, query, days.ensure(s, query, now))
         return ready

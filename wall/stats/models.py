@@ -27,6 +27,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from wall.cases.models import UtcTime
+from wall.stats.clock import HallClock
 
 
 class Period(StrEnum):
@@ -46,7 +47,8 @@ class GroupBy(StrEnum):
 @dataclass(frozen=True)
 class StatsQuery:
     """A filter: times in UTC (the routes convert), ``cameras`` None for a principal who sees every camera, and
-    the offset (minutes east of UTC) of the hall's clock, which decides where a day begins."""
+    the hall's clock, which decides where a day begins: its time zone (``hall.time_zone``) when set, else the
+    offset (minutes east of UTC) the page sent."""
 
     period: Period
     since: datetime
@@ -55,6 +57,11 @@ class StatsQuery:
     cameras: frozenset[str] | None = None
     utc_offset: int = 0
     now: datetime | None = None  # what "the deadline has passed" is judged by (the service clock); None: the time now
+    time_zone: str | None = None  # an IANA zone (wall.stats.clock): it wins over utc_offset
+
+    @property
+    def clock(self) -> HallClock:
+        return HallClock(self.utc_offset, self.time_zone)
 
 
 class Figures(BaseModel):
@@ -89,7 +96,10 @@ class StatsReport(BaseModel):
     by: GroupBy | None
     since: UtcTime
     until: UtcTime
-    utc_offset: int = Field(description="minutes east of UTC that periods were cut in")
+    utc_offset: int = Field(description="minutes east of UTC that periods were cut in (with time_zone: its offset at "
+                            "until)")
+    time_zone: str | None = Field(default=None, description="the hall's time zone (hall.time_zone) periods were cut "
+                                  "in; null: the fixed utc_offset")
     periods: list[str] = Field(description="every period of the range, empty ones included, oldest first")
     total: Figures
     groups: list[GroupFigures] = Field(description="per group over the whole range (one, keyless, without by)")

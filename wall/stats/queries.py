@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from wall.stats import raw, rollup
 from wall.stats.models import StatsQuery, StatsReport
-from wall.stats.sql import AI_SOURCE, MAX_PERIODS, MAX_ROWS, assemble, dialect_of, group_columns, period_keys
+from wall.stats.sql import AI_SOURCE, MAX_PERIODS, MAX_ROWS, assemble, group_columns, period_keys, query_dialect
 from wall.store.cases import Case
 
 __all__ = ["AI_SOURCE", "MAX_PERIODS", "MAX_ROWS", "period_keys", "raw_report", "report"]
@@ -29,7 +29,7 @@ def raw_report(s: Session, query: StatsQuery) -> StatsReport:
     The counts are one pass at the finest level, added up for the coarser two; each level's medians one more
     pass."""
     periods = period_keys(query)
-    dialect = dialect_of(s, query.utc_offset)
+    dialect = query_dialect(s, query)
     period = dialect.period(Case.raised_at, query.period)
     if query.by is None:
         finest = raw.level(s, query, raw.counts(s, query, (period,), None), (period,), dialect)

@@ -11,13 +11,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, literal_column
+from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, func, literal, literal_column
 from sqlalchemy.orm import Session
 
 from wall.errors import Unprocessable
+from wall.stats.clock import Segment
 from wall.stats.models import Figures, GroupBy, GroupFigures, Period, PeriodFigures, StatsQuery, StatsReport
 from wall.store.cases import Case
 
@@ -49,11 +51,10 @@ def next_period(t: datetime, period: Period) -> datetime:
 
 def period_keys(query: StatsQuery) -> list[str]:
     """Every period of ``[since, until)`` in the hall's clock, as its first day; more than MAX_PERIODS is refused."""
-    shift = timedelta(minutes=query.utc_offset)
     keys: list[str] = []
     try:
-        start = period_start(query.since.astimezone(UTC).replace(tzinfo=None) + shift, query.period)
-        end = query.until.astimezone(UTC).replace(tzinfo=None) + shift
+        start = period_start(query.clock.local(query.since), query.period)
+        end = query.clock.local(query.until)
         while start < end:
             if len(keys) == MAX_PERIODS:
                 raise Unprocessable(f"more than {MAX_PERIODS} {query.period.value}s: narrow since/until or use a "
@@ -72,14 +73,26 @@ def period_keys(query: StatsQuery) -> list[str]:
 class Dialect:
     name: str
     utc_offset: int
+    # the hall clock's offsets over the query's range (``HallClock.segments``); () : ``utc_offset`` throughout
+    segments: tuple[Segment, ...] = ()
+
+    def _shift(self, t: Any, word: Any) -> Any:
+        """The offset in seconds at ``t``, each as ``word(seconds)``: a constant, or ``CASE`` over the zone's
+        changes in the range."""
+        segments = self.segments or ((None, self.utc_offset * 60),)
+        if len(segments) == 1:
+            return word(segments[0][1])
+        return case(*((t < start, word(before)) for (_, before), (start, _) in pairwise(segments)),
+                    else_=word(segments[-1][1]))
 
     def period(self, t: Any, period: Period) -> ColumnElement[Any]:
         if self.name == "sqlite":
-            shift = f"{self.utc_offset:+d} minutes"
+            shift = self._shift(t, lambda seconds: literal(f"{seconds:+d} seconds"))
             if period is Period.WEEK:  # to the next Sunday (or this one), then back to its Monday
                 return func.date(t, shift, "weekday 0", "-6 days")
             return func.strftime("%Y-%m-01" if period is Period.MONTH else "%Y-%m-%d", t, shift)
-        local = func.timezone("UTC", t) + literal_column(f"interval '{int(self.utc_offset)} minutes'")
+        seconds = self._shift(t, lambda seconds: literal_column(str(int(seconds))))
+        local = func.timezone("UTC", t) + literal_column("interval '1 second'") * seconds
         return func.to_char(func.date_trunc(period.value, local), "YYYY-MM-DD")
 
     def seconds(self, start: Any, end: Any) -> ColumnElement[Any]:
@@ -119,7 +132,7 @@ class SqliteMedian(list[float | None]):
         return middle(sorted(v for v in self if v is not None))
 
 
-def dialect_of(s: Session, utc_offset: int) -> Dialect:
+def dialect_of(s: Session, utc_offset: int, segments: tuple[Segment, ...] = ()) -> Dialect:
     name = s.get_bind().dialect.name
     if name not in ("sqlite", "postgresql"):
         raise Unprocessable(f"statistics need SQLite or PostgreSQL, not {name}")
@@ -128,7 +141,12 @@ def dialect_of(s: Session, utc_offset: int) -> Dialect:
         assert isinstance(driver, sqlite3.Connection)
         aggregate: Any = SqliteMedian  # typeshed's aggregate protocol wants int in and out, not seconds
         driver.create_aggregate(_SQLITE_MEDIAN, 1, aggregate)
-    return Dialect(name, utc_offset)
+    return Dialect(name, utc_offset, segments)
+
+
+def query_dialect(s: Session, query: StatsQuery) -> Dialect:
+    """The dialect cutting ``query``'s periods in its hall clock."""
+    return dialect_of(s, query.utc_offset, query.clock.segments(query.since, query.until))
 
 
 def rounded(value: Any) -> float | None:
@@ -251,5 +269,5 @@ def assemble(query: StatsQuery, periods: list[str], finest: dict[Key, Tally], gr
     listed.sort(key=lambda g: (-g.raised, g.key or ""))
     rows.sort(key=lambda r: (r.period, -r.raised, r.key or ""))
     return StatsReport(period=query.period, by=query.by, since=query.since, until=query.until,
-                       utc_offset=query.utc_offset, periods=periods,
+                       utc_offset=query.clock.offset_minutes(query.until), time_zone=query.time_zone, periods=periods,
                        total=Figures(**total.figures()) if total is not None else Figures(), groups=listed, rows=rows)
