@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from streams.devserver.rtsp import RtspDevServer
@@ -97,7 +98,18 @@ def test_an_operator_files_a_case_from_a_wall_tile_and_the_desk_shows_it_confirm
                 record["place_box"][3] / height]
         assert kept == pytest.approx(list(drawn), abs=0.02)  # where the mouse went, in the kept picture
         assert wait_until(lambda: receiver.keys() == [f"citywall-case-{case['id']}"], 20)
-        assert json.loads(receiver.posts[0][1])["source"] == "视频巡查"
+        document = json.loads(receiver.posts[0][1])
+        assert document["source"] == "视频巡查"
+        # the platform fetches the evidence by the signed links it was sent, without a login; a link whose
+        # signature or expiry was changed is refused
+        links = {e["kind"]: e["url"] for e in document["evidence"]}
+        assert set(links) == {"snapshot", "clip"}
+        fetched = httpx.get(site.url + links["snapshot"], timeout=20)
+        assert fetched.status_code == 200 and fetched.content == site.client("op").get(snapshot).content
+        assert httpx.get(site.url + links["clip"], timeout=20).status_code == 200
+        signed = links["snapshot"]
+        tampered = signed[:-1] + ("0" if signed[-1] != "0" else "1")
+        assert httpx.get(site.url + tampered, timeout=20).status_code == 403
 
         # the desk shows it, confirmed, with its source
         page.goto(site.url + "/desk")
