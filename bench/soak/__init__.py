@@ -23,7 +23,7 @@ process of its own with its accounts made by its own CLI (an admin, an operator,
 
 Pass when: RSS grows < 5 % from the first minute of samples after the first 5 minutes (start-up, caches, the
 thread pool filling) to the last minute; threads and file descriptors are back to their level before each fault
-(the lowest reading of the minute from 60 s after the camera returns against that of the minute before the fault,
+(the median of the minute from 60 s after the camera returns against that of the minute before the fault,
 threads counted without the server's request pool — its size from /metrics — so that the pool swelling with the
 load is not taken for a leak: within 2 threads and 6 descriptors,
 and no drift beyond that from the first fault to the last) and every faulted camera is live again; every event the

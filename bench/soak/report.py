@@ -18,14 +18,15 @@ from bench.soak.ledger import CaseAccount
 from bench.soak.site import ProcStats
 
 RSS_GROWTH_LIMIT = 0.05
-# A fault is judged on the floor (the lowest reading) of the samples in the minute before it and in the minute
-# from ``settle`` after the camera is back, counting the threads that are not the request pool's. What a fault
-# leaks stays, so it raises the floor; what comes and goes with the load does not: the server's request thread
-# pool (anyio starts a thread per concurrent synchronous request and ends it after 10 s idle, so it swells for as
-# long as requests queue on a loaded machine — the median of a minute did, by 11 threads, in the run of
-# 2026-12-03; the server names its size on /metrics, citywall_request_threads) and a viewer's socket that is
-# reconnecting at one reading. A leak of one thread or a few descriptors per fault also shows as a drift from the
-# first fault's baseline to the last one's after, which is checked too; the medians are written next to the floors.
+# A fault is judged on the medians of the samples in the minute before it and in the minute from ``settle`` after
+# the camera is back, counting the threads that are not the request pool's: the server's pool for synchronous
+# routes (anyio starts a thread per concurrent request and ends it after 10 s idle) swells for as long as requests
+# queue on a loaded machine — the median of a minute did, by 11 threads, in the run of 2026-12-03 — and the server
+# names its size on /metrics (citywall_request_threads), read beside /proc at each sample. The floor (lowest
+# reading) of each minute is written next to the medians; it is no verdict, because /proc and /metrics are read a
+# moment apart and one pool thread started in between dips a single reading (by 16, once, in the run of
+# 2026-12-06). A leak of one thread or a few descriptors per fault also shows as a drift from the first fault's
+# baseline to the last one's after, which is checked too.
 THREAD_SLACK, FD_SLACK = 2, 6
 
 
@@ -59,10 +60,10 @@ class Fault:
     start_s: float
     back_s: float = 0.0
     live_again_s: float | None = None  # when the app showed the camera live again
-    before: ProcStats | None = None  # floors of the judged minutes (see THREAD_SLACK)
+    before: ProcStats | None = None  # medians of the judged minutes (see THREAD_SLACK)
     after: ProcStats | None = None
-    before_median: ProcStats | None = None
-    after_median: ProcStats | None = None
+    before_floor: ProcStats | None = None
+    after_floor: ProcStats | None = None
 
     def deltas(self) -> tuple[int, int]:
         assert self.before is not None and self.after is not None
@@ -119,8 +120,8 @@ def judge_faults(faults: list[Fault], samples: list[Sample], settle_s: float, ju
     for f in faults:
         before = (f.start_s - judged_s, f.start_s)
         after = (f.back_s + settle_s, f.back_s + settle_s + judged_s)
-        f.before, f.after = floor(samples, *before), floor(samples, *after)
-        f.before_median, f.after_median = window(samples, *before), window(samples, *after)
+        f.before, f.after = window(samples, *before), window(samples, *after)
+        f.before_floor, f.after_floor = floor(samples, *before), floor(samples, *after)
 
 
 def fault_verdict(faults: list[Fault]) -> Verdict:
@@ -135,7 +136,7 @@ def fault_verdict(faults: list[Fault]) -> Verdict:
     worst = (max(f.deltas()[0] for f in judged), max(f.deltas()[1] for f in judged))
     not_back = sum(1 for f in faults if f.live_again_s is None)
     return Verdict("threads and fds after faults", not bad and not drifted and not not_back,
-                   f"{len(judged)} faults; floor of the minute after - the minute before: at most {worst[0]:+d} "
+                   f"{len(judged)} faults; median of the minute after - the minute before: at most {worst[0]:+d} "
                    f"threads, {worst[1]:+d} fds (slack {THREAD_SLACK}, {FD_SLACK}); drift first fault -> last: "
                    f"{drift[0]:+d} threads, {drift[1]:+d} fds; {len(bad)} faults over the slack, {not_back} "
                    f"cameras not live again")
@@ -164,15 +165,15 @@ def write_faults_csv(path: Path, faults: list[Fault]) -> None:
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(["camera", "kind", "start_s", "back_s", "live_again_s", "threads_before", "threads_after",
-                         "fds_before", "fds_after", "threads_median_before", "threads_median_after",
-                         "fds_median_before", "fds_median_after", "rss_median_before_mb", "rss_median_after_mb"])
+                         "fds_before", "fds_after", "threads_floor_before", "threads_floor_after",
+                         "fds_floor_before", "fds_floor_after", "rss_before_mb", "rss_after_mb"])
         for f in faults:
-            b, a, mb, ma = f.before, f.after, f.before_median, f.after_median
+            b, a, fb, fa = f.before, f.after, f.before_floor, f.after_floor
             writer.writerow([f.camera, f.kind, round(f.start_s), round(f.back_s),
                              "" if f.live_again_s is None else round(f.live_again_s),
                              b.threads if b else "", a.threads if a else "", b.fds if b else "", a.fds if a else "",
-                             mb.threads if mb else "", ma.threads if ma else "", mb.fds if mb else "",
-                             ma.fds if ma else "", round(mb.rss_mb) if mb else "", round(ma.rss_mb) if ma else ""])
+                             fb.threads if fb else "", fa.threads if fa else "", fb.fds if fb else "",
+                             fa.fds if fa else "", round(b.rss_mb) if b else "", round(a.rss_mb) if a else ""])
 
 
 PANELS = (("rss_mb", "RSS (MiB)"), ("threads", "threads"), ("fds", "file descriptors"), ("api_p95_ms", "API p95 (ms)"))
