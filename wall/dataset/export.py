@@ -45,8 +45,11 @@ def targets(example: Example, by: ClassBy) -> list[Target]:
     if example.role != "positive":
         return []
     main = next((o for o in example.objects if o.origin != "drawn"), None)
+    # without a label object the case's place box is the object: the detector's, or the box the operator drew
+    # when filing the case from video (视频立案)
+    kept: Origin = "drawn" if example.source == "patrol" else "detector"
     items = [(main.family if main else example.family, main.box if main else None,
-              main.origin if main else "detector", main.object_class if main else None)]
+              main.origin if main else kept, main.object_class if main else None)]
     items += [(o.family, o.box, o.origin, o.object_class) for o in example.objects if o.origin == "drawn"]
     if by == "family":
         return [Target(family, box, origin, cls) for family, box, origin, cls in items]

@@ -89,7 +89,8 @@ class ManifestBox(BaseModel):
     class_id: int
     xyxy: tuple[float, float, float, float]
     origin: Origin = Field(default="detector", description="detector: the detector's place box; corrected: the "
-                           "operator's box in its place; drawn: an object the operator added")
+                           "operator's box in its place; drawn: an object the operator added, or the box drawn "
+                           "when filing the case from video")
     object_class: str | None = Field(default=None, description="the class the operator chose (a card class)")
 
 

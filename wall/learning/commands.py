@@ -62,6 +62,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--score-threshold", type=float, default=0.25, help="the card's minimum score (default 0.25)")
     t.add_argument("--lr0", type=float, help="AdamW at this learning rate (default: Ultralytics' choice, 0.002 "
                    "for short runs; 0.01 suits a short run from scratch)")
+    t.add_argument("--validate", choices=("every", "final"), default="every",
+                   help="score the validation split after every epoch (default: the best epoch is exported) or "
+                   "after the last only (a short run: the last epoch is exported, each epoch costs less)")
     t.add_argument("--evaluate", type=Path, metavar="CONFIG_DIR",
                    help="then evaluate the card on this site's held-out cases against its current card")
     t.add_argument("--json", action="store_true", help="print one JSON document")
@@ -149,7 +152,7 @@ def _train(args: argparse.Namespace) -> int:
         result = train(args.dataset, args.out, base=args.base, catalogue=load_catalogue(), epochs=args.epochs,
                        imgsz=args.imgsz, batch=args.batch, device=args.device, name=args.name,
                        score_threshold=args.score_threshold, lr0=args.lr0,
-                       say=lambda line: print(line, file=sys.stderr))
+                       validate_every_epoch=args.validate == "every", say=lambda line: print(line, file=sys.stderr))
     except TrainError as exc:
         print(f"citywall train: {exc}", file=sys.stderr)
         return 3 if "not installed" in str(exc) else 1 if "not empty" in str(exc) else 2

@@ -6,9 +6,10 @@ case is replayed through the live pipeline (``vision.pipeline.AnalysisPipeline``
 looks open an event in the case's zone. Confirmed cases are the positives, rejected ones the negatives.
 
 What is replayed is what the evidence store kept of the case: its raise clip (decoded at the camera's analysis
-interval) or, without one, its clean frame. Either is looped, on virtual time from before the case's raise, for
-as long as the zone needs to raise (dwell, grace and the confirm window): a clip of 10 s cannot show a dwell of
-3 minutes otherwise, and a looped scene that holds the object raises on it as the live camera did. Schedules are
+interval) or, without one, its clean frame. Either is played once whole and then looped, on virtual time up to
+the case's raise, for as long as the zone needs to raise (dwell, grace and the confirm window): a clip of 10 s
+cannot show a dwell of 3 minutes otherwise, and a looped scene that holds the object raises on it as the live
+camera did. Whole first, because the clip starts before the object arrived. Schedules are
 judged at the case's own time. The change gate works as live, so the detector's cost per look is what a camera
 of that scene would cost.
 
@@ -172,8 +173,10 @@ def replay_case(case: HeldOut, rules: CameraRules, interval: float, detector: Ti
     opened: list[EventChange] = []
     pipeline = AnalysisPipeline(detector, {case.camera: analyzer}, opened.append)
     span = zone.dwell_seconds + zone.grace_seconds + interval * (zone.confirm.looks + 2)
-    looks = max(int(span / interval) + 1, 2)
-    start = case.raised_at.timestamp() - span
+    # all of the clip once (it starts before the arrival: a short dwell would otherwise end the replay before the
+    # object came), then round again for as long as the zone needs to raise
+    looks = max(len(case.pictures) + int(span / interval) + 1, 2)
+    start = case.raised_at.timestamp() - looks * interval
     for i in range(looks):
         image = case.pictures[i % len(case.pictures)]
         h, w = image.shape[:2]

@@ -125,9 +125,12 @@ def card_document(name: str, onnx: Path, classes: list[str], families: dict[str,
 
 def train(dataset: Path, out: Path, *, base: str, catalogue: Catalogue, epochs: int = 50, imgsz: int = 640,
           batch: int = 16, device: str = "cpu", name: str | None = None, score_threshold: float = 0.25,
-          lr0: float | None = None, say: Callable[[str], None] = print) -> TrainResult:
+          lr0: float | None = None, validate_every_epoch: bool = True,
+          say: Callable[[str], None] = print) -> TrainResult:
     """Train, export and describe a model in ``out`` (new or empty): ``NAME.onnx``, ``NAME.yaml`` (the card),
-    ``runs/`` (Ultralytics' own output: weights, results.csv)."""
+    ``runs/`` (Ultralytics' own output: weights, results.csv). ``validate_every_epoch`` False: only the last epoch
+    is scored (Ultralytics always scores it) and exported — a short run spends its minutes on training, not on
+    choosing among epochs that all still improve."""
     if imgsz < 32 or imgsz % 32:
         raise TrainError(f"--imgsz {imgsz}: must be a positive multiple of 32 (the model's largest stride)")
     if out.exists() and any(out.iterdir()):
@@ -154,12 +157,12 @@ def train(dataset: Path, out: Path, *, base: str, catalogue: Catalogue, epochs: 
     if epochs * -(-pictures // batch) < SHORT_RUN_STEPS:
         rate["warmup_epochs"] = 0  # a short run has no steps to spare for a warm-up (3 epochs by default)
     model.train(data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, nbs=batch, device=device, workers=0,
-                plots=False, amp=False, val=has_val, project=str((out / "runs").resolve()), name="train",
-                exist_ok=True, seed=0, verbose=False, **rate)
+                plots=False, amp=False, val=has_val and validate_every_epoch, project=str((out / "runs").resolve()),
+                name="train", exist_ok=True, seed=0, verbose=False, **rate)
     weights = out / "runs" / "train" / "weights"
     # best.pt is the best validated epoch; when validation never found anything (no split, or a short run whose
     # mAP stayed 0) it is just the first epoch: export the last one then
-    validated = has_val and bool(getattr(model.trainer, "best_fitness", None))
+    validated = has_val and validate_every_epoch and bool(getattr(model.trainer, "best_fitness", None))
     best = weights / "best.pt" if validated and (weights / "best.pt").is_file() else weights / "last.pt"
     slim = _has_onnxslim()  # without it a dynamic export's class dimension is unnamed: export a fixed batch
     exported = Path(ultralytics.YOLO(str(best)).export(format="onnx", imgsz=imgsz, dynamic=slim, simplify=slim,
