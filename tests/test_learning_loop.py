@@ -42,7 +42,8 @@ from vision.detector import Detector
 from wall.store.accounts import AuditEntry
 
 pytest.importorskip("ultralytics", reason="citywall train needs the train extra (pip install 'citywall[train]')")
-pytestmark = pytest.mark.slow
+# the module fixture plays the cameras in real time and trains: 160 s on a quiet box, near 300 s on a loaded one
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 LOBBY = "one-by-one-person-detection.mp4"
 # camera → (mirrored, first frame of the real lobby clip it shows): six views of one lobby at six moments
