@@ -23,6 +23,8 @@ locks: a write in between fails it, and the writer runs the change's transaction
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,7 +47,8 @@ log = logging.getLogger(__name__)
 Write = Callable[[Session], None]
 Told = Literal["state", "controllers"]  # what changed of a wall, for the other replicas
 Announce = Callable[[Session, str, Told], None]  # (the transaction, the wall's stored name, what changed)
-ATTEMPTS = 5  # a change's transaction is run again when another writer got in between (see WallRecords._write)
+ATTEMPTS = 20  # a change's transaction is run again when another writer got in between (see WallRecords._write)
+BACKOFF_SECONDS = 0.01  # up to this × the attempt, at random, before the next: two losers do not meet again
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,7 @@ class WallRecords:
                     raise
                 log.info("walls: another writer changed a wall meanwhile (%s); the change is made again",
                          type(exc).__name__)
+                time.sleep(random.uniform(0, BACKOFF_SECONDS * attempt))
 
     def _apply(self, s: Session, writes: Sequence[Step]) -> None:
         rows = store.lock_walls(s, {w.wall for w in writes if isinstance(w, (WallStep, WallDelete))})
