@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from streams.devserver.rtsp import RtspDevServer
-from tests.cluster_helpers import cluster_server_yaml, ray_cluster, ray_module_cluster
+from tests.cluster_helpers import WORKER_NODES, cluster_server_yaml, ray_cluster, ray_module_cluster
 from tests.conftest import LiveServer, SiteStarter, wait_until
 from tests.hevc_helpers import hevc_clip
 
@@ -68,6 +68,13 @@ cameras:
         client = site.client(timeout=20)
         assert wait_until(lambda: {c["id"]: (c["state"], c.get("codec")) for c in client.get("/api/cameras").json()}
                           == {"south": ("live", "hevc"), "north": ("live", "hevc")}, 150, 0.5)
+        # every worker node's worker ready first: one that joins later rebalances the cameras (a node the previous
+        # test of the shared cluster removed is back, and its worker may start after the cameras went live)
+        pool = site.app.state.services.runtime.pool
+        assert wait_until(lambda: len([s for s in pool.slots() if s.ready]) == WORKER_NODES, 150, 0.5)
+        assert pool.sync()
+        assert wait_until(lambda: {c["id"]: c["state"] for c in client.get("/api/cameras").json()}
+                          == {"south": "live", "north": "live"}, 150, 0.5)
         workers = {c["id"]: c["worker"] for c in client.get("/api/cameras").json()}
 
         with open_rendition(site, "south") as ws:

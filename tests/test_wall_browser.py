@@ -487,7 +487,8 @@ def test_the_kiosk_follows_the_operator_and_push_to_wall(
 
         # the operator's own seat, arranged and pushed to the hall
         open_page(page, site, "/", "duty")
-        wait_shows(page, [car, person, bottle, ""])
+        # a new page of four live tiles beside the kiosk's: past 45 s once in a clean-clone run beside Ray tests
+        wait_shows(page, [car, person, bottle, ""], timeout=2 * STATE_TIMEOUT_MS)
         wait_menus(page)
         page.get_by_test_id("layout-select").select_option("1")
         wait_shows(page, [car])
